@@ -1,0 +1,143 @@
+"""Every failure gitxp expects, as one exception tree.
+
+    GitxpError                       root: the CLI prints its message and exits 1
+    ├── NotARepositoryError          no git repository at or above a path
+    ├── NoActiveRunError             a module-level call with no run started
+    ├── RunNotFoundError             a run reference matches nothing
+    ├── AmbiguousRunError            a run reference matches several runs
+    ├── RunFinishedError             logging into a run that has already ended
+    ├── ParamConflictError           a param logged twice with different values
+    ├── InvalidValueError            a value gitxp cannot store (type, key, ...)
+    ├── FilterSyntaxError            a malformed filter or order-by string
+    ├── CorruptRunError              a run ref whose content does not parse
+    ├── RefUpdateError               a ref stayed locked or moved under us
+    └── UsageError                   bad command-line usage (the CLI exits 2)
+
+Each error carries the facts (which run, key or path) as attributes and a
+message that says what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class GitxpError(Exception):
+    """Base class of every failure gitxp expects and explains."""
+
+    exit_code = 1
+
+
+class NotARepositoryError(GitxpError):
+    """No git repository was found at or above a path."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(
+            f"not a git repository (or any parent up to /): {path}; "
+            "run `git init` or `gitxp init` there first"
+        )
+
+
+class NoActiveRunError(GitxpError):
+    """A module-level logging call was made with no active run."""
+
+    def __init__(self, call: str) -> None:
+        self.call = call
+        super().__init__(
+            f"gitxp.{call}() needs an active run; start one with "
+            "`with gitxp.start_run(): ...` or launch the script with `gitxp run -- ...`"
+        )
+
+
+class RunNotFoundError(GitxpError):
+    """A run reference (id, id prefix or name) matched no run."""
+
+    def __init__(self, ref: str, suggestions: Sequence[str] = ()) -> None:
+        self.ref = ref
+        hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
+        super().__init__(f"no run matches {ref!r}{hint} (list runs with `gitxp log`)")
+
+
+class AmbiguousRunError(GitxpError):
+    """A run reference matched more than one run."""
+
+    def __init__(self, ref: str, candidates: Sequence[str]) -> None:
+        self.ref = ref
+        self.candidates = list(candidates)
+        shown = ", ".join(self.candidates[:8])
+        more = f" and {len(self.candidates) - 8} more" if len(self.candidates) > 8 else ""
+        super().__init__(
+            f"{ref!r} matches {len(self.candidates)} runs ({shown}{more}); "
+            "give a longer id prefix"
+        )
+
+
+class RunFinishedError(GitxpError):
+    """Something was logged into a run that has already been ended."""
+
+    def __init__(self, run_id: str, call: str) -> None:
+        self.run_id = run_id
+        super().__init__(
+            f"run {run_id} has already ended; {call}() must be called before the run ends"
+        )
+
+
+class ParamConflictError(GitxpError):
+    """A param was logged twice with two different values."""
+
+    def __init__(self, key: str, old: object, new: object) -> None:
+        self.key = key
+        self.old = old
+        self.new = new
+        super().__init__(
+            f"param {key!r} is already {old!r} and cannot become {new!r}; "
+            "params are fixed once logged: use a new key, or a metric or tag for values that change"
+        )
+
+
+class InvalidValueError(GitxpError):
+    """A value gitxp cannot store: wrong type, bad key, non-finite param..."""
+
+    def __init__(self, what: str, message: str) -> None:
+        self.what = what
+        super().__init__(f"{what}: {message}")
+
+
+class FilterSyntaxError(GitxpError):
+    """A filter or order-by string that does not parse; points at the position."""
+
+    def __init__(self, text: str, position: int, message: str) -> None:
+        self.text = text
+        self.position = position
+        near = text[position : position + 20] or "end of filter"
+        super().__init__(
+            f"invalid filter at column {position + 1} (near {near!r}): {message}; "
+            "example: \"params.lr > 0.01 and metrics.acc >= 0.9\""
+        )
+
+
+class CorruptRunError(GitxpError):
+    """A run ref exists but its content is not a readable format-v1 run."""
+
+    def __init__(self, run_id: str, reason: str) -> None:
+        self.run_id = run_id
+        self.reason = reason
+        super().__init__(
+            f"run {run_id} is not a valid gitxp run ({reason}); "
+            "inspect it with `git log refs/gitxp/runs/" + run_id + "`"
+        )
+
+
+class RefUpdateError(GitxpError):
+    """A ref could not be updated (lock held too long, or moved concurrently)."""
+
+    def __init__(self, ref: str, reason: str) -> None:
+        self.ref = ref
+        super().__init__(f"could not update {ref}: {reason}")
+
+
+class UsageError(GitxpError):
+    """Bad command-line usage; the CLI exits with status 2."""
+
+    exit_code = 2

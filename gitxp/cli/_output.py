@@ -1,0 +1,125 @@
+"""Shared CLI pieces: the --format option, the run/repo options, value and table rendering."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import shutil
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+STATUS_COLORS = {
+    "FINISHED": "green", "RUNNING": "cyan", "FAILED": "red", "KILLED": "yellow",
+    "CRASHED": "magenta",
+}
+
+
+def format_option(*choices: str, default: str) -> Callable[[F], F]:
+    """The `--format` option every data-printing command shares."""
+    return click.option(
+        "--format", "fmt", type=click.Choice(list(choices)), default=default, show_default=True,
+        help="Output format; json is machine-readable with stable keys.",
+    )
+
+
+def repo_option(func: F) -> F:
+    """`-C PATH`: act on the repository at PATH instead of the current directory."""
+    return click.option(
+        "-C", "--repo", "repo_path", default=".", metavar="PATH",
+        help="Run as if started in PATH (like git -C).",
+    )(func)
+
+
+def open_repo(path: str) -> Any:
+    from ..repo import open as open_repo_
+
+    return open_repo_(path)
+
+
+def fmt_time(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    moment = _dt.datetime.fromtimestamp(ms / 1000).astimezone()
+    return moment.strftime("%Y-%m-%d %H:%M:%S %z")
+
+
+def fmt_short_time(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return _dt.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M")
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def fmt_value(value: Any) -> str:
+    """A param or metric value, short and unambiguous."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return f"{value:.6g}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def fmt_status(status: str, color: bool) -> str:
+    return click.style(status, fg=STATUS_COLORS.get(status)) if color else status
+
+
+def json_safe(value: Any) -> Any:
+    """Replace NaN/±inf by the strings "NaN"/"Infinity"/"-Infinity" so output is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def dump_json(value: Any) -> str:
+    return json.dumps(json_safe(value), indent=2, ensure_ascii=False, allow_nan=False)
+
+
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]],
+                 max_width: int | None = None) -> str:
+    """A plain aligned text table; the widest columns are cut to fit the terminal."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    limit = max_width or shutil.get_terminal_size((160, 24)).columns
+    while sum(widths) + 2 * (len(widths) - 1) > limit and max(widths) > 12:
+        widest = widths.index(max(widths))
+        widths[widest] -= 1
+
+    def cut(text: str, width: int) -> str:
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    lines = ["  ".join(cut(h, w).ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        lines.append("  ".join(cut(c, w).ljust(w)
+                               for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)

@@ -1,0 +1,106 @@
+"""The `gitxp` command: a lazy click group that turns GitxpErrors into one-line messages.
+
+Subcommands live one module each in this package and are imported only
+when used (or listed by --help), so start-up stays fast and never loads
+pandas or pyarrow.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib import import_module
+from typing import Any
+
+import click
+
+from .._errors import GitxpError
+
+# command name -> "module:function" inside gitxp.cli
+COMMANDS: dict[str, str] = {
+    "init": "init:init_command",
+    "log": "log:log_command",
+    "show": "show:show_command",
+}
+
+
+class CliError(click.ClickException):
+    """A GitxpError on its way to the terminal: `error: ...`, exit 1 (2 for usage)."""
+
+    def __init__(self, error: GitxpError) -> None:
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attr = target.partition(":")
+        command = getattr(import_module(f"gitxp.cli.{module}"), attr)
+        return command  # type: ignore[no-any-return]
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GitxpError as exc:
+            raise CliError(exc) from None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"],
+                                               "max_content_width": 100})
+@click.version_option(package_name="gitxp", prog_name="gitxp")
+def cli() -> None:
+    """gitxp: experiment tracking with nothing to run but git.
+
+    Every run is a commit on its own ref (refs/gitxp/runs/<id>): params,
+    metrics, environment, notes and artifacts, on top of the exact code it
+    ran, uncommitted changes included. Runs travel with git push/pull.
+
+    \b
+    Examples:
+      gitxp init                        # make this directory a gitxp repository
+      gitxp log -n 5                    # the five newest runs
+      gitxp log --filter "metrics.acc > 0.9" --format table
+      gitxp show swift-otter-42         # one run, by name or id prefix
+
+    In Python: `with gitxp.start_run(params={...}) as run: run.log_metric(...)`.
+    Docs: docs/ in the gitxp repository.
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    try:
+        cli.main(args=argv, prog_name="gitxp")
+    except BrokenPipeError:  # `gitxp log | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a bug: say so in one line unless asked for the traceback
+        if os.environ.get("GITXP_DEBUG"):
+            raise
+        click.echo(
+            f"error: internal error: {type(exc).__name__}: {exc} "
+            "(set GITXP_DEBUG=1 for the traceback and please report it)",
+            err=True,
+        )
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""`gitxp show RUN`: everything about one run."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from ._output import (
+    dump_json,
+    fmt_duration,
+    fmt_status,
+    fmt_time,
+    fmt_value,
+    format_option,
+    open_repo,
+    render_table,
+    repo_option,
+)
+
+
+def _section(title: str, color: bool) -> str:
+    return click.style(title, bold=True) if color else title
+
+
+def render(record: Any, color: bool, env_details: bool = False) -> str:
+    """The human form of `gitxp show`."""
+    data = record.to_dict()
+    end = data["end_time"]
+    duration = None if end is None or data["start_time"] is None else (
+        (end - data["start_time"]) / 1000)
+    code = data["code_commit"] or "-"
+    if data["dirty"]:
+        code += " (snapshot of uncommitted changes)"
+    out = [
+        (click.style(f"run {data['id']}", fg="yellow") if color else f"run {data['id']}"),
+        f"Name:       {data['name']}",
+        f"Experiment: {data['experiment']}",
+        f"Status:     {fmt_status(data['status'], color)}  ({fmt_duration(duration)})",
+        f"Started:    {fmt_time(data['start_time'])}",
+        f"Ended:      {fmt_time(end)}",
+        f"User:       {data['user']} on {data['host']}",
+        f"Code:       {code}",
+        f"Ref:        {record.ref} at {record.commit[:12]}",
+    ]
+    command = data.get("command") or {}
+    if command.get("argv"):
+        out.append(f"Command:    {' '.join(command['argv'])}  (in {command.get('cwd', '.')})")
+    if data.get("error"):
+        out.append(f"Error:      {data['error']}")
+    if data["params"]:
+        out += ["", _section("Params", color)]
+        width = max(len(k) for k in data["params"])
+        out += [f"  {k.ljust(width)}  {fmt_value(v)}" for k, v in data["params"].items()]
+    summary = record.summary
+    if summary:
+        out += ["", _section("Metrics", color)]
+        rows = [[k, fmt_value(s.get("last")), str(s.get("step")), fmt_value(s.get("min")),
+                 fmt_value(s.get("max")), str(s.get("count"))] for k, s in summary.items()]
+        table = render_table(["key", "last", "step", "min", "max", "points"], rows)
+        out += ["  " + line for line in table.splitlines()]
+    if data["tags"]:
+        out += ["", _section("Tags", color)]
+        out += [f"  {k} = {v}" for k, v in data["tags"].items()]
+    if data["notes"]:
+        out += ["", _section("Notes", color)]
+        out += ["  " + line for line in data["notes"].splitlines()]
+    snap = data.get("snapshot") or {}
+    if snap.get("changed_count") or snap.get("excluded_count"):
+        out += ["", _section("Snapshot", color)]
+        if snap.get("changed_count"):
+            out.append(f"  {snap['changed_count']} file(s) differ from HEAD: "
+                       + ", ".join(snap.get("changed", [])[:10])
+                       + (" ..." if snap["changed_count"] > 10 else ""))
+        for item in snap.get("excluded", [])[:20]:
+            out.append(f"  left out: {item['path']} ({item['reason']})")
+        if snap.get("excluded_count", 0) > 20:
+            out.append(f"  ... and {snap['excluded_count'] - 20} more left out")
+    env = record.env
+    if env:
+        out += ["", _section("Environment", color)]
+        py = env.get("python", {})
+        plat = env.get("platform", {})
+        out.append(f"  Python {py.get('version')} ({py.get('executable')})")
+        out.append(f"  {plat.get('platform')}, {env.get('cpu_count')} CPUs")
+        for gpu in env.get("gpus") or []:
+            out.append(f"  GPU {gpu.get('name')} (driver {gpu.get('driver')})")
+        packages = env.get("packages") or {}
+        if env_details:
+            out += [f"  {name}=={version}" for name, version in packages.items()]
+            out += [f"  ${k}={v}" for k, v in (env.get("variables") or {}).items()]
+        else:
+            out.append(f"  {len(packages)} packages installed (--env lists them)")
+    return "\n".join(out)
+
+
+@click.command("show")
+@click.argument("run")
+@click.option("--env", "env_details", is_flag=True,
+              help="List installed packages and recorded environment variables.")
+@format_option("text", "json", default="text")
+@repo_option
+def show_command(run: str, env_details: bool, fmt: str, repo_path: str) -> None:
+    """Show one run: params, metric summary, tags, notes, code and environment.
+
+    RUN is a full run id, a unique id prefix (4+ characters) or a run name.
+
+    \b
+    Examples:
+      gitxp show 01jdx3k9
+      gitxp show swift-otter-42 --env
+      gitxp show swift-otter-42 --format json | jq .params
+    """
+    with open_repo(repo_path) as repo:
+        record = repo.run(run)
+        if fmt == "json":
+            data = record.to_dict()
+            data["env"] = record.env
+            data["history"] = record.history()
+            click.echo(dump_json(data))
+        else:
+            click.echo(render(record, sys.stdout.isatty(), env_details))

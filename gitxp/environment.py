@@ -1,0 +1,133 @@
+"""What a run ran on: Python, platform, packages, GPUs, git remote and allow-listed variables.
+
+Captured once per process and reused by every run it records. Nothing
+secret is recorded by accident: only allow-listed environment variables are
+kept, and of those any whose name or value looks like a credential is
+replaced by ``[redacted]`` and named in ``redacted``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from typing import Any
+
+REDACTED = "[redacted]"
+
+# Exact names and prefixes of variables that describe how a job ran.
+ALLOWED_NAMES = frozenset(
+    {
+        "CUDA_VISIBLE_DEVICES", "CUBLAS_WORKSPACE_CONFIG", "PYTHONHASHSEED", "PYTHONPATH",
+        "PYTHONOPTIMIZE", "VIRTUAL_ENV", "CONDA_DEFAULT_ENV", "CONDA_PREFIX", "LANG", "LC_ALL",
+        "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+        "NUMEXPR_NUM_THREADS", "WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_PORT",
+    }
+)
+ALLOWED_PREFIXES = (
+    "GITXP_", "CUDA_", "NCCL_", "TORCH_", "TF_", "XLA_", "JAX_", "HF_", "TRANSFORMERS_",
+    "SLURM_", "PBS_", "LSB_", "SGE_", "KMP_", "MKL_", "OMP_", "PYTORCH_", "ACCELERATE_",
+)
+_SECRET_NAME = re.compile(
+    r"TOKEN|SECRET|PASSW|PASSPHRASE|API_?KEY|ACCESS_?KEY|PRIVATE|CREDENTIAL|AUTH|COOKIE|SESSION",
+    re.IGNORECASE,
+)
+_SECRET_VALUE = re.compile(
+    r"^(gh[pousr]_|github_pat_|glpat-|sk-|xox[baprs]-|AKIA|ASIA|hf_|AIza|eyJ)"
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"
+    r"|://[^/\s:@]+:[^/\s@]+@"
+)
+
+_cached: dict[str, Any] | None = None
+
+
+def looks_secret_variable(name: str, value: str) -> bool:
+    """True when a variable's name or value looks like it carries a credential."""
+    return bool(_SECRET_NAME.search(name) or _SECRET_VALUE.search(value))
+
+
+def allowed_variable(name: str, extra: frozenset[str] = frozenset()) -> bool:
+    """True when variable *name* is on the allow-list (or in GITXP_ENV_ALLOW)."""
+    return name in ALLOWED_NAMES or name in extra or name.startswith(ALLOWED_PREFIXES)
+
+
+def capture_variables(environ: dict[str, str] | None = None) -> tuple[dict[str, str], list[str]]:
+    """Allow-listed variables with secrets redacted, and the names redacted."""
+    env = dict(os.environ if environ is None else environ)
+    extra = frozenset(n.strip() for n in env.get("GITXP_ENV_ALLOW", "").split(",") if n.strip())
+    kept: dict[str, str] = {}
+    redacted: list[str] = []
+    for name in sorted(env):
+        if not allowed_variable(name, extra):
+            continue
+        value = env[name]
+        if looks_secret_variable(name, value):
+            kept[name] = REDACTED
+            redacted.append(name)
+        else:
+            kept[name] = value
+    return kept, redacted
+
+
+def _packages() -> dict[str, str]:
+    from importlib import metadata
+
+    found: dict[str, str] = {}
+    for dist in metadata.distributions():
+        try:
+            name = dist.metadata["Name"]
+        except Exception:
+            continue
+        if name and name not in found:
+            found[name] = dist.version
+    return dict(sorted(found.items(), key=lambda kv: kv[0].lower()))
+
+
+def _gpus() -> list[dict[str, str]]:
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return []
+    try:
+        out = subprocess.run(
+            [exe, "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    gpus = []
+    for line in out.strip().splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 3:
+            gpus.append({"name": parts[0], "driver": parts[1], "memory": parts[2]})
+    return gpus
+
+
+def capture(remote_url: str | None = None) -> dict[str, Any]:
+    """The environment of this process, as stored in a run's `env.json`."""
+    global _cached
+    if _cached is None:
+        variables, redacted = capture_variables()
+        _cached = {
+            "python": {
+                "version": platform.python_version(),
+                "implementation": platform.python_implementation(),
+                "executable": sys.executable,
+            },
+            "platform": {
+                "system": platform.system(),
+                "release": platform.release(),
+                "machine": platform.machine(),
+                "platform": platform.platform(),
+            },
+            "cpu_count": os.cpu_count(),
+            "gpus": _gpus(),
+            "packages": _packages(),
+            "variables": variables,
+            "redacted": redacted,
+        }
+    env = dict(_cached)
+    env["git"] = {"remote": remote_url}
+    return env

@@ -1,0 +1,157 @@
+"""Run refs: compare-and-swap updates with retry, and fast listing.
+
+Every ref update gitxp makes is a compare-and-swap under git's `<ref>.lock`
+protocol. A held lock is retried with jittered backoff (DVC's parallel
+workers failed on exactly this), so many processes can record runs at once.
+
+Listing reads loose ref files directly and remembers each file's
+(mtime, size, inode): git replaces a ref file by renaming a new one over it,
+so an unchanged stat means unchanged content and 10,000 refs are listed
+with 10,000 `stat` calls and no reads.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import MutableMapping
+
+from dulwich.file import FileLocked
+
+from .._errors import RefUpdateError
+from .repository import GitRepo
+
+RUNS_PREFIX = "refs/gitxp/runs/"
+TRASH_PREFIX = "refs/gitxp/trash/"
+LOCK_TIMEOUT_SECONDS = 20.0
+ZERO = "0" * 40
+
+StatKey = tuple[int, int, int]
+
+
+def _retry_locked(ref: str, action):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
+    delay = 0.001
+    while True:
+        try:
+            return action()
+        except FileLocked:
+            if time.monotonic() > deadline:
+                raise RefUpdateError(
+                    ref,
+                    f"{ref}.lock has been held for {LOCK_TIMEOUT_SECONDS:.0f}s; if no gitxp or "
+                    "git process is running, delete the .lock file under .git and retry",
+                ) from None
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.1)
+
+
+def read_ref(repo: GitRepo, ref: str) -> str | None:
+    """The commit id *ref* points at, or None when it does not exist."""
+    try:
+        return repo.dulwich.refs[ref.encode()].decode()
+    except KeyError:
+        return None
+
+
+def update_ref(repo: GitRepo, ref: str, old: str | None, new: str, message: str) -> None:
+    """Point *ref* at *new* if it still points at *old* (None: must not exist).
+
+    Raises RefUpdateError when the ref moved under us.
+    """
+    refs = repo.dulwich.refs
+    msg = message.encode()
+
+    def attempt() -> bool:
+        if old is None:
+            return bool(refs.add_if_new(ref.encode(), new.encode(), message=msg))
+        return bool(refs.set_if_equals(ref.encode(), old.encode(), new.encode(), message=msg))
+
+    if not _retry_locked(ref, attempt):
+        current = read_ref(repo, ref)
+        raise RefUpdateError(
+            ref,
+            f"it moved to {current or 'nothing'} while gitxp expected {old or 'no ref'}; "
+            "another process changed this run at the same time, retry the command",
+        )
+
+
+def delete_ref(repo: GitRepo, ref: str, old: str) -> None:
+    """Delete *ref* if it still points at *old*."""
+    refs = repo.dulwich.refs
+
+    def attempt() -> bool:
+        return bool(refs.remove_if_equals(ref.encode(), old.encode(), message=b"gitxp: delete"))
+
+    if not _retry_locked(ref, attempt):
+        raise RefUpdateError(ref, "it changed while being deleted; retry the command")
+
+
+def _packed_refs(git_dir: str, prefix: str) -> dict[str, str]:
+    path = os.path.join(git_dir, "packed-refs")
+    found: dict[str, str] = {}
+    try:
+        with open(path, "rb") as f:
+            for line in f:
+                if line[:1] in (b"#", b"^"):
+                    continue
+                sha, _, name = line.rstrip(b"\n").partition(b" ")
+                ref = name.decode("utf-8", "replace")
+                if ref.startswith(prefix):
+                    found[ref] = sha.decode()
+    except FileNotFoundError:
+        pass
+    return found
+
+
+def list_refs(
+    repo: GitRepo,
+    prefix: str = RUNS_PREFIX,
+    stat_cache: MutableMapping[str, tuple[StatKey, str]] | None = None,
+) -> dict[str, str]:
+    """Map every ref under *prefix* to its commit id, loose refs winning over packed.
+
+    *stat_cache* ({ref: ((mtime_ns, size, ino), sha)}) is consulted and
+    updated so unchanged loose refs are not re-read.
+    """
+    found = _packed_refs(repo.git_dir, prefix)
+    cache = stat_cache if stat_cache is not None else {}
+    base = os.path.join(repo.git_dir, *prefix.rstrip("/").split("/"))
+    seen: set[str] = set()
+    stack = [(base, prefix)]
+    while stack:
+        directory, ref_prefix = stack.pop()
+        try:
+            entries = os.scandir(directory)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        with entries:
+            for entry in entries:
+                name = entry.name
+                if name.endswith(".lock"):
+                    continue
+                ref = ref_prefix + name
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, ref + "/"))
+                    continue
+                st = entry.stat(follow_symlinks=False)
+                key = (st.st_mtime_ns, st.st_size, st.st_ino)
+                hit = cache.get(ref)
+                if hit is not None and tuple(hit[0]) == key:
+                    sha = hit[1]
+                else:
+                    try:
+                        with open(entry.path, "rb") as f:
+                            text = f.read().strip()
+                    except FileNotFoundError:
+                        continue  # deleted while we listed
+                    if len(text) != 40 or text.startswith(b"ref:"):
+                        continue  # symbolic or garbage: not a run ref
+                    sha = text.decode()
+                    cache[ref] = (key, sha)
+                found[ref] = sha
+                seen.add(ref)
+    for ref in [r for r in cache if r not in seen]:
+        del cache[ref]
+    return found

@@ -1,0 +1,311 @@
+"""The one door to a git repository: discovery, objects, commits and config.
+
+Everything above `gitxp.git` talks to git through `GitRepo` and plain
+Python values (hex object ids as `str`, paths as `str`); dulwich types never
+leave this package, so the storage engine can change without touching the
+run, query or CLI layers.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dulwich.objects import Blob, Commit, Tree
+from dulwich.repo import Repo as _DulwichRepo
+
+from .._errors import GitxpError, NotARepositoryError
+
+MODE_FILE = 0o100644
+MODE_EXEC = 0o100755
+MODE_LINK = 0o120000
+MODE_TREE = 0o040000
+MODE_GITLINK = 0o160000
+VALID_FILE_MODES = frozenset({MODE_FILE, MODE_EXEC, MODE_LINK, MODE_GITLINK})
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """The parts of a commit gitxp reads."""
+
+    id: str
+    tree: str
+    parents: tuple[str, ...]
+    message: str
+    author: str
+    author_time: int
+    commit_time: int
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a commit is by: `user.name`/`user.email`, else the OS user."""
+
+    name: str
+    email: str
+
+    def signature(self) -> bytes:
+        return f"{self.name} <{self.email}>".encode()
+
+
+def find_root(path: str | os.PathLike[str] = ".") -> str:
+    """Return the top of the git work tree containing *path*."""
+    start = os.path.abspath(os.fspath(path))
+    current = start
+    while True:
+        if os.path.exists(os.path.join(current, ".git")):
+            return current
+        parent = os.path.dirname(current)
+        if parent == current:
+            raise NotARepositoryError(start)
+        current = parent
+
+
+def init_repository(path: str | os.PathLike[str]) -> tuple[GitRepo, bool]:
+    """Open the repository at *path*, creating it (and the directory) when there is none.
+
+    Returns the repository and whether it was created. A directory inside an
+    existing repository uses that repository.
+    """
+    target = os.path.abspath(os.fspath(path))
+    try:
+        return GitRepo(find_root(target)), False
+    except NotARepositoryError:
+        pass
+    os.makedirs(target, exist_ok=True)
+    repo = _DulwichRepo.init(target)
+    repo.refs.set_symbolic_ref(b"HEAD", b"refs/heads/main")
+    repo.close()
+    return GitRepo(target), True
+
+
+class GitRepo:
+    """A git repository opened for gitxp's reads and writes."""
+
+    def __init__(self, root: str) -> None:
+        try:
+            self._repo = _DulwichRepo(root)
+        except Exception as exc:  # dulwich raises NotGitRepository and friends
+            raise NotARepositoryError(root) from exc
+        self.root = os.path.abspath(root)
+        self.git_dir = os.path.abspath(self._repo.commondir())
+        self._identity: Identity | None = None
+
+    @classmethod
+    def discover(cls, path: str | os.PathLike[str] = ".") -> GitRepo:
+        """Open the repository whose work tree contains *path*."""
+        return cls(find_root(path))
+
+    # -- lifetime ---------------------------------------------------------
+    def close(self) -> None:
+        self._repo.close()
+
+    def __enter__(self) -> GitRepo:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def dulwich(self) -> _DulwichRepo:
+        """The underlying dulwich repository (for modules of `gitxp.git` only)."""
+        return self._repo
+
+    def gitxp_dir(self, *parts: str) -> str:
+        """A path under `.git/gitxp/`, gitxp's private, never-pushed area."""
+        return os.path.join(self.git_dir, "gitxp", *parts)
+
+    # -- objects ----------------------------------------------------------
+    def read_blob(self, sha: str) -> bytes:
+        obj = self._repo.object_store[sha.encode()]
+        if not isinstance(obj, Blob):
+            raise GitxpError(f"object {sha} is a {obj.type_name.decode()}, not a blob")
+        return obj.as_raw_string()
+
+    def read_tree(self, sha: str) -> dict[str, tuple[int, str]]:
+        """Map each entry name of tree *sha* to its (mode, id)."""
+        obj = self._repo.object_store[sha.encode()]
+        if not isinstance(obj, Tree):
+            raise GitxpError(f"object {sha} is a {obj.type_name.decode()}, not a tree")
+        return {
+            name.decode("utf-8", "surrogateescape"): (mode, hexsha.decode())
+            for name, mode, hexsha in obj.iteritems()
+        }
+
+    def walk_tree(self, sha: str, prefix: str = "") -> Iterator[tuple[str, int, str]]:
+        """Yield (path, mode, id) for every non-tree entry below tree *sha*."""
+        for name, (mode, child) in sorted(self.read_tree(sha).items()):
+            path = f"{prefix}{name}"
+            if mode == MODE_TREE:
+                yield from self.walk_tree(child, path + "/")
+            else:
+                yield path, mode, child
+
+    def lookup_path(self, tree: str, path: str) -> tuple[int, str] | None:
+        """Return (mode, id) of *path* inside *tree*, or None when absent."""
+        mode, sha = MODE_TREE, tree
+        for part in path.strip("/").split("/"):
+            if mode != MODE_TREE:
+                return None
+            entry = self.read_tree(sha).get(part)
+            if entry is None:
+                return None
+            mode, sha = entry
+        return mode, sha
+
+    def read_commit(self, sha: str) -> CommitInfo:
+        obj = self._repo.object_store[sha.encode()]
+        if not isinstance(obj, Commit):
+            raise GitxpError(f"object {sha} is a {obj.type_name.decode()}, not a commit")
+        return CommitInfo(
+            id=sha,
+            tree=obj.tree.decode(),
+            parents=tuple(p.decode() for p in obj.parents),
+            message=obj.message.decode("utf-8", "replace"),
+            author=obj.author.decode("utf-8", "replace"),
+            author_time=obj.author_time,
+            commit_time=obj.commit_time,
+        )
+
+    def has_object(self, sha: str) -> bool:
+        return sha.encode() in self._repo.object_store
+
+    def write_blob(self, data: bytes) -> str:
+        blob = Blob.from_string(data)
+        self._repo.object_store.add_object(blob)
+        return blob.id.decode()
+
+    def write_tree(self, files: Mapping[str, tuple[int, str]]) -> str:
+        """Write the nested trees holding *files* ({path: (mode, id)}); return the root id.
+
+        Only modes git fsck accepts are allowed; the blobs must already exist.
+        """
+        root_id, trees = build_trees(files)
+        store = self._repo.object_store
+        for tree in trees:
+            store.add_object(tree)
+        return root_id
+
+    def write_commit(
+        self,
+        tree: str,
+        parents: list[str],
+        message: str,
+        when: float | None = None,
+        author: Identity | None = None,
+    ) -> str:
+        """Write a commit object (without moving any ref) and return its id."""
+        ident = author or self.identity()
+        now = int(time.time() if when is None else when)
+        tz = time.localtime(now).tm_gmtoff
+        commit = Commit()
+        commit.tree = tree.encode()
+        commit.parents = [p.encode() for p in parents]
+        commit.author = commit.committer = ident.signature()
+        commit.author_time = commit.commit_time = now
+        commit.author_timezone = commit.commit_timezone = tz
+        commit.encoding = b"UTF-8"
+        commit.message = message.encode("utf-8")
+        self._repo.object_store.add_object(commit)
+        return commit.id.decode()
+
+    # -- HEAD and config --------------------------------------------------
+    def head(self) -> str | None:
+        """The commit HEAD points at, or None in a repository with no commit."""
+        try:
+            return self._repo.refs[b"HEAD"].decode()
+        except KeyError:
+            return None
+
+    def head_branch(self) -> str | None:
+        """The branch HEAD is on (`main`), or None when detached."""
+        try:
+            target = self._repo.refs.read_ref(b"HEAD")
+        except KeyError:
+            return None
+        if target and target.startswith(b"ref: refs/heads/"):
+            return target[len(b"ref: refs/heads/") :].decode()
+        return None
+
+    def config_value(self, section: str, name: str, subsection: str | None = None) -> str | None:
+        """Read one value from the repository's stacked git config."""
+        config = self._repo.get_config_stack()
+        key = (section.encode(),) if subsection is None else (
+            section.encode(), subsection.encode())
+        try:
+            return config.get(key, name.encode()).decode("utf-8", "replace")
+        except KeyError:
+            return None
+
+    def identity(self) -> Identity:
+        """`user.name`/`user.email` from git config, falling back to the OS user."""
+        if self._identity is None:
+            name = os.environ.get("GIT_AUTHOR_NAME") or self.config_value("user", "name")
+            email = os.environ.get("GIT_AUTHOR_EMAIL") or self.config_value("user", "email")
+            if not name or not email:
+                import getpass
+                import socket
+
+                try:
+                    login = getpass.getuser()
+                except Exception:
+                    login = "unknown"
+                name = name or login
+                email = email or f"{login}@{socket.gethostname() or 'localhost'}"
+            self._identity = Identity(name.replace("<", "").replace(">", "").strip() or "unknown",
+                                      email.replace("<", "").replace(">", "").strip())
+        return self._identity
+
+    def remote_url(self, remote: str = "origin") -> str | None:
+        """The URL of *remote* with any credentials stripped, or None."""
+        url = self.config_value("remote", "url", remote)
+        return strip_credentials(url) if url else None
+
+
+def build_trees(files: Mapping[str, tuple[int, str]]) -> tuple[str, list[Tree]]:
+    """Build (without writing) the trees holding *files*; return the root id and all trees."""
+    root: dict[str, Any] = {}
+    for path, (mode, sha) in files.items():
+        if mode not in VALID_FILE_MODES:
+            raise GitxpError(f"refusing to write {path!r} with invalid mode {mode:o}")
+        parts = path.split("/")
+        if any(p in ("", ".", "..", ".git") for p in parts):
+            raise GitxpError(f"refusing to write unsafe path {path!r} into a tree")
+        node = root
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise GitxpError(f"{path!r} is both a file and a directory")
+            node = child
+        node[parts[-1]] = (mode, sha)
+    trees: list[Tree] = []
+
+    def build(node: dict[str, Any]) -> str:
+        tree = Tree()
+        for name, value in node.items():
+            if isinstance(value, dict):
+                tree.add(name.encode("utf-8", "surrogateescape"), MODE_TREE, build(value).encode())
+            else:
+                tree.add(name.encode("utf-8", "surrogateescape"), value[0], value[1].encode())
+        trees.append(tree)
+        return tree.id.decode()
+
+    return build(root), trees
+
+
+def strip_credentials(url: str) -> str:
+    """Remove `user:password@` from a URL so it can be recorded safely."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if "://" not in url:
+        return url  # scp-like `git@host:path` carries no secret
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))

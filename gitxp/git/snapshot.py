@@ -1,0 +1,217 @@
+"""The code a run ran with: HEAD when the work tree is clean, else a snapshot commit.
+
+A snapshot is what `git stash create -u` would record, built without
+touching the work tree, the index or any ref: the work tree as it is
+(tracked changes and untracked, non-ignored files, exec bits, symlinks,
+submodules as gitlinks) committed with HEAD as its only parent.
+
+Files whose stat matches the index reuse their index blob id and are not
+re-read; "racily clean" entries (modified in the same second the index was
+written) are re-hashed, as git does. Left out, and reported:
+ignored paths, files above a size cap, secret-looking files, nested
+repositories.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+from dataclasses import dataclass, field
+
+from dulwich.ignore import IgnoreFilterManager
+from dulwich.objects import Blob
+
+from .repository import MODE_EXEC, MODE_FILE, MODE_GITLINK, MODE_LINK, GitRepo, build_trees
+
+DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
+MAX_LISTED_EXCLUSIONS = 200
+
+# Basenames that usually hold credentials; they are never snapshotted.
+SECRET_PATTERNS = (
+    ".env", ".env.*", "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.kdbx",
+    "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", ".netrc", "_netrc", ".pgpass",
+    ".pypirc", ".npmrc", ".git-credentials", "credentials", "credentials.json",
+    "*credentials*.json", "service-account*.json", "secrets.*", "*.secret", "*.secrets",
+    ".htpasswd", "*.ovpn", "kubeconfig",
+)
+SECRET_SAFE = (".env.example", ".env.sample", ".env.template", ".env.dist")
+
+
+def looks_secret(path: str) -> bool:
+    """True when the file name at *path* usually holds credentials."""
+    name = path.rsplit("/", 1)[-1].lower()
+    if name in SECRET_SAFE or name.endswith(".pub"):
+        return False
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in SECRET_PATTERNS)
+
+
+@dataclass
+class Snapshot:
+    """The code commit of a run and what the snapshot left out."""
+
+    code_commit: str | None
+    head: str | None
+    dirty: bool
+    changed: list[str] = field(default_factory=list)
+    excluded: list[dict[str, str]] = field(default_factory=list)
+    excluded_count: int = 0
+
+    def exclude(self, path: str, reason: str) -> None:
+        self.excluded_count += 1
+        if len(self.excluded) < MAX_LISTED_EXCLUSIONS:
+            self.excluded.append({"path": path, "reason": reason})
+
+
+def _mode_of(st: os.stat_result) -> int:
+    if stat.S_ISLNK(st.st_mode):
+        return MODE_LINK
+    return MODE_EXEC if st.st_mode & 0o100 else MODE_FILE
+
+
+def _mtime_ns(value: object) -> int:
+    if isinstance(value, tuple):
+        return int(value[0]) * 1_000_000_000 + int(value[1])
+    return int(float(value) * 1_000_000_000)  # type: ignore[arg-type]
+
+
+def take_snapshot(
+    repo: GitRepo,
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+    message: str = "gitxp: work-tree snapshot",
+) -> Snapshot:
+    """Record the work tree; return HEAD itself when nothing differs from it."""
+    drepo = repo.dulwich
+    head = repo.head()
+    head_tree = repo.read_commit(head).tree if head else None
+    index = drepo.open_index()
+    try:
+        index_mtime = os.stat(drepo.index_path()).st_mtime_ns
+    except FileNotFoundError:
+        index_mtime = 0
+    tracked: dict[str, object] = {}
+    tracked_dirs: set[str] = {""}
+    for raw_path, entry in index.items():
+        path = raw_path.decode("utf-8", "surrogateescape")
+        tracked[path] = entry
+        parent = path.rpartition("/")[0]
+        while parent not in tracked_dirs:
+            tracked_dirs.add(parent)
+            parent = parent.rpartition("/")[0]
+
+    snap = Snapshot(code_commit=head, head=head, dirty=False)
+    files: dict[str, tuple[int, str]] = {}
+    new_blobs: dict[str, Blob] = {}
+    ignore: IgnoreFilterManager | None = None
+
+    def is_ignored(rel: str) -> bool:
+        nonlocal ignore
+        if ignore is None:
+            ignore = IgnoreFilterManager.from_repo(drepo)
+        return bool(ignore.is_ignored(rel))
+
+    def add_content(rel: str, mode: int, data: bytes) -> None:
+        blob = Blob.from_string(data)
+        sha = blob.id.decode()
+        new_blobs[sha] = blob
+        files[rel] = (mode, sha)
+
+    root = repo.root
+    stack = [""]
+    while stack:
+        rel_dir = stack.pop()
+        abs_dir = os.path.join(root, rel_dir) if rel_dir else root
+        try:
+            entries = list(os.scandir(abs_dir))
+        except OSError:
+            continue
+        for dent in entries:
+            name = dent.name
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            if name == ".git":
+                continue
+            entry = tracked.get(rel)
+            if entry is not None and getattr(entry, "mode", 0) == MODE_GITLINK:
+                files[rel] = (MODE_GITLINK, entry.sha.decode())  # type: ignore[attr-defined]
+                continue
+            try:
+                st = dent.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if rel in tracked_dirs:
+                    stack.append(rel)
+                elif is_ignored(rel + "/"):
+                    snap.exclude(rel + "/", "ignored")
+                elif os.path.exists(os.path.join(dent.path, ".git")):
+                    snap.exclude(rel + "/", "nested repository")
+                else:
+                    stack.append(rel)
+                continue
+            if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+                continue
+            mode = _mode_of(st)
+            if entry is not None:
+                if not hasattr(entry, "sha"):
+                    continue  # conflicted entry: the work-tree file is recorded below
+                idx_sha = entry.sha.decode()  # type: ignore[attr-defined]
+                same_stat = (
+                    entry.size == st.st_size  # type: ignore[attr-defined]
+                    and _mtime_ns(entry.mtime) == st.st_mtime_ns  # type: ignore[attr-defined]
+                    and entry.mode == mode  # type: ignore[attr-defined]
+                    and st.st_mtime_ns < index_mtime
+                )
+                if same_stat:
+                    files[rel] = (mode, idx_sha)
+                    continue
+                if looks_secret(rel):
+                    files[rel] = (entry.mode, idx_sha)  # type: ignore[attr-defined]
+                    snap.exclude(rel, "secret-looking file: its changes are not snapshotted")
+                    continue
+                if st.st_size > max_file_size and mode != MODE_LINK:
+                    files[rel] = (entry.mode, idx_sha)  # type: ignore[attr-defined]
+                    snap.exclude(rel, f"larger than {max_file_size} bytes: changes not snapshotted")
+                    continue
+            else:
+                if is_ignored(rel):
+                    snap.exclude(rel, "ignored")
+                    continue
+                if looks_secret(rel):
+                    snap.exclude(rel, "secret-looking file")
+                    continue
+                if st.st_size > max_file_size and mode != MODE_LINK:
+                    snap.exclude(rel, f"larger than {max_file_size} bytes")
+                    continue
+            try:
+                if mode == MODE_LINK:
+                    data = os.fsencode(os.readlink(dent.path))
+                else:
+                    with open(dent.path, "rb") as f:
+                        data = f.read()
+            except OSError:
+                continue
+            add_content(rel, mode, data)
+
+    tree_id, trees = build_trees(files)
+    if tree_id == head_tree:
+        return snap
+    # Something differs: write the new blobs, the trees and the snapshot commit.
+    store = drepo.object_store
+    for sha, blob in new_blobs.items():
+        if not repo.has_object(sha):
+            store.add_object(blob)
+    for tree in trees:
+        store.add_object(tree)
+    snap.changed = _changed_paths(repo, head_tree, files)
+    snap.dirty = True
+    snap.code_commit = repo.write_commit(tree_id, [head] if head else [], message)
+    return snap
+
+
+def _changed_paths(
+    repo: GitRepo, head_tree: str | None, files: dict[str, tuple[int, str]]
+) -> list[str]:
+    before = {p: (m, s) for p, m, s in repo.walk_tree(head_tree)} if head_tree else {}
+    changed = [p for p, v in files.items() if before.get(p) != v]
+    changed += [p for p in before if p not in files]
+    return sorted(changed)

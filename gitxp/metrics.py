@@ -1,0 +1,156 @@
+"""Metric series as Parquet: how points are encoded into, and decoded from, run trees.
+
+A run's points live in `metrics/part-NNNNNN.parquet` files, one per
+checkpoint, in long format: `key` (string, dictionary-encoded), `step`
+(int64), `timestamp` (int64, ms since the epoch, UTC) and `value` (float64;
+NaN and ±inf are kept). Steps and timestamps are delta-encoded and values
+byte-stream-split before zstd, which makes a typical point cost a few bytes.
+
+pyarrow is imported inside the functions so that `import gitxp` stays light.
+"""
+
+from __future__ import annotations
+
+import io
+from array import array
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+COLUMNS = ("key", "step", "timestamp", "value")
+PART_PREFIX = "metrics/part-"
+PART_SUFFIX = ".parquet"
+
+
+def part_name(sequence: int) -> str:
+    """The tree path of the *sequence*-th metrics part."""
+    return f"{PART_PREFIX}{sequence:06d}{PART_SUFFIX}"
+
+
+def _schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            pa.field("key", pa.string(), nullable=False),
+            pa.field("step", pa.int64(), nullable=False),
+            pa.field("timestamp", pa.int64(), nullable=False),
+            pa.field("value", pa.float64(), nullable=False),
+        ],
+        metadata={b"gitxp.format": b"1"},
+    )
+
+
+def encode_points(chunks: Sequence[tuple[str, array, array, array]]) -> bytes:  # type: ignore[type-arg]
+    """Encode (key, steps, timestamps, values) chunks into one Parquet file."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    keys: list[str] = []
+    counts: list[int] = []
+    for key, steps, _, _ in chunks:
+        keys.append(key)
+        counts.append(len(steps))
+    indices = np.repeat(np.arange(len(keys), dtype=np.int32), counts)
+    key_col = pa.DictionaryArray.from_arrays(pa.array(indices), pa.array(keys, pa.string()))
+    step = np.concatenate([np.frombuffer(c[1], dtype=np.int64) for c in chunks])
+    ts = np.concatenate([np.frombuffer(c[2], dtype=np.int64) for c in chunks])
+    value = np.concatenate([np.frombuffer(c[3], dtype=np.float64) for c in chunks])
+    table = pa.table(
+        {
+            "key": key_col.cast(pa.string()).dictionary_encode(),
+            "step": pa.array(step, pa.int64()),
+            "timestamp": pa.array(ts, pa.int64()),
+            "value": pa.array(value, pa.float64()),
+        }
+    )
+    return _write(table)
+
+
+def _write(table: pa.Table) -> bytes:
+    import pyarrow.parquet as pq
+
+    sink = io.BytesIO()
+    pq.write_table(
+        table,
+        sink,
+        compression="zstd",
+        use_dictionary=["key"],
+        column_encoding={
+            "step": "DELTA_BINARY_PACKED",
+            "timestamp": "DELTA_BINARY_PACKED",
+            "value": "BYTE_STREAM_SPLIT",
+        },
+        row_group_size=1 << 20,
+        write_statistics=["key", "step"],
+    )
+    return sink.getvalue()
+
+
+def decode_parts(blobs: Iterable[bytes], keys: Sequence[str] | None = None) -> pa.Table:
+    """Read metric parts into one Arrow table (only *keys* when given)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    tables = []
+    for blob in blobs:
+        table = pq.read_table(pa.BufferReader(blob))
+        table = table.select(list(COLUMNS)).cast(
+            pa.schema([("key", pa.string()), ("step", pa.int64()),
+                       ("timestamp", pa.int64()), ("value", pa.float64())])
+        )
+        if keys is not None:
+            table = table.filter(pc.is_in(table["key"], pa.array(list(keys), pa.string())))
+        tables.append(table)
+    if not tables:
+        return _schema().empty_table().cast(
+            pa.schema([("key", pa.string()), ("step", pa.int64()),
+                       ("timestamp", pa.int64()), ("value", pa.float64())])
+        )
+    return pa.concat_tables(tables)
+
+
+def to_frame(table: pa.Table) -> pd.DataFrame:
+    """A long DataFrame (key, step, timestamp, value) sorted by key then step."""
+    frame = table.to_pandas()
+    if len(frame):
+        frame = frame.sort_values(["key", "step"], kind="stable").reset_index(drop=True)
+    return frame
+
+
+def merge_parts(blobs: Iterable[bytes]) -> bytes:
+    """Re-encode several parts as one file, streaming row group by row group."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = io.BytesIO()
+    writer: Any = None
+    for blob in blobs:
+        pf = pq.ParquetFile(pa.BufferReader(blob))
+        for i in range(pf.num_row_groups):
+            table = pf.read_row_group(i, columns=list(COLUMNS))
+            table = table.cast(
+                pa.schema([("key", pa.dictionary(pa.int32(), pa.string())),
+                           ("step", pa.int64()), ("timestamp", pa.int64()),
+                           ("value", pa.float64())])
+            ) if not pa.types.is_dictionary(table.schema.field("key").type) else table
+            if writer is None:
+                writer = pq.ParquetWriter(
+                    sink, table.schema, compression="zstd", use_dictionary=["key"],
+                    column_encoding={
+                        "step": "DELTA_BINARY_PACKED",
+                        "timestamp": "DELTA_BINARY_PACKED",
+                        "value": "BYTE_STREAM_SPLIT",
+                    },
+                    write_statistics=["key", "step"],
+                )
+            writer.write_table(table, row_group_size=1 << 20)
+    if writer is None:
+        return b""
+    writer.close()
+    return sink.getvalue()

@@ -1,0 +1,153 @@
+"""Listing runs fast: a cache of run rows keyed by commit id, filtering, ordering, DataFrames.
+
+The cache lives in `.git/gitxp/index-v1.json` (never pushed). It maps each
+run ref to its commit id (with the ref file's stat, so unchanged refs are
+not even read) and each commit id to the run's row. A listing reads the
+refs, builds rows only for commits it has not seen, and rewrites the cache
+when something changed. A missing or unreadable cache is rebuilt silently.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from typing import TYPE_CHECKING, Any
+
+from ._errors import GitxpError
+from .filter import compile_filter, parse_order_by, sort_rows
+from .git.refs import RUNS_PREFIX, list_refs
+from .record import effective_status, read_row
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .git.repository import GitRepo
+
+CACHE_FILE = "index-v1.json"
+CACHE_VERSION = 1
+BASE_COLUMNS = ("id", "name", "experiment", "status", "start_time", "end_time", "code_commit")
+
+
+class RunIndex:
+    """The rows of every run in a repository, served from the on-disk cache."""
+
+    def __init__(self, git: GitRepo) -> None:
+        self._git = git
+        self._path = git.gitxp_dir(CACHE_FILE)
+        self.broken: dict[str, str] = {}
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            with open(self._path, encoding="utf-8") as f:
+                data = json.load(f)
+            if data.get("version") == CACHE_VERSION:
+                return data  # type: ignore[no-any-return]
+        except (OSError, ValueError, AttributeError):
+            pass
+        return {"version": CACHE_VERSION, "refs": {}, "rows": {}}
+
+    def _save(self, data: dict[str, Any]) -> None:
+        directory = os.path.dirname(self._path)
+        try:
+            os.makedirs(directory, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".index-", dir=directory)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(data, f, separators=(",", ":"))
+            os.replace(tmp, self._path)
+        except OSError:
+            pass  # a read-only repository still lists runs, just without the cache
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per run (dicts with params, metrics, tags, summary ...)."""
+        data = self._load()
+        stat_cache = data["refs"]
+        before = len(stat_cache), {k: v[1] for k, v in stat_cache.items()}
+        refs = list_refs(self._git, RUNS_PREFIX, stat_cache)
+        cached: dict[str, Any] = data["rows"]
+        rows: dict[str, Any] = {}
+        changed = before[0] != len(stat_cache) or any(
+            before[1].get(k) != v[1] for k, v in stat_cache.items())
+        self.broken = {}
+        for ref, sha in refs.items():
+            row = cached.get(sha)
+            if row is None:
+                try:
+                    row = read_row(self._git, sha)
+                except GitxpError as exc:
+                    self.broken[ref] = str(exc)
+                    continue
+                except Exception as exc:  # a damaged object: report it, list the rest
+                    self.broken[ref] = f"{type(exc).__name__}: {exc}"
+                    continue
+                changed = True
+            row["ref"] = ref
+            rows[sha] = row
+        if changed or len(rows) != len(cached):
+            data["rows"] = rows
+            self._save(data)
+        now = time.time_ns() // 1_000_000
+        out = []
+        for row in rows.values():
+            row = dict(row)
+            row["status"] = effective_status(row, now)
+            end = row.get("end_time") or (now if row["status"] == "RUNNING" else None)
+            row["duration"] = None if end is None or row.get("start_time") is None else (
+                (end - row["start_time"]) / 1000)
+            out.append(row)
+        return out
+
+    def warn_broken(self) -> None:
+        """Say on stderr which run refs could not be read."""
+        for ref, reason in sorted(self.broken.items()):
+            print(f"warning: skipped unreadable {ref}: {reason}", file=sys.stderr)
+
+
+def select(
+    rows: list[dict[str, Any]],
+    filter: str | None = None,
+    experiment: str | list[str] | None = None,
+    order_by: str | list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Filter and order rows; newest first unless *order_by* says otherwise."""
+    if experiment is not None:
+        wanted = {experiment} if isinstance(experiment, str) else set(experiment)
+        rows = [r for r in rows if r.get("experiment") in wanted]
+    if filter:
+        predicate = compile_filter(filter)
+        rows = [r for r in rows if predicate(r)]
+    rows = sorted(rows, key=lambda r: (r.get("start_time") or 0, r["id"]), reverse=True)
+    order = parse_order_by(order_by)
+    if order:
+        rows = sort_rows(rows, order)
+    return rows
+
+
+def to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The DataFrame of `Repo.runs()`: base columns, then params.*, metrics.*, tags.*."""
+    import pandas as pd
+
+    param_keys: dict[str, None] = {}
+    metric_keys: dict[str, None] = {}
+    tag_keys: dict[str, None] = {}
+    for r in rows:
+        param_keys.update(dict.fromkeys(r.get("params") or {}))
+        metric_keys.update(dict.fromkeys(r.get("metrics") or {}))
+        tag_keys.update(dict.fromkeys(r.get("tags") or {}))
+    columns: dict[str, list[Any]] = {c: [r.get(c) for r in rows] for c in BASE_COLUMNS}
+    for key in sorted(param_keys):
+        columns[f"params.{key}"] = [(r.get("params") or {}).get(key) for r in rows]
+    for key in sorted(metric_keys):
+        columns[f"metrics.{key}"] = [
+            float("nan") if (v := (r.get("metrics") or {}).get(key)) is None else v for r in rows
+        ]
+    for key in sorted(tag_keys):
+        columns[f"tags.{key}"] = [(r.get("tags") or {}).get(key) for r in rows]
+    frame = pd.DataFrame(columns)
+    for col in ("start_time", "end_time"):
+        frame[col] = pd.to_datetime(frame[col].astype("float64"), unit="ms", utc=True)
+    for key in sorted(metric_keys):
+        frame[f"metrics.{key}"] = frame[f"metrics.{key}"].astype("float64")
+    return frame

@@ -1,0 +1,260 @@
+"""Reading a committed run: its metadata, params, tags, notes, environment and metric series."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from . import storage
+from ._errors import CorruptRunError, GitxpError, InvalidValueError
+from .values import from_json_float
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .git.repository import GitRepo
+
+_HOST = socket.gethostname()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def effective_status(meta: dict[str, Any], now_ms: int | None = None) -> str:
+    """The status readers report: a RUNNING run whose process is gone is CRASHED.
+
+    Same host: the recorded pid no longer exists. Any host: no checkpoint for
+    longer than `stale_after(checkpoint_seconds)`.
+    """
+    status = str(meta.get("status") or "RUNNING")
+    if status != "RUNNING":
+        return status
+    from .run import stale_after
+
+    pid = meta.get("pid")
+    if meta.get("host") == _HOST and isinstance(pid, int) and not _pid_alive(pid):
+        return "CRASHED"
+    now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    heartbeat = meta.get("heartbeat_time") or meta.get("start_time") or 0
+    if now - heartbeat > stale_after(float(meta.get("checkpoint_seconds") or 30)) * 1000:
+        return "CRASHED"
+    return "RUNNING"
+
+
+def read_row(git: GitRepo, commit_id: str) -> dict[str, Any]:
+    """The listing row of the run whose tip is *commit_id* (what the cache stores)."""
+    commit = git.read_commit(commit_id)
+    tree = git.read_tree(commit.tree)
+    try:
+        meta = storage.loads(git.read_blob(tree[storage.RUN_FILE][1]))
+        params = storage.loads(git.read_blob(tree[storage.PARAMS_FILE][1]))
+        summary = (storage.loads(git.read_blob(tree[storage.SUMMARY_FILE][1]))
+                   if storage.SUMMARY_FILE in tree else {})
+    except KeyError as exc:
+        raise CorruptRunError(commit_id, f"missing {exc.args[0]}") from None
+    except ValueError as exc:
+        raise CorruptRunError(commit_id, f"invalid JSON: {exc}") from None
+    if not isinstance(meta, dict) or "id" not in meta:
+        raise CorruptRunError(commit_id, "run.json lacks an id")
+    if meta.get("format", 1) > storage.FORMAT_VERSION:
+        raise CorruptRunError(meta["id"], f"format {meta['format']} is newer than this gitxp; "
+                              "upgrade gitxp")
+    return {
+        "id": meta["id"],
+        "name": meta.get("name"),
+        "experiment": meta.get("experiment"),
+        "status": meta.get("status"),
+        "start_time": meta.get("start_time"),
+        "end_time": meta.get("end_time"),
+        "heartbeat_time": meta.get("heartbeat_time"),
+        "checkpoint_seconds": meta.get("checkpoint_seconds"),
+        "code_commit": meta.get("code_commit"),
+        "dirty": meta.get("dirty", False),
+        "user": meta.get("user"),
+        "host": meta.get("host"),
+        "pid": meta.get("pid"),
+        "commit": commit_id,
+        "params": params if isinstance(params, dict) else {},
+        "tags": meta.get("tags") or {},
+        "summary": summary,
+        "metrics": {k: from_json_float(s.get("last")) for k, s in summary.items()},
+        "notes": storage.NOTES_FILE in tree,
+    }
+
+
+class RunRecord:
+    """A committed run, as read from the tip of its ref (`Repo.run(...)` returns these)."""
+
+    def __init__(self, git: GitRepo, ref: str, commit_id: str, row: dict[str, Any]) -> None:
+        self._git = git
+        self.ref = ref
+        self.commit = commit_id
+        self._row = row
+
+    def __repr__(self) -> str:
+        return f"<gitxp.RunRecord {self.id} name={self.name!r} {self.status}>"
+
+    # -- metadata ------------------------------------------------------------
+    @cached_property
+    def _tree(self) -> dict[str, tuple[int, str]]:
+        return self._git.read_tree(self._git.read_commit(self.commit).tree)
+
+    def _blob(self, name: str) -> bytes | None:
+        entry = self._tree.get(name)
+        return None if entry is None else self._git.read_blob(entry[1])
+
+    @cached_property
+    def meta(self) -> dict[str, Any]:
+        """Everything in run.json (command, host, snapshot report, ...)."""
+        data = self._blob(storage.RUN_FILE)
+        return storage.loads(data) if data else {}
+
+    @property
+    def id(self) -> str:
+        return str(self._row["id"])
+
+    @property
+    def name(self) -> str:
+        return str(self._row.get("name") or "")
+
+    @property
+    def experiment(self) -> str:
+        return str(self._row.get("experiment") or "")
+
+    @property
+    def status(self) -> str:
+        """FINISHED, FAILED, KILLED, RUNNING, or CRASHED for a run whose process died."""
+        return effective_status(self._row)
+
+    @property
+    def start_time(self) -> int | None:
+        return self._row.get("start_time")
+
+    @property
+    def end_time(self) -> int | None:
+        return self._row.get("end_time")
+
+    @property
+    def code_commit(self) -> str | None:
+        """The commit holding the code the run ran (HEAD, or a snapshot of the work tree)."""
+        return self._row.get("code_commit")
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self._row.get("params") or {})
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return dict(self._row.get("tags") or {})
+
+    @property
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """Per metric: count, last (value at the highest step), step, min, max."""
+        out = {}
+        for key, s in (self._row.get("summary") or {}).items():
+            out[key] = {**s, **{f: from_json_float(s.get(f)) for f in ("last", "min", "max")}}
+        return out
+
+    @property
+    def last_metrics(self) -> dict[str, float | None]:
+        return dict(self._row.get("metrics") or {})
+
+    @cached_property
+    def notes(self) -> str:
+        data = self._blob(storage.NOTES_FILE)
+        return data.decode("utf-8", "replace").rstrip("\n") if data else ""
+
+    @cached_property
+    def env(self) -> dict[str, Any]:
+        """The recorded environment (Python, platform, packages, allow-listed variables)."""
+        data = self._blob(storage.ENV_FILE)
+        return storage.loads(data) if data else {}
+
+    @cached_property
+    def output(self) -> str:
+        """The captured output of a `gitxp run` command (its tail), or ''."""
+        data = self._blob(storage.OUTPUT_FILE)
+        return data.decode("utf-8", "replace") if data else ""
+
+    # -- metrics -----------------------------------------------------------------
+    def _part_blobs(self) -> list[bytes]:
+        metrics = self._tree.get(storage.METRICS_DIR.rstrip("/"))
+        if metrics is None:
+            return []
+        entries = self._git.read_tree(metrics[1])
+        return [self._git.read_blob(sha) for name, (_, sha) in sorted(entries.items())
+                if name.endswith(".parquet")]
+
+    def metrics(self) -> pd.DataFrame:
+        """Every metric point, long format: key, step, timestamp (ms), value."""
+        from .metrics import decode_parts, to_frame
+
+        return to_frame(decode_parts(self._part_blobs()))
+
+    def metric_history(self, key: str) -> pd.DataFrame:
+        """One metric's points ordered by step: step, timestamp (ms), value."""
+        from .metrics import decode_parts, to_frame
+
+        if not isinstance(key, str):
+            raise InvalidValueError("metric key", f"{key!r} must be a string")
+        if key not in (self._row.get("summary") or {}):
+            known = ", ".join(sorted(self._row.get("summary") or {})) or "none"
+            raise GitxpError(f"run {self.id} has no metric {key!r} (it has: {known})")
+        frame = to_frame(decode_parts(self._part_blobs(), keys=[key]))
+        return frame.drop(columns=["key"]).reset_index(drop=True)
+
+    # -- history --------------------------------------------------------------------
+    def history(self) -> list[dict[str, Any]]:
+        """The run's own commits, newest first: start, checkpoints, end and later edits."""
+        out = []
+        sha: str | None = self.commit
+        code = self.code_commit
+        while sha and sha != code:
+            c = self._git.read_commit(sha)
+            out.append({"commit": sha, "time": c.commit_time, "author": c.author,
+                        "subject": c.message.splitlines()[0] if c.message else ""})
+            sha = c.parents[0] if c.parents else None
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description of the run (the `--format json` of `gitxp show`)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "experiment": self.experiment,
+            "status": self.status,
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+            "code_commit": self.code_commit,
+            "dirty": bool(self._row.get("dirty")),
+            "commit": self.commit,
+            "user": self._row.get("user"),
+            "host": self._row.get("host"),
+            "params": self.params,
+            "metrics": {k: _json_num(v) for k, v in self.last_metrics.items()},
+            "summary": {k: {f: _json_num(x) if isinstance(x, float) else x
+                            for f, x in s.items()} for k, s in self.summary.items()},
+            "tags": self.tags,
+            "notes": self.notes,
+            "command": self.meta.get("command"),
+            "snapshot": self.meta.get("snapshot"),
+            "error": self.meta.get("error"),
+        }
+
+
+def _json_num(value: float | None) -> float | str | None:
+    from .values import json_float
+
+    return None if value is None else json_float(value)

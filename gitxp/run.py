@@ -1,0 +1,588 @@
+"""The live run: buffering points in memory and committing checkpoints to the run's ref.
+
+Points go into per-key typed arrays (`array('q')`, `array('d')`): appending
+costs a fraction of a microsecond and nothing touches disk per point. A
+checkpoint encodes the points gathered since the previous one as one
+Parquet part and commits a new tree on `refs/gitxp/runs/<id>`, its parent
+the previous checkpoint, so the first-parent chain ends at the code commit.
+Checkpoints happen every `checkpoint_seconds` (a background thread), when
+more than `buffer_points` points wait, and when the run ends; a killed
+process loses at most what came after its last checkpoint.
+
+Thread safety: logging threads only append to the end of the arrays; the
+checkpointer copies and then deletes the prefix it has written. Under the
+GIL both are atomic per array, so no lock sits on the logging path.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+import time
+from array import array
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from . import storage
+from ._errors import (
+    GitxpError,
+    InvalidValueError,
+    ParamConflictError,
+    RunFinishedError,
+)
+from ._ids import new_run_id, new_run_name
+from .values import check_key, json_float, normalize_param, to_float, to_tag
+
+DEFAULT_CHECKPOINT_SECONDS = 30.0
+DEFAULT_BUFFER_POINTS = 1_000_000
+HEARTBEAT_SECONDS = 300.0
+
+
+def stale_after(checkpoint_seconds: float) -> float:
+    """Seconds without a commit after which a RUNNING run on another host counts as CRASHED."""
+    return 2 * max(checkpoint_seconds, HEARTBEAT_SECONDS) + 60
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _env_seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidValueError(name, f"{raw!r} is not a number of seconds") from None
+    if value <= 0:
+        raise InvalidValueError(name, "must be a positive number of seconds")
+    return value
+
+
+class _Series:
+    """The buffered, not yet committed points of one metric key, and its running summary."""
+
+    __slots__ = ("count", "key", "last", "last_step", "last_ts", "max", "min", "next_step",
+                 "steps", "ts", "vals")
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.steps = array("q")
+        self.ts = array("q")
+        self.vals = array("d")
+        self.next_step = 0
+        self.count = 0
+        self.last: float | None = None
+        self.last_step = -(2**63)
+        self.last_ts = 0
+        self.min: float | None = None
+        self.max: float | None = None
+
+    def take(self) -> tuple[array, array, array] | None:  # type: ignore[type-arg]
+        """Remove and return the buffered points (safe against concurrent appends)."""
+        n = len(self.vals)  # values are appended last, so steps/ts hold at least n
+        if n == 0:
+            return None
+        steps, ts, vals = self.steps[:n], self.ts[:n], self.vals[:n]
+        del self.steps[:n]
+        del self.ts[:n]
+        del self.vals[:n]
+        self._summarise(steps, vals, ts)
+        return steps, ts, vals
+
+    def _summarise(self, steps: array, vals: array, ts: array) -> None:  # type: ignore[type-arg]
+        import numpy as np
+
+        v = np.frombuffer(vals, dtype=np.float64)
+        s = np.frombuffer(steps, dtype=np.int64)
+        self.count += len(v)
+        finite = v[~np.isnan(v)]
+        if len(finite):
+            lo, hi = float(finite.min()), float(finite.max())
+            self.min = lo if self.min is None else min(self.min, lo)
+            self.max = hi if self.max is None else max(self.max, hi)
+        # the latest point is the one with the highest step; the last logged wins ties
+        i = len(s) - 1 - int(np.argmax(s[::-1]))
+        if int(s[i]) >= self.last_step:
+            self.last_step = int(s[i])
+            self.last = float(v[i])
+            self.last_ts = int(ts[i])
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "last": None if self.last is None else json_float(self.last),
+            "step": None if self.count == 0 else self.last_step,
+            "timestamp": self.last_ts or None,
+            "min": None if self.min is None else json_float(self.min),
+            "max": None if self.max is None else json_float(self.max),
+        }
+
+
+class Run:
+    """One training or evaluation job being recorded; use it as a context manager.
+
+    Create runs with `gitxp.start_run(...)`; leaving the `with` block commits
+    the run as FINISHED, FAILED (on an exception, which propagates) or
+    KILLED (on KeyboardInterrupt).
+    """
+
+    def __init__(
+        self,
+        repo: Any,
+        experiment: str | None = None,
+        name: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        notes: str | None = None,
+        checkpoint_seconds: float | None = None,
+        buffer_points: int = DEFAULT_BUFFER_POINTS,
+        snapshot: bool = True,
+        max_snapshot_file_size: int | None = None,
+        command: Mapping[str, Any] | None = None,
+        extra_meta: Mapping[str, Any] | None = None,
+        _join: str | None = None,
+    ) -> None:
+        from .git.repository import GitRepo
+
+        self._git: GitRepo = repo
+        if checkpoint_seconds is None:
+            checkpoint_seconds = _env_seconds(
+                "GITXP_CHECKPOINT_SECONDS", DEFAULT_CHECKPOINT_SECONDS)
+        elif checkpoint_seconds <= 0:
+            raise InvalidValueError("checkpoint_seconds", "must be a positive number of seconds")
+        self.checkpoint_seconds = float(checkpoint_seconds)
+        if buffer_points < 1:
+            raise InvalidValueError("buffer_points", "must be at least 1")
+        self._buffer_points = int(buffer_points)
+        self._lock = threading.RLock()
+        self._series: dict[str, _Series] = {}
+        self._pending = 0
+        self._files: dict[str, tuple[int, str]] = {}
+        self._parts = 0
+        self._dirty_meta = True
+        self._ended = False
+        self._joined = _join is not None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if _join is not None:
+            self._load_existing(_join)
+        else:
+            self._create(experiment, name, params, tags, notes, snapshot,
+                         max_snapshot_file_size, command, extra_meta)
+        self._last_commit = time.monotonic()
+        self._thread = threading.Thread(
+            target=self._heartbeat, name=f"gitxp-checkpoint-{self.id[:8]}", daemon=True)
+        self._thread.start()
+
+    # -- creation ---------------------------------------------------------
+    def _create(self, experiment: str | None, name: str | None,
+                params: Mapping[str, Any] | None, tags: Mapping[str, Any] | None,
+                notes: str | None, snapshot: bool, max_file_size: int | None,
+                command: Mapping[str, Any] | None, extra_meta: Mapping[str, Any] | None) -> None:
+        from . import environment
+        from .git.snapshot import DEFAULT_MAX_FILE_SIZE, take_snapshot
+
+        if experiment is not None and (not isinstance(experiment, str) or not experiment.strip()):
+            raise InvalidValueError("experiment", f"{experiment!r} must be a non-empty string")
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise InvalidValueError("name", f"{name!r} must be a non-empty string")
+        self._params: dict[str, Any] = {}
+        self._tags: dict[str, str] = {}
+        self._notes = ""
+        if params:
+            self.log_params(params, _commit=False)
+        if tags:
+            self.set_tags(tags)
+        if notes:
+            self._notes = self._check_note(notes)
+        self.id = new_run_id()
+        self.name = name.strip() if name else new_run_name()
+        self.experiment = (experiment or os.environ.get("GITXP_EXPERIMENT") or "default").strip()
+        self.ref = f"refs/gitxp/runs/{self.id}"
+        start = _now_ms()
+        snap = None
+        if snapshot:
+            cap = DEFAULT_MAX_FILE_SIZE if max_file_size is None else int(max_file_size)
+            snap = take_snapshot(self._git, cap, f"gitxp: snapshot of the work tree for run {self.id}")
+            code_commit = snap.code_commit
+        else:
+            code_commit = self._git.head()
+        ident = self._git.identity()
+        self._meta: dict[str, Any] = {
+            "format": storage.FORMAT_VERSION,
+            "id": self.id,
+            "name": self.name,
+            "experiment": self.experiment,
+            "status": "RUNNING",
+            "start_time": start,
+            "end_time": None,
+            "heartbeat_time": start,
+            "checkpoint_seconds": self.checkpoint_seconds,
+            "user": ident.name,
+            "email": ident.email,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "code_commit": code_commit,
+            "head": snap.head if snap else code_commit,
+            "branch": self._git.head_branch(),
+            "dirty": bool(snap and snap.dirty),
+            "snapshot": None if snap is None else {
+                "changed": snap.changed[:200],
+                "changed_count": len(snap.changed),
+                "excluded": snap.excluded,
+                "excluded_count": snap.excluded_count,
+            },
+            "command": dict(command) if command else _default_command(self._git.root),
+            "tags": {},
+        }
+        if extra_meta:
+            self._meta.update(extra_meta)
+        env = environment.capture(self._git.remote_url())
+        self._files[storage.ENV_FILE] = (0o100644, self._git.write_blob(storage.dumps(env)))
+        self._tip: str | None = None
+        self._parent = code_commit
+        self._commit("start")
+
+    def _load_existing(self, run_id: str) -> None:
+        """Attach to a run created by another process (`gitxp run`) to add to it."""
+        from .git.refs import read_ref
+
+        self.ref = f"refs/gitxp/runs/{run_id}"
+        tip = read_ref(self._git, self.ref)
+        if tip is None:
+            raise GitxpError(f"cannot join run {run_id}: {self.ref} does not exist")
+        commit = self._git.read_commit(tip)
+        self._files = dict((p, (m, s)) for p, m, s in self._git.walk_tree(commit.tree))
+        self._meta = storage.loads(self._git.read_blob(self._files[storage.RUN_FILE][1]))
+        self._params = storage.loads(self._git.read_blob(self._files[storage.PARAMS_FILE][1]))
+        self._tags = dict(self._meta.get("tags") or {})
+        notes = self._files.get(storage.NOTES_FILE)
+        self._notes = self._git.read_blob(notes[1]).decode() if notes else ""
+        self._parts = sum(1 for p in self._files if p.startswith(storage.METRICS_DIR)
+                          and p.endswith(".parquet"))
+        summary_blob = self._files.get(storage.SUMMARY_FILE)
+        if summary_blob:
+            from .values import from_json_float
+
+            for key, s in storage.loads(self._git.read_blob(summary_blob[1])).items():
+                series = _Series(key)
+                series.count = s.get("count", 0)
+                series.last = from_json_float(s.get("last"))
+                series.last_step = s.get("step") if s.get("step") is not None else -(2**63)
+                series.last_ts = s.get("timestamp") or 0
+                series.min = from_json_float(s.get("min"))
+                series.max = from_json_float(s.get("max"))
+                series.next_step = series.last_step + 1 if s.get("step") is not None else 0
+                self._series[key] = series
+        self.id = self._meta["id"]
+        self.name = self._meta["name"]
+        self.experiment = self._meta["experiment"]
+        self._tip = tip
+        self._parent = tip
+
+    # -- public attributes --------------------------------------------------
+    @property
+    def params(self) -> dict[str, Any]:
+        """The params logged so far (a copy)."""
+        return dict(self._params)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return dict(self._tags)
+
+    @property
+    def status(self) -> str:
+        return str(self._meta["status"])
+
+    @property
+    def code_commit(self) -> str | None:
+        return self._meta.get("code_commit")
+
+    def __repr__(self) -> str:
+        return f"<gitxp.Run {self.id} name={self.name!r} experiment={self.experiment!r} {self.status}>"
+
+    # -- logging ------------------------------------------------------------
+    def _check_open(self, call: str) -> None:
+        if self._ended:
+            raise RunFinishedError(self.id, call)
+
+    def log_param(self, key: str, value: Any) -> None:
+        """Record one param; logging the same key again with another value is an error."""
+        self.log_params({key: value})
+
+    def log_params(self, params: Mapping[str, Any], _commit: bool = True) -> None:
+        """Record several params at once (all are checked before any is stored)."""
+        if _commit:
+            self._check_open("log_params")
+        if not isinstance(params, Mapping):
+            raise InvalidValueError("params", f"expected a dict, got {type(params).__name__}")
+        clean = {}
+        for key, value in params.items():
+            check_key("param", key)
+            normal = normalize_param(key, value)
+            if key in self._params and self._params[key] != normal:
+                raise ParamConflictError(key, self._params[key], normal)
+            if key in clean and clean[key] != normal:
+                raise ParamConflictError(key, clean[key], normal)
+            clean[key] = normal
+        self._params.update(clean)
+        self._dirty_meta = True
+
+    def set_tag(self, key: str, value: Any) -> None:
+        """Set a tag (a string label that may change during the run)."""
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        if getattr(self, "_meta", None) is not None:
+            self._check_open("set_tags")
+        if not isinstance(tags, Mapping):
+            raise InvalidValueError("tags", f"expected a dict, got {type(tags).__name__}")
+        clean = {check_key("tag", k): to_tag(k, v) for k, v in tags.items()}
+        self._tags.update(clean)
+        self._dirty_meta = True
+
+    def _check_note(self, text: object) -> str:
+        if not isinstance(text, str):
+            raise InvalidValueError("note", f"notes are text, got {type(text).__name__}")
+        return text
+
+    def note(self, text: str) -> None:
+        """Append a paragraph of free text (Markdown) to the run's notes."""
+        self._check_open("note")
+        text = self._check_note(text).strip()
+        if text:
+            self._notes = f"{self._notes}\n\n{text}" if self._notes else text
+            self._dirty_meta = True
+
+    def _new_series(self, key: str) -> _Series:
+        self._check_open("log_metric")
+        check_key("metric", key)
+        series = _Series(key)
+        self._series[key] = series
+        return series
+
+    def log_metric(self, key: str, value: float, step: int | None = None,
+                   timestamp: int | None = None) -> None:
+        """Record one point of metric *key* (step defaults to the key's next step)."""
+        s = self._series.get(key)
+        if s is None:
+            s = self._new_series(key)
+        if type(value) is not float:
+            value = to_float(key, value)
+        if step is None:
+            step = s.next_step
+        elif type(step) is not int:
+            step = _check_int(key, "step", step)
+        s.next_step = step + 1
+        s.steps.append(step)
+        s.ts.append(time.time_ns() // 1_000_000 if timestamp is None
+                    else _check_int(key, "timestamp", timestamp))
+        s.vals.append(value)
+        self._pending += 1
+        if self._pending >= self._buffer_points:
+            self.checkpoint()
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None,
+                    timestamp: int | None = None) -> None:
+        """Record one point for each key of *metrics*, all at the same step and time."""
+        if not isinstance(metrics, Mapping):
+            raise InvalidValueError("metrics", f"expected a dict, got {type(metrics).__name__}")
+        ts = _now_ms() if timestamp is None else timestamp
+        for key, value in metrics.items():
+            self.log_metric(key, value, step, ts)
+
+    def log_metric_array(self, key: str, values: Iterable[float],
+                         steps: Iterable[int] | None = None,
+                         timestamps: Iterable[int] | None = None) -> None:
+        """Record a whole array of points of *key* at once (vectorised, numpy-fast).
+
+        Steps default to consecutive steps after the key's last one;
+        timestamps default to now.
+        """
+        import numpy as np
+
+        s = self._series.get(key)
+        if s is None:
+            s = self._new_series(key)
+        try:
+            vals = np.asarray(values, dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            raise InvalidValueError(f"metric {key!r}", "values must be numbers") from None
+        n = len(vals)
+        if steps is None:
+            st = np.arange(s.next_step, s.next_step + n, dtype=np.int64)
+        else:
+            st = _int_array(key, "steps", steps, n)
+        if timestamps is None:
+            tss = np.full(n, _now_ms(), dtype=np.int64)
+        else:
+            tss = _int_array(key, "timestamps", timestamps, n)
+        if n == 0:
+            return
+        s.next_step = int(st[-1]) + 1
+        s.steps.frombytes(st.tobytes())
+        s.ts.frombytes(tss.tobytes())
+        s.vals.frombytes(vals.tobytes())
+        self._pending += n
+        if self._pending >= self._buffer_points:
+            self.checkpoint()
+
+    # -- committing -----------------------------------------------------------
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(self.checkpoint_seconds):
+            try:
+                idle = time.monotonic() - self._last_commit
+                if self._pending or self._dirty_meta or idle >= HEARTBEAT_SECONDS:
+                    self.checkpoint()
+            except Exception as exc:  # never kill the training loop from this thread
+                print(f"gitxp: checkpoint of run {self.id} failed: {exc}", file=sys.stderr)
+
+    def checkpoint(self) -> None:
+        """Commit everything logged so far now (normally automatic)."""
+        with self._lock:
+            if self._ended:
+                return
+            self._commit("checkpoint")
+
+    def _flush_points(self) -> int:
+        from .metrics import encode_points, part_name
+
+        chunks = []
+        for key, series in list(self._series.items()):
+            taken = series.take()
+            if taken is not None:
+                chunks.append((key, *taken))
+        self._pending = 0
+        if not chunks:
+            return 0
+        blob = encode_points(chunks)
+        self._parts += 1
+        name = part_name(self._parts)
+        self._files[name] = (0o100644, self._git.write_blob(blob))
+        return sum(len(c[1]) for c in chunks)
+
+    def _summary(self) -> dict[str, dict[str, Any]]:
+        return {k: s.summary() for k, s in sorted(self._series.items()) if s.count}
+
+    def _commit(self, kind: str, detail: str = "") -> None:
+        from .git.refs import update_ref
+
+        points = self._flush_points()
+        if kind == "checkpoint":
+            detail = f"{points:,} new points" if points else "heartbeat"
+        now = _now_ms()
+        self._meta["heartbeat_time"] = now
+        self._meta["tags"] = dict(self._tags)
+        summary = self._summary()
+        write = self._git.write_blob
+        files = self._files
+        files[storage.RUN_FILE] = (0o100644, write(storage.dumps(self._meta)))
+        files[storage.PARAMS_FILE] = (0o100644, write(storage.dumps(self._params)))
+        files[storage.SUMMARY_FILE] = (0o100644, write(storage.dumps(summary)))
+        if self._notes:
+            files[storage.NOTES_FILE] = (0o100644, write(self._notes.encode() + b"\n"))
+        tree = self._git.write_tree(files)
+        message = storage.commit_message(kind, self._meta, self._params,
+                                         {k: {"last": s.last} for k, s in self._series.items()
+                                          if s.count}, detail)
+        parents = [self._parent] if self._parent else []
+        commit = self._git.write_commit(tree, parents, message, when=now / 1000)
+        update_ref(self._git, self.ref, self._tip, commit, message.splitlines()[0])
+        self._tip = commit
+        self._parent = commit
+        self._dirty_meta = False
+        self._last_commit = time.monotonic()
+
+    def _merge_parts(self) -> None:
+        from .metrics import merge_parts, part_name
+
+        names = sorted(p for p in self._files if p.startswith(storage.METRICS_DIR)
+                       and p.endswith(".parquet"))
+        if len(names) < 2:
+            return
+        merged = merge_parts(self._git.read_blob(self._files[n][1]) for n in names)
+        for n in names:
+            del self._files[n]
+        self._files[part_name(1)] = (0o100644, self._git.write_blob(merged))
+        self._parts = 1
+
+    def end(self, status: str = "FINISHED", error: str | None = None) -> None:
+        """Finish the run: commit all remaining data with its final status."""
+        if status not in ("FINISHED", "FAILED", "KILLED"):
+            raise InvalidValueError("status", f"{status!r} must be FINISHED, FAILED or KILLED")
+        with self._lock:
+            if self._ended:
+                return
+            self._stop.set()
+            try:
+                if self._joined:
+                    # another process (gitxp run) owns this run and will finish it
+                    self._commit("checkpoint")
+                else:
+                    self._flush_points()
+                    self._merge_parts()
+                    self._meta["status"] = status
+                    self._meta["end_time"] = _now_ms()
+                    if error:
+                        self._meta["error"] = error[:2000]
+                    self._commit("end")
+            finally:
+                self._ended = True
+                self._series = {}
+        from . import tracking
+
+        tracking._forget(self)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.end("FINISHED")
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.end("KILLED", "KeyboardInterrupt")
+        else:
+            self.end("FAILED", f"{exc_type.__name__}: {exc}")
+
+
+def _check_int(key: str, what: str, value: Any) -> int:
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise InvalidValueError(f"metric {key!r}", f"{what} must be an integer, got {value!r:.40}")
+    result = int(value.__index__())
+    if not -(2**63) <= result < 2**63:
+        raise InvalidValueError(f"metric {key!r}", f"{what} {result} does not fit in int64")
+    return result
+
+
+def _int_array(key: str, what: str, values: Iterable[int], n: int) -> Any:
+    import numpy as np
+
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "iu" or arr.ndim != 1:
+        raise InvalidValueError(f"metric {key!r}", f"{what} must be a 1-d array of integers")
+    if len(arr) != n:
+        raise InvalidValueError(f"metric {key!r}", f"{len(arr)} {what} given for {n} values")
+    return arr.astype(np.int64)
+
+
+def _default_command(root: str) -> dict[str, Any]:
+    """The command a run made through the Python API was started with."""
+    argv = list(sys.argv)
+    cwd = os.path.relpath(os.getcwd(), root)
+    script = argv[0] if argv else ""
+    script_path = os.path.abspath(script) if script and os.path.exists(script) else None
+    rel_script = os.path.relpath(script_path, root) if script_path else None
+    if rel_script and rel_script.startswith(".."):
+        rel_script = None
+    return {
+        "argv": ["python", *argv] if script_path and script.endswith(".py") else argv,
+        "cwd": cwd if not cwd.startswith("..") else ".",
+        "script": rel_script,
+        "source": "python",
+    }

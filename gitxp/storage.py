@@ -1,0 +1,99 @@
+"""Format v1: the files of a run's tree and the commit messages that carry them.
+
+    run.json        metadata: id, name, experiment, status, times, command, host, tags...
+    params.json     the params, JSON types preserved
+    summary.json    per metric: count, last value and step, min, max (for fast listing)
+    env.json        the environment the run ran in (redacted)
+    notes.md        free text notes (present only when there are notes)
+    output.log      captured stdout/stderr of `gitxp run` (tail, capped)
+    metrics/part-NNNNNN.parquet   metric points, one part per checkpoint
+    artifacts/...   small artifacts; artifacts.json lists all, with pointers for large ones
+
+See docs/format.md for the full description; this module is the only place
+that knows these names.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+FORMAT_VERSION = 1
+RUN_FILE = "run.json"
+PARAMS_FILE = "params.json"
+SUMMARY_FILE = "summary.json"
+ENV_FILE = "env.json"
+NOTES_FILE = "notes.md"
+OUTPUT_FILE = "output.log"
+ARTIFACTS_FILE = "artifacts.json"
+ARTIFACTS_DIR = "artifacts/"
+METRICS_DIR = "metrics/"
+
+STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED", "CRASHED")
+TRAILER_RUN = "Gitxp-Run"
+TRAILER_STATUS = "Gitxp-Status"
+
+
+def dumps(value: Any) -> bytes:
+    """JSON as gitxp stores it: UTF-8, indented for `git show`, strict (no NaN)."""
+    return (json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode()
+
+
+def loads(data: bytes) -> Any:
+    return json.loads(data)
+
+
+def _fmt_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, str):
+        return value if len(value) <= 40 else value[:37] + "..."
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _listing(values: dict[str, Any], limit: int = 12) -> str:
+    items = [f"{k}={_fmt_value(v)}" for k, v in list(values.items())[:limit]]
+    if len(values) > limit:
+        items.append(f"... ({len(values) - limit} more)")
+    return ", ".join(items)
+
+
+def commit_message(
+    kind: str,
+    meta: dict[str, Any],
+    params: dict[str, Any],
+    summary: dict[str, dict[str, Any]],
+    detail: str = "",
+) -> str:
+    """A `git log`-readable message for a run commit of *kind* start|checkpoint|end|edit."""
+    name = meta.get("name") or meta["id"]
+    exp = meta.get("experiment") or "default"
+    status = meta.get("status", "RUNNING")
+    if kind == "start":
+        subject = f"gitxp: start run {name} ({exp})"
+    elif kind == "checkpoint":
+        subject = f"gitxp: checkpoint {name} ({exp}){': ' + detail if detail else ''}"
+    elif kind == "edit":
+        subject = f"gitxp: {detail} on run {name}"
+    else:
+        duration = ""
+        if meta.get("end_time") and meta.get("start_time"):
+            duration = f" in {(meta['end_time'] - meta['start_time']) / 1000:.1f}s"
+        subject = f"gitxp: run {name} {status}{duration} ({exp})"
+    lines = [subject, ""]
+    code = meta.get("code_commit")
+    if code:
+        suffix = " (snapshot of uncommitted changes)" if meta.get("dirty") else ""
+        lines.append(f"code: {code[:12]}{suffix}")
+    if params:
+        lines.append("params: " + _listing(params))
+    if summary:
+        last = {k: s.get("last") for k, s in summary.items()}
+        lines.append("metrics: " + _listing(last))
+    if meta.get("tags"):
+        lines.append("tags: " + _listing(meta["tags"]))
+    if meta.get("error"):
+        lines.append(f"error: {meta['error']}")
+    lines += ["", f"{TRAILER_RUN}: {meta['id']}", f"{TRAILER_STATUS}: {status}"]
+    return "\n".join(lines) + "\n"

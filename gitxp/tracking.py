@@ -1,0 +1,187 @@
+"""Starting runs and the module-level logging calls that act on the active run.
+
+`gitxp.start_run()` inside a process launched by `gitxp run` joins the run
+that command created (its id arrives in `GITXP_RUN_ID`), so a script
+records into one run whether it is started by hand or through the CLI.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ._errors import NoActiveRunError
+
+if TYPE_CHECKING:
+    from .run import Run
+
+_active: list[Run] = []
+_lock = threading.Lock()
+_atexit_registered = False
+
+ENV_RUN_ID = "GITXP_RUN_ID"
+ENV_RUN_REPO = "GITXP_RUN_REPO"
+
+
+def start_run(
+    experiment: str | None = None,
+    name: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    notes: str | None = None,
+    repo: str | os.PathLike[str] | None = None,
+    *,
+    checkpoint_seconds: float | None = None,
+    buffer_points: int | None = None,
+    snapshot: bool = True,
+    max_snapshot_file_size: int | None = None,
+) -> Run:
+    """Start recording a run in the git repository at or above *repo* (default: cwd).
+
+    Use it as a context manager::
+
+        with gitxp.start_run(experiment="iris", params={"lr": 0.1}) as run:
+            run.log_metric("loss", 0.5)
+
+    Leaving the block commits the run FINISHED, FAILED on an exception, or
+    KILLED on KeyboardInterrupt. Inside a process started by `gitxp run`, the
+    run that command created is joined instead of a new one started; the
+    given params, tags and notes are added to it.
+    """
+    from .git.repository import GitRepo
+    from .run import DEFAULT_BUFFER_POINTS, Run
+
+    joined_id = os.environ.get(ENV_RUN_ID)
+    if joined_id:
+        existing = next((r for r in _active if r.id == joined_id), None)
+        git = GitRepo.discover(os.environ.get(ENV_RUN_REPO) or repo or ".")
+        run = existing or Run(git, checkpoint_seconds=checkpoint_seconds,
+                              buffer_points=buffer_points or DEFAULT_BUFFER_POINTS,
+                              _join=joined_id)
+        if existing is not None:
+            git.close()
+        if params:
+            run.log_params(params)
+        if tags:
+            run.set_tags(tags)
+        if notes:
+            run.note(notes)
+    else:
+        git = GitRepo.discover(repo if repo is not None else ".")
+        try:
+            run = Run(
+                git, experiment=experiment, name=name, params=params, tags=tags, notes=notes,
+                checkpoint_seconds=checkpoint_seconds,
+                buffer_points=buffer_points or DEFAULT_BUFFER_POINTS,
+                snapshot=snapshot, max_snapshot_file_size=max_snapshot_file_size,
+            )
+        except BaseException:
+            git.close()
+            raise
+    with _lock:
+        if run not in _active:
+            _active.append(run)
+    _register_atexit()
+    return run
+
+
+def _forget(run: Run) -> None:
+    with _lock:
+        if run in _active:
+            _active.remove(run)
+    run._git.close()
+
+
+def _register_atexit() -> None:
+    global _atexit_registered
+    if not _atexit_registered:
+        atexit.register(_end_all_at_exit)
+        _atexit_registered = True
+
+
+def _end_all_at_exit() -> None:
+    """End runs still open when the interpreter exits (FAILED after an uncaught error)."""
+    last = getattr(sys, "last_value", None)
+    for run in list(reversed(_active)):
+        try:
+            if isinstance(last, KeyboardInterrupt):
+                run.end("KILLED", "KeyboardInterrupt")
+            elif last is not None:
+                run.end("FAILED", f"{type(last).__name__}: {last}")
+            else:
+                run.end("FINISHED")
+        except Exception as exc:  # the interpreter is going away: report, never raise
+            print(f"gitxp: could not end run {run.id}: {exc}", file=sys.stderr)
+
+
+def active_run() -> Run | None:
+    """The innermost run started in this process and not yet ended, or None.
+
+    In a process launched by `gitxp run`, the first call joins that run.
+    """
+    if _active:
+        return _active[-1]
+    if os.environ.get(ENV_RUN_ID):
+        return start_run()
+    return None
+
+
+def _require(call: str) -> Run:
+    run = active_run()
+    if run is None:
+        raise NoActiveRunError(call)
+    return run
+
+
+def end_run(status: str = "FINISHED") -> None:
+    """End the active run (no-op when there is none)."""
+    run = active_run() if _active else None
+    if run is not None:
+        run.end(status)
+
+
+def log_param(key: str, value: Any) -> None:
+    """Record one param on the active run."""
+    _require("log_param").log_param(key, value)
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    """Record several params on the active run."""
+    _require("log_params").log_params(params)
+
+
+def log_metric(key: str, value: float, step: int | None = None,
+               timestamp: int | None = None) -> None:
+    """Record one metric point on the active run."""
+    _require("log_metric").log_metric(key, value, step, timestamp)
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None,
+                timestamp: int | None = None) -> None:
+    """Record one point per key on the active run."""
+    _require("log_metrics").log_metrics(metrics, step, timestamp)
+
+
+def log_metric_array(key: str, values: Iterable[float], steps: Iterable[int] | None = None,
+                     timestamps: Iterable[int] | None = None) -> None:
+    """Record a whole array of points on the active run."""
+    _require("log_metric_array").log_metric_array(key, values, steps, timestamps)
+
+
+def set_tag(key: str, value: Any) -> None:
+    """Set a tag on the active run."""
+    _require("set_tag").set_tag(key, value)
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    """Set several tags on the active run."""
+    _require("set_tags").set_tags(tags)
+
+
+def note(text: str) -> None:
+    """Append text to the active run's notes."""
+    _require("note").note(text)

@@ -1,0 +1,129 @@
+"""Checking and normalising what users log: keys, params, tags and metric values.
+
+Params keep their JSON type (int, float, bool, str, null, lists, objects);
+numpy scalars and small arrays become their Python equivalents. Anything
+that cannot round-trip through JSON exactly is refused with an error that
+names the key.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from ._errors import InvalidValueError
+
+MAX_KEY_LENGTH = 250
+MAX_ARRAY_PARAM = 1000
+_KEY_RE = re.compile(r"^[\w\-. /:+=@,]+$")
+
+
+def check_key(kind: str, key: object) -> str:
+    """Return *key* if it is a usable param/metric/tag name, else raise."""
+    if not isinstance(key, str):
+        raise InvalidValueError(f"{kind} key {key!r}", "keys must be strings")
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidValueError(
+            f"{kind} key {key!r}", f"keys must be 1 to {MAX_KEY_LENGTH} characters long"
+        )
+    if not _KEY_RE.match(key) or key.startswith("/") or key.endswith("/") or "//" in key:
+        raise InvalidValueError(
+            f"{kind} key {key!r}",
+            "use letters, digits, spaces and _ - . / : + = @ , (no leading, trailing or "
+            "double slash)",
+        )
+    return key
+
+
+def _is_numpy(value: object) -> bool:
+    return type(value).__module__ == "numpy"
+
+
+def normalize_param(key: str, value: Any, _depth: int = 0) -> Any:
+    """Convert *value* to a JSON-exact Python value or raise InvalidValueError."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidValueError(
+                f"param {key!r}", f"{value} is not a finite number; log it as a metric or tag"
+            )
+        return float(value)
+    if _is_numpy(value):
+        if hasattr(value, "ndim") and getattr(value, "ndim", 0) > 0:
+            if value.size > MAX_ARRAY_PARAM:
+                raise InvalidValueError(
+                    f"param {key!r}",
+                    f"an array of {value.size} values is too large for a param "
+                    f"(at most {MAX_ARRAY_PARAM}); log it as an artifact",
+                )
+            return normalize_param(key, value.tolist(), _depth)
+        if hasattr(value, "item"):
+            return normalize_param(key, value.item(), _depth)
+    if _depth > 20:
+        raise InvalidValueError(f"param {key!r}", "nested more than 20 levels deep")
+    if isinstance(value, (list, tuple)):
+        return [normalize_param(key, v, _depth + 1) for v in value]
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InvalidValueError(
+                    f"param {key!r}", f"object keys must be strings, got {k!r}"
+                )
+            out[k] = normalize_param(key, v, _depth + 1)
+        return out
+    raise InvalidValueError(
+        f"param {key!r}",
+        f"cannot store a {type(value).__name__} ({value!r:.60}); use a number, string, bool, "
+        "None, list or dict",
+    )
+
+
+def to_float(key: str, value: object) -> float:
+    """Convert a metric value to float64 or raise InvalidValueError naming the key."""
+    if isinstance(value, bool):
+        return float(value)
+    try:
+        if isinstance(value, (int, float)) or _is_numpy(value):
+            if _is_numpy(value) and getattr(value, "ndim", 0) > 0:
+                raise TypeError
+            return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        pass
+    if isinstance(value, int):
+        raise InvalidValueError(f"metric {key!r}", f"{value} is too large for a float64")
+    raise InvalidValueError(
+        f"metric {key!r}",
+        f"value {value!r:.60} is not a number; metrics are float64 "
+        "(use log_param or set_tag for text, log_metrics_array for arrays)",
+    )
+
+
+def to_tag(key: str, value: object) -> str:
+    """Tags are strings; numbers and bools are stored as their text."""
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, (bool, int, float)) or _is_numpy(value):
+        return str(value.item() if _is_numpy(value) else value)  # type: ignore[union-attr]
+    raise InvalidValueError(f"tag {key!r}", f"tag values are strings, got {type(value).__name__}")
+
+
+def json_float(value: float) -> float | str:
+    """JSON cannot hold NaN or infinities: store them as "NaN", "Infinity", "-Infinity"."""
+    if math.isfinite(value):
+        return value
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def from_json_float(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return float({"NaN": "nan", "Infinity": "inf", "-Infinity": "-inf"}.get(value, value))
+    return float(value)  # type: ignore[arg-type]
