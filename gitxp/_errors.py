@@ -68,8 +68,7 @@ class AmbiguousRunError(GitxpError):
         shown = ", ".join(self.candidates[:8])
         more = f" and {len(self.candidates) - 8} more" if len(self.candidates) > 8 else ""
         super().__init__(
-            f"{ref!r} matches {len(self.candidates)} runs ({shown}{more}); "
-            "give a longer id prefix"
+            f"{ref!r} matches {len(self.candidates)} runs ({shown}{more}); give a longer id prefix"
         )
 
 
@@ -113,7 +112,7 @@ class FilterSyntaxError(GitxpError):
         near = text[position : position + 20] or "end of filter"
         super().__init__(
             f"invalid filter at column {position + 1} (near {near!r}): {message}; "
-            "example: \"params.lr > 0.01 and metrics.acc >= 0.9\""
+            'example: "params.lr > 0.01 and metrics.acc >= 0.9"'
         )
 
 

@@ -15,16 +15,91 @@ import time
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 RUN_ID_RE = re.compile(r"^[0-9a-hjkmnp-tv-z]{26}$")
 
-_ADJECTIVES = (
-    "amber azure bold brisk calm clever crisp dapper eager fair fleet gentle glad grand "
-    "hardy keen lively lucid mellow nimble noble plucky proud quick quiet rapid ruby "
-    "sage shiny silent sleek snowy solid spry steady sunny swift tidy vivid warm witty"
-).split()
-_NOUNS = (
-    "badger bison condor cougar crane dingo eagle falcon ferret finch gecko heron ibex "
-    "jackal koala lemur lynx marten mink moose newt ocelot orca otter panda puffin quail "
-    "raven robin salmon seal stoat swan tapir tiger toucan walrus wombat yak zebra"
-).split()
+_ADJECTIVES = [
+    "amber",
+    "azure",
+    "bold",
+    "brisk",
+    "calm",
+    "clever",
+    "crisp",
+    "dapper",
+    "eager",
+    "fair",
+    "fleet",
+    "gentle",
+    "glad",
+    "grand",
+    "hardy",
+    "keen",
+    "lively",
+    "lucid",
+    "mellow",
+    "nimble",
+    "noble",
+    "plucky",
+    "proud",
+    "quick",
+    "quiet",
+    "rapid",
+    "ruby",
+    "sage",
+    "shiny",
+    "silent",
+    "sleek",
+    "snowy",
+    "solid",
+    "spry",
+    "steady",
+    "sunny",
+    "swift",
+    "tidy",
+    "vivid",
+    "warm",
+    "witty",
+]
+_NOUNS = [
+    "badger",
+    "bison",
+    "condor",
+    "cougar",
+    "crane",
+    "dingo",
+    "eagle",
+    "falcon",
+    "ferret",
+    "finch",
+    "gecko",
+    "heron",
+    "ibex",
+    "jackal",
+    "koala",
+    "lemur",
+    "lynx",
+    "marten",
+    "mink",
+    "moose",
+    "newt",
+    "ocelot",
+    "orca",
+    "otter",
+    "panda",
+    "puffin",
+    "quail",
+    "raven",
+    "robin",
+    "salmon",
+    "seal",
+    "stoat",
+    "swan",
+    "tapir",
+    "tiger",
+    "toucan",
+    "walrus",
+    "wombat",
+    "yak",
+    "zebra",
+]
 
 
 def _encode(number: int, length: int) -> str:

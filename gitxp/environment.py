@@ -21,15 +21,46 @@ REDACTED = "[redacted]"
 # Exact names and prefixes of variables that describe how a job ran.
 ALLOWED_NAMES = frozenset(
     {
-        "CUDA_VISIBLE_DEVICES", "CUBLAS_WORKSPACE_CONFIG", "PYTHONHASHSEED", "PYTHONPATH",
-        "PYTHONOPTIMIZE", "VIRTUAL_ENV", "CONDA_DEFAULT_ENV", "CONDA_PREFIX", "LANG", "LC_ALL",
-        "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-        "NUMEXPR_NUM_THREADS", "WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_PORT",
+        "CUDA_VISIBLE_DEVICES",
+        "CUBLAS_WORKSPACE_CONFIG",
+        "PYTHONHASHSEED",
+        "PYTHONPATH",
+        "PYTHONOPTIMIZE",
+        "VIRTUAL_ENV",
+        "CONDA_DEFAULT_ENV",
+        "CONDA_PREFIX",
+        "LANG",
+        "LC_ALL",
+        "TZ",
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+        "WORLD_SIZE",
+        "RANK",
+        "LOCAL_RANK",
+        "MASTER_PORT",
     }
 )
 ALLOWED_PREFIXES = (
-    "GITXP_", "CUDA_", "NCCL_", "TORCH_", "TF_", "XLA_", "JAX_", "HF_", "TRANSFORMERS_",
-    "SLURM_", "PBS_", "LSB_", "SGE_", "KMP_", "MKL_", "OMP_", "PYTORCH_", "ACCELERATE_",
+    "GITXP_",
+    "CUDA_",
+    "NCCL_",
+    "TORCH_",
+    "TF_",
+    "XLA_",
+    "JAX_",
+    "HF_",
+    "TRANSFORMERS_",
+    "SLURM_",
+    "PBS_",
+    "LSB_",
+    "SGE_",
+    "KMP_",
+    "MKL_",
+    "OMP_",
+    "PYTORCH_",
+    "ACCELERATE_",
 )
 _SECRET_NAME = re.compile(
     r"TOKEN|SECRET|PASSW|PASSPHRASE|API_?KEY|ACCESS_?KEY|PRIVATE|CREDENTIAL|AUTH|COOKIE|SESSION",
@@ -93,7 +124,10 @@ def _gpus() -> list[dict[str, str]]:
     try:
         out = subprocess.run(
             [exe, "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=5, check=True,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return []

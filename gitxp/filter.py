@@ -34,15 +34,32 @@ Row = dict[str, Any]
 Predicate = Callable[[Row], bool]
 
 ATTRIBUTES = {
-    "id": "id", "run_id": "id", "name": "name", "run_name": "name",
-    "experiment": "experiment", "experiment_name": "experiment", "experiment_id": "experiment",
-    "status": "status", "start_time": "start_time", "end_time": "end_time",
-    "code_commit": "code_commit", "user": "user", "host": "host", "duration": "duration",
+    "id": "id",
+    "run_id": "id",
+    "name": "name",
+    "run_name": "name",
+    "experiment": "experiment",
+    "experiment_name": "experiment",
+    "experiment_id": "experiment",
+    "status": "status",
+    "start_time": "start_time",
+    "end_time": "end_time",
+    "code_commit": "code_commit",
+    "user": "user",
+    "host": "host",
+    "duration": "duration",
     "dirty": "dirty",
 }
 _PREFIXES = {
-    "params": "params", "param": "params", "metrics": "metrics", "metric": "metrics",
-    "tags": "tags", "tag": "tags", "attributes": "attr", "attribute": "attr", "attr": "attr",
+    "params": "params",
+    "param": "params",
+    "metrics": "metrics",
+    "metric": "metrics",
+    "tags": "tags",
+    "tag": "tags",
+    "attributes": "attr",
+    "attribute": "attr",
+    "attr": "attr",
     "run": "attr",
 }
 _TOKEN = re.compile(
@@ -86,8 +103,14 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(Token("value", raw, pos, _unquote(raw)))
         elif kind == "num":
             num = float(raw)
-            tokens.append(Token("value", raw, pos, int(num) if num.is_integer()
-                                and re.fullmatch(r"[-+]?\d+", raw) else num))
+            tokens.append(
+                Token(
+                    "value",
+                    raw,
+                    pos,
+                    int(num) if num.is_integer() and re.fullmatch(r"[-+]?\d+", raw) else num,
+                )
+            )
         elif kind in ("op", "punct", "field", "word"):
             tokens.append(Token(kind, raw, pos))
         pos = m.end()
@@ -102,7 +125,8 @@ def _field_getter(tok: Token, text: str) -> Callable[[Row], Any]:
             attr = ATTRIBUTES[name]
             return lambda row: row.get(attr)
         raise FilterSyntaxError(
-            text, tok.pos,
+            text,
+            tok.pos,
             f"unknown field {tok.text!r}: use params.<key>, metrics.<key>, tags.<key> or "
             f"attributes.<{'|'.join(sorted(set(ATTRIBUTES.values())))}>",
         )
@@ -110,8 +134,9 @@ def _field_getter(tok: Token, text: str) -> Callable[[Row], Any]:
     kind = _PREFIXES.get(prefix.lower())
     if kind is None:
         raise FilterSyntaxError(
-            text, tok.pos, f"unknown prefix {prefix!r}: use params., metrics., tags. or attributes.")
-    if key[:1] in "`\"" and key[-1:] == key[:1] and len(key) >= 2:
+            text, tok.pos, f"unknown prefix {prefix!r}: use params., metrics., tags. or attributes."
+        )
+    if key[:1] in '`"' and key[-1:] == key[:1] and len(key) >= 2:
         key = key[1:-1]
     if not key:
         raise FilterSyntaxError(text, tok.pos, f"{prefix}. needs a key after the dot")
@@ -119,7 +144,8 @@ def _field_getter(tok: Token, text: str) -> Callable[[Row], Any]:
         attr = ATTRIBUTES.get(key.lower())
         if attr is None:
             raise FilterSyntaxError(
-                text, tok.pos + len(prefix) + 1,
+                text,
+                tok.pos + len(prefix) + 1,
                 f"unknown attribute {key!r}; known: {', '.join(sorted(set(ATTRIBUTES.values())))}",
             )
         return lambda row: row.get(attr)
@@ -159,7 +185,7 @@ def _time_literal(value: Any) -> Any:
         except ValueError:
             return value
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=_dt.timezone.utc)
+            parsed = parsed.replace(tzinfo=_dt.UTC)
         return int(parsed.timestamp() * 1000)
     return value
 
@@ -256,8 +282,7 @@ class _Parser:
             inner = self.or_expr()
             close = self.next()
             if close.kind != "punct" or close.text != ")":
-                raise self.error("expected ')' to close the '(' at column "
-                                 f"{tok.pos + 1}", close)
+                raise self.error(f"expected ')' to close the '(' at column {tok.pos + 1}", close)
             return inner
         return self.comparison()
 
@@ -272,11 +297,14 @@ class _Parser:
 
     def comparison(self) -> Predicate:
         tok = self.next()
-        if tok.kind not in ("field", "word") or (tok.kind == "word" and tok.text.lower() in (
-                "and", "or", "not", "in", "is", "like", "ilike")):
+        if tok.kind not in ("field", "word") or (
+            tok.kind == "word"
+            and tok.text.lower() in ("and", "or", "not", "in", "is", "like", "ilike")
+        ):
             what = "the end of the filter" if tok.kind == "end" else repr(tok.text)
-            raise self.error(f"expected a field such as params.lr or metrics.acc, found {what}",
-                             tok)
+            raise self.error(
+                f"expected a field such as params.lr or metrics.acc, found {what}", tok
+            )
         get = _field_getter(tok, self.text)
         is_time = tok.text.lower().split(".")[-1] in ("start_time", "end_time")
         op_tok = self.peek()
@@ -333,11 +361,15 @@ class _Parser:
             if not self.is_word("null"):
                 raise self.error("expected NULL after IS")
             self.next()
-            return (lambda row: get(row) is not None) if not_null else (
-                lambda row: get(row) is None)
+            return (
+                (lambda row: get(row) is not None) if not_null else (lambda row: get(row) is None)
+            )
         what = "the end of the filter" if op_tok.kind == "end" else repr(op_tok.text)
-        raise self.error(f"expected a comparison (=, !=, <, <=, >, >=, LIKE, IN, IS NULL) "
-                         f"after {tok.text!r}, found {what}", op_tok)
+        raise self.error(
+            f"expected a comparison (=, !=, <, <=, >, >=, LIKE, IN, IS NULL) "
+            f"after {tok.text!r}, found {what}",
+            op_tok,
+        )
 
 
 def compile_filter(text: str) -> Predicate:
@@ -347,7 +379,9 @@ def compile_filter(text: str) -> Predicate:
     return _Parser(text).parse()
 
 
-def parse_order_by(spec: str | list[str] | tuple[str, ...] | None) -> list[tuple[Callable[[Row], Any], bool]]:
+def parse_order_by(
+    spec: str | list[str] | tuple[str, ...] | None,
+) -> list[tuple[Callable[[Row], Any], bool]]:
     """Parse ["metrics.acc DESC", "start_time"] into (getter, descending) pairs."""
     if spec is None:
         return []

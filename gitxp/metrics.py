@@ -48,7 +48,6 @@ def encode_points(chunks: Sequence[tuple[str, array, array, array]]) -> bytes:  
     """Encode (key, steps, timestamps, values) chunks into one Parquet file."""
     import numpy as np
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     keys: list[str] = []
     counts: list[int] = []
@@ -101,16 +100,32 @@ def decode_parts(blobs: Iterable[bytes], keys: Sequence[str] | None = None) -> p
     for blob in blobs:
         table = pq.read_table(pa.BufferReader(blob))
         table = table.select(list(COLUMNS)).cast(
-            pa.schema([("key", pa.string()), ("step", pa.int64()),
-                       ("timestamp", pa.int64()), ("value", pa.float64())])
+            pa.schema(
+                [
+                    ("key", pa.string()),
+                    ("step", pa.int64()),
+                    ("timestamp", pa.int64()),
+                    ("value", pa.float64()),
+                ]
+            )
         )
         if keys is not None:
             table = table.filter(pc.is_in(table["key"], pa.array(list(keys), pa.string())))
         tables.append(table)
     if not tables:
-        return _schema().empty_table().cast(
-            pa.schema([("key", pa.string()), ("step", pa.int64()),
-                       ("timestamp", pa.int64()), ("value", pa.float64())])
+        return (
+            _schema()
+            .empty_table()
+            .cast(
+                pa.schema(
+                    [
+                        ("key", pa.string()),
+                        ("step", pa.int64()),
+                        ("timestamp", pa.int64()),
+                        ("value", pa.float64()),
+                    ]
+                )
+            )
         )
     return pa.concat_tables(tables)
 
@@ -134,14 +149,26 @@ def merge_parts(blobs: Iterable[bytes]) -> bytes:
         pf = pq.ParquetFile(pa.BufferReader(blob))
         for i in range(pf.num_row_groups):
             table = pf.read_row_group(i, columns=list(COLUMNS))
-            table = table.cast(
-                pa.schema([("key", pa.dictionary(pa.int32(), pa.string())),
-                           ("step", pa.int64()), ("timestamp", pa.int64()),
-                           ("value", pa.float64())])
-            ) if not pa.types.is_dictionary(table.schema.field("key").type) else table
+            table = (
+                table.cast(
+                    pa.schema(
+                        [
+                            ("key", pa.dictionary(pa.int32(), pa.string())),
+                            ("step", pa.int64()),
+                            ("timestamp", pa.int64()),
+                            ("value", pa.float64()),
+                        ]
+                    )
+                )
+                if not pa.types.is_dictionary(table.schema.field("key").type)
+                else table
+            )
             if writer is None:
                 writer = pq.ParquetWriter(
-                    sink, table.schema, compression="zstd", use_dictionary=["key"],
+                    sink,
+                    table.schema,
+                    compression="zstd",
+                    use_dictionary=["key"],
                     column_encoding={
                         "step": "DELTA_BINARY_PACKED",
                         "timestamp": "DELTA_BINARY_PACKED",

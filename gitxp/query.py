@@ -69,7 +69,8 @@ class RunIndex:
         cached: dict[str, Any] = data["rows"]
         rows: dict[str, Any] = {}
         changed = before[0] != len(stat_cache) or any(
-            before[1].get(k) != v[1] for k, v in stat_cache.items())
+            before[1].get(k) != v[1] for k, v in stat_cache.items()
+        )
         self.broken = {}
         for ref, sha in refs.items():
             row = cached.get(sha)
@@ -94,8 +95,11 @@ class RunIndex:
             row = dict(row)
             row["status"] = effective_status(row, now)
             end = row.get("end_time") or (now if row["status"] == "RUNNING" else None)
-            row["duration"] = None if end is None or row.get("start_time") is None else (
-                (end - row["start_time"]) / 1000)
+            row["duration"] = (
+                None
+                if end is None or row.get("start_time") is None
+                else ((end - row["start_time"]) / 1000)
+            )
             out.append(row)
         return out
 

@@ -60,8 +60,11 @@ def read_row(git: GitRepo, commit_id: str) -> dict[str, Any]:
     try:
         meta = storage.loads(git.read_blob(tree[storage.RUN_FILE][1]))
         params = storage.loads(git.read_blob(tree[storage.PARAMS_FILE][1]))
-        summary = (storage.loads(git.read_blob(tree[storage.SUMMARY_FILE][1]))
-                   if storage.SUMMARY_FILE in tree else {})
+        summary = (
+            storage.loads(git.read_blob(tree[storage.SUMMARY_FILE][1]))
+            if storage.SUMMARY_FILE in tree
+            else {}
+        )
     except KeyError as exc:
         raise CorruptRunError(commit_id, f"missing {exc.args[0]}") from None
     except ValueError as exc:
@@ -69,8 +72,9 @@ def read_row(git: GitRepo, commit_id: str) -> dict[str, Any]:
     if not isinstance(meta, dict) or "id" not in meta:
         raise CorruptRunError(commit_id, "run.json lacks an id")
     if meta.get("format", 1) > storage.FORMAT_VERSION:
-        raise CorruptRunError(meta["id"], f"format {meta['format']} is newer than this gitxp; "
-                              "upgrade gitxp")
+        raise CorruptRunError(
+            meta["id"], f"format {meta['format']} is newer than this gitxp; upgrade gitxp"
+        )
     return {
         "id": meta["id"],
         "name": meta.get("name"),
@@ -194,8 +198,11 @@ class RunRecord:
         if metrics is None:
             return []
         entries = self._git.read_tree(metrics[1])
-        return [self._git.read_blob(sha) for name, (_, sha) in sorted(entries.items())
-                if name.endswith(".parquet")]
+        return [
+            self._git.read_blob(sha)
+            for name, (_, sha) in sorted(entries.items())
+            if name.endswith(".parquet")
+        ]
 
     def metrics(self) -> pd.DataFrame:
         """Every metric point, long format: key, step, timestamp (ms), value."""
@@ -223,8 +230,14 @@ class RunRecord:
         code = self.code_commit
         while sha and sha != code:
             c = self._git.read_commit(sha)
-            out.append({"commit": sha, "time": c.commit_time, "author": c.author,
-                        "subject": c.message.splitlines()[0] if c.message else ""})
+            out.append(
+                {
+                    "commit": sha,
+                    "time": c.commit_time,
+                    "author": c.author,
+                    "subject": c.message.splitlines()[0] if c.message else "",
+                }
+            )
             sha = c.parents[0] if c.parents else None
         return out
 
@@ -244,8 +257,10 @@ class RunRecord:
             "host": self._row.get("host"),
             "params": self.params,
             "metrics": {k: _json_num(v) for k, v in self.last_metrics.items()},
-            "summary": {k: {f: _json_num(x) if isinstance(x, float) else x
-                            for f, x in s.items()} for k, s in self.summary.items()},
+            "summary": {
+                k: {f: _json_num(x) if isinstance(x, float) else x for f, x in s.items()}
+                for k, s in self.summary.items()
+            },
             "tags": self.tags,
             "notes": self.notes,
             "command": self.meta.get("command"),

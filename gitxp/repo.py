@@ -80,7 +80,7 @@ class Repo:
             raise InvalidValueError("run", f"{ref!r} is not a run id, id prefix or name")
         text = ref.strip()
         if text.startswith(RUNS_PREFIX):
-            text = text[len(RUNS_PREFIX):]
+            text = text[len(RUNS_PREFIX) :]
         if is_run_id(text):
             sha = read_ref(self.git, RUNS_PREFIX + text)
             if sha is not None:
@@ -93,14 +93,24 @@ class Repo:
             if len(matches) == 1:
                 return matches[0]["ref"], matches[0]["commit"]
             if len(matches) > 1:
-                raise AmbiguousRunError(text, [f"{r['id']} ({r.get('name')})" for r in
-                                               sorted(matches, key=lambda r: r["id"])])
+                raise AmbiguousRunError(
+                    text,
+                    [
+                        f"{r['id']} ({r.get('name')})"
+                        for r in sorted(matches, key=lambda r: r["id"])
+                    ],
+                )
         named = [r for r in rows if r.get("name") == text]
         if len(named) == 1:
             return named[0]["ref"], named[0]["commit"]
         if len(named) > 1:
-            raise AmbiguousRunError(text, [f"{r['id']} ({r.get('experiment')})" for r in
-                                           sorted(named, key=lambda r: r["id"])])
+            raise AmbiguousRunError(
+                text,
+                [
+                    f"{r['id']} ({r.get('experiment')})"
+                    for r in sorted(named, key=lambda r: r["id"])
+                ],
+            )
         del by_ref
         names = sorted({r.get("name") or "" for r in rows} | {r["id"][:10] for r in rows})
         raise RunNotFoundError(text, difflib.get_close_matches(text, names, n=3, cutoff=0.6))
@@ -121,6 +131,6 @@ def init(path: str | os.PathLike[str] = ".") -> tuple[Repo, bool]:
     return Repo(git), created
 
 
-def open(path: str | os.PathLike[str] = ".") -> Repo:  # noqa: A001 - public name from DESIGN
+def open(path: str | os.PathLike[str] = ".") -> Repo:
     """Open the git repository at or above *path* to read its runs."""
     return Repo(GitRepo.discover(path))

@@ -65,8 +65,19 @@ def _env_seconds(name: str, default: float) -> float:
 class _Series:
     """The buffered, not yet committed points of one metric key, and its running summary."""
 
-    __slots__ = ("count", "key", "last", "last_step", "last_ts", "max", "min", "next_step",
-                 "steps", "ts", "vals")
+    __slots__ = (
+        "count",
+        "key",
+        "last",
+        "last_step",
+        "last_ts",
+        "max",
+        "min",
+        "next_step",
+        "steps",
+        "ts",
+        "vals",
+    )
 
     def __init__(self, key: str) -> None:
         self.key = key
@@ -151,7 +162,8 @@ class Run:
         self._git: GitRepo = repo
         if checkpoint_seconds is None:
             checkpoint_seconds = _env_seconds(
-                "GITXP_CHECKPOINT_SECONDS", DEFAULT_CHECKPOINT_SECONDS)
+                "GITXP_CHECKPOINT_SECONDS", DEFAULT_CHECKPOINT_SECONDS
+            )
         elif checkpoint_seconds <= 0:
             raise InvalidValueError("checkpoint_seconds", "must be a positive number of seconds")
         self.checkpoint_seconds = float(checkpoint_seconds)
@@ -171,18 +183,36 @@ class Run:
         if _join is not None:
             self._load_existing(_join)
         else:
-            self._create(experiment, name, params, tags, notes, snapshot,
-                         max_snapshot_file_size, command, extra_meta)
+            self._create(
+                experiment,
+                name,
+                params,
+                tags,
+                notes,
+                snapshot,
+                max_snapshot_file_size,
+                command,
+                extra_meta,
+            )
         self._last_commit = time.monotonic()
         self._thread = threading.Thread(
-            target=self._heartbeat, name=f"gitxp-checkpoint-{self.id[:8]}", daemon=True)
+            target=self._heartbeat, name=f"gitxp-checkpoint-{self.id[:8]}", daemon=True
+        )
         self._thread.start()
 
     # -- creation ---------------------------------------------------------
-    def _create(self, experiment: str | None, name: str | None,
-                params: Mapping[str, Any] | None, tags: Mapping[str, Any] | None,
-                notes: str | None, snapshot: bool, max_file_size: int | None,
-                command: Mapping[str, Any] | None, extra_meta: Mapping[str, Any] | None) -> None:
+    def _create(
+        self,
+        experiment: str | None,
+        name: str | None,
+        params: Mapping[str, Any] | None,
+        tags: Mapping[str, Any] | None,
+        notes: str | None,
+        snapshot: bool,
+        max_file_size: int | None,
+        command: Mapping[str, Any] | None,
+        extra_meta: Mapping[str, Any] | None,
+    ) -> None:
         from . import environment
         from .git.snapshot import DEFAULT_MAX_FILE_SIZE, take_snapshot
 
@@ -207,7 +237,9 @@ class Run:
         snap = None
         if snapshot:
             cap = DEFAULT_MAX_FILE_SIZE if max_file_size is None else int(max_file_size)
-            snap = take_snapshot(self._git, cap, f"gitxp: snapshot of the work tree for run {self.id}")
+            snap = take_snapshot(
+                self._git, cap, f"gitxp: snapshot of the work tree for run {self.id}"
+            )
             code_commit = snap.code_commit
         else:
             code_commit = self._git.head()
@@ -230,7 +262,9 @@ class Run:
             "head": snap.head if snap else code_commit,
             "branch": self._git.head_branch(),
             "dirty": bool(snap and snap.dirty),
-            "snapshot": None if snap is None else {
+            "snapshot": None
+            if snap is None
+            else {
                 "changed": snap.changed[:200],
                 "changed_count": len(snap.changed),
                 "excluded": snap.excluded,
@@ -262,8 +296,9 @@ class Run:
         self._tags = dict(self._meta.get("tags") or {})
         notes = self._files.get(storage.NOTES_FILE)
         self._notes = self._git.read_blob(notes[1]).decode() if notes else ""
-        self._parts = sum(1 for p in self._files if p.startswith(storage.METRICS_DIR)
-                          and p.endswith(".parquet"))
+        self._parts = sum(
+            1 for p in self._files if p.startswith(storage.METRICS_DIR) and p.endswith(".parquet")
+        )
         summary_blob = self._files.get(storage.SUMMARY_FILE)
         if summary_blob:
             from .values import from_json_float
@@ -303,7 +338,9 @@ class Run:
         return self._meta.get("code_commit")
 
     def __repr__(self) -> str:
-        return f"<gitxp.Run {self.id} name={self.name!r} experiment={self.experiment!r} {self.status}>"
+        return (
+            f"<gitxp.Run {self.id} name={self.name!r} experiment={self.experiment!r} {self.status}>"
+        )
 
     # -- logging ------------------------------------------------------------
     def _check_open(self, call: str) -> None:
@@ -365,8 +402,9 @@ class Run:
         self._series[key] = series
         return series
 
-    def log_metric(self, key: str, value: float, step: int | None = None,
-                   timestamp: int | None = None) -> None:
+    def log_metric(
+        self, key: str, value: float, step: int | None = None, timestamp: int | None = None
+    ) -> None:
         """Record one point of metric *key* (step defaults to the key's next step)."""
         s = self._series.get(key)
         if s is None:
@@ -379,15 +417,19 @@ class Run:
             step = _check_int(key, "step", step)
         s.next_step = step + 1
         s.steps.append(step)
-        s.ts.append(time.time_ns() // 1_000_000 if timestamp is None
-                    else _check_int(key, "timestamp", timestamp))
+        s.ts.append(
+            time.time_ns() // 1_000_000
+            if timestamp is None
+            else _check_int(key, "timestamp", timestamp)
+        )
         s.vals.append(value)
         self._pending += 1
         if self._pending >= self._buffer_points:
             self.checkpoint()
 
-    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None,
-                    timestamp: int | None = None) -> None:
+    def log_metrics(
+        self, metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None
+    ) -> None:
         """Record one point for each key of *metrics*, all at the same step and time."""
         if not isinstance(metrics, Mapping):
             raise InvalidValueError("metrics", f"expected a dict, got {type(metrics).__name__}")
@@ -395,9 +437,13 @@ class Run:
         for key, value in metrics.items():
             self.log_metric(key, value, step, ts)
 
-    def log_metric_array(self, key: str, values: Iterable[float],
-                         steps: Iterable[int] | None = None,
-                         timestamps: Iterable[int] | None = None) -> None:
+    def log_metric_array(
+        self,
+        key: str,
+        values: Iterable[float],
+        steps: Iterable[int] | None = None,
+        timestamps: Iterable[int] | None = None,
+    ) -> None:
         """Record a whole array of points of *key* at once (vectorised, numpy-fast).
 
         Steps default to consecutive steps after the key's last one;
@@ -486,9 +532,13 @@ class Run:
         if self._notes:
             files[storage.NOTES_FILE] = (0o100644, write(self._notes.encode() + b"\n"))
         tree = self._git.write_tree(files)
-        message = storage.commit_message(kind, self._meta, self._params,
-                                         {k: {"last": s.last} for k, s in self._series.items()
-                                          if s.count}, detail)
+        message = storage.commit_message(
+            kind,
+            self._meta,
+            self._params,
+            {k: {"last": s.last} for k, s in self._series.items() if s.count},
+            detail,
+        )
         parents = [self._parent] if self._parent else []
         commit = self._git.write_commit(tree, parents, message, when=now / 1000)
         update_ref(self._git, self.ref, self._tip, commit, message.splitlines()[0])
@@ -500,8 +550,9 @@ class Run:
     def _merge_parts(self) -> None:
         from .metrics import merge_parts, part_name
 
-        names = sorted(p for p in self._files if p.startswith(storage.METRICS_DIR)
-                       and p.endswith(".parquet"))
+        names = sorted(
+            p for p in self._files if p.startswith(storage.METRICS_DIR) and p.endswith(".parquet")
+        )
         if len(names) < 2:
             return
         merged = merge_parts(self._git.read_blob(self._files[n][1]) for n in names)

@@ -59,9 +59,12 @@ def start_run(
     if joined_id:
         existing = next((r for r in _active if r.id == joined_id), None)
         git = GitRepo.discover(os.environ.get(ENV_RUN_REPO) or repo or ".")
-        run = existing or Run(git, checkpoint_seconds=checkpoint_seconds,
-                              buffer_points=buffer_points or DEFAULT_BUFFER_POINTS,
-                              _join=joined_id)
+        run = existing or Run(
+            git,
+            checkpoint_seconds=checkpoint_seconds,
+            buffer_points=buffer_points or DEFAULT_BUFFER_POINTS,
+            _join=joined_id,
+        )
         if existing is not None:
             git.close()
         if params:
@@ -74,10 +77,16 @@ def start_run(
         git = GitRepo.discover(repo if repo is not None else ".")
         try:
             run = Run(
-                git, experiment=experiment, name=name, params=params, tags=tags, notes=notes,
+                git,
+                experiment=experiment,
+                name=name,
+                params=params,
+                tags=tags,
+                notes=notes,
                 checkpoint_seconds=checkpoint_seconds,
                 buffer_points=buffer_points or DEFAULT_BUFFER_POINTS,
-                snapshot=snapshot, max_snapshot_file_size=max_snapshot_file_size,
+                snapshot=snapshot,
+                max_snapshot_file_size=max_snapshot_file_size,
             )
         except BaseException:
             git.close()
@@ -154,20 +163,26 @@ def log_params(params: Mapping[str, Any]) -> None:
     _require("log_params").log_params(params)
 
 
-def log_metric(key: str, value: float, step: int | None = None,
-               timestamp: int | None = None) -> None:
+def log_metric(
+    key: str, value: float, step: int | None = None, timestamp: int | None = None
+) -> None:
     """Record one metric point on the active run."""
     _require("log_metric").log_metric(key, value, step, timestamp)
 
 
-def log_metrics(metrics: Mapping[str, float], step: int | None = None,
-                timestamp: int | None = None) -> None:
+def log_metrics(
+    metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None
+) -> None:
     """Record one point per key on the active run."""
     _require("log_metrics").log_metrics(metrics, step, timestamp)
 
 
-def log_metric_array(key: str, values: Iterable[float], steps: Iterable[int] | None = None,
-                     timestamps: Iterable[int] | None = None) -> None:
+def log_metric_array(
+    key: str,
+    values: Iterable[float],
+    steps: Iterable[int] | None = None,
+    timestamps: Iterable[int] | None = None,
+) -> None:
     """Record a whole array of points on the active run."""
     _require("log_metric_array").log_metric_array(key, values, steps, timestamps)
 

@@ -71,9 +71,7 @@ def normalize_param(key: str, value: Any, _depth: int = 0) -> Any:
         out = {}
         for k, v in value.items():
             if not isinstance(k, str):
-                raise InvalidValueError(
-                    f"param {key!r}", f"object keys must be strings, got {k!r}"
-                )
+                raise InvalidValueError(f"param {key!r}", f"object keys must be strings, got {k!r}")
             out[k] = normalize_param(key, v, _depth + 1)
         return out
     raise InvalidValueError(

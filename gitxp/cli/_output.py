@@ -14,7 +14,10 @@ import click
 F = TypeVar("F", bound=Callable[..., Any])
 
 STATUS_COLORS = {
-    "FINISHED": "green", "RUNNING": "cyan", "FAILED": "red", "KILLED": "yellow",
+    "FINISHED": "green",
+    "RUNNING": "cyan",
+    "FAILED": "red",
+    "KILLED": "yellow",
     "CRASHED": "magenta",
 }
 
@@ -22,7 +25,11 @@ STATUS_COLORS = {
 def format_option(*choices: str, default: str) -> Callable[[F], F]:
     """The `--format` option every data-printing command shares."""
     return click.option(
-        "--format", "fmt", type=click.Choice(list(choices)), default=default, show_default=True,
+        "--format",
+        "fmt",
+        type=click.Choice(list(choices)),
+        default=default,
+        show_default=True,
         help="Output format; json is machine-readable with stable keys.",
     )
 
@@ -30,7 +37,11 @@ def format_option(*choices: str, default: str) -> Callable[[F], F]:
 def repo_option(func: F) -> F:
     """`-C PATH`: act on the repository at PATH instead of the current directory."""
     return click.option(
-        "-C", "--repo", "repo_path", default=".", metavar="PATH",
+        "-C",
+        "--repo",
+        "repo_path",
+        default=".",
+        metavar="PATH",
         help="Run as if started in PATH (like git -C).",
     )(func)
 
@@ -102,8 +113,9 @@ def dump_json(value: Any) -> str:
     return json.dumps(json_safe(value), indent=2, ensure_ascii=False, allow_nan=False)
 
 
-def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]],
-                 max_width: int | None = None) -> str:
+def render_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], max_width: int | None = None
+) -> str:
     """A plain aligned text table; the widest columns are cut to fit the terminal."""
     widths = [len(h) for h in headers]
     for row in rows:
@@ -120,6 +132,7 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]],
     lines = ["  ".join(cut(h, w).ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
     for row in rows:
-        lines.append("  ".join(cut(c, w).ljust(w)
-                               for c, w in zip(row, widths, strict=True)).rstrip())
+        lines.append(
+            "  ".join(cut(c, w).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        )
     return "\n".join(lines)

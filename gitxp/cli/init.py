@@ -27,5 +27,7 @@ def init_command(path: str) -> None:
         click.echo(f"Initialized an empty git repository with gitxp in {root}")
     else:
         click.echo(f"gitxp is ready in {root}")
-    click.echo("Next: record a run with `gitxp run -- python train.py` or "
-               "`with gitxp.start_run(): ...`, then `gitxp log`.")
+    click.echo(
+        "Next: record a run with `gitxp run -- python train.py` or "
+        "`with gitxp.start_run(): ...`, then `gitxp log`."
+    )

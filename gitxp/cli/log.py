@@ -22,8 +22,23 @@ from ._output import (
     repo_option,
 )
 
-JSON_KEYS = ("id", "name", "experiment", "status", "start_time", "end_time", "duration",
-             "code_commit", "dirty", "user", "host", "commit", "params", "metrics", "tags")
+JSON_KEYS = (
+    "id",
+    "name",
+    "experiment",
+    "status",
+    "start_time",
+    "end_time",
+    "duration",
+    "code_commit",
+    "dirty",
+    "user",
+    "host",
+    "commit",
+    "params",
+    "metrics",
+    "tags",
+)
 
 
 def json_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -79,8 +94,14 @@ def _table(rows: list[dict[str, Any]]) -> str:
     headers += [f"params.{k}" for k in param_keys] + [f"metrics.{k}" for k in metric_keys]
     body = []
     for r in rows:
-        cells = [r["id"][:12], str(r.get("name")), str(r.get("experiment")), r["status"],
-                 fmt_short_time(r.get("start_time")), fmt_duration(r.get("duration"))]
+        cells = [
+            r["id"][:12],
+            str(r.get("name")),
+            str(r.get("experiment")),
+            r["status"],
+            fmt_short_time(r.get("start_time")),
+            fmt_duration(r.get("duration")),
+        ]
         cells += [fmt_value((r.get("params") or {}).get(k)) for k in param_keys]
         cells += [fmt_value((r.get("metrics") or {}).get(k)) for k in metric_keys]
         body.append(cells)
@@ -94,12 +115,18 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     base = ["id", "name", "experiment", "status", "start_time", "end_time", "code_commit"]
-    writer.writerow(base + [f"params.{k}" for k in param_keys]
-                    + [f"metrics.{k}" for k in metric_keys] + [f"tags.{k}" for k in tag_keys])
+    writer.writerow(
+        base
+        + [f"params.{k}" for k in param_keys]
+        + [f"metrics.{k}" for k in metric_keys]
+        + [f"tags.{k}" for k in tag_keys]
+    )
     for r in rows:
         line = [r.get(c) for c in base]
-        line += [fmt_value((r.get("params") or {}).get(k)) if k in (r.get("params") or {})
-                 else "" for k in param_keys]
+        line += [
+            fmt_value((r.get("params") or {}).get(k)) if k in (r.get("params") or {}) else ""
+            for k in param_keys
+        ]
         line += [(r.get("metrics") or {}).get(k, "") for k in metric_keys]
         line += [(r.get("tags") or {}).get(k, "") for k in tag_keys]
         writer.writerow(["" if v is None else v for v in line])
@@ -107,18 +134,38 @@ def _csv(rows: list[dict[str, Any]]) -> str:
 
 
 @click.command("log")
-@click.option("-n", "--max-count", type=click.IntRange(min=0), default=None,
-              help="Show at most N runs.")
-@click.option("-e", "--experiment", multiple=True, help="Only runs of this experiment (repeatable).")
-@click.option("-f", "--filter", "filter_", metavar="EXPR",
-              help="Filter expression, e.g. \"params.lr > 0.01 and metrics.acc >= 0.9\".")
-@click.option("-o", "--order-by", multiple=True, metavar="FIELD [ASC|DESC]",
-              help="Sort by a field, e.g. \"metrics.acc DESC\" (repeatable). Default: newest first.")
+@click.option(
+    "-n", "--max-count", type=click.IntRange(min=0), default=None, help="Show at most N runs."
+)
+@click.option(
+    "-e", "--experiment", multiple=True, help="Only runs of this experiment (repeatable)."
+)
+@click.option(
+    "-f",
+    "--filter",
+    "filter_",
+    metavar="EXPR",
+    help='Filter expression, e.g. "params.lr > 0.01 and metrics.acc >= 0.9".',
+)
+@click.option(
+    "-o",
+    "--order-by",
+    multiple=True,
+    metavar="FIELD [ASC|DESC]",
+    help='Sort by a field, e.g. "metrics.acc DESC" (repeatable). Default: newest first.',
+)
 @click.option("--oneline", is_flag=True, help="One short line per run.")
 @format_option("log", "table", "json", "csv", default="log")
 @repo_option
-def log_command(max_count: int | None, experiment: tuple[str, ...], filter_: str | None,
-                order_by: tuple[str, ...], oneline: bool, fmt: str, repo_path: str) -> None:
+def log_command(
+    max_count: int | None,
+    experiment: tuple[str, ...],
+    filter_: str | None,
+    order_by: tuple[str, ...],
+    oneline: bool,
+    fmt: str,
+    repo_path: str,
+) -> None:
     """List runs, newest first.
 
     \b
@@ -134,8 +181,9 @@ def log_command(max_count: int | None, experiment: tuple[str, ...], filter_: str
     (last values) and tags.
     """
     with open_repo(repo_path) as repo:
-        rows = repo.rows(filter=filter_, experiment=list(experiment) or None,
-                         order_by=list(order_by) or None)
+        rows = repo.rows(
+            filter=filter_, experiment=list(experiment) or None, order_by=list(order_by) or None
+        )
         repo._index.warn_broken()
     if max_count is not None:
         rows = rows[:max_count]
@@ -153,6 +201,10 @@ def log_command(max_count: int | None, experiment: tuple[str, ...], filter_: str
     else:
         click.echo("\n\n".join(_log_entry(r, color) for r in rows))
     if not rows and fmt in ("log", "table") and sys.stderr.isatty():
-        click.echo("no runs match" if (filter_ or experiment) else
-                   "no runs yet: record one with `gitxp run -- python train.py` or "
-                   "`with gitxp.start_run(): ...`", err=True)
+        click.echo(
+            "no runs match"
+            if (filter_ or experiment)
+            else "no runs yet: record one with `gitxp run -- python train.py` or "
+            "`with gitxp.start_run(): ...`",
+            err=True,
+        )

@@ -18,6 +18,7 @@ from .._errors import GitxpError
 
 # command name -> "module:function" inside gitxp.cli
 COMMANDS: dict[str, str] = {
+    "demo": "demo:demo_command",
     "init": "init:init_command",
     "log": "log:log_command",
     "show": "show:show_command",
@@ -56,8 +57,10 @@ class LazyGroup(click.Group):
             raise CliError(exc) from None
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"],
-                                               "max_content_width": 100})
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(package_name="gitxp", prog_name="gitxp")
 def cli() -> None:
     """gitxp: experiment tracking with nothing to run but git.

@@ -28,8 +28,9 @@ def render(record: Any, color: bool, env_details: bool = False) -> str:
     """The human form of `gitxp show`."""
     data = record.to_dict()
     end = data["end_time"]
-    duration = None if end is None or data["start_time"] is None else (
-        (end - data["start_time"]) / 1000)
+    duration = (
+        None if end is None or data["start_time"] is None else ((end - data["start_time"]) / 1000)
+    )
     code = data["code_commit"] or "-"
     if data["dirty"]:
         code += " (snapshot of uncommitted changes)"
@@ -56,8 +57,17 @@ def render(record: Any, color: bool, env_details: bool = False) -> str:
     summary = record.summary
     if summary:
         out += ["", _section("Metrics", color)]
-        rows = [[k, fmt_value(s.get("last")), str(s.get("step")), fmt_value(s.get("min")),
-                 fmt_value(s.get("max")), str(s.get("count"))] for k, s in summary.items()]
+        rows = [
+            [
+                k,
+                fmt_value(s.get("last")),
+                str(s.get("step")),
+                fmt_value(s.get("min")),
+                fmt_value(s.get("max")),
+                str(s.get("count")),
+            ]
+            for k, s in summary.items()
+        ]
         table = render_table(["key", "last", "step", "min", "max", "points"], rows)
         out += ["  " + line for line in table.splitlines()]
     if data["tags"]:
@@ -70,9 +80,11 @@ def render(record: Any, color: bool, env_details: bool = False) -> str:
     if snap.get("changed_count") or snap.get("excluded_count"):
         out += ["", _section("Snapshot", color)]
         if snap.get("changed_count"):
-            out.append(f"  {snap['changed_count']} file(s) differ from HEAD: "
-                       + ", ".join(snap.get("changed", [])[:10])
-                       + (" ..." if snap["changed_count"] > 10 else ""))
+            out.append(
+                f"  {snap['changed_count']} file(s) differ from HEAD: "
+                + ", ".join(snap.get("changed", [])[:10])
+                + (" ..." if snap["changed_count"] > 10 else "")
+            )
         for item in snap.get("excluded", [])[:20]:
             out.append(f"  left out: {item['path']} ({item['reason']})")
         if snap.get("excluded_count", 0) > 20:
@@ -97,8 +109,12 @@ def render(record: Any, color: bool, env_details: bool = False) -> str:
 
 @click.command("show")
 @click.argument("run")
-@click.option("--env", "env_details", is_flag=True,
-              help="List installed packages and recorded environment variables.")
+@click.option(
+    "--env",
+    "env_details",
+    is_flag=True,
+    help="List installed packages and recorded environment variables.",
+)
 @format_option("text", "json", default="text")
 @repo_option
 def show_command(run: str, env_details: bool, fmt: str, repo_path: str) -> None:

@@ -233,8 +233,7 @@ class GitRepo:
     def config_value(self, section: str, name: str, subsection: str | None = None) -> str | None:
         """Read one value from the repository's stacked git config."""
         config = self._repo.get_config_stack()
-        key = (section.encode(),) if subsection is None else (
-            section.encode(), subsection.encode())
+        key = (section.encode(),) if subsection is None else (section.encode(), subsection.encode())
         try:
             return config.get(key, name.encode()).decode("utf-8", "replace")
         except KeyError:
@@ -255,8 +254,10 @@ class GitRepo:
                     login = "unknown"
                 name = name or login
                 email = email or f"{login}@{socket.gethostname() or 'localhost'}"
-            self._identity = Identity(name.replace("<", "").replace(">", "").strip() or "unknown",
-                                      email.replace("<", "").replace(">", "").strip())
+            self._identity = Identity(
+                name.replace("<", "").replace(">", "").strip() or "unknown",
+                email.replace("<", "").replace(">", "").strip(),
+            )
         return self._identity
 
     def remote_url(self, remote: str = "origin") -> str | None:

@@ -1,0 +1,55 @@
+"""Fixtures every test uses: a real git repository in tmp_path, a CLI runner, `git` helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.gitutil import GIT_ENV, git
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """No test sees the developer's git config, active run or checkpoint settings."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    for key, value in GIT_ENV.items():
+        monkeypatch.setenv(key, value)
+    for key in ("GITXP_RUN_ID", "GITXP_RUN_REPO", "GITXP_EXPERIMENT", "GITXP_CHECKPOINT_SECONDS"):
+        monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A git repository with one commit (README.md, train.py), as the current directory."""
+    path = tmp_path / "project"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    (path / "README.md").write_text("# project\n")
+    (path / "train.py").write_text("print('training')\n")
+    (path / ".gitignore").write_text("*.tmp\ncache/\n")
+    git(path, "add", ".")
+    git(path, "commit", "-q", "-m", "initial")
+    monkeypatch.chdir(path)
+    yield path
+
+
+@pytest.fixture
+def empty_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A git repository with no commit yet, as the current directory."""
+    path = tmp_path / "empty"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    monkeypatch.chdir(path)
+    return path
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
