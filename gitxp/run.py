@@ -477,6 +477,20 @@ class Run:
         if self._pending >= self._buffer_points:
             self.checkpoint()
 
+    # -- extension points for other gitxp modules (artifacts, `gitxp run`, ...) --
+    def _put_file(self, path: str, data: bytes, mode: int = 0o100644) -> None:
+        """Store *data* at *path* in the run tree from the next commit on."""
+        self._check_open("put_file")
+        with self._lock:
+            self._files[path] = (mode, self._git.write_blob(data))
+            self._dirty_meta = True
+
+    def _set_meta(self, **values: Any) -> None:
+        """Update fields of run.json (committed with the next checkpoint)."""
+        with self._lock:
+            self._meta.update(values)
+            self._dirty_meta = True
+
     # -- committing -----------------------------------------------------------
     def _heartbeat(self) -> None:
         while not self._stop.wait(self.checkpoint_seconds):
