@@ -415,14 +415,20 @@ class Run:
             step = s.next_step
         elif type(step) is not int:
             step = _check_int(key, "step", step)
-        s.next_step = step + 1
-        s.steps.append(step)
-        s.ts.append(
+        ts = (
             time.time_ns() // 1_000_000
             if timestamp is None
             else _check_int(key, "timestamp", timestamp)
         )
+        try:
+            s.steps.append(step)  # first: an out-of-range step fails before anything is stored
+        except OverflowError:
+            raise InvalidValueError(
+                f"metric {key!r}", f"step {step} does not fit in int64"
+            ) from None
+        s.ts.append(ts)
         s.vals.append(value)
+        s.next_step = step + 1
         self._pending += 1
         if self._pending >= self._buffer_points:
             self.checkpoint()

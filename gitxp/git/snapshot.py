@@ -182,6 +182,8 @@ def take_snapshot(
                 same_stat = (
                     entry.size == st.st_size  # type: ignore[attr-defined]
                     and _mtime_ns(entry.mtime) == st.st_mtime_ns  # type: ignore[attr-defined]
+                    and _mtime_ns(entry.ctime) == st.st_ctime_ns  # type: ignore[attr-defined]
+                    and entry.ino in (0, st.st_ino & 0xFFFFFFFF)  # type: ignore[attr-defined]
                     and entry.mode == mode  # type: ignore[attr-defined]
                     and st.st_mtime_ns < index_mtime
                 )

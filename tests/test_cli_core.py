@@ -1,0 +1,152 @@
+"""The CLI for recording's read side: init, log, show, errors and exit codes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import gitxp
+from gitxp.cli.main import cli
+from tests.gitutil import git
+
+
+@pytest.fixture
+def two_runs(repo: Path) -> list[str]:
+    ids = []
+    for name, lr, acc in (("first", 0.1, 0.8), ("second", 0.01, 0.9)):
+        with gitxp.start_run(
+            experiment="exp", name=name, params={"lr": lr}, tags={"who": "me"}
+        ) as run:
+            run.log_metric("acc", acc)
+            run.log_metric("loss", float("nan"))
+        ids.append(run.id)
+    return ids
+
+
+def test_log_default_is_git_log_like_newest_first(runner: CliRunner, two_runs: list[str]) -> None:
+    result = runner.invoke(cli, ["log"])
+    assert result.exit_code == 0, result.output
+    assert result.output.index("second") < result.output.index("first")
+    assert f"run {two_runs[1]}" in result.output
+    assert "Params:     lr=0.01" in result.output and "acc=0.9" in result.output
+
+
+def test_log_limits_oneline_experiment_and_filter(runner: CliRunner, two_runs: list[str]) -> None:
+    out = runner.invoke(cli, ["log", "--oneline", "-n", "1"]).output.splitlines()
+    assert len(out) == 1 and out[0].startswith(two_runs[1][:12]) and "exp/second" in out[0]
+    out = runner.invoke(cli, ["log", "--oneline", "--filter", "params.lr > 0.05"]).output
+    assert "first" in out and "second" not in out
+    out = runner.invoke(cli, ["log", "--oneline", "-e", "other"]).output
+    assert out == ""
+    out = runner.invoke(cli, ["log", "--oneline", "--order-by", "metrics.acc ASC"]).output
+    assert out.index("first") < out.index("second")
+
+
+def test_log_json_is_stable_and_strict(runner: CliRunner, two_runs: list[str]) -> None:
+    result = runner.invoke(cli, ["log", "--format", "json"])
+    assert result.exit_code == 0
+    data = json.loads(result.output)  # strict JSON: NaN is written as the string "NaN"
+    assert [d["id"] for d in data] == list(reversed(two_runs))
+    required = {
+        "id",
+        "name",
+        "experiment",
+        "status",
+        "start_time",
+        "end_time",
+        "code_commit",
+        "params",
+        "metrics",
+        "tags",
+    }
+    assert required <= set(data[0])
+    assert data[0]["params"] == {"lr": 0.01} and data[0]["tags"] == {"who": "me"}
+    assert data[0]["metrics"] == {"acc": 0.9, "loss": "NaN"}
+    assert isinstance(data[0]["start_time"], int)
+
+
+def test_log_table_and_csv(runner: CliRunner, two_runs: list[str]) -> None:
+    table = runner.invoke(cli, ["log", "--format", "table"]).output
+    header = table.splitlines()[0]
+    assert "params.lr" in header and "metrics.acc" in header
+    rows = list(csv.DictReader(io.StringIO(runner.invoke(cli, ["log", "--format", "csv"]).output)))
+    assert [r["name"] for r in rows] == ["second", "first"]
+    assert rows[0]["params.lr"] == "0.01" and rows[0]["tags.who"] == "me"
+
+
+def test_show_text_and_json(runner: CliRunner, two_runs: list[str]) -> None:
+    text = runner.invoke(cli, ["show", "first"])
+    assert text.exit_code == 0, text.output
+    assert f"run {two_runs[0]}" in text.output and "Metrics" in text.output
+    assert "Environment" in text.output
+    data = json.loads(runner.invoke(cli, ["show", two_runs[0][:10], "--format", "json"]).output)
+    assert data["name"] == "first" and data["params"] == {"lr": 0.1}
+    assert data["summary"]["acc"]["last"] == 0.8
+    assert data["env"]["python"]["version"]
+    assert data["history"][0]["subject"].startswith("gitxp: run first FINISHED")
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"),
+    [
+        (["show", "nosuchrun"], 1, "error: no run matches 'nosuchrun'"),
+        (["log", "--filter", "params.lr >"], 1, "error: invalid filter at column 12"),
+        (["log", "--format", "yaml"], 2, "Invalid value for '--format'"),
+        (["log", "-n", "-3"], 2, "Invalid value for '-n'"),
+        (["frobnicate"], 2, "No such command 'frobnicate'"),
+    ],
+)
+def test_errors_are_one_line_with_exit_codes(
+    runner: CliRunner, two_runs: list[str], args: list[str], code: int, fragment: str
+) -> None:
+    result = runner.invoke(cli, args)
+    assert result.exit_code == code
+    assert fragment in result.output
+    assert "Traceback" not in result.output
+
+
+def test_outside_a_repository_real_process(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gitxp.cli.main", "log"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: not a git repository")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_init_creates_repository_and_is_idempotent(runner: CliRunner, tmp_path: Path) -> None:
+    target = tmp_path / "new"
+    result = runner.invoke(cli, ["init", str(target)])
+    assert result.exit_code == 0 and "Initialized" in result.output
+    assert git(target, "rev-parse", "--git-dir").strip() == ".git"
+    assert git(target, "symbolic-ref", "HEAD").strip() == "refs/heads/main"
+    assert (target / ".git" / "gitxp").is_dir()
+    again = runner.invoke(cli, ["init", str(target)])
+    assert again.exit_code == 0 and "ready" in again.output
+
+
+def test_repo_option_like_git_dash_c(
+    runner: CliRunner,
+    two_runs: list[str],
+    repo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(cli, ["log", "--oneline", "-C", str(repo)])
+    assert result.exit_code == 0 and "first" in result.output
+
+
+def test_log_in_repository_without_runs(runner: CliRunner, repo: Path) -> None:
+    result = runner.invoke(cli, ["log", "--format", "json"])
+    assert result.exit_code == 0 and json.loads(result.output) == []

@@ -1,0 +1,112 @@
+"""Many processes at once, and processes that die: nothing lost, nothing broken."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import gitxp
+from tests.gitutil import fsck, git, run_refs
+
+WRITER = textwrap.dedent(
+    """
+    import sys, gitxp
+    worker = int(sys.argv[1])
+    for i in range(int(sys.argv[2])):
+        with gitxp.start_run(experiment="parallel", params={"worker": worker, "i": i}) as run:
+            for step in range(50):
+                run.log_metric("loss", 1.0 / (step + 1))
+            run.checkpoint()
+            run.set_tag("done", "yes")
+    """
+)
+
+
+def test_four_processes_recording_runs_at_once(repo: Path) -> None:
+    script = repo.parent / "writer.py"
+    script.write_text(WRITER)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(w), "5"], cwd=repo, stderr=subprocess.PIPE, text=True
+        )
+        for w in range(4)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    assert len(run_refs(repo)) == 20
+    rows = gitxp.open().rows(experiment="parallel")
+    assert sorted((r["params"]["worker"], r["params"]["i"]) for r in rows) == [
+        (w, i) for w in range(4) for i in range(5)
+    ]
+    assert all(r["status"] == "FINISHED" and r["tags"] == {"done": "yes"} for r in rows)
+    assert all(r["summary"]["loss"]["count"] == 50 for r in rows)
+    fsck(repo)
+
+
+KILLED = textwrap.dedent(
+    """
+    import sys, time, gitxp
+    run = gitxp.start_run(name="victim", checkpoint_seconds=3600)
+    for step in range(100):
+        run.log_metric("loss", float(step))
+    run.checkpoint()
+    for step in range(100, 200):
+        run.log_metric("loss", float(step))   # never checkpointed
+    print(run.id, flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def test_sigkilled_run_keeps_its_last_checkpoint_and_reads_as_crashed(repo: Path) -> None:
+    script = repo.parent / "victim.py"
+    script.write_text(KILLED)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], cwd=repo, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    run_id = proc.stdout.readline().strip()
+    assert gitxp.open().run(run_id).status == "RUNNING"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    rec = gitxp.open().run(run_id)
+    assert rec.status == "CRASHED"
+    hist = rec.metric_history("loss")
+    assert list(hist["step"]) == list(range(100))
+    assert gitxp.open().rows(filter="attributes.status = 'CRASHED'")[0]["id"] == run_id
+    fsck(repo)
+
+
+def test_stale_run_on_another_host_reads_as_crashed(repo: Path) -> None:
+    from gitxp.record import effective_status
+    from gitxp.run import stale_after
+
+    now = int(time.time() * 1000)
+    meta = {"status": "RUNNING", "host": "elsewhere", "pid": 1, "checkpoint_seconds": 30}
+    assert effective_status({**meta, "heartbeat_time": now - 1000}, now) == "RUNNING"
+    old = now - int(stale_after(30) * 1000) - 1
+    assert effective_status({**meta, "heartbeat_time": old}, now) == "CRASHED"
+    assert effective_status({**meta, "status": "FINISHED", "heartbeat_time": old}, now) == (
+        "FINISHED"
+    )
+
+
+def test_held_ref_lock_is_waited_for(repo: Path) -> None:
+    with gitxp.start_run() as run:
+        lock = repo / ".git" / "refs" / "gitxp" / "runs" / f"{run.id}.lock"
+        lock.write_text("")
+        releaser = subprocess.Popen(
+            [sys.executable, "-c", f"import time, os; time.sleep(0.5); os.remove({str(lock)!r})"]
+        )
+        run.log_metric("m", 1.0)
+    releaser.wait(timeout=30)
+    assert gitxp.open().run(run.id).status == "FINISHED"
+    assert git(repo, "log", "-1", "--format=%s", f"refs/gitxp/runs/{run.id}").startswith(
+        "gitxp: run"
+    )

@@ -1,0 +1,55 @@
+"""`import gitxp` and `gitxp --help` stay light, and the public surface is complete."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import gitxp
+
+HEAVY = ("pandas", "pyarrow", "numpy", "dulwich")
+
+
+def _loaded_after(code: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys; print(' '.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return {m.split(".")[0] for m in out}
+
+
+def test_import_gitxp_loads_no_heavy_module() -> None:
+    loaded = _loaded_after("import gitxp")
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)
+
+
+def test_cli_help_loads_neither_pandas_nor_pyarrow() -> None:
+    code = (
+        "import sys; sys.argv = ['gitxp', '--help']\n"
+        "from gitxp.cli.main import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass"
+    )
+    loaded = _loaded_after(code)
+    assert "pandas" not in loaded and "pyarrow" not in loaded
+
+
+def test_all_lists_every_public_name_and_each_resolves() -> None:
+    import types
+
+    public = {
+        n
+        for n in dir(gitxp)
+        if not n.startswith("_") and not isinstance(getattr(gitxp, n, None), types.ModuleType)
+    } - {"annotations", "TYPE_CHECKING", "Any"}
+    assert public <= set(gitxp.__all__)
+    for name in gitxp.__all__:
+        assert getattr(gitxp, name) is not None
+
+
+def test_every_error_is_a_gitxp_error() -> None:
+    for name in gitxp.__all__:
+        obj = getattr(gitxp, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, gitxp.GitxpError)
