@@ -44,28 +44,47 @@ def _schema() -> pa.Schema:
     )
 
 
+def _buffer_array(arrow_type: Any, length: int, data: Any) -> Any:
+    """An Arrow array over *data*'s buffer without a copy.
+
+    Built from buffers rather than with `pa.array`, which imports pandas on
+    first use: recording a run must not pay for pandas.
+    """
+    import pyarrow as pa
+
+    return pa.Array.from_buffers(arrow_type, length, [None, pa.py_buffer(data)])
+
+
 def encode_points(chunks: Sequence[tuple[str, array, array, array]]) -> bytes:  # type: ignore[type-arg]
     """Encode (key, steps, timestamps, values) chunks into one Parquet file."""
     import numpy as np
     import pyarrow as pa
 
-    keys: list[str] = []
-    counts: list[int] = []
-    for key, steps, _, _ in chunks:
-        keys.append(key)
-        counts.append(len(steps))
-    indices = np.repeat(np.arange(len(keys), dtype=np.int32), counts)
-    key_col = pa.DictionaryArray.from_arrays(pa.array(indices), pa.array(keys, pa.string()))
-    step = np.concatenate([np.frombuffer(c[1], dtype=np.int64) for c in chunks])
-    ts = np.concatenate([np.frombuffer(c[2], dtype=np.int64) for c in chunks])
-    value = np.concatenate([np.frombuffer(c[3], dtype=np.float64) for c in chunks])
-    table = pa.table(
-        {
-            "key": key_col.cast(pa.string()).dictionary_encode(),
-            "step": pa.array(step, pa.int64()),
-            "timestamp": pa.array(ts, pa.int64()),
-            "value": pa.array(value, pa.float64()),
-        }
+    counts = [len(c[1]) for c in chunks]
+    total = sum(counts)
+    encoded = [c[0].encode("utf-8") for c in chunks]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    offsets[1:] = np.cumsum([len(k) for k in encoded])
+    dictionary = pa.Array.from_buffers(
+        pa.string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    )
+    indices = np.repeat(np.arange(len(chunks), dtype=np.int32), counts)
+    table = pa.Table.from_arrays(
+        [
+            pa.DictionaryArray.from_arrays(_buffer_array(pa.int32(), total, indices), dictionary),
+            _buffer_array(
+                pa.int64(), total, np.concatenate([np.frombuffer(c[1], np.int64) for c in chunks])
+            ),
+            _buffer_array(
+                pa.int64(), total, np.concatenate([np.frombuffer(c[2], np.int64) for c in chunks])
+            ),
+            _buffer_array(
+                pa.float64(),
+                total,
+                np.concatenate([np.frombuffer(c[3], np.float64) for c in chunks]),
+            ),
+        ],
+        names=list(COLUMNS),
     )
     return _write(table)
 

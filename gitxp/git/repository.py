@@ -93,6 +93,7 @@ class GitRepo:
         self.root = os.path.abspath(root)
         self.git_dir = os.path.abspath(self._repo.commondir())
         self._identity: Identity | None = None
+        self._config: Any = None
 
     @classmethod
     def discover(cls, path: str | os.PathLike[str] = ".") -> GitRepo:
@@ -230,9 +231,15 @@ class GitRepo:
             return target[len(b"ref: refs/heads/") :].decode()
         return None
 
+    def config_stack(self) -> Any:
+        """git config as seen from this repository (read once per GitRepo)."""
+        if self._config is None:
+            self._config = self._repo.get_config_stack()
+        return self._config
+
     def config_value(self, section: str, name: str, subsection: str | None = None) -> str | None:
         """Read one value from the repository's stacked git config."""
-        config = self._repo.get_config_stack()
+        config = self.config_stack()
         key = (section.encode(),) if subsection is None else (section.encode(), subsection.encode())
         try:
             return config.get(key, name.encode()).decode("utf-8", "replace")

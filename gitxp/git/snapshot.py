@@ -108,7 +108,7 @@ def take_snapshot(
     drepo = repo.dulwich
     head = repo.head()
     head_tree = repo.read_commit(head).tree if head else None
-    index = drepo.open_index()
+    index = drepo.open_index(config=repo.config_stack())
     try:
         index_mtime = os.stat(drepo.index_path()).st_mtime_ns
     except FileNotFoundError:
@@ -131,7 +131,7 @@ def take_snapshot(
     def is_ignored(rel: str) -> bool:
         nonlocal ignore
         if ignore is None:
-            ignore = IgnoreFilterManager.from_repo(drepo)
+            ignore = IgnoreFilterManager.from_repo(drepo, repo.config_stack())
         return bool(ignore.is_ignored(rel))
 
     def add_content(rel: str, mode: int, data: bytes) -> None:
