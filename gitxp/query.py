@@ -84,6 +84,7 @@ class RunIndex:
                     self.broken[ref] = f"{type(exc).__name__}: {exc}"
                     continue
                 changed = True
+                row.pop("summary", None)  # min/max/count: read per run, kept out of the cache
             row["ref"] = ref
             rows[sha] = row
         if changed or len(rows) != len(cached):

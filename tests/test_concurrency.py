@@ -45,7 +45,8 @@ def test_four_processes_recording_runs_at_once(repo: Path) -> None:
         (w, i) for w in range(4) for i in range(5)
     ]
     assert all(r["status"] == "FINISHED" and r["tags"] == {"done": "yes"} for r in rows)
-    assert all(r["summary"]["loss"]["count"] == 50 for r in rows)
+    repo_ = gitxp.open()
+    assert all(repo_.run(r["id"]).summary["loss"]["count"] == 50 for r in rows)
     fsck(repo)
 
 

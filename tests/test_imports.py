@@ -10,7 +10,7 @@ import gitxp
 HEAVY = ("pandas", "pyarrow", "numpy", "dulwich")
 
 
-def _loaded_after(code: str) -> set[str]:
+def _loaded_after(code: str, cwd: str | None = None) -> set[str]:
     out = subprocess.run(
         [sys.executable, "-c", f"{code}\nimport sys; print(' '.join(sys.modules))"],
         capture_output=True,
@@ -53,3 +53,14 @@ def test_every_error_is_a_gitxp_error() -> None:
         obj = getattr(gitxp, name)
         if isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, gitxp.GitxpError)
+
+
+def test_recording_a_run_loads_neither_pandas_nor_pyarrow_before_the_commit(repo) -> None:  # type: ignore[no-untyped-def]
+    code = (
+        "import sys, gitxp\n"
+        "with gitxp.start_run(params={'a': 1}) as run:\n"
+        "    run.log_metric('m', 1.0)\n"
+        "    assert 'pandas' not in sys.modules and 'pyarrow' not in sys.modules\n"
+    )
+    loaded = _loaded_after(code)
+    assert "pandas" not in loaded  # the final commit writes Parquet with pyarrow, never pandas
