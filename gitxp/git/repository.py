@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dulwich.file import FileLocked
 from dulwich.objects import Blob, Commit, Tree
 from dulwich.repo import Repo as _DulwichRepo
 
@@ -174,9 +175,33 @@ class GitRepo:
     def has_object(self, sha: str) -> bool:
         return sha.encode() in self._repo.object_store
 
+    def add_object(self, obj: Blob | Tree | Commit) -> None:
+        """Store one object loose; tolerate another process storing the same one.
+
+        dulwich writes a loose object under `<object>.lock`; two processes that
+        write identical content (the same params.json, the same tree) at the
+        same moment collide there. The object is the same either way, so wait
+        for the other writer instead of failing.
+        """
+        store = self._repo.object_store
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                store.add_object(obj)
+                return
+            except FileLocked:
+                if obj.id in store:
+                    return
+                if time.monotonic() > deadline:
+                    raise GitxpError(
+                        f"object {obj.id.decode()} stays locked; if no git or gitxp process "
+                        "is running, delete its .lock file under .git/objects and retry"
+                    ) from None
+                time.sleep(0.002)
+
     def write_blob(self, data: bytes) -> str:
         blob = Blob.from_string(data)
-        self._repo.object_store.add_object(blob)
+        self.add_object(blob)
         return blob.id.decode()
 
     def write_tree(self, files: Mapping[str, tuple[int, str]]) -> str:
@@ -185,9 +210,8 @@ class GitRepo:
         Only modes git fsck accepts are allowed; the blobs must already exist.
         """
         root_id, trees = build_trees(files)
-        store = self._repo.object_store
         for tree in trees:
-            store.add_object(tree)
+            self.add_object(tree)
         return root_id
 
     def write_commit(
@@ -210,7 +234,7 @@ class GitRepo:
         commit.author_timezone = commit.commit_timezone = tz
         commit.encoding = b"UTF-8"
         commit.message = message.encode("utf-8")
-        self._repo.object_store.add_object(commit)
+        self.add_object(commit)
         return commit.id.decode()
 
     # -- HEAD and config --------------------------------------------------
