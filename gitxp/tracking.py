@@ -62,7 +62,7 @@ def start_run(
         run = existing or Run(
             git,
             checkpoint_seconds=checkpoint_seconds,
-            buffer_points=buffer_points or DEFAULT_BUFFER_POINTS,
+            buffer_points=DEFAULT_BUFFER_POINTS if buffer_points is None else buffer_points,
             _join=joined_id,
         )
         if existing is not None:
@@ -84,7 +84,7 @@ def start_run(
                 tags=tags,
                 notes=notes,
                 checkpoint_seconds=checkpoint_seconds,
-                buffer_points=buffer_points or DEFAULT_BUFFER_POINTS,
+                buffer_points=DEFAULT_BUFFER_POINTS if buffer_points is None else buffer_points,
                 snapshot=snapshot,
                 max_snapshot_file_size=max_snapshot_file_size,
             )

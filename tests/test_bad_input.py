@@ -1,0 +1,68 @@
+"""Every public call refuses bad input with a GitxpError that says what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import gitxp
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"experiment": ""}, "experiment"),
+        ({"experiment": 3}, "experiment"),
+        ({"name": "   "}, "name"),
+        ({"params": [1, 2]}, "expected a dict"),
+        ({"params": {"lr": object()}}, "cannot store"),
+        ({"tags": "x"}, "expected a dict"),
+        ({"notes": 5}, "notes are text"),
+        ({"checkpoint_seconds": -1}, "positive number"),
+        ({"buffer_points": 0}, "at least 1"),
+    ],
+)
+def test_start_run_rejects_bad_arguments(
+    repo: Path, kwargs: dict[str, object], fragment: str
+) -> None:
+    with pytest.raises(gitxp.GitxpError) as info:
+        gitxp.start_run(**kwargs)  # type: ignore[arg-type]
+    assert fragment in str(info.value)
+    assert gitxp.active_run() is None
+    assert gitxp.open().rows() == []  # nothing half-written
+
+
+def test_end_with_unknown_status(repo: Path) -> None:
+    with gitxp.start_run() as run:
+        with pytest.raises(gitxp.InvalidValueError, match="FINISHED, FAILED or KILLED"):
+            run.end("DONE")
+
+
+def test_open_outside_a_repository(tmp_path: Path) -> None:
+    with pytest.raises(gitxp.NotARepositoryError, match="not a git repository"):
+        gitxp.open(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda r: r.runs(filter="metrics.acc >>> 1"), gitxp.FilterSyntaxError),
+        (lambda r: r.runs(filter=42), gitxp.FilterSyntaxError),
+        (lambda r: r.runs(order_by=[3]), gitxp.FilterSyntaxError),
+        (lambda r: r.run(None), gitxp.InvalidValueError),
+        (lambda r: r.run("zzzzzzzz"), gitxp.RunNotFoundError),
+    ],
+)
+def test_repo_rejects_bad_queries(repo: Path, call, error: type[Exception]) -> None:  # type: ignore[no-untyped-def]
+    with gitxp.start_run(name="only"):
+        pass
+    with pytest.raises(error):
+        call(gitxp.open())
+
+
+def test_metric_history_key_must_be_a_string(repo: Path) -> None:
+    with gitxp.start_run(name="only") as run:
+        run.log_metric("m", 1)
+    with pytest.raises(gitxp.InvalidValueError):
+        gitxp.open().run("only").metric_history(3)  # type: ignore[arg-type]
