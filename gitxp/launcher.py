@@ -169,6 +169,7 @@ def launch(
     repo: str | os.PathLike[str] = ".",
     cwd: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
+    unset_env: Sequence[str] = (),
     stream: bool = True,
     output_cap: int = OUTPUT_CAP,
     on_start: Callable[[Any], None] | None = None,
@@ -181,7 +182,7 @@ def launch(
     *params* are the run's params, visible in CMD as `gitxp.active_run().params`.
     *cwd* is where CMD runs (default: the current directory, inside the
     repository at or above *repo*). *env* adds or overrides environment
-    variables for CMD. With *stream* CMD's output goes to this process's
+    variables for CMD, *unset_env* removes some. With *stream* CMD's output goes to this process's
     stdout/stderr as it comes; either way its last *output_cap* bytes are
     stored in the run as `output.log`. *on_start* is called with the new
     `Run` before CMD starts.
@@ -199,6 +200,8 @@ def launch(
     git = GitRepo.discover(repo)
     run_dir = os.path.abspath(os.fspath(cwd)) if cwd is not None else os.getcwd()
     child_env = dict(os.environ)
+    for name_ in unset_env:
+        child_env.pop(name_, None)
     if env:
         child_env.update(env)
     try:
