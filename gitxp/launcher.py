@@ -10,7 +10,7 @@ When CMD exits the launcher re-reads the ref's tip and commits the final
 commit: status (FINISHED on exit 0, FAILED otherwise, KILLED on a signal),
 exit code, wall time and the tail of CMD's output.
 
-Signals: CMD runs in its own process group. On a terminal the launcher
+Signals: CMD runs in its own process group (when launched from the main thread). On a terminal the launcher
 hands CMD the foreground, so Ctrl-C and Ctrl-Z reach CMD exactly once, as
 they would without gitxp; SIGINT, SIGTERM and SIGHUP sent to the launcher
 itself are forwarded to CMD's process group.
@@ -243,7 +243,11 @@ def _supervise(
     run: Any, argv: list[str], cwd: str, env: dict[str, str], stream: bool, cap: int
 ) -> LaunchResult:
     tail = _Tail(cap)
-    interactive = _interactive()
+    # Signal handlers and the terminal belong to the main thread. Launched from
+    # another thread (several runs at once), CMD stays in our process group so
+    # Ctrl-C still reaches it directly.
+    main = threading.current_thread() is threading.main_thread()
+    interactive = main and _interactive()
     started = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -252,7 +256,7 @@ def _supervise(
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            process_group=0,
+            process_group=0 if main else None,
         )
     except OSError as exc:
         run._set_meta(exit_code=127, wall_time=0.0)
@@ -265,10 +269,13 @@ def _supervise(
     def forward(signum: int, frame: Any) -> None:
         received.append(signum)
         with contextlib.suppress(OSError):
-            os.killpg(proc.pid, signum)
+            if main:
+                os.killpg(proc.pid, signum)
+            else:
+                proc.send_signal(signum)
 
     previous: dict[int, Any] = {}
-    if threading.current_thread() is threading.main_thread():
+    if main:
         for sig_name in FORWARDED_SIGNALS:
             signum = getattr(signal, sig_name)
             previous[signum] = signal.signal(signum, forward)
