@@ -68,7 +68,7 @@ def checkout(
         hint = None
         if saved:
             hint = (
-                f"git switch {previous} && git cherry-pick --no-commit {saved} && git reset -q"
+                f"git switch {previous} && git checkout {saved} -- . && git reset -q"
                 if previous
                 else f"git checkout {saved} -- ."
             )
