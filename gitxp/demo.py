@@ -114,6 +114,15 @@ def require_sklearn() -> None:
         ) from None
 
 
+def check_target(path: str | os.PathLike[str] | None) -> None:
+    """Refuse a demo directory that exists and is not empty (before any slow work)."""
+    if path is None:
+        return
+    target = os.path.abspath(os.fspath(path))
+    if os.path.exists(target) and (not os.path.isdir(target) or os.listdir(target)):
+        raise GitxpError(f"{target} is not an empty directory; give the demo a new one")
+
+
 def create_project(path: str | os.PathLike[str] | None = None) -> str:
     """Create the demo project (train.py, README.md) as a new git repository; return its path.
 
@@ -124,9 +133,8 @@ def create_project(path: str | os.PathLike[str] | None = None) -> str:
     if path is None:
         target = tempfile.mkdtemp(prefix="gitxp-demo-")
     else:
+        check_target(path)
         target = os.path.abspath(os.fspath(path))
-        if os.path.exists(target) and (not os.path.isdir(target) or os.listdir(target)):
-            raise GitxpError(f"{target} is not an empty directory; give the demo a new one")
         os.makedirs(target, exist_ok=True)
     git = create_repository(target)
     try:
@@ -209,6 +217,7 @@ def run_demo(
     from .comparison import diff
     from .reproduction import reproduce
 
+    check_target(path)
     require_sklearn()
     target = create_project(path)
     result = DemoResult(path=target)

@@ -223,7 +223,7 @@ def launch(
             tags=tags,
             notes=notes,
             command=command,
-            extra_meta=extra_meta,
+            extra_meta={"supervised": True, **(extra_meta or {})},
             code_commit=code_commit,
         )
     except BaseException:

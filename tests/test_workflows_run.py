@@ -168,6 +168,7 @@ def test_signals_are_forwarded_and_the_run_is_killed(
     repo: Path, sig: signal.Signals, exit_code: int
 ) -> None:
     proc = _start_and_wait(repo, f"stopped-{sig.name}")
+    assert gitxp.open(repo).run(f"stopped-{sig.name}").status == "RUNNING"
     proc.send_signal(sig)  # to gitxp only, not to the command's process group
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == exit_code, err
@@ -233,3 +234,24 @@ def test_launch_is_the_python_twin(repo: Path) -> None:
     record = gitxp.open(repo).run(result.run_id)
     assert record.last_metrics == {"x": 2.0} and record.params == {"k": 1}
     assert os.environ.get("GITXP_RUN_ID") is None  # the caller's environment is untouched
+
+
+def test_a_supervised_run_stays_running_without_heartbeats() -> None:
+    """A command that never logs makes no checkpoints; its live `gitxp run` vouches for it."""
+    import socket
+
+    from gitxp.record import effective_status
+
+    meta = {
+        "status": "RUNNING",
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "heartbeat_time": 0,
+        "checkpoint_seconds": 30,
+    }
+    assert effective_status(meta) == "CRASHED"  # stale heartbeat, not supervised
+    assert effective_status({**meta, "supervised": True}) == "RUNNING"
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout
+    assert effective_status({**meta, "supervised": True, "pid": int(dead)}) == "CRASHED"

@@ -47,6 +47,7 @@ def demo_command(path: str | None) -> None:
 
     color = sys.stdout.isatty()
     started = time.monotonic()
+    demo.check_target(path)
     demo.require_sklearn()
     target = demo.create_project(path)
     _step(f"1. A project with its own git repository: {target}", color)
