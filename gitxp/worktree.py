@@ -63,7 +63,8 @@ def checkout(
             count = materialize(r.git, code, target)
             return CheckoutResult(record.id, record.name, code, path=target, files=count)
         assert branch is not None
-        previous = r.git.head_branch() or r.git.head()
+        # where to go back to: the branch (or detached commit) HEAD is on now
+        previous = (r.git.head_branch() or r.git.head()) if r.git.head() else None
         saved = switch_to_new_branch(r.git, branch, code, force=force)
         hint = None
         if saved:
