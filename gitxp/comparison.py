@@ -196,22 +196,26 @@ def compare(
         "experiment": [rec.experiment for rec in records],
         "code_commit": [(rec.code_commit or "")[:12] or None for rec in records],
     }
-    for kind, getter in (
-        ("params", lambda rec: rec.params),
-        ("metrics", lambda rec: rec.last_metrics),
-        ("tags", lambda rec: rec.tags),
-    ):
+    for kind in ("params", "metrics", "tags"):
+        values = [_values(rec, kind) for rec in records]
         keys: dict[str, None] = {}
-        for rec in records:
-            keys.update(dict.fromkeys(getter(rec)))
+        for v in values:
+            keys.update(dict.fromkeys(v))
         for key in sorted(keys):
-            fields[f"{kind}.{key}"] = [getter(rec).get(key, None) for rec in records]
+            fields[f"{kind}.{key}"] = [v.get(key) for v in values]
     rows = []
     for name, values in fields.items():
         if only_changed and not _differ(values):
             continue
         rows.append((name, values))
     return Comparison(runs=[_describe(rec) for rec in records], rows=rows)
+
+
+def _values(rec: Any, kind: str) -> dict[str, Any]:
+    """A run's params, last metric values or tags."""
+    if kind == "metrics":
+        return dict(rec.last_metrics)
+    return dict(rec.params if kind == "params" else rec.tags)
 
 
 def _differ(values: list[Any]) -> bool:
@@ -239,8 +243,7 @@ def _sorted(records: list[Any], sort_by: str) -> list[Any]:
         raise UsageError(f"--sort {key!r}: sort by metrics.KEY, params.KEY or tags.KEY")
 
     def value(rec: Any) -> Any:
-        source = {"metrics": rec.last_metrics, "params": rec.params, "tags": rec.tags}[kind]
-        return source.get(name)
+        return _values(rec, kind).get(name)
 
     present = [rec for rec in records if _sortable(value(rec))]
     absent = [rec for rec in records if not _sortable(value(rec))]

@@ -243,6 +243,7 @@ class Run:
         self.ref = f"refs/gitxp/runs/{self.id}"
         start = _now_ms()
         snap = None
+        code_commit: str | None
         if given_code is not None:
             # re-running recorded code (`gitxp reproduce`): the code commit is known
             code_commit = given_code
