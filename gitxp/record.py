@@ -44,8 +44,13 @@ def effective_status(meta: dict[str, Any], now_ms: int | None = None) -> str:
     from .run import stale_after
 
     pid = meta.get("pid")
-    if meta.get("host") == _HOST and isinstance(pid, int) and not _pid_alive(pid):
-        return "CRASHED"
+    if meta.get("host") == _HOST and isinstance(pid, int):
+        if not _pid_alive(pid):
+            return "CRASHED"
+        if meta.get("supervised"):
+            # `gitxp run` is waiting on its command: while it lives the run is
+            # running, even if the command never logs (no heartbeat commits).
+            return "RUNNING"
     now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     heartbeat = meta.get("heartbeat_time") or meta.get("start_time") or 0
     if now - heartbeat > stale_after(float(meta.get("checkpoint_seconds") or 30)) * 1000:
@@ -89,6 +94,7 @@ def read_row(git: GitRepo, commit_id: str) -> dict[str, Any]:
         "user": meta.get("user"),
         "host": meta.get("host"),
         "pid": meta.get("pid"),
+        "supervised": bool(meta.get("supervised")),
         "commit": commit_id,
         "params": params if isinstance(params, dict) else {},
         "tags": meta.get("tags") or {},
