@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 Progress = Callable[[str], None]
 STATUSES = ("new", "updated", "up-to-date", "rejected", "error")
 MAX_WALK = 100_000
+NEIGHBOUR_RUNS = 16
+NEIGHBOUR_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,20 @@ def is_ancestor(git: GitRepo, ancestor: str, descendant: str, run_id: str) -> bo
                 return True
             queue.append(parent)
     return False
+
+
+def run_commits(git: GitRepo, tip: str, run_id: str, limit: int) -> list[str]:
+    """Up to *limit* of run *run_id*'s own commits, newest first, following first parents."""
+    trailer = f"{storage.TRAILER_RUN}: {run_id}"
+    out: list[str] = []
+    sha: str | None = tip
+    while sha and len(out) < limit and git.has_object(sha):
+        commit = git.read_commit(sha)
+        if trailer not in commit.message:
+            break
+        out.append(sha)
+        sha = commit.parents[0] if commit.parents else None
+    return out
 
 
 # -- selecting runs ---------------------------------------------------------------------
@@ -210,6 +226,7 @@ def push(
 
             upload_artifacts(r, sorted(local.values()), target, progress=progress)
         results: dict[str, RefResult] = {}
+        updating: set[str] = set()
 
         def decide(remote_refs: dict[str, str]) -> dict[str, str]:
             updates: dict[str, str] = {}
@@ -238,14 +255,29 @@ def push(
                     )
                     continue
                 updates[ref] = ours
+            updating.update(updates)
             return updates
 
-        def relevant_haves(remote_refs: dict[str, str]) -> list[str]:
-            # branches and tags (where the code commits usually are) and the
-            # remote tips of the runs being updated; not the other runs
+        def relevant_haves(remote_refs: dict[str, str]) -> tuple[list[str], list[str]]:
+            # Negotiate against branches and tags (where code commits live),
+            # the remote tips of the runs being updated, and the newest runs
+            # (their trees hold the blobs a new run most likely shares: the
+            # same env.json, the same small artifacts); walking every one of
+            # 10,000 remote runs would cost more than it could save.
             haves = [sha for ref, sha in remote_refs.items() if not ref.startswith("refs/gitxp/")]
-            haves += [remote_refs[ref] for ref in local if ref in remote_refs]
-            return haves
+            haves += [remote_refs[ref] for ref in updating if ref in remote_refs]
+            neighbours = []
+            for ref in sorted((r for r in remote_refs if r.startswith(RUNS_PREFIX)), reverse=True):
+                if git.has_object(remote_refs[ref]):
+                    neighbours.append(remote_refs[ref])
+                    if len(neighbours) >= NEIGHBOUR_RUNS:
+                        break
+            haves += neighbours
+            trees = []
+            for ref, sha in remote_refs.items():
+                if sha in haves and ref.startswith(RUNS_PREFIX):
+                    trees += run_commits(git, sha, _run_id(ref), NEIGHBOUR_DEPTH)
+            return haves, trees
 
         if progress:
             progress(f"pushing {len(local)} run(s) to {target.display}\n")
@@ -267,10 +299,13 @@ def push(
 
 
 def _push_rejection(git: GitRepo, theirs: str, ours: str, run_id: str) -> str:
-    if is_ancestor(git, ours, theirs, run_id):
+    if not git.has_object(theirs):
         return (
-            "the remote has newer commits of this run; `gitxp pull` to get them (nothing to push)"
+            "the remote has commits of this run that are not here; `gitxp pull` first "
+            "(push --force would replace them)"
         )
+    if is_ancestor(git, ours, theirs, run_id):
+        return "the remote has newer commits of this run; `gitxp pull` to get them"
     return (
         "this run's history differs on the remote; push --force replaces theirs, "
         "`gitxp pull --force` takes theirs"
