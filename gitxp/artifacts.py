@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from . import storage
 from ._errors import ArtifactError, ArtifactIntegrityError, InvalidValueError
@@ -132,7 +132,12 @@ def public_uri(uri: str) -> str:
     host = parts.hostname or ""
     if parts.port:
         host = f"{host}:{parts.port}"
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if not _SECRET_PARAMS.search(k)])
+    # keep the query text as written (only drop secret-looking parameters)
+    query = "&".join(
+        item
+        for item in parts.query.split("&")
+        if item and not _SECRET_PARAMS.search(item.split("=")[0])
+    )
     return urlunsplit((parts.scheme, host, parts.path, query, parts.fragment))
 
 
