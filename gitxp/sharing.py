@@ -37,7 +37,7 @@ from ._errors import (
     RunNotFoundError,
     UsageError,
 )
-from .git.refs import RUNS_PREFIX, list_refs, update_ref
+from .git.refs import RUNS_PREFIX, create_refs, list_refs, update_ref
 from .git.remote import RUNS_REFSPEC, Remote, resolve_remote
 from .git.remote import fetch as _fetch_objects
 from .git.remote import push as _push_objects
@@ -158,7 +158,18 @@ def _local_selection(
         return selected
     if experiment:
         return {row["ref"]: row["commit"] for row in r.rows(experiment=experiment)}
-    return list_refs(r.git, RUNS_PREFIX)
+    return _all_runs(r.git)
+
+
+def _all_runs(git: GitRepo) -> dict[str, str]:
+    """{ref: commit} of every local run, using the listing cache's ref stats when present."""
+    from .query import RunIndex
+
+    try:
+        stat_cache = RunIndex(git)._load()["refs"]  # read-only use: unchanged refs are not read
+    except Exception:
+        stat_cache = {}
+    return list_refs(git, RUNS_PREFIX, dict(stat_cache))
 
 
 def _remote_matcher(r: Repo, runs: Sequence[str] | None) -> Callable[[dict[str, str]], list[str]]:
@@ -334,7 +345,7 @@ def fetch(
     try:
         git = r.git
         target = resolve_remote(git, remote, "fetch")
-        local = list_refs(git, RUNS_PREFIX)
+        local = _all_runs(git)
         matcher = _remote_matcher(r, runs)
         plan: dict[str, str] = {}
 
@@ -351,10 +362,19 @@ def fetch(
         if progress:
             progress(f"fetching runs from {target.display}\n")
         _fetch_objects(git, target, choose, heads, RUNS_PREFIX, progress)
-        results = [
-            _apply(git, ref, local.get(ref), theirs, force, target)
-            for ref, theirs in sorted(plan.items())
-        ]
+        # new runs in one packed-refs write; the others one compare-and-swap each
+        created = {ref: sha for ref, sha in plan.items() if ref not in local}
+        failed = create_refs(git, created)
+        results = []
+        for ref, theirs in sorted(plan.items()):
+            if ref in created:
+                run_id = _run_id(ref)
+                if ref in failed:
+                    results.append(RefResult(run_id, ref, "error", failed[ref], None, None))
+                else:
+                    results.append(RefResult(run_id, ref, "new", "", None, theirs))
+            else:
+                results.append(_apply(git, ref, local.get(ref), theirs, force, target))
         if artifacts:
             from .artifacts import download_artifacts
 

@@ -43,7 +43,7 @@ def test_push_and_pull_print_a_summary_per_run(
     assert data["summary"]["new"] == 2
     assert {r["run_id"] for r in data["results"]} == set(ids)
     assert set(data["results"][0]) == {"run_id", "ref", "status", "message", "old", "new"}
-    fetched = runner.invoke(cli, ["fetch", "-C", str(clone), "origin", ids[0][:8]])
+    fetched = runner.invoke(cli, ["fetch", "-C", str(clone), "origin", ids[0][:20]])
     assert fetched.exit_code == 0 and "1 up-to-date" in fetched.output
     fsck(clone)
 
