@@ -290,6 +290,14 @@ def _read_manifest(data: bytes | None) -> dict[str, Any]:
     manifest = storage.loads(data)
     if not isinstance(manifest, dict) or not isinstance(manifest.get("artifacts"), dict):
         raise ArtifactError(storage.ARTIFACTS_FILE, "is not a valid artifact manifest")
+    if (
+        not isinstance(manifest.get("format", 1), int)
+        or manifest.get("format", 1) > MANIFEST_FORMAT
+    ):
+        raise ArtifactError(
+            storage.ARTIFACTS_FILE,
+            f"format {manifest.get('format')!r} is newer than this gitxp; upgrade gitxp",
+        )
     return manifest
 
 

@@ -162,14 +162,8 @@ def _local_selection(
 
 
 def _all_runs(git: GitRepo) -> dict[str, str]:
-    """{ref: commit} of every local run, using the listing cache's ref stats when present."""
-    from .query import RunIndex
-
-    try:
-        stat_cache = RunIndex(git)._load()["refs"]  # read-only use: unchanged refs are not read
-    except Exception:
-        stat_cache = {}
-    return list_refs(git, RUNS_PREFIX, dict(stat_cache))
+    """{ref: commit} of every local run (packed and loose refs)."""
+    return list_refs(git, RUNS_PREFIX)
 
 
 def _remote_matcher(r: Repo, runs: Sequence[str] | None) -> Callable[[dict[str, str]], list[str]]:

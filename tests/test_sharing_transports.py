@@ -314,3 +314,14 @@ def test_remote_defaults_follow_git(repo: Path, tmp_path: Path) -> None:
     git(repo, "config", "branch.main.remote", "upstream")
     assert [r.status for r in sharing.push(repo)] == ["new"]
     assert len(run_refs(upstream)) == 1
+
+
+def test_progress_reports_reach_the_callback(repo: Path, served: Path) -> None:
+    record(repo, 3)
+    lines: list[str] = []
+    with git_daemon(served) as url:
+        sharing.push(repo, f"{url}/runs.git", progress=lines.append)
+        sharing.fetch(repo, f"{url}/runs.git", progress=lines.append)
+    assert any(line.startswith("pushing 3 run(s)") for line in lines)
+    assert any(line.startswith("fetching runs from") for line in lines)
+    assert all(line.endswith(("\n", "\r")) for line in lines)

@@ -29,6 +29,7 @@ Progress = Callable[[str], None]
 
 # fetch: never "+": a plain `git fetch` must refuse to overwrite a diverged local run
 RUNS_REFSPEC = "refs/gitxp/runs/*:refs/gitxp/runs/*"
+UNPACK_LIMIT = 100
 
 
 @dataclass(frozen=True)
@@ -294,9 +295,18 @@ def _push_local(
         wants = {sha.encode() for sha in outcome.sent.values()}
         wants = {w for w in wants if w not in target.dulwich.object_store}
         if wants:
-            count, records = _pack_for(store, haves, known, wants, True, None)
-            outcome.objects = count
-            target.dulwich.object_store.add_pack_data(count, _counting(records, count, progress))
+            ids, remote_has = _missing(store, haves, known, wants)
+            outcome.objects = len(ids)
+            if len(ids) < UNPACK_LIMIT:
+                # like git's receive.unpackLimit: a few objects are cheaper loose
+                # than as a new pack (dulwich re-reads every pack to name one)
+                for sha in ids:
+                    target.dulwich.object_store.add_object(store[sha])
+            else:
+                records = generate_unpacked(store, ids, remote_has, True, None)
+                target.dulwich.object_store.add_pack_data(
+                    len(ids), _counting(records, len(ids), progress)
+                )
         new = {ref: sha for ref, sha in outcome.sent.items() if ref not in remote_refs}
         outcome.errors.update(create_refs(target, new))
         for ref, sha in outcome.sent.items():
@@ -315,15 +325,11 @@ def _push_local(
         target.close()
 
 
-def _pack_for(
-    store: Any,
-    haves: set[bytes],
-    known: set[bytes],
-    wants: set[bytes],
-    ofs_delta: bool,
-    progress: Any,
-) -> tuple[int, Iterator[Any]]:
-    """The objects reachable from *wants* but not from *haves*, as pack records.
+def _missing(
+    store: Any, haves: set[bytes], known: set[bytes], wants: set[bytes]
+) -> tuple[list[bytes], set[bytes]]:
+    """The ids of objects reachable from *wants* but not from *haves*, and the
+    objects known to be on the other side (usable as delta bases).
 
     Like dulwich's own negotiation, plus one thing it lacks: every object in
     the trees of the *known* commits counts as present, so a blob shared
@@ -332,27 +338,50 @@ def _pack_for(
     """
     from dulwich.object_store import MissingObjectFinder, iter_tree_contents
     from dulwich.objects import Commit
-    from dulwich.pack import generate_unpacked_objects
 
-    finder = MissingObjectFinder(store, haves=haves, wants=wants, progress=progress)
+    finder = MissingObjectFinder(store, haves=haves, wants=wants)
     for sha in known:
         commit = store[sha]
         if isinstance(commit, Commit) and commit.tree not in finder.sha_done:
             finder.sha_done.add(commit.tree)
             for entry in iter_tree_contents(store, commit.tree, include_trees=True):
                 finder.sha_done.add(entry.sha)
-    object_ids = list(finder)
-    # no delta reuse: finding reusable deltas decompresses every object of
-    # every pack the objects live in (seconds for a 10,000-run repository),
-    # while run objects are small and new, and seldom deltas of anything
-    return len(object_ids), generate_unpacked_objects(
+    ids = [sha for sha, _ in finder]
+    return ids, finder.get_remote_has()
+
+
+def generate_unpacked(
+    store: Any, ids: list[bytes], other_haves: set[bytes], ofs_delta: bool, progress: Any
+) -> Iterator[Any]:
+    """Pack records for *ids*, without delta reuse.
+
+    Finding reusable deltas decompresses every object of every pack the
+    objects live in (seconds in a 10,000-run repository), while run objects
+    are small, new and seldom deltas of anything.
+    """
+    from dulwich.pack import generate_unpacked_objects
+
+    return generate_unpacked_objects(
         store,
-        object_ids,
+        [(sha, None) for sha in ids],
         reuse_deltas=False,
         progress=progress,
         ofs_delta=ofs_delta,
-        other_haves=finder.get_remote_has(),
+        other_haves=other_haves,
     )
+
+
+def _pack_for(
+    store: Any,
+    haves: set[bytes],
+    known: set[bytes],
+    wants: set[bytes],
+    ofs_delta: bool,
+    progress: Any,
+) -> tuple[int, Iterator[Any]]:
+    """The objects reachable from *wants* but not from *haves*, as pack records."""
+    ids, remote_has = _missing(store, haves, known, wants)
+    return len(ids), generate_unpacked(store, ids, remote_has, ofs_delta, progress)
 
 
 def _counting(records: Iterable[Any], total: int, progress: Progress | None) -> Iterator[Any]:
