@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 from ._errors import (
     AmbiguousRunError,
     CommandNotFoundError,
+    ArtifactError,
+    ArtifactIntegrityError,
     CorruptRunError,
     FilterSyntaxError,
     GitxpError,
@@ -32,6 +34,7 @@ from ._errors import (
     ParamConflictError,
     RefUpdateError,
     RunActiveError,
+    RemoteError,
     RunFinishedError,
     RunNotFoundError,
     UncommittedChangesError,
@@ -44,6 +47,8 @@ __version__ = "0.1.0"
 __all__ = [
     "AmbiguousRunError",
     "CommandNotFoundError",
+    "ArtifactError",
+    "ArtifactIntegrityError",
     "CorruptRunError",
     "FilterSyntaxError",
     "GitxpError",
@@ -53,6 +58,7 @@ __all__ = [
     "NotReproducibleError",
     "ParamConflictError",
     "RefUpdateError",
+    "RemoteError",
     "Repo",
     "Run",
     "RunActiveError",

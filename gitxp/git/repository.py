@@ -256,10 +256,25 @@ class GitRepo:
         return None
 
     def config_stack(self) -> Any:
-        """git config as seen from this repository (read once per GitRepo)."""
-        if self._config is None:
-            self._config = self._repo.get_config_stack()
-        return self._config
+        """git config as seen from this repository, re-read only when a config file changed."""
+        stamp = []
+        for path in (
+            os.path.join(self.git_dir, "config"),
+            os.path.expanduser("~/.gitconfig"),
+            os.path.join(
+                os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config"),
+                "git",
+                "config",
+            ),
+        ):
+            try:
+                st = os.stat(path)
+                stamp.append((st.st_mtime_ns, st.st_size, st.st_ino))
+            except OSError:
+                stamp.append(None)
+        if self._config is None or self._config[0] != stamp:
+            self._config = (stamp, self._repo.get_config_stack())
+        return self._config[1]
 
     def config_value(self, section: str, name: str, subsection: str | None = None) -> str | None:
         """Read one value from the repository's stacked git config."""
