@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import (
     AmbiguousRunError,
+    ConfigError,
     CorruptRunError,
     FilterSyntaxError,
     GitxpError,
@@ -38,6 +39,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AmbiguousRunError",
+    "ConfigError",
     "CorruptRunError",
     "FilterSyntaxError",
     "GitxpError",

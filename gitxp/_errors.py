@@ -11,6 +11,7 @@
     ├── FilterSyntaxError            a malformed filter or order-by string
     ├── CorruptRunError              a run ref whose content does not parse
     ├── RefUpdateError               a ref stayed locked or moved under us
+    ├── ConfigError                  a bad [tool.gitxp.*] setting in pyproject.toml
     └── UsageError                   bad command-line usage (the CLI exits 2)
 
 Each error carries the facts (which run, key or path) as attributes and a
@@ -134,6 +135,15 @@ class RefUpdateError(GitxpError):
     def __init__(self, ref: str, reason: str) -> None:
         self.ref = ref
         super().__init__(f"could not update {ref}: {reason}")
+
+
+class ConfigError(GitxpError):
+    """A setting under [tool.gitxp] in pyproject.toml is missing, misspelt or of the wrong type."""
+
+    def __init__(self, path: str, key: str, message: str) -> None:
+        self.path = path
+        self.key = key
+        super().__init__(f"{path}: {key}: {message} (see docs/hooks.md)")
 
 
 class UsageError(GitxpError):

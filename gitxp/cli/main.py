@@ -19,6 +19,8 @@ from .._errors import GitxpError
 # command name -> "module:function" inside gitxp.cli
 COMMANDS: dict[str, str] = {
     "demo": "demo:demo_command",
+    "hook": "hook:hook_command",
+    "hooks": "hooks:hooks_command",
     "init": "init:init_command",
     "log": "log:log_command",
     "show": "show:show_command",
