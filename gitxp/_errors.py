@@ -16,6 +16,7 @@
     ├── NotReproducibleError         a run without a recorded command to re-run
     ├── UncommittedChangesError      checkout would overwrite uncommitted work
     ├── UnsafePathError              a run tree holds a path that must not be written
+    ├── ConfigError                  a bad [tool.gitxp.*] setting in pyproject.toml
     ├── RemoteError                  a remote cannot be found, reached or used
     ├── ArtifactError                an artifact cannot be stored, found or fetched
     │   └── ArtifactIntegrityError   downloaded bytes do not match the recorded sha256
@@ -225,6 +226,15 @@ class ArtifactIntegrityError(ArtifactError):
             f"sha256 is {actual[:16]}... but the run recorded {expected[:16]}...; "
             "the stored copy is corrupt or was replaced; nothing was written",
         )
+
+
+class ConfigError(GitxpError):
+    """A setting under [tool.gitxp] in pyproject.toml is missing, misspelt or of the wrong type."""
+
+    def __init__(self, path: str, key: str, message: str) -> None:
+        self.path = path
+        self.key = key
+        super().__init__(f"{path}: {key}: {message} (see docs/hooks.md)")
 
 
 class UsageError(GitxpError):

@@ -90,6 +90,7 @@ def read_row(git: GitRepo, commit_id: str) -> dict[str, Any]:
         "heartbeat_time": meta.get("heartbeat_time"),
         "checkpoint_seconds": meta.get("checkpoint_seconds"),
         "code_commit": meta.get("code_commit"),
+        "head": meta.get("head"),
         "dirty": meta.get("dirty", False),
         "user": meta.get("user"),
         "host": meta.get("host"),

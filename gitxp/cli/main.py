@@ -21,6 +21,8 @@ COMMANDS: dict[str, str] = {
     "artifacts": "artifacts:artifacts_group",
     "demo": "demo:demo_command",
     "fetch": "sharing:fetch_command",
+    "hook": "hook:hook_command",
+    "hooks": "hooks:hooks_command",
     "init": "init:init_command",
     "log": "log:log_command",
     "pull": "sharing:pull_command",

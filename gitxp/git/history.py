@@ -1,0 +1,99 @@
+"""Commit history questions the hooks ask: which commit a name means, what a push sends.
+
+All answers are hex commit ids (`str`); dulwich stays inside this module.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from dulwich.objects import Commit, Tag
+
+from .refs import ZERO
+from .repository import GitRepo
+
+_HEX40 = re.compile(r"[0-9a-f]{40}")
+
+
+def resolve_commit(git: GitRepo, rev: str) -> str | None:
+    """The commit *rev* names (a full id, `HEAD`, a ref or branch name), tags peeled.
+
+    Returns None when it names nothing or something that is not a commit.
+    """
+    text = rev.strip()
+    if not text:
+        return None
+    sha: bytes | None = None
+    if _HEX40.fullmatch(text.lower()):
+        sha = text.lower().encode()
+    else:
+        refs = git.dulwich.refs
+        for name in (text, f"refs/heads/{text}", f"refs/tags/{text}", f"refs/remotes/{text}"):
+            try:
+                sha = refs[name.encode()]
+                break
+            except KeyError:
+                continue
+    if sha is None:
+        return None
+    return peel_commit(git, sha.decode())
+
+
+def peel_commit(git: GitRepo, sha: str) -> str | None:
+    """Follow annotated tags from object *sha* to a commit; None if absent or not a commit."""
+    store = git.dulwich.object_store
+    key = sha.encode()
+    for _ in range(16):  # tags of tags are legal but never deep
+        try:
+            obj = store[key]
+        except KeyError:
+            return None
+        if isinstance(obj, Commit):
+            return obj.id.decode()
+        if not isinstance(obj, Tag):
+            return None
+        key = obj.object[1]
+    return None
+
+
+def first_parent(git: GitRepo, sha: str) -> str | None:
+    """The first parent of commit *sha*, or None (root commit or missing object)."""
+    try:
+        parents = git.read_commit(sha).parents
+    except Exception:  # missing or damaged object: the caller treats it as "no parent"
+        return None
+    return parents[0] if parents else None
+
+
+def remote_tips(git: GitRepo, remote: str | None) -> list[str]:
+    """The commits the remote-tracking refs of *remote* (`refs/remotes/<remote>/*`) point at."""
+    if not remote or "/" in remote or ":" in remote:
+        return []  # a URL, not a configured remote: nothing known about it
+    prefix = f"refs/remotes/{remote}/".encode()
+    refs = git.dulwich.refs
+    tips = []
+    for name in refs.keys(base=prefix):
+        try:
+            sha = refs[prefix + name]
+        except KeyError:
+            continue
+        commit = peel_commit(git, sha.decode())
+        if commit:
+            tips.append(commit)
+    return tips
+
+
+def new_commits(git: GitRepo, include: Iterable[str], exclude: Iterable[str] = ()) -> set[str]:
+    """Commits reachable from *include* but from none of *exclude* (`git rev-list A --not B`).
+
+    Unknown or zero ids in *exclude* are ignored: a remote tip we never
+    fetched cannot hide anything.
+    """
+    store = git.dulwich.object_store
+    wanted = [s.encode() for s in include if s and s != ZERO and s.encode() in store]
+    if not wanted:
+        return set()
+    unwanted = [s.encode() for s in exclude if s and s != ZERO and s.encode() in store]
+    walker = git.dulwich.get_walker(include=wanted, exclude=unwanted or None)
+    return {entry.commit.id.decode() for entry in walker}

@@ -1,0 +1,48 @@
+"""What every hook shares: finding the repository quietly, reporting, turning errors into exit 1."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from functools import wraps
+from typing import TYPE_CHECKING
+
+from .._errors import GitxpError, NotARepositoryError
+
+if TYPE_CHECKING:
+    from ..git.repository import GitRepo
+
+HookMain = Callable[[Sequence[str] | None], int]
+
+
+def say(hook: str, text: str) -> None:
+    """Write a hook's message to stderr (git and pre-commit show it to the user)."""
+    for line in text.rstrip("\n").splitlines() or [""]:
+        print(f"gitxp {hook}: {line}" if line else "", file=sys.stderr)
+
+
+def discover(path: str = ".") -> GitRepo | None:
+    """The git repository at or above *path*, or None: hooks do nothing outside one."""
+    from ..git.repository import GitRepo
+
+    try:
+        return GitRepo.discover(path)
+    except NotARepositoryError:
+        return None
+
+
+def guarded(hook: str) -> Callable[[HookMain], HookMain]:
+    """Make a hook's main print a GitxpError as one `error:` line and return 1."""
+
+    def decorate(func: HookMain) -> HookMain:
+        @wraps(func)
+        def main(argv: Sequence[str] | None = None) -> int:
+            try:
+                return func(argv)
+            except GitxpError as exc:
+                say(hook, f"error: {exc}")
+                return 1
+
+        return main
+
+    return decorate

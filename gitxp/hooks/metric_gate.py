@@ -1,0 +1,269 @@
+"""gitxp-metric-gate: refuse a push whose code has no run meeting the project's metric bar.
+
+`[tool.gitxp.gate]` in pyproject.toml sets the bar::
+
+    [tool.gitxp.gate]
+    require = ["metrics.acc >= 0.6", "metrics.loss < 0.4"]   # filter grammar
+    experiment = "iris"                                       # optional
+    missing = "fail"                                          # or "warn"
+
+The newest FINISHED run recorded on the commit being pushed (HEAD when run
+by hand) must meet every condition. A run is "on" a commit when it ran that
+commit, or a snapshot of uncommitted changes on top of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..filter import ATTRIBUTES, compile_filter, tokenize
+from ._common import discover, guarded, say
+from .config import GateConfig, load_gate_config
+
+if TYPE_CHECKING:
+    from ..git.repository import GitRepo
+
+NAME = "metric-gate"
+_KINDS = {
+    "params": "params",
+    "param": "params",
+    "metrics": "metrics",
+    "metric": "metrics",
+    "tags": "tags",
+    "tag": "tags",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One condition of the gate against one run: the values it looked at and the verdict."""
+
+    condition: str
+    values: dict[str, Any]
+    met: bool
+
+
+@dataclass
+class GateResult:
+    """The gate's verdict on one commit."""
+
+    commit: str
+    run: dict[str, Any] | None
+    checks: list[Check] = field(default_factory=list)
+    others: list[dict[str, Any]] = field(default_factory=list)  # runs on it, not FINISHED
+
+    @property
+    def unmet(self) -> list[Check]:
+        return [c for c in self.checks if not c.met]
+
+    @property
+    def passed(self) -> bool:
+        return self.run is not None and not self.unmet
+
+
+def _field_value(row: dict[str, Any], text: str) -> Any:
+    if "." not in text:
+        return row.get(ATTRIBUTES.get(text.lower(), text))
+    prefix, _, key = text.partition(".")
+    if key[:1] in '`"' and key[-1:] == key[:1] and len(key) >= 2:
+        key = key[1:-1]
+    kind = _KINDS.get(prefix.lower())
+    if kind is None:  # attributes.<name>
+        return row.get(ATTRIBUTES.get(key.lower(), key))
+    return (row.get(kind) or {}).get(key)
+
+
+def fields_of(condition: str) -> list[str]:
+    """The fields a condition reads, as written (`metrics.acc`, `status`)."""
+    out: list[str] = []
+    for tok in tokenize(condition):
+        is_field = tok.kind == "field" or (tok.kind == "word" and tok.text.lower() in ATTRIBUTES)
+        if is_field and tok.text not in out:
+            out.append(tok.text)
+    return out
+
+
+def evaluate(row: dict[str, Any], conditions: Iterable[str]) -> list[Check]:
+    """Check every condition against one run row (a pure function of its arguments)."""
+    return [
+        Check(c, {f: _field_value(row, f) for f in fields_of(c)}, bool(compile_filter(c)(row)))
+        for c in conditions
+    ]
+
+
+def runs_on_commit(
+    git: GitRepo | None, rows: Iterable[dict[str, Any]], commit: str
+) -> list[dict[str, Any]]:
+    """The rows of runs recorded on *commit*: on it directly, or on a snapshot whose parent it is.
+
+    Rows carry the HEAD at record time (`head`); for rows cached before
+    that field existed, the snapshot's first parent is read from *git*.
+    """
+    from ..git.history import first_parent
+
+    out = []
+    for row in rows:
+        code = row.get("code_commit")
+        if not code:
+            continue
+        if code == commit:
+            out.append(row)
+        elif row.get("dirty"):
+            head = row.get("head")
+            if head is None and git is not None:
+                head = first_parent(git, code)
+            if head == commit:
+                out.append(row)
+    return out
+
+
+def check_commit(
+    git: GitRepo, rows: list[dict[str, Any]], commit: str, gate: GateConfig
+) -> GateResult:
+    """The gate's verdict on *commit*, given every run row (newest first)."""
+    on_commit = runs_on_commit(git, rows, commit)
+    finished = [r for r in on_commit if r.get("status") == "FINISHED"]
+    others = [r for r in on_commit if r.get("status") != "FINISHED"]
+    if not finished:
+        return GateResult(commit, None, others=others)
+    run = finished[0]
+    return GateResult(commit, run, evaluate(run, gate.require), others)
+
+
+def _show(value: Any) -> str:
+    from ..cli._output import fmt_value
+
+    return "missing" if value is None else fmt_value(value)
+
+
+def render_unmet(result: GateResult) -> str:
+    """The failure report: the run checked, then a table of the unmet conditions."""
+    from ..cli._output import fmt_short_time, render_table
+
+    run = result.run or {}
+    n = len(result.unmet)
+    rows = []
+    for check in result.unmet:
+        if len(check.values) == 1:
+            value = _show(next(iter(check.values.values())))
+        else:
+            value = ", ".join(f"{k}={_show(v)}" for k, v in check.values.items()) or "-"
+        rows.append([check.condition, value])
+    return "\n".join(
+        [
+            f"commit {result.commit[:12]} fails {n} of {len(result.checks)} gate condition"
+            f"{'s' if len(result.checks) != 1 else ''} ([tool.gitxp.gate] in pyproject.toml)",
+            f"checked against run {run.get('id')} ({run.get('name')}, experiment "
+            f"{run.get('experiment')}, FINISHED, started {fmt_short_time(run.get('start_time'))}),"
+            " the newest finished run on that commit:",
+            *(
+                "  " + line
+                for line in render_table(["unmet condition", "value"], rows).splitlines()
+            ),
+            "Record a run that meets them on this commit (or change the gate); "
+            "to push anyway once: git push --no-verify",
+        ]
+    )
+
+
+def render_missing(result: GateResult, gate: GateConfig) -> str:
+    """The message when no finished run exists on the commit."""
+    scope = f" of experiment {', '.join(gate.experiment)}" if gate.experiment else ""
+    counts: dict[str, int] = {}
+    for r in result.others:
+        counts[str(r.get("status"))] = counts.get(str(r.get("status")), 0) + 1
+    others = (
+        " (runs on it that did not finish: "
+        + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        + ")"
+        if counts
+        else ""
+    )
+    exp = f" -e {gate.experiment[0]}" if gate.experiment else ""
+    return (
+        f"no FINISHED run{scope} recorded on commit {result.commit[:12]}{others}; "
+        f"record one on it first (e.g. `gitxp run{exp} -- python train.py`), "
+        'or set missing = "warn" under [tool.gitxp.gate]'
+    )
+
+
+@guarded(NAME)
+def main(argv: Sequence[str] | None = None) -> int:
+    """Fail (1) when a pushed commit's newest finished run misses the gate; 0 otherwise."""
+    parser = argparse.ArgumentParser(
+        prog=f"gitxp hook {NAME}",
+        description="Check the newest FINISHED run on the commit being pushed (HEAD when run "
+        "by hand) against [tool.gitxp.gate] of pyproject.toml.",
+        epilog="Examples:\n  gitxp hook metric-gate                    # HEAD, as in CI\n"
+        "  gitxp hook metric-gate --commit v1.2 --require 'metrics.acc >= 0.9'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("remote", nargs="*", help="pre-push arguments: <remote> <url>.")
+    parser.add_argument("--commit", metavar="REV", help="Check this commit instead.")
+    parser.add_argument(
+        "--require", action="append", default=[], metavar="EXPR", help="An extra condition."
+    )
+    parser.add_argument(
+        "--experiment", action="append", metavar="NAME", help="Only this experiment."
+    )
+    parser.add_argument("--missing", choices=("fail", "warn"), help="When no run is found.")
+    parser.add_argument("--config", metavar="PATH", help="pyproject.toml to read settings from.")
+    args = parser.parse_args(argv)
+    git = discover()
+    if git is None:
+        return 0
+    with git:
+        gate, configured = load_gate_config(git.root, args.config)
+        for condition in args.require:
+            compile_filter(condition)
+        gate.require += args.require
+        if args.experiment:
+            gate.experiment = args.experiment
+        if args.missing:
+            gate.missing = args.missing
+        if not (configured or args.require or args.experiment or args.missing):
+            return 0  # no gate set up: nothing to check
+        commits = _commits_to_check(git, args)
+        if not commits:
+            return 0
+        from ..repo import Repo
+
+        rows = Repo(git).rows(experiment=gate.experiment)
+        failed = False
+        for commit in commits:
+            result = check_commit(git, rows, commit, gate)
+            if result.run is None:
+                say(
+                    NAME,
+                    ("warning: " if gate.missing == "warn" else "") + render_missing(result, gate),
+                )
+                failed |= gate.missing == "fail"
+            elif result.unmet:
+                say(NAME, render_unmet(result))
+                failed = True
+    return 1 if failed else 0
+
+
+def _commits_to_check(git: GitRepo, args: argparse.Namespace) -> list[str]:
+    from .._errors import GitxpError
+    from ..git.history import resolve_commit
+    from .pushinfo import push_context, pushed_tips
+
+    if args.commit:
+        commit = resolve_commit(git, args.commit)
+        if commit is None:
+            raise GitxpError(f"--commit {args.commit!r} names no commit in {git.root}")
+        return [commit]
+    pushing = (
+        bool(args.remote)
+        or "PRE_COMMIT_TO_REF" in os.environ
+        or ("PRE_COMMIT_LOCAL_BRANCH" in os.environ)
+    )
+    if pushing:
+        return pushed_tips(git, push_context(git, args.remote))
+    head = git.head()
+    return [head] if head else []

@@ -1,0 +1,119 @@
+"""gitxp-push-runs: when code is pushed, push the runs recorded on it to the same remote.
+
+By default the runs whose code commit (or whose snapshot's parent) is one
+of the commits this push sends; `push-runs = "all"` in [tool.gitxp.hooks]
+pushes every run. A failure is reported but does not stop the code push,
+unless `push-failure = "fail"`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ._common import discover, guarded, say
+from .config import load_hooks_config
+
+NAME = "push-runs"
+# RefResult statuses that mean the run is on the remote now
+OK_STATUSES = frozenset({"ok", "pushed", "created", "updated", "forced", "up-to-date", "uptodate"})
+
+
+def select_runs(
+    rows: Iterable[dict[str, Any]], commits: set[str], heads: dict[str, str | None]
+) -> list[str]:
+    """Ids of the runs recorded on any of *commits* (a pure function of its arguments).
+
+    *heads* maps a snapshot code commit to its parent, for rows that lack `head`.
+    """
+    chosen = []
+    for row in rows:
+        code = row.get("code_commit")
+        head = row.get("head") or (heads.get(code) if code and row.get("dirty") else code)
+        if code in commits or (row.get("dirty") and head in commits):
+            chosen.append(str(row["id"]))
+    return sorted(chosen)
+
+
+def failures(results: Iterable[Any]) -> list[Any]:
+    """The RefResults that did not leave the run on the remote."""
+    return [r for r in results if str(getattr(r, "status", "")).lower() not in OK_STATUSES]
+
+
+@guarded(NAME)
+def main(argv: Sequence[str] | None = None) -> int:
+    """Push the runs of the pushed commits; 0 unless it failed and push-failure = "fail"."""
+    parser = argparse.ArgumentParser(
+        prog=f"gitxp hook {NAME}",
+        description="Push the runs recorded on the commits being pushed to the same remote.",
+        epilog="Examples:\n  gitxp hook push-runs origin             # runs on HEAD's unpushed commits\n"
+        "  gitxp hook push-runs --all origin",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("remote", nargs="*", help="pre-push arguments: <remote> <url>.")
+    parser.add_argument("--all", action="store_true", help="Push every run, not only these.")
+    parser.add_argument("--strict", action="store_true", help="Fail the push when this fails.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="Say what was pushed.")
+    parser.add_argument("--config", metavar="PATH", help="pyproject.toml to read settings from.")
+    args = parser.parse_args(argv)
+    git = discover()
+    if git is None:
+        return 0
+    with git:
+        config = load_hooks_config(git.root, args.config)
+        push_all = args.all or config.push_runs == "all"
+        strict = args.strict or config.push_failure == "fail"
+        from ..git.history import first_parent, resolve_commit
+        from ..git.refs import ZERO
+        from ..repo import Repo
+        from .pushinfo import PushContext, PushedRef, push_context, pushed_commits
+
+        context = push_context(git, args.remote)
+        if not context.refs:
+            # run by hand, not from a push: treat HEAD as pushed (to origin by default)
+            head = resolve_commit(git, "HEAD")
+            refs = [PushedRef("HEAD", head, "", ZERO)] if head else []
+            target = context.target is None
+            context = PushContext("origin" if target else context.remote, context.url, refs)
+        rows = Repo(git).rows()
+        if not rows or context.target is None:
+            return 0
+        if push_all:
+            runs = sorted(str(r["id"]) for r in rows)
+        else:
+            commits = pushed_commits(git, context)
+            heads = {
+                r["code_commit"]: first_parent(git, r["code_commit"])
+                for r in rows
+                if r.get("dirty") and not r.get("head") and r.get("code_commit")
+            }
+            runs = select_runs(rows, commits, heads)
+        if not runs:
+            return 0
+        try:
+            from ..sharing import push
+
+            results = push(
+                str(git.root), context.target, runs=runs, artifacts=config.push_artifacts
+            )
+        except Exception as exc:  # any failure to push runs must not lose the code push
+            say(
+                NAME,
+                f"{'error' if strict else 'warning'}: could not push {len(runs)} run(s) "
+                f"to {context.target}: {exc}",
+            )
+            return 1 if strict else 0
+    bad = failures(results)
+    for r in bad:
+        say(
+            NAME,
+            f"{'error' if strict else 'warning'}: run {r.run_id} not pushed to "
+            f"{context.target}: {r.status}{': ' + r.message if r.message else ''}",
+        )
+    if bad:
+        say(NAME, "push them later with `gitxp push " + context.target + "`")
+        return 1 if strict else 0
+    if args.verbose:
+        say(NAME, f"pushed {len(runs)} run(s) to {context.target}")
+    return 0
