@@ -11,6 +11,7 @@
     ├── FilterSyntaxError            a malformed filter or order-by string
     ├── CorruptRunError              a run ref whose content does not parse
     ├── RefUpdateError               a ref stayed locked or moved under us
+    ├── MissingExtraError            an optional dependency (an extra) is not installed
     └── UsageError                   bad command-line usage (the CLI exits 2)
 
 Each error carries the facts (which run, key or path) as attributes and a
@@ -134,6 +135,17 @@ class RefUpdateError(GitxpError):
     def __init__(self, ref: str, reason: str) -> None:
         self.ref = ref
         super().__init__(f"could not update {ref}: {reason}")
+
+
+class MissingExtraError(GitxpError):
+    """A feature needs an optional dependency that is not installed."""
+
+    def __init__(self, extra: str, package: str, purpose: str) -> None:
+        self.extra = extra
+        self.package = package
+        super().__init__(
+            f"{package} is needed to {purpose}; install it with: pip install 'gitxp[{extra}]'"
+        )
 
 
 class UsageError(GitxpError):

@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "init": "init:init_command",
     "log": "log:log_command",
     "show": "show:show_command",
+    "ui": "ui:ui_command",
 }
 
 
