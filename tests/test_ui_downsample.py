@@ -25,7 +25,7 @@ def test_a_million_points_become_a_few_thousand_in_order_with_both_ends(method: 
 
 
 def test_minmax_keeps_every_spike_and_dip_and_the_global_extremes() -> None:
-    x, y = _noisy(1_000_000)
+    _x, y = _noisy(1_000_000)
     spikes = [12_345, 400_000, 777_777]
     y[spikes] = 50.0
     y[654_321] = -50.0
@@ -37,7 +37,7 @@ def test_minmax_keeps_every_spike_and_dip_and_the_global_extremes() -> None:
 
 
 def test_minmax_envelope_matches_per_bucket_extremes() -> None:
-    x, y = _noisy(10_007, seed=3)
+    _x, y = _noisy(10_007, seed=3)
     idx = minmax_indices(y, 200)
     size = -(-len(y) // 100)
     for b in range(0, len(y), size):

@@ -185,8 +185,10 @@ def test_static_files_plotly_and_security_headers(served: tuple[UIServer, dict[s
     assert "frame-ancestors 'none'" in csp
     assert headers["x-content-type-options"] == "nosniff"
     status, headers, body = request(server.port, "/vendor/plotly.min.js")
-    assert status == 200 and len(body) > 1_000_000 and headers["content-type"].startswith(
-        "text/javascript"
+    assert (
+        status == 200
+        and len(body) > 1_000_000
+        and headers["content-type"].startswith("text/javascript")
     )
     status, headers, gz = request(
         server.port, "/vendor/plotly.min.js", headers={"Accept-Encoding": "gzip"}

@@ -21,6 +21,8 @@ COMMANDS: dict[str, str] = {
     "demo": "demo:demo_command",
     "init": "init:init_command",
     "log": "log:log_command",
+    "plot": "plot:plot_command",
+    "report": "report:report_command",
     "show": "show:show_command",
     "ui": "ui:ui_command",
 }
