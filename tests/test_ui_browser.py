@@ -323,3 +323,39 @@ def test_the_report_opens_offline_in_the_same_browser(
             "Network.emulateNetworkConditions",
             {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
         )
+
+
+def test_a_running_run_updates_live_as_checkpoints_land(
+    browser: webdriver.Chrome, repo: Path
+) -> None:
+    import gitxp
+
+    run = gitxp.start_run(experiment="live", name="live-run", repo=repo, snapshot=False)
+    try:
+        run.log_metric("loss", 1.0, step=0)
+        run.checkpoint()
+        with UIServer(str(repo), port=0).start() as server:
+            visit(browser, server.url)
+            wait(browser, "the running run", lambda d: len(rows(d)) == 1)
+            row = rows(browser)[0]
+            assert (
+                "RUNNING" in row.text
+                and "1" in row.find_element(By.CSS_SELECTOR, "td.metrics").text
+            )
+            assert browser.find_element(By.CSS_SELECTOR, ".live").text == "● live"
+            run.log_metric("loss", 0.25, step=1)
+            run.checkpoint()
+            wait(
+                browser,
+                "the new value after the checkpoint",
+                lambda d: (
+                    rows(d)
+                    and rows(d)[0].find_element(By.CSS_SELECTOR, "td.metrics").text == "0.25"
+                ),
+            )
+            run.end()
+            wait(browser, "FINISHED", lambda d: rows(d) and "FINISHED" in rows(d)[0].text)
+    finally:
+        if run.status == "RUNNING":
+            run.end()
+    assert console_errors(browser) == []

@@ -277,3 +277,13 @@ def test_gitxp_ui_without_plotly_names_the_extra(
     assert result.output.strip().splitlines() == [
         "error: plotly is needed to draw charts; install it with: pip install 'gitxp[ui]'"
     ]
+
+
+def test_the_page_scripts_never_parse_data_as_html() -> None:
+    from gitxp.ui.assets import STATIC_DIR
+
+    for name in ("app.js", "common.js", "report.js"):
+        code = (Path(STATIC_DIR) / name).read_text()
+        code = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith("*"))
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+            assert sink not in code, f"{name} uses {sink}"

@@ -25,7 +25,7 @@
   }
 
   function every(ms, fn) { timers.push(setInterval(fn, ms)); }
-  function stopTimers() { timers.forEach(clearInterval); timers = []; }
+  function stopTimers() { timers.forEach(clearInterval); timers = []; lazyObserver.disconnect(); }
 
   function parseHash() {
     const raw = location.hash.replace(/^#/, "") || "/";
@@ -323,6 +323,18 @@
       h("section.card.wide", { id: "notes" }, h("h3", null, "Notes"), run.notes ? markdown(run.notes) : h("p.muted", null, "No notes"))));
   }
 
+  /* Run fn once the element comes near the viewport: pages with 100 metrics stay quick. */
+  const lazyObserver = new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      if (!e.isIntersecting) continue;
+      lazyObserver.unobserve(e.target);
+      const fn = e.target.__draw;
+      delete e.target.__draw;
+      if (fn) fn();
+    }
+  }, { rootMargin: "300px" });
+  function lazy(el, fn) { el.__draw = fn; lazyObserver.observe(el); }
+
   /* Charts that fetch downsampled series and refetch finer data when zoomed. */
   function seriesChart(target, specs, opts) {
     // specs: [{run, key, name, color}]
@@ -340,10 +352,11 @@
       answers.forEach((a, i) => {
         if (!a) return;
         total += a.total; shown += a.value.length; nonfinite += a.nonfinite;
-        traces.push(lineTrace(a, { xaxis: opts.xaxis, name: specs[i].name, color: specs[i].color, smoothing: opts.smoothing }));
         if (opts.smoothing && a.value.length > 1) {
+          // the raw curve stays faintly behind the smoothed one
           traces.push({ ...lineTrace(a, { xaxis: opts.xaxis, name: specs[i].name, color: specs[i].color }), opacity: 0.2, showlegend: false, hoverinfo: "skip", hovertemplate: undefined });
         }
+        traces.push(lineTrace(a, { xaxis: opts.xaxis, name: specs[i].name, color: specs[i].color, smoothing: opts.smoothing }));
       });
       const layout = baseLayout(opts.title, { logy: opts.logy, legend: opts.legend, xtype: opts.xaxis === "timestamp" ? "date" : "linear",
         hovermode: specs.length > 1 ? "x" : "x unified", uirevision: opts.title });
@@ -397,12 +410,13 @@
     }
     function drawAll(state) {
       grid.querySelectorAll(".plot").forEach((d) => Plotly.purge(d));
+      grid.querySelectorAll(".chart").forEach((c) => lazyObserver.unobserve(c));
       clear(grid);
       for (const [i, key] of keys.entries()) {
         const info = h("span.info");
         const card = h("div.chart", { dataset: { key } }, h("div.chart-head", null, h("b", null, key), info));
         grid.appendChild(card);
-        seriesChart(card, [{ run: run.id, key, name: key, color: color(i) }], { xaxis: state.xaxis, smoothing: state.smoothing, logy: state.logy, info });
+        lazy(card, () => seriesChart(card, [{ run: run.id, key, name: key, color: color(i) }], { xaxis: state.xaxis, smoothing: state.smoothing, logy: state.logy, info }));
       }
       applyFilter(state);
       const focus = q.get("key");
@@ -521,13 +535,14 @@
     function filter(state) { charts.querySelectorAll(".chart").forEach((c) => { c.style.display = c.dataset.key.toLowerCase().includes(state.search) ? "" : "none"; }); }
     function drawCharts(state) {
       charts.querySelectorAll(".plot").forEach((d) => Plotly.purge(d));
+      charts.querySelectorAll(".chart").forEach((c) => lazyObserver.unobserve(c));
       clear(charts);
       for (const key of data.metrics) {
         const info = h("span.info");
         const card = h("div.chart", { dataset: { key } }, h("div.chart-head", null, h("b", null, key), info));
         charts.appendChild(card);
         const specs = runs.map((r, i) => ({ run: r.id, key, name: r.name || r.id.slice(0, 12), color: color(i) })).filter((s, i) => key in runs[i].summary);
-        seriesChart(card, specs, { xaxis: state.xaxis, smoothing: state.smoothing, logy: state.logy, info, points: runs.length > 8 ? 1000 : 2000 });
+        lazy(card, () => seriesChart(card, specs, { xaxis: state.xaxis, smoothing: state.smoothing, logy: state.logy, info, points: runs.length > 8 ? 1000 : 2000 }));
       }
       filter(state);
     }
@@ -558,9 +573,9 @@
     };
     onlyDiff.addEventListener("change", drawDiff);
 
-    const numericParams = data.params.filter((k) => runs.some((r) => r.params[k] !== undefined && r.params[k] !== null));
+    const shownParams = data.params.filter((k) => runs.some((r) => r.params[k] !== undefined && r.params[k] !== null));
     const metricSel = h("select", null, data.metrics.map((m, i) => h("option", { value: m, selected: i === 0 }, m)));
-    const paramSel = h("select", null, numericParams.map((p, i) => h("option", { value: p, selected: p === (data.differing_params[0] || numericParams[0]) }, p)));
+    const paramSel = h("select", null, shownParams.map((p, i) => h("option", { value: p, selected: p === (data.differing_params[0] || shownParams[0]) }, p)));
     const metricSel2 = h("select", null, data.metrics.map((m, i) => h("option", { value: m, selected: i === 0 }, m)));
     const parDiv = h("div.plot.tall");
     const scDiv = h("div.plot.tall");
@@ -569,7 +584,7 @@
     const lastOf = (r, m) => { const s = r.summary[m]; return s && typeof s.last === "number" ? s.last : null; };
     function drawParallel() {
       const m = metricSel.value;
-      const dims = numericParams.map((p) => {
+      const dims = shownParams.map((p) => {
         const vals = runs.map((r) => r.params[p]);
         if (vals.every((v) => typeof v === "number" || v === undefined || v === null)) {
           return { label: plotText(p), values: vals.map((v) => (typeof v === "number" ? v : NaN)) };
@@ -602,12 +617,12 @@
       h("section.card.wide", null, h("h3", null, "Metrics"), controls.el, data.metrics.length ? charts : h("p.muted", null, "No metrics")),
       h("section.card.wide", null, h("h3", null, "Differences ", h("label.muted", null, onlyDiff, " only params that differ")), diffTable),
       h("div.cols2", null,
-        h("section.card", null, h("h3", null, "Parallel coordinates: params against ", metricSel), numericParams.length ? parDiv : h("p.muted", null, "No params")),
-        h("section.card", null, h("h3", null, "Scatter: ", paramSel, " against ", metricSel2), numericParams.length && data.metrics.length ? scDiv : h("p.muted", null, "Needs a param and a metric"))));
+        h("section.card", null, h("h3", null, "Parallel coordinates: params against ", metricSel), shownParams.length ? parDiv : h("p.muted", null, "No params")),
+        h("section.card", null, h("h3", null, "Scatter: ", paramSel, " against ", metricSel2), shownParams.length && data.metrics.length ? scDiv : h("p.muted", null, "Needs a param and a metric"))));
     drawDiff();
     drawCharts(controls.state);
-    if (numericParams.length) drawParallel();
-    if (numericParams.length && data.metrics.length) drawScatter();
+    if (shownParams.length) drawParallel();
+    if (shownParams.length && data.metrics.length) drawScatter();
   }
 
   // -- start ------------------------------------------------------------------------------
