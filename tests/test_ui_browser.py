@@ -130,12 +130,14 @@ def visit(driver: webdriver.Chrome, url: str) -> None:
 
 def shot(driver: webdriver.Chrome, name: str) -> None:
     """Save a screenshot of the whole page (up to 2,400 px tall) as a test artefact."""
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1400, max(900, min(int(height) + 20, 2400)))
-    try:
-        driver.save_screenshot(str(ARTIFACTS / f"ui-{name}.png"))
-    finally:
-        driver.set_window_size(1400, 900)
+    import base64
+
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 2400), "scale": 1}
+    png = driver.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+    )
+    (ARTIFACTS / f"ui-{name}.png").write_bytes(base64.b64decode(png["data"]))
 
 
 def rows(driver: webdriver.Chrome) -> list[Any]:
@@ -235,6 +237,9 @@ def test_the_compare_view_shows_both_runs(browser: webdriver.Chrome, served) -> 
     )
     wait(browser, "scatter", lambda d: d.find_elements(By.CSS_SELECTOR, "#scatter .main-svg"))
     assert browser.execute_script("return document.getElementById('scatter').data.length") == 2
+    # the hostile param value is an axis tick of the parallel coordinates: as text
+    assert HOSTILE in browser.find_element(By.ID, "parcoords").get_attribute("textContent")
+    assert browser.find_elements(By.CSS_SELECTOR, "img") == []
     shot(browser, "compare")
     no_script_ran(browser)
     assert console_errors(browser) == []

@@ -72,6 +72,9 @@ class UIData:
 
     def __init__(self, repo: Repo) -> None:
         self.repo = repo
+        # dulwich reads pack files through shared file objects (seek + read), which is
+        # not thread-safe: a threaded server takes this lock around each request
+        self.lock = threading.RLock()
         self._lock = threading.Lock()
         self._rows: list[dict[str, Any]] = []
         self._rows_at = -math.inf

@@ -54,6 +54,11 @@ class _Response(Exception):
         self.message = message
 
 
+def _json_body(value: Any) -> tuple[bytes, str, None]:
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return text.encode(), "application/json; charset=utf-8", None
+
+
 def _is_ip(name: str) -> bool:
     try:
         ipaddress.ip_address(name)
@@ -298,7 +303,11 @@ class _Handler(BaseHTTPRequestHandler):
                 "none",
             ):
                 raise _Response(403, "forbidden: cross-site requests are refused")
-            self._api(path[len("/api/") :], one, number, need, query)
+            with self.app.data.lock:
+                body, content_type, extra = self._api(
+                    path[len("/api/") :], one, number, need, query
+                )
+            self._send(200, body, content_type, extra)
             return
         if path in ("/", "/index.html"):
             asset = self.app.static["index.html"]
@@ -323,12 +332,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _api(
         self, name: str, one: Any, number: Any, need: Any, query: dict[str, list[str]]
-    ) -> None:
+    ) -> tuple[bytes, str, dict[str, str] | None]:
+        """Answer an API call as (body, content type, extra headers); runs under the repo lock."""
         data = self.app.data
         if name == "info":
             from .. import __version__
 
-            self._json(
+            return _json_body(
                 {
                     "version": __version__,
                     "plotly": self.app.plotly_version,
@@ -338,12 +348,12 @@ class _Handler(BaseHTTPRequestHandler):
                 }
             )
         elif name == "experiments":
-            self._json(data.experiments())
+            return _json_body(data.experiments())
         elif name == "runs":
             order = (one("order") or "desc").lower()
             if order not in ("asc", "desc"):
                 raise _Response(400, "order must be asc or desc")
-            self._json(
+            return _json_body(
                 data.runs(
                     filter=one("filter"),
                     experiment=one("experiment"),
@@ -354,10 +364,10 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             )
         elif name == "run":
-            self._json(data.run(need("run")))
+            return _json_body(data.run(need("run")))
         elif name == "series":
             points = number("points")
-            self._json(
+            return _json_body(
                 data.series(
                     need("run"),
                     need("key"),
@@ -370,16 +380,15 @@ class _Handler(BaseHTTPRequestHandler):
             )
         elif name == "compare":
             refs = [r for v in query.get("runs", []) for r in v.split(",") if r.strip()]
-            self._json(data.compare(refs))
+            return _json_body(data.compare(refs))
         elif name == "code":
-            self._json(data.code(need("run"), one("against") or "parent"))
+            return _json_body(data.code(need("run"), one("against") or "parent"))
         elif name == "diff":
             text = data.code_diff(need("run"), one("against") or "parent", one("path") or None)
-            self._send(200, text.encode(), "text/plain; charset=utf-8")
+            return text.encode(), "text/plain; charset=utf-8", None
         elif name == "artifact":
             body, filename = data.artifact(need("run"), need("name"))
-            self._send(
-                200,
+            return (
                 body,
                 "application/octet-stream",
                 {
@@ -387,8 +396,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "Content-Security-Policy": "sandbox; default-src 'none'",
                 },
             )
-        else:
-            raise _Response(404, f"no API endpoint {name!r}")
+        raise _Response(404, f"no API endpoint {name!r}")
 
 
 def ui(

@@ -590,7 +590,7 @@
           return { label: plotText(p), values: vals.map((v) => (typeof v === "number" ? v : NaN)) };
         }
         const cats = [...new Set(vals.map((v) => value(v)))].sort();
-        return { label: plotText(p), values: vals.map((v) => cats.indexOf(value(v))), tickvals: cats.map((_, i) => i), ticktext: cats.map(plotText) };
+        return { label: plotText(p), values: vals.map((v) => cats.indexOf(value(v))), tickvals: cats.map((_, i) => i), ticktext: cats /* parcoords draws tick text as plain SVG text, no entity decoding */ };
       });
       const mv = runs.map((r) => lastOf(r, m));
       if (m) dims.push({ label: plotText(m), values: mv.map((v) => (v === null ? NaN : v)) });
