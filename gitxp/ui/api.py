@@ -141,6 +141,7 @@ class UIData:
                     "tags": sorted(tags),
                 },
                 "status": status,
+                "broken": self.repo.broken_runs,
                 "rows": page,
             }
         )

@@ -25,7 +25,12 @@
   }
 
   function every(ms, fn) { timers.push(setInterval(fn, ms)); }
-  function stopTimers() { timers.forEach(clearInterval); timers = []; lazyObserver.disconnect(); }
+  let cleanups = [];
+  function stopTimers() {
+    timers.forEach(clearInterval); timers = [];
+    cleanups.forEach((f) => f()); cleanups = [];
+    lazyObserver.disconnect();
+  }
 
   function parseHash() {
     const raw = location.hash.replace(/^#/, "") || "/";
@@ -96,6 +101,7 @@
     expSelect.id = "exp";
     const filterInput = h("input.filter", { type: "search", placeholder: "Filter: params.lr > 0.01 and metrics.acc >= 0.9 or tags.best = 'yes'", value: state.filter, spellcheck: "false" });
     filterInput.id = "filter";
+    filterInput.title = "Filter runs (press / to focus, Enter to apply)";
     filterInput.addEventListener("keydown", (e) => { if (e.key === "Enter") { state.filter = filterInput.value.trim(); state.page = 0; load(); } });
     const filterError = h("div.filter-error");
     const compareBtn = h("button.primary", { onclick: () => { if (selected.size >= 2) location.hash = "#/compare/" + [...selected].map(encodeURIComponent).join(","); } });
@@ -104,7 +110,9 @@
     const columnsBtn = h("button", { onclick: (e) => { e.stopPropagation(); chooser.classList.toggle("open"); } }, "Columns ▾");
     const chooser = h("div.chooser");
     chooser.addEventListener("click", (e) => e.stopPropagation());
-    document.addEventListener("click", () => chooser.classList.remove("open"));
+    const closeChooser = () => chooser.classList.remove("open");
+    document.addEventListener("click", closeChooser);
+    cleanups.push(() => document.removeEventListener("click", closeChooser));
     const summary = h("div.summary");
     const table = h("table.runs");
     table.id = "runs-table";
@@ -219,7 +227,9 @@
       const lastIdx = Math.min(data.offset + data.rows.length, data.total);
       clear(summary).append(
         h("b", null, data.total.toLocaleString()), data.total === 1 ? " run" : " runs",
-        ...Object.entries(data.status).map(([s, n]) => h("span.stat", null, badge(s), " ", n.toLocaleString())));
+        ...Object.entries(data.status).map(([s, n]) => h("span.stat", null, badge(s), " ", n.toLocaleString())),
+        Object.keys(data.broken || {}).length ? h("span.warn", { title: Object.entries(data.broken).map(([r, why]) => `${r}: ${why}`).join("\n") },
+          `⚠ ${Object.keys(data.broken).length} unreadable run ref(s) skipped`) : null);
       const pages = Math.max(1, Math.ceil(data.total / state.size));
       const sizeSel = h("select", { title: "Rows per page", onchange: () => { state.size = parseInt(sizeSel.value, 10); store("pageSize", state.size); state.page = 0; load(); } },
         [50, 100, 250, 500].map((n) => h("option", { value: n, selected: n === state.size }, `${n} / page`)));
@@ -254,6 +264,11 @@
         filterInput.classList.add("bad");
       }
     }
+    const slash = (e) => {
+      if (e.key === "/" && document.activeElement.tagName !== "INPUT") { e.preventDefault(); filterInput.focus(); }
+    };
+    document.addEventListener("keydown", slash);
+    cleanups.push(() => document.removeEventListener("keydown", slash));
     await load();
     // Live: re-read the page while any run on it is running (cheap: served from the index cache).
     every(4000, () => { if (lastData && lastData.rows.some((r) => r.status === "RUNNING")) load(true); });
