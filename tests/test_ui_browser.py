@@ -151,6 +151,8 @@ def test_the_runs_table_lists_every_run(browser: webdriver.Chrome, served) -> No
     assert {r.get_attribute("data-id") for r in rows(browser)} == set(ids.values())
     names = [r.find_element(By.CSS_SELECTOR, "td.name").text for r in rows(browser)]
     assert "swift-otter" in names and "long-series" in names
+    summary = browser.find_element(By.CSS_SELECTOR, ".summary").text.split()
+    assert summary == ["3", "runs", "FINISHED", "3"]
     header = browser.find_element(By.CSS_SELECTOR, "#runs-table thead").text
     assert "loss" in header and "lr" in header
     shot(browser, "runs")
@@ -273,7 +275,7 @@ def test_selecting_rows_and_filtering(browser: webdriver.Chrome, served) -> None
     assert console_errors(browser, expected=("status of 400",)) == []
 
 
-def test_the_code_tab_shows_the_uncommitted_change(browser: webdriver.Chrome, served) -> None:
+def test_code_artifacts_and_environment_tabs(browser: webdriver.Chrome, served) -> None:
     server, ids = served
     visit(browser, server.url + f"#/run/{ids['hostile']}?tab=code")
     wait(browser, "diff", lambda d: d.find_elements(By.CSS_SELECTOR, "pre.difftext"))
@@ -287,6 +289,11 @@ def test_the_code_tab_shows_the_uncommitted_change(browser: webdriver.Chrome, se
         a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "table.artifacts a")
     ]
     assert any(link.endswith("name=model.txt") for link in links)
+    visit(browser, server.url + f"#/run/{ids['plain']}?tab=environment")
+    wait(browser, "packages", lambda d: d.find_elements(By.CSS_SELECTOR, ".scroll table tr"))
+    packages = browser.find_element(By.CSS_SELECTOR, ".scroll table").text
+    assert "dulwich" in packages and "object" not in packages
+    shot(browser, "run-environment")
     assert console_errors(browser) == []
 
 
@@ -315,6 +322,7 @@ def test_the_report_opens_offline_in_the_same_browser(
             lambda d: len(d.find_elements(By.CSS_SELECTOR, ".chart .main-svg")) >= 2,
         )
         assert HOSTILE in browser.find_element(By.ID, "runs-table").text
+        assert "null" not in browser.find_element(By.TAG_NAME, "main").text
         assert browser.find_elements(By.CSS_SELECTOR, "img") == []
         traces = browser.execute_script(
             "return [...document.querySelectorAll('.chart .plot')].map(p => p.data.length)"

@@ -24,6 +24,21 @@
     return body;
   }
 
+  /* plotly.js (4.6 MB) is loaded only when a page draws charts, so the runs table opens first. */
+  let plotlyLoading = null;
+  function ensurePlotly() {
+    if (window.Plotly) return Promise.resolve();
+    if (!plotlyLoading) {
+      plotlyLoading = new Promise((resolve, reject) => {
+        const s = h("script", { src: "/vendor/plotly.min.js" });
+        s.addEventListener("load", () => resolve());
+        s.addEventListener("error", () => { plotlyLoading = null; reject(new Error("could not load plotly.js")); });
+        document.head.appendChild(s);
+      });
+    }
+    return plotlyLoading;
+  }
+
   function every(ms, fn) { timers.push(setInterval(fn, ms)); }
   let cleanups = [];
   function stopTimers() {
@@ -96,8 +111,8 @@
     if (token !== routeToken) return;
 
     const expSelect = h("select", { title: "Experiment", onchange: () => { state.experiment = expSelect.value; state.page = 0; load(); } },
-      h("option", { value: "" }, `All experiments (${experiments.reduce((a, e) => a + e.runs, 0)})`),
-      experiments.map((e) => h("option", { value: e.name, selected: e.name === state.experiment }, `${e.name} (${e.runs})`)));
+      h("option", { value: "" }, `All experiments (${experiments.reduce((a, e) => a + e.runs, 0).toLocaleString()})`),
+      experiments.map((e) => h("option", { value: e.name, selected: e.name === state.experiment }, `${e.name} (${e.runs.toLocaleString()})`)));
     expSelect.id = "exp";
     const filterInput = h("input.filter", { type: "search", placeholder: "Filter: params.lr > 0.01 and metrics.acc >= 0.9 or tags.best = 'yes'", value: state.filter, spellcheck: "false" });
     filterInput.id = "filter";
@@ -225,11 +240,11 @@
       }
       const first = data.total ? data.offset + 1 : 0;
       const lastIdx = Math.min(data.offset + data.rows.length, data.total);
-      clear(summary).append(
+      GX.append(clear(summary), [
         h("b", null, data.total.toLocaleString()), data.total === 1 ? " run" : " runs",
         ...Object.entries(data.status).map(([s, n]) => h("span.stat", null, badge(s), " ", n.toLocaleString())),
         Object.keys(data.broken || {}).length ? h("span.warn", { title: Object.entries(data.broken).map(([r, why]) => `${r}: ${why}`).join("\n") },
-          `⚠ ${Object.keys(data.broken).length} unreadable run ref(s) skipped`) : null);
+          `⚠ ${Object.keys(data.broken).length} unreadable run ref(s) skipped`) : null]);
       const pages = Math.max(1, Math.ceil(data.total / state.size));
       const sizeSel = h("select", { title: "Rows per page", onchange: () => { state.size = parseInt(sizeSel.value, 10); store("pageSize", state.size); state.page = 0; load(); } },
         [50, 100, 250, 500].map((n) => h("option", { value: n, selected: n === state.size }, `${n} / page`)));
@@ -270,6 +285,7 @@
     document.addEventListener("keydown", slash);
     cleanups.push(() => document.removeEventListener("keydown", slash));
     await load();
+    setTimeout(() => ensurePlotly().catch(() => {}), 300); // warm the cache for the chart pages
     // Live: re-read the page while any run on it is running (cheap: served from the index cache).
     every(4000, () => { if (lastData && lastData.rows.some((r) => r.status === "RUNNING")) load(true); });
   }
@@ -417,6 +433,8 @@
   async function runCharts(run, body, q, token) {
     const keys = Object.keys(run.summary || {}).sort();
     if (!keys.length) { body.appendChild(h("p.muted.pad", null, "This run has no metrics.")); return; }
+    await ensurePlotly();
+    if (token !== routeToken) return;
     const grid = h("div.charts");
     const controls = chartControls(q, (state, filterOnly) => (filterOnly ? applyFilter(state) : drawAll(state)));
     body.append(controls.el, grid);
@@ -517,7 +535,7 @@
     const tbody = h("tbody");
     const fill = () => {
       const s = search.value.toLowerCase();
-      clear(tbody).append(pkgs.filter(([n]) => n.toLowerCase().includes(s)).map(([n, v]) => h("tr", null, h("td", null, n), h("td.mono", null, v))));
+      GX.append(clear(tbody), pkgs.filter(([n]) => n.toLowerCase().includes(s)).map(([n, v]) => h("tr", null, h("td", null, n), h("td.mono", null, v))));
     };
     search.addEventListener("input", fill);
     fill();
@@ -537,7 +555,7 @@
 
   // -- compare ------------------------------------------------------------------------
   async function comparePage(refs, q, token) {
-    const data = await api("compare", { runs: refs.join(",") });
+    const [data] = await Promise.all([api("compare", { runs: refs.join(",") }), ensurePlotly()]);
     if (token !== routeToken) return;
     const runs = data.runs;
     document.title = `Compare ${runs.length} runs · gitxp`;

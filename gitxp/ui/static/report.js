@@ -75,9 +75,9 @@
   if (data.filter) subtitle.push(`filter: ${data.filter}`);
   subtitle.push(`generated ${data.generated}`);
   drawTable();
-  main.append(
+  GX.append(main, [
     h("div.runhead", null, h("div.title", null, h("h1", null, data.title)), h("div.facts", null, subtitle.map((s) => h("span.fact", null, s)))),
     h("section.card.wide", null, h("h3", null, "Runs"), h("div.tablewrap", null, table)),
     metrics.length ? h("section.card.wide", null, h("h3", null, "Metrics"), charts) : null,
-    numeric.length && metrics.length && runs.length > 1 ? h("section.card.wide", null, h("h3", null, `Params against ${metrics[0]}`), par) : null);
+    numeric.length && metrics.length && runs.length > 1 ? h("section.card.wide", null, h("h3", null, `Params against ${metrics[0]}`), par) : null]);
 })();
