@@ -20,6 +20,7 @@
     ├── RemoteError                  a remote cannot be found, reached or used
     ├── ArtifactError                an artifact cannot be stored, found or fetched
     │   └── ArtifactIntegrityError   downloaded bytes do not match the recorded sha256
+    ├── MissingExtraError            an optional dependency (an extra) is not installed
     └── UsageError                   bad command-line usage (the CLI exits 2)
 
 Each error carries the facts (which run, key or path) as attributes and a
@@ -235,6 +236,17 @@ class ConfigError(GitxpError):
         self.path = path
         self.key = key
         super().__init__(f"{path}: {key}: {message} (see docs/hooks.md)")
+
+
+class MissingExtraError(GitxpError):
+    """A feature needs an optional dependency that is not installed."""
+
+    def __init__(self, extra: str, package: str, purpose: str) -> None:
+        self.extra = extra
+        self.package = package
+        super().__init__(
+            f"{package} is needed to {purpose}; install it with: pip install 'gitxp[{extra}]'"
+        )
 
 
 class UsageError(GitxpError):

@@ -135,7 +135,9 @@ def diff(run_a: str, run_b: str, *, code: bool = False, repo: RepoArg = ".") -> 
         have = all(c is None or r.git.has_object(c) for c in (ca, cb))
         code_info: dict[str, Any] = {"a": ca, "b": cb, "same": ca == cb, "files": []}
         if have:
-            code_info["files"] = changed_files(r.git, ca, cb)
+            code_info["files"] = [
+                {"path": f.path, "change": f.status} for f in changed_files(r.git, ca, cb)
+            ]
             if code:
                 code_info["patch"] = unified_diff(r.git, ca, cb)
         else:

@@ -1,46 +1,116 @@
-"""What changed between two commits' trees: the list of files, and a unified diff."""
+"""What changed between two commits: the changed files and a unified diff.
+
+Generic plumbing (no notion of runs): give it two commit ids, get back a
+list of changed paths, and per path a unified diff text. Used by the UI's
+code view; small on purpose so other commands can share it.
+"""
 
 from __future__ import annotations
 
-import io
+import difflib
+from dataclasses import dataclass
 
-from dulwich.diff_tree import tree_changes
-from dulwich.patch import write_tree_diff
+from dulwich.diff_tree import RenameDetector, tree_changes
+from dulwich.objects import Blob, Commit
 
-from .repository import GitRepo
+from .repository import MODE_GITLINK, GitRepo
 
-_KINDS = {"add": "added", "delete": "deleted", "modify": "modified", "rename": "renamed"}
-
-
-def _tree(git: GitRepo, commit: str | None) -> bytes | None:
-    return git.read_commit(commit).tree.encode() if commit else None
+MAX_DIFF_BYTES = 512 * 1024  # per side: bigger files are summarised, not diffed
 
 
-def changed_files(git: GitRepo, old: str | None, new: str | None) -> list[dict[str, str]]:
-    """The files that differ from commit *old* to commit *new*: [{"path", "change"}], sorted."""
-    if old == new:
-        return []
+@dataclass(frozen=True)
+class FileChange:
+    """One changed path between two trees."""
+
+    status: str  # added, deleted, modified, renamed
+    path: str  # new path (old path for deletions)
+    old_path: str | None
+    old_id: str | None
+    new_id: str | None
+    old_mode: int | None
+    new_mode: int | None
+
+
+def _tree_of(git: GitRepo, commit_id: str | None) -> bytes | None:
+    if commit_id is None:
+        return None
+    obj = git.dulwich.object_store[commit_id.encode()]
+    if not isinstance(obj, Commit):
+        raise ValueError(f"{commit_id} is not a commit")
+    return obj.tree
+
+
+def changed_files(git: GitRepo, old: str | None, new: str | None) -> list[FileChange]:
+    """The files that differ from commit *old* to commit *new* (None: the empty tree)."""
+    store = git.dulwich.object_store
     out = []
-    for change in tree_changes(git.dulwich.object_store, _tree(git, old), _tree(git, new)):
-        kind = _KINDS.get(change.type, change.type)
-        entry = change.new if change.new is not None and change.new.path else change.old
-        assert entry is not None and entry.path is not None
-        out.append({"path": entry.path.decode("utf-8", "replace"), "change": kind})
-        if (
-            kind == "modified"
-            and change.old is not None
-            and change.new is not None
-            and change.old.mode != change.new.mode
-            and change.old.sha == change.new.sha
-        ):
-            out[-1]["change"] = "mode changed"
-    return sorted(out, key=lambda c: c["path"])
+    detector = RenameDetector(store)
+    for change in tree_changes(
+        store, _tree_of(git, old), _tree_of(git, new), rename_detector=detector
+    ):
+        o, n = change.old, change.new
+        op = o.path.decode("utf-8", "replace") if o and o.path else None
+        np_ = n.path.decode("utf-8", "replace") if n and n.path else None
+        status = {"add": "added", "delete": "deleted", "rename": "renamed"}.get(
+            change.type, "modified"
+        )
+        out.append(
+            FileChange(
+                status=status,
+                path=np_ or op or "",
+                old_path=op,
+                old_id=o.sha.decode() if o and o.sha else None,
+                new_id=n.sha.decode() if n and n.sha else None,
+                old_mode=o.mode if o else None,
+                new_mode=n.mode if n else None,
+            )
+        )
+    return sorted(out, key=lambda c: c.path)
 
 
-def unified_diff(git: GitRepo, old: str | None, new: str | None) -> str:
-    """`git diff old new` as text (binary files are named, not shown)."""
-    if old == new:
-        return ""
-    buf = io.BytesIO()
-    write_tree_diff(buf, git.dulwich.object_store, _tree(git, old), _tree(git, new))
-    return buf.getvalue().decode("utf-8", "replace")
+def _text(git: GitRepo, sha: str | None, mode: int | None) -> list[str] | str:
+    """The lines of a blob, or a reason it is not shown as text."""
+    if sha is None:
+        return []
+    if mode == MODE_GITLINK:
+        return [f"Subproject commit {sha}\n"]
+    obj = git.dulwich.object_store[sha.encode()]
+    if not isinstance(obj, Blob):
+        return "not a file"
+    data = obj.as_raw_string()
+    if len(data) > MAX_DIFF_BYTES:
+        return f"file too large to diff ({len(data):,} bytes)"
+    if b"\0" in data[:8000]:
+        return "binary file"
+    return data.decode("utf-8", "replace").splitlines(keepends=True)
+
+
+def file_diff(git: GitRepo, change: FileChange, context: int = 3) -> str:
+    """The unified diff of one change (a one-line note for binary or huge files)."""
+    a = _text(git, change.old_id, change.old_mode)
+    b = _text(git, change.new_id, change.new_mode)
+    old_name = f"a/{change.old_path}" if change.old_path else "/dev/null"
+    new_name = f"b/{change.path}" if change.new_id else "/dev/null"
+    header = f"--- {old_name}\n+++ {new_name}\n"
+    if isinstance(a, str) or isinstance(b, str):
+        reason = a if isinstance(a, str) else b
+        return header + f"({reason})\n"
+    lines = difflib.unified_diff(a, b, old_name, new_name, n=context)
+    body = "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
+    )
+    if not body and change.old_mode != change.new_mode:
+        return header + f"(mode {change.old_mode:o} -> {change.new_mode:o})\n"
+    return body or header
+
+
+def unified_diff(
+    git: GitRepo, old: str | None, new: str | None, paths: list[str] | None = None
+) -> str:
+    """The unified diff from commit *old* to *new* (only *paths* when given)."""
+    wanted = set(paths) if paths else None
+    return "".join(
+        file_diff(git, c)
+        for c in changed_files(git, old, new)
+        if wanted is None or c.path in wanted or c.old_path in wanted
+    )

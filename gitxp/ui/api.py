@@ -1,0 +1,421 @@
+"""The data behind the web UI and the report: read-only views of a repository as JSON-ready dicts.
+
+Nothing here knows about HTTP; `gitxp.ui.server` maps URLs onto these
+methods and `gitxp.report` calls them to inline data into one HTML file.
+Every value returned is plain JSON (NaN and ±inf become the strings
+"NaN", "Infinity", "-Infinity", as in `gitxp log --format json`).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+from .._errors import GitxpError, InvalidValueError
+from . import downsample as ds
+
+if TYPE_CHECKING:
+    from ..record import RunRecord
+    from ..repo import Repo
+
+ROWS_TTL_SECONDS = 1.0
+MAX_PAGE = 1000
+MAX_POINTS = 20_000
+SERIES_CACHE_POINTS = 8_000_000
+ROW_KEYS = (
+    "id",
+    "name",
+    "experiment",
+    "status",
+    "start_time",
+    "end_time",
+    "duration",
+    "code_commit",
+    "dirty",
+    "user",
+    "host",
+    "params",
+    "metrics",
+    "tags",
+)
+SORT_ATTRIBUTES = ("name", "experiment", "status", "start_time", "end_time", "duration", "user")
+
+
+def json_safe(value: Any) -> Any:
+    """*value* with non-finite floats replaced by strings, so it is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def _sort_getter(column: str) -> Any:
+    """A row getter for a column name: an attribute, or params./metrics./tags.<key>."""
+    kind, dot, key = column.partition(".")
+    if dot and kind in ("params", "metrics", "tags") and key:
+        return lambda row: (row.get(kind) or {}).get(key)
+    if column in SORT_ATTRIBUTES:
+        return lambda row: row.get(column)
+    raise InvalidValueError(
+        "sort", f"{column!r} is not a column; use an attribute or params./metrics./tags.<key>"
+    )
+
+
+class UIData:
+    """Read-only queries the UI needs, with small caches suited to a long-lived server."""
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+        # dulwich reads pack files through shared file objects (seek + read), which is
+        # not thread-safe: a threaded server takes this lock around each request
+        self.lock = threading.RLock()
+        self._lock = threading.Lock()
+        self._rows: list[dict[str, Any]] = []
+        self._rows_at = -math.inf
+        self._series: OrderedDict[tuple[str, str], tuple[Any, Any, Any]] = OrderedDict()
+        self._series_points = 0
+
+    # -- runs ------------------------------------------------------------------
+    def all_rows(self) -> list[dict[str, Any]]:
+        """Every run's listing row, re-read at most once per ROWS_TTL_SECONDS."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._rows_at > ROWS_TTL_SECONDS:
+                self._rows = self.repo.rows()
+                self._rows_at = now
+            return self._rows
+
+    def experiments(self) -> list[dict[str, Any]]:
+        """Each experiment with its number of runs and of running runs."""
+        counts: dict[str, list[int]] = {}
+        for row in self.all_rows():
+            c = counts.setdefault(row.get("experiment") or "default", [0, 0])
+            c[0] += 1
+            c[1] += row["status"] == "RUNNING"
+        return [{"name": k, "runs": v[0], "running": v[1]} for k, v in sorted(counts.items())]
+
+    def runs(
+        self,
+        filter: str | None = None,
+        experiment: str | None = None,
+        sort: str | None = None,
+        descending: bool = True,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> dict[str, Any]:
+        """One page of runs, filtered and sorted, with the columns of the whole selection."""
+        from ..filter import sort_rows
+        from ..query import select
+
+        limit = max(1, min(int(limit), MAX_PAGE))
+        offset = max(0, int(offset))
+        rows = select(self.all_rows(), filter or None, experiment or None)
+        if sort and sort != "start_time":
+            rows = sort_rows(rows, [(_sort_getter(sort), descending)])
+        elif not descending:
+            rows = rows[::-1]
+        params: dict[str, None] = {}
+        metrics: dict[str, None] = {}
+        tags: dict[str, None] = {}
+        status: dict[str, int] = {}
+        for r in rows:
+            params.update(dict.fromkeys(r.get("params") or {}))
+            metrics.update(dict.fromkeys(r.get("metrics") or {}))
+            tags.update(dict.fromkeys(r.get("tags") or {}))
+            status[r["status"]] = status.get(r["status"], 0) + 1
+        page = [{k: r.get(k) for k in ROW_KEYS} for r in rows[offset : offset + limit]]
+        return json_safe(
+            {
+                "total": len(rows),
+                "offset": offset,
+                "limit": limit,
+                "columns": {
+                    "params": sorted(params),
+                    "metrics": sorted(metrics),
+                    "tags": sorted(tags),
+                },
+                "status": status,
+                "broken": self.repo.broken_runs,
+                "rows": page,
+            }
+        )
+
+    def record(self, ref: str) -> RunRecord:
+        return self.repo.run(ref)
+
+    def run(self, ref: str) -> dict[str, Any]:
+        """Everything the run page shows except series, diffs and artifact bytes."""
+        record = self.record(ref)
+        data = record.to_dict()
+        data["ref"] = record.ref
+        data["env"] = record.env
+        data["history"] = record.history()
+        data["artifacts"] = list_artifacts(record)
+        data["output_tail"] = record.output[-20_000:] if record.output else ""
+        return json_safe(data)
+
+    def compare(self, refs: list[str]) -> dict[str, Any]:
+        """Two or more runs side by side: params, tags, metric summaries, and which differ."""
+        if not refs:
+            raise InvalidValueError("runs", "give at least one run to compare")
+        records = []
+        seen = set()
+        for ref in refs:
+            record = self.record(ref)
+            if record.id not in seen:
+                seen.add(record.id)
+                records.append(record)
+        runs = [
+            {
+                "id": r.id,
+                "name": r.name,
+                "experiment": r.experiment,
+                "status": r.status,
+                "start_time": r.start_time,
+                "code_commit": r.code_commit,
+                "params": r.params,
+                "tags": r.tags,
+                "summary": r.summary,
+            }
+            for r in records
+        ]
+        param_keys = sorted({k for r in runs for k in r["params"]})
+        metric_keys = sorted({k for r in runs for k in r["summary"]})
+        differing = [k for k in param_keys if len({_key(r["params"].get(k)) for r in runs}) > 1]
+        return json_safe(
+            {
+                "runs": runs,
+                "params": param_keys,
+                "metrics": metric_keys,
+                "differing_params": differing,
+            }
+        )
+
+    # -- series ------------------------------------------------------------------
+    def _arrays(self, record: RunRecord, key: str) -> tuple[Any, Any, Any]:
+        """(steps, timestamps, values) of one series, cached by commit id (immutable)."""
+        import numpy as np
+
+        cache_key = (record.commit, key)
+        with self._lock:
+            hit = self._series.get(cache_key)
+            if hit is not None:
+                self._series.move_to_end(cache_key)
+                return hit
+        frame = record.metric_history(key)
+        arrays = (
+            frame["step"].to_numpy(np.int64),
+            frame["timestamp"].to_numpy(np.int64),
+            frame["value"].to_numpy(np.float64),
+        )
+        with self._lock:
+            self._series[cache_key] = arrays
+            self._series_points += len(arrays[0])
+            while self._series_points > SERIES_CACHE_POINTS and len(self._series) > 1:
+                _, old = self._series.popitem(last=False)
+                self._series_points -= len(old[0])
+        return arrays
+
+    def series(
+        self,
+        ref: str,
+        key: str,
+        points: int = ds.DEFAULT_POINTS,
+        xaxis: str = "step",
+        lo: float | None = None,
+        hi: float | None = None,
+        method: str = "minmax",
+    ) -> dict[str, Any]:
+        """One metric of one run, downsampled to about *points* points within [lo, hi]."""
+        import numpy as np
+
+        if xaxis not in ("step", "timestamp"):
+            raise InvalidValueError("xaxis", f"{xaxis!r} must be step or timestamp")
+        if method not in ds.METHODS:
+            raise InvalidValueError("method", f"{method!r} must be one of {', '.join(ds.METHODS)}")
+        points = max(10, min(int(points), MAX_POINTS))
+        record = self.record(ref)
+        steps, stamps, values = self._arrays(record, key)
+        total = len(values)
+        xs = (steps if xaxis == "step" else stamps).astype(np.float64)
+        if xaxis == "timestamp" and total and np.any(np.diff(xs) < 0):
+            order = np.argsort(xs, kind="stable")
+            steps, stamps, values, xs = steps[order], stamps[order], values[order], xs[order]
+        idx = ds.select_range(xs, lo, hi)
+        finite = np.isfinite(values[idx])
+        nonfinite = int(len(idx) - np.count_nonzero(finite))
+        idx = idx[finite]  # NaN/inf cannot be drawn; the count is reported instead
+        x, y = xs[idx], values[idx]
+        chosen = ds.downsample(x, y, points, method)
+        sel = idx[chosen]
+        return {
+            "run": record.id,
+            "key": key,
+            "total": total,
+            "in_range": len(x),
+            "nonfinite": nonfinite,
+            "downsampled": bool(len(sel) < len(x)),
+            "method": method,
+            "step": steps[sel].tolist(),
+            "timestamp": stamps[sel].tolist(),
+            "value": values[sel].tolist(),
+        }
+
+    # -- code ---------------------------------------------------------------------
+    def _base_commit(self, record: RunRecord, against: str) -> tuple[str | None, str]:
+        """The commit to diff the run's code against, and a label for it."""
+        git = self.repo.git
+        if against == "parent":
+            if not record.code_commit:
+                return None, "nothing"
+            parents = git.read_commit(record.code_commit).parents
+            label = "HEAD at the time (snapshot base)" if record.meta.get("dirty") else "parent"
+            return (parents[0] if parents else None), label
+        if against == "HEAD":
+            return git.head(), "HEAD"
+        other = self.record(against)
+        return other.code_commit, f"run {other.name or other.id}"
+
+    def code(self, ref: str, against: str = "parent") -> dict[str, Any]:
+        """The run's code commit and the files that differ from *against*.
+
+        *against* is ``parent`` (what the commit or snapshot changed), ``HEAD``
+        (the repository's current HEAD) or another run's reference.
+        """
+        from ..git.treediff import changed_files
+
+        record = self.record(ref)
+        base, label = self._base_commit(record, against)
+        commit = record.code_commit
+        info = None
+        files: list[dict[str, Any]] = []
+        if commit:
+            c = self.repo.git.read_commit(commit)
+            info = {
+                "id": commit,
+                "message": c.message,
+                "author": c.author,
+                "time": c.author_time,
+                "snapshot": bool(record.meta.get("dirty")),
+            }
+            files = [
+                {"status": f.status, "path": f.path, "old_path": f.old_path}
+                for f in changed_files(self.repo.git, base, commit)
+            ]
+        return {
+            "run": record.id,
+            "commit": info,
+            "against": against,
+            "base": base,
+            "base_label": label,
+            "files": files,
+            "snapshot": record.meta.get("snapshot"),
+        }
+
+    def code_diff(self, ref: str, against: str = "parent", path: str | None = None) -> str:
+        """The unified diff of the run's code against *against* (one file when *path*)."""
+        from ..git.treediff import unified_diff
+
+        record = self.record(ref)
+        base, _ = self._base_commit(record, against)
+        if not record.code_commit:
+            return ""
+        return unified_diff(self.repo.git, base, record.code_commit, [path] if path else None)
+
+    # -- artifacts -----------------------------------------------------------------------
+    def artifact(self, ref: str, name: str) -> tuple[bytes, str]:
+        """The bytes of an artifact stored in the run's tree, and its file name."""
+        record = self.record(ref)
+        return read_artifact(self.repo, record, name), name.rsplit("/", 1)[-1]
+
+
+def _key(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _safe_artifact_path(name: str) -> str:
+    """*name* if it is a relative path inside the artifacts directory, else an error."""
+    parts = name.split("/")
+    if (
+        not name
+        or "\\" in name
+        or "\0" in name
+        or name.startswith("/")
+        or any(p in ("", ".", "..", ".git") for p in parts)
+    ):
+        raise InvalidValueError("artifact", f"{name!r} is not an artifact path of this run")
+    return name
+
+
+def list_artifacts(record: RunRecord) -> list[dict[str, Any]]:
+    """The run's artifacts: name, size, and where they live ("tree" or a store URI).
+
+    Uses `RunRecord.artifacts()` when this gitxp has it (the sharing layer
+    defines it); otherwise lists the files under `artifacts/` in the run tree.
+    """
+    from .. import storage
+
+    lister = getattr(record, "artifacts", None)
+    if callable(lister):
+        try:
+            items = lister()
+        except GitxpError:
+            items = []
+        out = []
+        for item in items or []:
+            d = item if isinstance(item, dict) else getattr(item, "__dict__", {})
+            name = d.get("path") or d.get("name")  # the file's path under artifacts/
+            if not name:
+                continue
+            stored = d.get("location") == "store" or bool(d.get("uri"))
+            out.append(
+                {
+                    "name": str(name),
+                    "size": d.get("size"),
+                    "sha256": d.get("sha256"),
+                    "where": "store" if stored else "tree",
+                    "uri": d.get("uri"),
+                }
+            )
+        return out
+    git = record._git
+    tree = record._tree.get(storage.ARTIFACTS_DIR.rstrip("/"))
+    if tree is None:
+        return []
+    out = []
+    for path, _mode, sha in git.walk_tree(tree[1]):
+        size = len(git.read_blob(sha))
+        out.append({"name": path, "size": size, "sha256": None, "where": "tree", "uri": None})
+    return out
+
+
+def read_artifact(repo: Repo, record: RunRecord, name: str) -> bytes:
+    """The content of artifact *name* from the run's own tree (never from the disk)."""
+    from .. import storage
+    from .._errors import GitxpError
+
+    _safe_artifact_path(name)
+    git = repo.git
+    root = git.read_commit(record.commit).tree
+    entry = git.lookup_path(root, storage.ARTIFACTS_DIR + name)
+    if entry is None or entry[0] not in (0o100644, 0o100755):
+        known = [a["name"] for a in list_artifacts(record) if a["where"] == "tree"]
+        stored = [a["name"] for a in list_artifacts(record) if a["where"] != "tree"]
+        if name in stored:
+            raise GitxpError(
+                f"artifact {name!r} of run {record.id} is in the artifact store; "
+                f"fetch it with `gitxp artifacts get {record.id[:12]} {name}`"
+            )
+        raise GitxpError(
+            f"run {record.id} has no artifact {name!r}"
+            + (f" (it has: {', '.join(known[:10])})" if known else "")
+        )
+    return git.read_blob(entry[1])

@@ -1,0 +1,426 @@
+"""`gitxp ui`: a local, read-only web application over a repository's runs.
+
+Standard library HTTP server (one thread per request) answering only GET
+and HEAD. Security, because a browser tab is an attack surface:
+
+- binds to 127.0.0.1 unless told otherwise (and warns when told otherwise);
+- checks the Host header against the address it is bound to, so a web page
+  on another origin cannot reach it through DNS rebinding (403);
+- refuses cross-site API requests (Sec-Fetch-Site) and sends a strict
+  Content-Security-Policy with no inline scripts, so even a slip in escaping
+  could not run injected code; the page itself builds its DOM with
+  ``textContent`` only;
+- serves nothing but the package's static files (looked up by name in a
+  list made at start-up), plotly.js from the installed `plotly` package,
+  JSON from the read-only API, and artifact blobs from the runs' own trees,
+  always as downloads.
+"""
+
+from __future__ import annotations
+
+import gzip
+import ipaddress
+import json
+import socket
+import sys
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+from .._errors import GitxpError, RunNotFoundError
+from .api import UIData
+from .assets import Asset, plotly_js, plotly_version, static_assets
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+# plotly's parallel-coordinates trace (WebGL via regl) compiles shaders with
+# `new Function`, hence 'unsafe-eval'; inline scripts stay forbidden.
+CSP = (
+    "default-src 'none'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+GZIP_MIN_BYTES = 1024
+
+
+class _Response(Exception):
+    """Raised inside a handler to answer with an error status and message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+
+
+def _json_body(value: Any) -> tuple[bytes, str, None]:
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return text.encode(), "application/json; charset=utf-8", None
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def allowed_host_names(host: str) -> frozenset[str]:
+    """The names a Host header may carry for a server bound to *host*.
+
+    Local binds accept only loopback names. A wider bind (0.0.0.0, a LAN
+    address) also accepts this machine's host names; IP literals are always
+    fine because DNS rebinding needs a DNS name.
+    """
+    names = {host.lower().strip("[]")} | set(LOCAL_NAMES)
+    if host not in LOCAL_NAMES:
+        hostname = socket.gethostname().lower()
+        names |= {hostname, socket.getfqdn().lower(), hostname.split(".")[0]}
+    return frozenset(names)
+
+
+def host_allowed(header: str | None, names: frozenset[str], port: int, local: bool) -> bool:
+    """Whether a request's Host header names this server (name and port)."""
+    if not header:
+        return False
+    header = header.strip().lower()
+    if header.startswith("["):
+        name, _, rest = header[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+    else:
+        name, _, port_text = header.rpartition(":") if ":" in header else (header, "", "")
+    if (port_text or "80") != str(port):
+        return False
+    if name in names:
+        return True
+    return not local and _is_ip(name)
+
+
+class UIServer:
+    """The web UI server for one repository; `start()` runs it on a background thread."""
+
+    def __init__(
+        self,
+        repo_path: str = ".",
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        quiet: bool = True,
+    ) -> None:
+        from ..repo import open as open_repo
+
+        self.plotly = plotly_js()  # fails early, with the extra to install, if plotly is missing
+        self.plotly_version = plotly_version()
+        self.repo = open_repo(repo_path)
+        self.data = UIData(self.repo)
+        self.static = static_assets()
+        self.quiet = quiet
+        self._gzip: dict[str, bytes] = {}
+        self.host = host
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+        class _Server(ThreadingHTTPServer):
+            address_family = family
+            daemon_threads = True
+
+        handler = type("Handler", (_Handler,), {"app": self})
+        try:
+            self.httpd = _Server((host, port), handler)
+        except OSError as exc:
+            self.repo.close()
+            raise GitxpError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                "choose another port with --port, or --port 0 for any free one"
+            ) from None
+        self.port = int(self.httpd.server_address[1])
+        self.local = host in LOCAL_NAMES
+        self.host_names = allowed_host_names(host)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        shown = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        if ":" in shown:
+            shown = f"[{shown}]"
+        return f"http://{shown}:{self.port}/"
+
+    def gzipped(self, key: str, data: bytes) -> bytes:
+        """*data* gzip-compressed, cached under *key* (for the big static files)."""
+        hit = self._gzip.get(key)
+        if hit is None:
+            hit = self._gzip[key] = gzip.compress(data, 6)
+        return hit
+
+    def serve_forever(self) -> None:
+        try:
+            self.httpd.serve_forever(poll_interval=0.2)
+        finally:
+            self.close()
+
+    def start(self) -> UIServer:
+        """Serve on a daemon thread (for tests and notebooks); stop with `close()`."""
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self.httpd.shutdown()
+            self._thread.join()
+            self._thread = None
+        self.httpd.server_close()
+        self.repo.close()
+
+    def __enter__(self) -> UIServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    app: UIServer
+    server_version = "gitxp-ui"
+    sys_version = ""
+    protocol_version = "HTTP/1.1"
+
+    # -- plumbing -----------------------------------------------------------------
+    def log_message(self, format: str, *args: Any) -> None:
+        if not self.app.quiet:
+            super().log_message(format, *args)
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        extra: dict[str, str] | None = None,
+        cache: str = "no-store",
+        gzip_key: str | None = None,
+    ) -> None:
+        headers = {
+            "Content-Type": content_type,
+            "Cache-Control": cache,
+            "Content-Security-Policy": CSP,
+            "X-Content-Type-Options": "nosniff",
+            "X-Frame-Options": "DENY",
+            "Referrer-Policy": "no-referrer",
+            "Cross-Origin-Resource-Policy": "same-origin",
+            "Cross-Origin-Opener-Policy": "same-origin",
+            **(extra or {}),
+        }
+        accepts_gzip = "gzip" in (self.headers.get("Accept-Encoding") or "")
+        if accepts_gzip and len(body) >= GZIP_MIN_BYTES and "Content-Disposition" not in headers:
+            body = self.app.gzipped(gzip_key, body) if gzip_key else gzip.compress(body, 5)
+            headers["Content-Encoding"] = "gzip"
+            headers["Vary"] = "Accept-Encoding"
+        headers["Content-Length"] = str(len(body))
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, value: Any, status: int = 200) -> None:
+        body = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        self._send(status, body.encode(), "application/json; charset=utf-8")
+
+    def _error(self, status: int, message: str) -> None:
+        if self.path.startswith("/api/"):
+            self._json({"error": message}, status)
+        else:
+            self._send(status, (message + "\n").encode(), "text/plain; charset=utf-8")
+
+    def _refuse_method(self) -> None:
+        self.close_connection = True
+        self._send(
+            HTTPStatus.METHOD_NOT_ALLOWED,
+            b"gitxp ui is read-only: only GET and HEAD are allowed\n",
+            "text/plain; charset=utf-8",
+            {"Allow": "GET, HEAD"},
+        )
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _refuse_method
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def do_GET(self) -> None:
+        try:
+            if not host_allowed(
+                self.headers.get("Host"), self.app.host_names, self.app.port, self.app.local
+            ):
+                raise _Response(
+                    HTTPStatus.FORBIDDEN,
+                    "forbidden: the Host header does not name this gitxp ui server "
+                    f"(open {self.app.url})",
+                )
+            self._route()
+        except _Response as r:
+            self._error(r.status, r.message)
+        except RunNotFoundError as exc:
+            self._error(HTTPStatus.NOT_FOUND, str(exc))
+        except GitxpError as exc:
+            self._error(HTTPStatus.BAD_REQUEST, str(exc))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        except Exception as exc:  # a bug: answer 500, say it on the console
+            print(f"gitxp ui: internal error on {self.path}: {exc!r}", file=sys.stderr)
+            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error: {type(exc).__name__}")
+
+    # -- routes ----------------------------------------------------------------------
+    def _route(self) -> None:
+        parts = urlsplit(self.path)
+        path = parts.path
+        query = {k: v for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+
+        def one(name: str, default: str | None = None) -> str | None:
+            values = query.get(name)
+            return values[-1] if values else default
+
+        def number(name: str) -> float | None:
+            raw = one(name)
+            if raw in (None, ""):
+                return None
+            try:
+                return float(raw)
+            except ValueError:
+                raise _Response(400, f"{name} must be a number, not {raw!r}") from None
+
+        def need(name: str) -> str:
+            value = one(name)
+            if not value:
+                raise _Response(400, f"missing query parameter {name!r}")
+            return value
+
+        if path.startswith("/api/"):
+            if (self.headers.get("Sec-Fetch-Site") or "same-origin") not in (
+                "same-origin",
+                "none",
+            ):
+                raise _Response(403, "forbidden: cross-site requests are refused")
+            with self.app.data.lock:
+                body, content_type, extra = self._api(
+                    path[len("/api/") :], one, number, need, query
+                )
+            self._send(200, body, content_type, extra)
+            return
+        if path in ("/", "/index.html"):
+            asset = self.app.static["index.html"]
+            self._send(200, asset.data, asset.content_type, cache="no-cache")
+            return
+        if path == "/vendor/plotly.min.js":
+            self._asset(self.app.plotly, "public, max-age=86400")
+            return
+        if path.startswith("/static/"):
+            asset = self.app.static.get(path[len("/static/") :])
+            if asset is None:
+                raise _Response(404, "not found")
+            self._asset(asset, "no-cache")
+            return
+        if path == "/favicon.ico":
+            self._send(204, b"", "image/x-icon")
+            return
+        raise _Response(404, "not found")
+
+    def _asset(self, asset: Asset, cache: str) -> None:
+        self._send(200, asset.data, asset.content_type, cache=cache, gzip_key=asset.name)
+
+    def _api(
+        self, name: str, one: Any, number: Any, need: Any, query: dict[str, list[str]]
+    ) -> tuple[bytes, str, dict[str, str] | None]:
+        """Answer an API call as (body, content type, extra headers); runs under the repo lock."""
+        data = self.app.data
+        if name == "info":
+            from .. import __version__
+
+            return _json_body(
+                {
+                    "version": __version__,
+                    "plotly": self.app.plotly_version,
+                    "repo": self.app.repo.path,
+                    "head": self.app.repo.git.head(),
+                    "branch": self.app.repo.git.head_branch(),
+                }
+            )
+        elif name == "experiments":
+            return _json_body(data.experiments())
+        elif name == "runs":
+            order = (one("order") or "desc").lower()
+            if order not in ("asc", "desc"):
+                raise _Response(400, "order must be asc or desc")
+            return _json_body(
+                data.runs(
+                    filter=one("filter"),
+                    experiment=one("experiment"),
+                    sort=one("sort"),
+                    descending=order == "desc",
+                    offset=int(number("offset") or 0),
+                    limit=int(number("limit") or 100),
+                )
+            )
+        elif name == "run":
+            return _json_body(data.run(need("run")))
+        elif name == "series":
+            points = number("points")
+            return _json_body(
+                data.series(
+                    need("run"),
+                    need("key"),
+                    points=int(points) if points else 2000,
+                    xaxis=one("xaxis") or "step",
+                    lo=number("lo"),
+                    hi=number("hi"),
+                    method=one("method") or "minmax",
+                )
+            )
+        elif name == "compare":
+            refs = [r for v in query.get("runs", []) for r in v.split(",") if r.strip()]
+            return _json_body(data.compare(refs))
+        elif name == "code":
+            return _json_body(data.code(need("run"), one("against") or "parent"))
+        elif name == "diff":
+            text = data.code_diff(need("run"), one("against") or "parent", one("path") or None)
+            return text.encode(), "text/plain; charset=utf-8", None
+        elif name == "artifact":
+            body, filename = data.artifact(need("run"), need("name"))
+            return (
+                body,
+                "application/octet-stream",
+                {
+                    "Content-Disposition": "attachment; filename*=UTF-8''" + quote(filename),
+                    "Content-Security-Policy": "sandbox; default-src 'none'",
+                },
+            )
+        raise _Response(404, f"no API endpoint {name!r}")
+
+
+def ui(
+    path: str = ".",
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    open_browser: bool = False,
+    quiet: bool = True,
+) -> None:
+    """Serve the web UI for the repository at *path* until interrupted."""
+    if host not in LOCAL_NAMES:
+        print(
+            f"warning: serving on {host}: anyone who can reach this address can read every "
+            "run, its params, notes, code and artifacts (use the default 127.0.0.1 to keep it "
+            "private)",
+            file=sys.stderr,
+        )
+    server = UIServer(path, host, port, quiet=quiet)
+    print(f"gitxp ui: serving {server.repo.path} at {server.url} (Ctrl-C to stop)", file=sys.stderr)
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("gitxp ui: stopped", file=sys.stderr)
