@@ -117,3 +117,35 @@ def mlflow_command(
     finally:
         progress.close()
     _report(result, fmt, "runs")
+
+
+@import_group.command("tensorboard")
+@click.argument("logdir", type=click.Path(file_okay=False))
+@click.option(
+    "--experiment",
+    "-e",
+    metavar="NAME",
+    help="gitxp experiment for the runs (default: the log directory's name).",
+)
+@format_option("text", "json", default="text")
+@repo_option
+def tensorboard_command(logdir: str, experiment: str | None, fmt: str, repo_path: str) -> None:
+    """Import TensorBoard event files: one run per directory holding them.
+
+    Scalars keep their steps and wall times (both simple_value and
+    tensor-encoded scalars), hparams become params and text summaries go to
+    the notes. Needs `pip install 'gitxp[tensorboard]'`.
+
+    \b
+    Examples:
+      gitxp import tensorboard runs/
+      gitxp import tensorboard lightning_logs/ --experiment resnet --format json
+    """
+    from ..integrations.tensorboard import import_tensorboard
+
+    progress = _Progress(sys.stderr.isatty() and fmt != "json")
+    try:
+        result = import_tensorboard(logdir, repo_path, experiment=experiment, progress=progress)
+    finally:
+        progress.close()
+    _report(result, fmt, "runs")

@@ -19,6 +19,7 @@ from .._errors import GitxpError
 # command name -> "module:function" inside gitxp.cli
 COMMANDS: dict[str, str] = {
     "demo": "demo:demo_command",
+    "export": "export:export_group",
     "import": "imports:import_group",
     "init": "init:init_command",
     "log": "log:log_command",

@@ -49,12 +49,15 @@ class SourceRun:
     start_time: int | None
     end_time: int | None
     user: str | None
-    params: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     # key -> (steps, timestamps, values); loaded when the run is written
     metrics: Callable[[], dict[str, tuple[list[int], list[int], list[float]]]] = dict
     # copies the run's artifacts into a directory; None when there are none
     artifacts: Callable[[str], bool] | None = None
+    notes: str | None = None
+    # params already typed (TensorBoard hparams); MLflow's are text to be typed back
+    typed: bool = False
 
 
 @dataclass
@@ -350,7 +353,7 @@ def write_run(
     from ..run import Run
 
     git = GitRepo.discover(root)  # the run closes it when it ends
-    notes = src.tags.get(TAG_NOTE) or None
+    notes = src.notes or src.tags.get(TAG_NOTE) or None
     tags = {k: v for k, v in src.tags.items() if k not in _RESERVED}
     code_commit = src.tags.get(_GIT_COMMIT_TAG)
     extra: dict[str, Any] = {"user": src.user, "email": None, "host": None, "pid": None}
@@ -367,7 +370,9 @@ def write_run(
         git,
         experiment=experiment,
         name=src.name or None,
-        params={k: typed_param(v) for k, v in src.params.items()},
+        params=dict(src.params)
+        if src.typed
+        else {k: typed_param(v) for k, v in src.params.items()},
         tags=tags,
         notes=notes,
         checkpoint_seconds=3600,
