@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -204,3 +205,108 @@ def test_bad_input_is_a_gitxp_error(repo: Path) -> None:
             mlflow.log_metric("m", "not a number")
     with pytest.raises(gitxp.RunNotFoundError):
         mlflow.get_run("no-such-run")
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "mlflow_iris.py"
+
+
+def test_mlflow_iris_quickstart_runs_as_is(repo: Path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLE)], cwd=repo, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "predicted_class" in result.stdout
+    assert "tracking URI 'http://127.0.0.1:8080' ignored" in result.stderr
+    (row,) = gitxp.open(repo).rows()
+    record = gitxp.open(repo).run(row["id"])
+    assert record.experiment == "MLflow Quickstart"
+    assert record.params == {"solver": "lbfgs", "max_iter": 1000, "random_state": 8888}
+    assert record.last_metrics["accuracy"] == 1.0
+    assert record.tags["model.iris_model.Training Info"] == "Basic LR model for iris data"
+    paths = {a["path"] for a in record.artifacts()}
+    assert paths == {
+        "iris_model/model.pkl",
+        "iris_model/model.json",
+        "iris_model/input_example.json",
+    }
+    fsck(repo)
+
+    # the model loads back in another process and predicts what a fresh fit predicts
+    from sklearn import datasets
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = datasets.load_iris(return_X_y=True)
+    model = mlflow.sklearn.load_model(f"runs:/{record.id}/iris_model")
+    expected = LogisticRegression(solver="lbfgs", max_iter=1000, random_state=8888)
+    from sklearn.model_selection import train_test_split
+
+    X_train, X_test, y_train, _ = train_test_split(X, y, test_size=0.2, random_state=42)
+    expected.fit(X_train, y_train)
+    assert (model.predict(X_test) == expected.predict(X_test)).all()
+
+
+def test_log_model_and_load_model_roundtrip(repo: Path, tmp_path: Path) -> None:
+    from sklearn.datasets import load_iris
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = load_iris(return_X_y=True)
+    tree = DecisionTreeClassifier(random_state=0).fit(X, y)
+    with mlflow.start_run() as run:
+        info = mlflow.sklearn.log_model(tree, "tree", signature=mlflow.models.infer_signature(X, y))
+        # loadable while the run is still going
+        assert (mlflow.sklearn.load_model(info.model_uri).predict(X) == tree.predict(X)).all()
+    assert info.model_uri == f"runs:/{run.info.run_id}/tree"
+    by_id = mlflow.pyfunc.load_model(f"models:/{info.model_id}")
+    assert (by_id.predict(X) == tree.predict(X)).all()
+    dst = tmp_path / "dst"
+    loaded = mlflow.sklearn.load_model(info.model_uri, dst_path=str(dst))
+    assert (loaded.predict(X) == tree.predict(X)).all()
+    meta = json.loads((dst / "tree" / "model.json").read_text())
+    assert meta["flavor"] == "sklearn" and meta["signature"]["inputs"]["shape"] == [-1, 4]
+    # a saved model directory loads from its path too
+    mlflow.sklearn.save_model(tree, tmp_path / "saved")
+    assert (mlflow.sklearn.load_model(str(tmp_path / "saved")).predict(X) == tree.predict(X)).all()
+    with pytest.raises(gitxp.GitxpError, match="not a gitxp model id"):
+        mlflow.pyfunc.load_model("models:/m-nonsense")
+
+
+def test_artifact_calls(repo: Path, tmp_path: Path) -> None:
+    local = tmp_path / "data"
+    (local / "sub").mkdir(parents=True)
+    (local / "a.txt").write_text("A")
+    (local / "sub" / "b.txt").write_text("B")
+
+    class Figure:  # anything with matplotlib's savefig(buffer, format=...) is a figure
+        def savefig(self, buf, format: str) -> None:
+            buf.write(f"image/{format}".encode())
+
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(local / "a.txt"))
+        mlflow.log_artifact(str(local / "a.txt"), artifact_path="copies")
+        mlflow.log_artifacts(str(local), artifact_path="tree")
+        mlflow.log_text("hello", "texts/hello.txt")
+        mlflow.log_dict({"k": [1, 2]}, "config.json")
+        mlflow.log_dict({"k": "v"}, "config.yaml")
+        mlflow.log_figure(Figure(), "plots/curve.png")
+    client = mlflow.MlflowClient()
+    paths = sorted(f.path for f in client.list_artifacts(run.info.run_id))
+    assert paths == [
+        "a.txt",
+        "config.json",
+        "config.yaml",
+        "copies/a.txt",
+        "plots/curve.png",
+        "texts/hello.txt",
+        "tree/a.txt",
+        "tree/sub/b.txt",
+    ]
+    out = Path(client.download_artifacts(run.info.run_id, "", str(tmp_path / "out")))
+    assert (out / "tree" / "sub" / "b.txt").read_text() == "B"
+    assert json.loads((out / "config.json").read_text()) == {"k": [1, 2]}
+    assert (out / "config.yaml").read_text().strip() == "k: v"
+    assert (out / "plots" / "curve.png").read_bytes() == b"image/png"
+    assert (out / "texts" / "hello.txt").read_text() == "hello"
+    fsck(repo)

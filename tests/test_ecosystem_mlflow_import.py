@@ -132,6 +132,13 @@ def _check_nothing_lost(repo: Path, uri: str) -> None:
     assert handle.run("parent").params["lr"] == 0.01  # numbers come back as numbers
     assert handle.run("parent").params["sci"] == "1e-3"  # unless that would change the text
     assert handle.run("broken").status == "FAILED"
+    # artifacts come along, byte for byte
+    parent = handle.run("parent")
+    assert [a["path"] for a in parent.artifacts()] == ["notes/readme.txt"]
+    out = repo.parent / f"artifacts-{parent.id}"
+    parent.download_artifacts(None, out)
+    assert (out / "notes" / "readme.txt").read_text() == "hello artifacts"
+    assert handle.run("lonely").artifacts() == []
     fsck(repo)
 
 

@@ -6,10 +6,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from . import mlflow_fluent as fluent
 from .mlflow_entities import Experiment, Metric, Run
+
+
+@dataclass
+class FileInfo:
+    """An artifact file, like `mlflow.entities.FileInfo`."""
+
+    path: str
+    is_dir: bool
+    file_size: int | None
 
 
 class MlflowClient:
@@ -74,6 +84,23 @@ class MlflowClient:
 
     def create_experiment(self, name: str, **_: Any) -> str:
         return fluent.create_experiment(name)
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        """The artifact files of a run (below *path* when given)."""
+        with self._use(), fluent._repo() as repo:
+            files = (
+                repo.run(run_id).artifacts(path or None) if path else repo.run(run_id).artifacts()
+            )
+        return [FileInfo(str(f["path"]), False, f.get("size")) for f in files]
+
+    def download_artifacts(self, run_id: str, path: str = "", dst_path: str | None = None) -> str:
+        """Copy a run's artifacts (all, or *path*) to *dst_path* (default: a new temp dir)."""
+        import tempfile
+
+        target = dst_path or tempfile.mkdtemp(prefix="gitxp-artifacts-")
+        with self._use(), fluent._repo() as repo:
+            repo.run(run_id).download_artifacts(path or None, target)
+        return os.path.join(target, path) if path else target
 
     def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> None:
         """Set a tag on a run, active or ended (an ended run gets a new commit)."""

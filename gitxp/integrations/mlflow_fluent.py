@@ -421,12 +421,13 @@ def log_artifacts(
     root = os.fspath(local_dir)
     if not os.path.isdir(root):
         raise InvalidValueError("local_dir", f"{root} is not a directory")
-    for base, dirs, files in os.walk(root):
-        dirs.sort()
-        for name in sorted(files):
-            full = os.path.join(base, name)
-            rel = os.path.relpath(full, root).replace(os.sep, "/")
-            run.log_artifact(full, _artifact_name(artifact_path, rel))
+    if artifact_path and artifact_path.strip("/"):
+        run.log_artifact(root, artifact_path.strip("/"))
+        return
+    # no artifact path: the directory's contents land at the artifact root, entry by entry
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if not entry.is_symlink():
+            run.log_artifact(entry.path, entry.name)
 
 
 def _log_bytes(call: str, data: bytes, artifact_file: str, run_id: str | None = None) -> None:

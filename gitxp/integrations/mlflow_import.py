@@ -389,7 +389,7 @@ def write_run(
         )
         for key, (steps, stamps, values) in src.metrics().items():
             run.log_metric_array(key, values, steps, stamps)
-        if src.artifacts is not None and hasattr(run, "log_artifact"):
+        if src.artifacts is not None:
             _import_artifacts(run, src.artifacts)
     except BaseException:
         run.end("FAILED", f"import from {source} failed", end_time=src.end_time)
@@ -408,13 +408,10 @@ def _import_artifacts(run: Any, copy: Callable[[str], bool]) -> None:
     with tempfile.TemporaryDirectory(prefix="gitxp-import-") as tmp:
         if not copy(tmp):
             return
-        for base, dirs, files in os.walk(tmp):
-            dirs.sort()
-            for name in sorted(files):
-                full = os.path.join(base, name)
-                if os.path.islink(full):
-                    continue
-                run.log_artifact(full, os.path.relpath(full, tmp).replace(os.sep, "/"))
+        # each top-level file or directory becomes one artifact of the same name
+        for entry in sorted(os.scandir(tmp), key=lambda e: e.name):
+            if not entry.is_symlink():
+                run.log_artifact(entry.path, entry.name)
 
 
 def import_mlflow(

@@ -192,7 +192,8 @@ def _download(run_ref: str, path: str, dst: str) -> str:
     """Copy the artifacts below *path* of a run into *dst*; returns the local directory."""
     with fluent._repo() as repo:
         record = repo.run(run_ref)
-        return str(record.download_artifacts(path, dst))
+        record.download_artifacts(path or None, dst)
+    return os.path.join(dst, path) if path else dst
 
 
 def load_model(model_uri: str, dst_path: str | None = None) -> Any:
