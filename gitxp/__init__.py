@@ -62,6 +62,7 @@ __all__ = [
     "active_run",
     "end_run",
     "log_artifact",
+    "log_classification",
     "log_metric",
     "log_metric_array",
     "log_metrics",
@@ -89,12 +90,14 @@ _LAZY = {
     "log_metrics": "tracking",
     "log_metric_array": "tracking",
     "log_artifact": "tracking",
+    "log_classification": "classification",
     "set_tag": "tracking",
     "set_tags": "tracking",
     "note": "tracking",
 }
 
 if TYPE_CHECKING:
+    from .classification import log_classification
     from .record import RunRecord
     from .repo import Repo, open
     from .run import Run
