@@ -23,17 +23,22 @@ from ._errors import (
     AmbiguousRunError,
     ArtifactError,
     ArtifactIntegrityError,
+    CommandNotFoundError,
     CorruptRunError,
     FilterSyntaxError,
     GitxpError,
     InvalidValueError,
     NoActiveRunError,
     NotARepositoryError,
+    NotReproducibleError,
     ParamConflictError,
     RefUpdateError,
     RemoteError,
+    RunActiveError,
     RunFinishedError,
     RunNotFoundError,
+    UncommittedChangesError,
+    UnsafePathError,
     UsageError,
 )
 
@@ -43,24 +48,35 @@ __all__ = [
     "AmbiguousRunError",
     "ArtifactError",
     "ArtifactIntegrityError",
+    "CommandNotFoundError",
     "CorruptRunError",
     "FilterSyntaxError",
     "GitxpError",
     "InvalidValueError",
     "NoActiveRunError",
     "NotARepositoryError",
+    "NotReproducibleError",
     "ParamConflictError",
     "RefUpdateError",
     "RemoteError",
     "Repo",
     "Run",
+    "RunActiveError",
     "RunFinishedError",
     "RunNotFoundError",
     "RunRecord",
+    "UncommittedChangesError",
+    "UnsafePathError",
     "UsageError",
     "__version__",
     "active_run",
+    "branch",
+    "checkout",
+    "compare",
+    "diff",
     "end_run",
+    "gc",
+    "launch",
     "log_artifact",
     "log_classification",
     "log_metric",
@@ -70,6 +86,9 @@ __all__ = [
     "log_params",
     "note",
     "open",
+    "rename",
+    "reproduce",
+    "rm",
     "set_tag",
     "set_tags",
     "start_run",
@@ -94,12 +113,25 @@ _LAZY = {
     "set_tag": "tracking",
     "set_tags": "tracking",
     "note": "tracking",
+    "launch": "launcher",
+    "diff": "comparison",
+    "compare": "comparison",
+    "checkout": "worktree",
+    "reproduce": "reproduction",
+    "rename": "manage",
+    "rm": "manage",
+    "gc": "manage",
+    "branch": "manage",
 }
 
 if TYPE_CHECKING:
     from .classification import log_classification
+    from .comparison import compare, diff
+    from .launcher import launch
+    from .manage import branch, gc, rename, rm
     from .record import RunRecord
     from .repo import Repo, open
+    from .reproduction import reproduce
     from .run import Run
     from .tracking import (
         active_run,
@@ -115,6 +147,7 @@ if TYPE_CHECKING:
         set_tags,
         start_run,
     )
+    from .worktree import checkout
 
 
 def __getattr__(name: str) -> Any:
