@@ -291,8 +291,7 @@ class Run:
         env = environment.capture(self._git.remote_url())
         self._files[storage.ENV_FILE] = (0o100644, self._git.write_blob(storage.dumps(env)))
         self._tip: str | None = None
-        # an importer may hang the run off the commit its source recorded (extra_meta)
-        self._parent = self._meta.get("code_commit")
+        self._parent = code_commit
         self._commit("start")
 
     def _load_existing(self, run_id: str) -> None:

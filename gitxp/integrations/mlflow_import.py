@@ -363,9 +363,11 @@ def write_run(
         extra["heartbeat_time"] = int(src.end_time or src.start_time)
     if parent:
         extra["parent"] = parent
+    known_code = None
     if code_commit and re.fullmatch(r"[0-9a-f]{40}", code_commit) and git.has_object(code_commit):
         # the recorded commit exists here: the run hangs off the code it really ran
-        extra.update(code_commit=code_commit, head=code_commit, branch=None, dirty=False)
+        known_code = code_commit
+        extra["branch"] = None
     run = Run(
         git,
         experiment=experiment,
@@ -379,6 +381,7 @@ def write_run(
         snapshot=False,
         command={"source": f"{tool} import", "argv": [], "cwd": ".", "script": None},
         extra_meta=extra,
+        code_commit=known_code,
     )
     try:
         run._put_file(
