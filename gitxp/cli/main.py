@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "push": "sharing:push_command",
     "remote": "sharing:remote_group",
     "show": "show:show_command",
+    "sweep": "sweep:sweep_command",
     "run": "run:run_command",
     "diff": "diff:diff_command",
     "compare": "diff:compare_command",
