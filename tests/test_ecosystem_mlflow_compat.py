@@ -310,3 +310,27 @@ def test_artifact_calls(repo: Path, tmp_path: Path) -> None:
     assert (out / "plots" / "curve.png").read_bytes() == b"image/png"
     assert (out / "texts" / "hello.txt").read_text() == "hello"
     fsck(repo)
+
+
+def test_mlflow_script_under_gitxp_run_records_one_run(repo: Path) -> None:
+    import sys
+
+    script = repo / "mlflow_train.py"
+    script.write_text(
+        "import gitxp.mlflow as mlflow\n"
+        "with mlflow.start_run(run_name='from-mlflow') as run:\n"
+        "    mlflow.log_param('depth', 4)\n"
+        "    mlflow.log_metric('acc', 0.75)\n"
+        "    with mlflow.start_run(nested=True):\n"
+        "        mlflow.log_metric('fold_acc', 0.7)\n"
+    )
+    result = gitxp.launch([sys.executable, str(script)], experiment="cli", stream=False)
+    assert result.status == "FINISHED", gitxp.open(repo).run(result.run_id).output
+    rows = {r["id"]: r for r in gitxp.open(repo).rows()}
+    assert len(rows) == 2  # the `gitxp run` run, and the nested one inside it
+    outer = gitxp.open(repo).run(result.run_id)
+    assert outer.name == "from-mlflow" and outer.experiment == "cli"
+    assert outer.params == {"depth": 4} and outer.last_metrics == {"acc": 0.75}
+    (child_id,) = [i for i in rows if i != result.run_id]
+    child = gitxp.open(repo).run(child_id)
+    assert child.parent == result.run_id and child.experiment == "cli"

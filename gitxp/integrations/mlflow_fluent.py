@@ -255,7 +255,10 @@ def start_run(
             parent = parent_run_id or tags.pop(TAG_PARENT, None)
             if parent is None and nested and stack:
                 parent = stack[-1].gitxp_run.id
-            experiment = experiment_name(experiment_id) or _current_experiment()
+            experiment = experiment_name(experiment_id)
+            if experiment is None and stack and _global["experiment"] is None:
+                experiment = stack[-1].gitxp_run.experiment  # nested runs stay with the parent
+            experiment = experiment or _current_experiment()
             run = GitxpRun(
                 git,
                 experiment=experiment,
