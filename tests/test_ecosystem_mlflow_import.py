@@ -207,3 +207,47 @@ def test_typed_param_keeps_the_text() -> None:
     assert typed_param("007") == "007"
     assert typed_param("True") == "True"
     assert typed_param("1.50") == "1.50"
+
+
+def test_run_hangs_off_the_commit_mlflow_recorded(repo: Path) -> None:
+    from gitxp.integrations.mlflow_import import SourceRun, write_runs
+    from tests.gitutil import git
+
+    head = git(repo, "rev-parse", "HEAD").strip()
+    (repo / "new.txt").write_text("later work\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "later")
+    sources = [
+        SourceRun(
+            "a",
+            "exp",
+            "old-code",
+            "FINISHED",
+            1000,
+            2000,
+            "ada",
+            tags={"mlflow.source.git.commit": head},
+        ),
+        SourceRun(
+            "b",
+            "exp",
+            "unknown-code",
+            "RUNNING",
+            3000,
+            None,
+            "ada",
+            tags={"mlflow.source.git.commit": "f" * 40},
+        ),
+    ]
+    result = write_runs(sources, repo, "mlflow:", "mlflow", None, None)
+    assert len(result.imported) == 2
+    old = gitxp.open(repo).run("old-code")
+    assert old.code_commit == head
+    # the first-parent chain of the run ref ends at that commit
+    chain = git(repo, "rev-list", "--first-parent", f"refs/gitxp/runs/{old.id}").split()
+    assert chain[2:] == [head]  # end, start, then the code commit (the root here)
+    unknown = gitxp.open(repo).run("unknown-code")
+    assert unknown.code_commit == git(repo, "rev-parse", "HEAD").strip()
+    assert unknown.status == "FAILED" and unknown.tags["gitxp.source_status"] == "RUNNING"
+    assert (old.start_time, old.end_time) == (1000, 2000)
+    fsck(repo)

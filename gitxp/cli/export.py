@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import click
 
 from ._output import dump_json, repo_option
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group("export")
@@ -19,7 +24,8 @@ def export_group() -> None:
     """
 
 
-def _selection(func):  # type: ignore[no-untyped-def]
+def _selection(func: F) -> F:
+    """The -e/--experiment and -f/--filter options that choose which runs to export."""
     func = click.option(
         "-e", "--experiment", multiple=True, help="Only runs of this experiment (repeatable)."
     )(func)

@@ -69,7 +69,7 @@ class MlflowClient:
                 order_by=order_by,
                 output_format="list",
             )
-        return runs  # type: ignore[return-value]
+        return runs
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         with self._use():
