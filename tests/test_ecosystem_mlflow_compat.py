@@ -334,3 +334,14 @@ def test_mlflow_script_under_gitxp_run_records_one_run(repo: Path) -> None:
     (child_id,) = [i for i in rows if i != result.run_id]
     child = gitxp.open(repo).run(child_id)
     assert child.parent == result.run_id and child.experiment == "cli"
+
+
+def test_autolog_is_accepted_and_artifact_uri_named(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mlflow.sklearn.autolog()
+    mlflow.autolog(log_models=False)
+    assert capsys.readouterr().err.count("autolog() records nothing") <= 1
+    with mlflow.start_run() as run:
+        assert mlflow.get_artifact_uri() == f"runs:/{run.info.run_id}"
+        assert mlflow.get_artifact_uri("model/") == f"runs:/{run.info.run_id}/model"

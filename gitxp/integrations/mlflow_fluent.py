@@ -500,6 +500,23 @@ def log_image(image: Any, artifact_file: str, **_: Any) -> None:
     _log_bytes("log_image", buf.getvalue(), artifact_file)
 
 
+def get_artifact_uri(artifact_path: str | None = None) -> str:
+    """The URI of the active run's artifacts (``runs:/<id>/<path>``), as MLflow names them."""
+    run = _require("get_artifact_uri")
+    return f"runs:/{run.id}/{artifact_path.strip('/')}" if artifact_path else f"runs:/{run.id}"
+
+
+def autolog(*args: Any, **kwargs: Any) -> None:
+    """Accepted so scripts run, but nothing is logged automatically: log explicitly."""
+    if "autolog" not in _global["warned"]:
+        _global["warned"].add("autolog")
+        print(
+            "gitxp.mlflow: autolog() records nothing; log params and metrics explicitly "
+            "(gitxp.log_classification logs a classifier's metrics in one call)",
+            file=sys.stderr,
+        )
+
+
 # -- reading -----------------------------------------------------------------------------------
 def _flush_active() -> None:
     for active in _stack():
