@@ -101,7 +101,7 @@ def test_csv_layout_and_cli(repo: Path, tmp_path: Path, runner) -> None:
     out = tmp_path / "csv"
     result = runner.invoke(cli, ["export", "parquet", str(out), "--format", "csv", "--json"])
     assert result.exit_code == 0, result.output
-    assert len(json.loads(result.output)["written"]) == 3
+    assert len(json.loads(result.stdout)["written"]) == 3
     table = ds.dataset(out / "metrics", format="csv", partitioning="hive").to_table()
     assert table.num_rows == 6
     assert (out / "runs.csv").read_text().splitlines()[0].startswith("id,name,experiment,status")

@@ -189,7 +189,7 @@ def test_cli_import_json_and_errors(repo: Path, stores: dict[str, str], runner) 
 
     result = runner.invoke(cli, ["import", "mlflow", "-u", stores["files"], "--format", "json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert len(data["imported"]) == 5 and data["skipped"] == []
     result = runner.invoke(cli, ["import", "mlflow", "-u", stores["files"], "--into", "x"])
     assert "0 runs imported, 5 already present" in result.output

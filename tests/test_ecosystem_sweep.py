@@ -84,7 +84,7 @@ def test_sweep_runs_in_parallel_tags_and_ranks(project: Path, runner) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     ranked = data["runs"]
     assert [(r["params"]["lr"], r["params"]["bs"]) for r in ranked] == [
         (0.01, 32),

@@ -164,7 +164,7 @@ def test_cli_import_and_export_tensorboard(repo: Path, tmp_path: Path, runner) -
     _write_with_tensorboardx(logdir)
     result = runner.invoke(cli, ["import", "tensorboard", str(logdir), "--format", "json"])
     assert result.exit_code == 0, result.output
-    assert len(json.loads(result.output)["imported"]) == 3
+    assert len(json.loads(result.stdout)["imported"]) == 3
     result = runner.invoke(cli, ["export", "tensorboard", str(tmp_path / "tb")])
     assert result.exit_code == 0 and "3 runs" in result.output
     empty = tmp_path / "empty"
