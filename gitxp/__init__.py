@@ -82,6 +82,7 @@ __all__ = [
     "gc",
     "launch",
     "log_artifact",
+    "log_classification",
     "log_metric",
     "log_metric_array",
     "log_metrics",
@@ -112,6 +113,7 @@ _LAZY = {
     "log_metrics": "tracking",
     "log_metric_array": "tracking",
     "log_artifact": "tracking",
+    "log_classification": "classification",
     "set_tag": "tracking",
     "set_tags": "tracking",
     "note": "tracking",
@@ -127,6 +129,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from .classification import log_classification
     from .comparison import compare, diff
     from .launcher import launch
     from .manage import branch, gc, rename, rm

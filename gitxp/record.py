@@ -102,6 +102,9 @@ def read_row(git: GitRepo, commit_id: str) -> dict[str, Any]:
         "summary": summary,
         "metrics": {k: from_json_float(s.get("last")) for k, s in summary.items()},
         "notes": storage.NOTES_FILE in tree,
+        # optional fields: the parent run of a nested run, where an imported run came from
+        "parent": meta.get("parent"),
+        "source": meta.get("source"),
     }
 
 
@@ -156,6 +159,16 @@ class RunRecord:
     @property
     def end_time(self) -> int | None:
         return self._row.get("end_time")
+
+    @property
+    def parent(self) -> str | None:
+        """The id of the run this one is nested in (MLflow's nested runs), or None."""
+        return self._row.get("parent")
+
+    @property
+    def source(self) -> str | None:
+        """Where an imported run came from, e.g. ``mlflow:<run_id>``, or None."""
+        return self._row.get("source")
 
     @property
     def code_commit(self) -> str | None:

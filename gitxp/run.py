@@ -237,7 +237,9 @@ class Run:
             self.set_tags(tags)
         if notes:
             self._notes = self._check_note(notes)
-        self.id = new_run_id()
+        # importers pass the source's start time so the id sorts with the original run
+        origin_start = (extra_meta or {}).get("start_time")
+        self.id = new_run_id(origin_start if isinstance(origin_start, int) else None)
         self.name = name.strip() if name else new_run_name()
         self.experiment = (experiment or os.environ.get("GITXP_EXPERIMENT") or "default").strip()
         self.ref = f"refs/gitxp/runs/{self.id}"
@@ -641,8 +643,14 @@ class Run:
         self._files[part_name(1)] = (0o100644, self._git.write_blob(merged))
         self._parts = 1
 
-    def end(self, status: str = "FINISHED", error: str | None = None) -> None:
-        """Finish the run: commit all remaining data with its final status."""
+    def end(
+        self, status: str = "FINISHED", error: str | None = None, *, end_time: int | None = None
+    ) -> None:
+        """Finish the run: commit all remaining data with its final status.
+
+        *end_time* (ms since the epoch) is for importers recording a run that
+        ended in the past; by default it is now.
+        """
         if status not in ("FINISHED", "FAILED", "KILLED"):
             raise InvalidValueError("status", f"{status!r} must be FINISHED, FAILED or KILLED")
         with self._lock:
@@ -657,7 +665,7 @@ class Run:
                     self._flush_points()
                     self._merge_parts()
                     self._meta["status"] = status
-                    self._meta["end_time"] = _now_ms()
+                    self._meta["end_time"] = _now_ms() if end_time is None else int(end_time)
                     if error:
                         self._meta["error"] = error[:2000]
                     self._commit("end")

@@ -91,7 +91,8 @@ def file_diff(git: GitRepo, change: FileChange, context: int = 3) -> str:
     b = _text(git, change.new_id, change.new_mode)
     old_name = f"a/{change.old_path}" if change.old_path else "/dev/null"
     new_name = f"b/{change.path}" if change.new_id else "/dev/null"
-    header = f"--- {old_name}\n+++ {new_name}\n"
+    git_line = f"diff --git a/{change.old_path or change.path} b/{change.path}\n"
+    header = f"{git_line}--- {old_name}\n+++ {new_name}\n"
     if isinstance(a, str) or isinstance(b, str):
         reason = a if isinstance(a, str) else b
         return header + f"({reason})\n"
@@ -101,7 +102,7 @@ def file_diff(git: GitRepo, change: FileChange, context: int = 3) -> str:
     )
     if not body and change.old_mode != change.new_mode:
         return header + f"(mode {change.old_mode:o} -> {change.new_mode:o})\n"
-    return body or header
+    return git_line + body if body else header
 
 
 def unified_diff(

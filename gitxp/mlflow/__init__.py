@@ -1,0 +1,99 @@
+"""MLflow's tracking API, recording gitxp runs: change one import line.
+
+    import gitxp.mlflow as mlflow
+
+    mlflow.set_experiment("iris")
+    with mlflow.start_run(run_name="baseline"):
+        mlflow.log_params({"C": 1.0})
+        mlflow.log_metric("accuracy", 0.97)
+
+Runs land in the git repository of the current directory (or the local
+path given to `set_tracking_uri`). See docs/ecosystem.md for what differs
+from MLflow and why.
+"""
+
+from __future__ import annotations
+
+from .._errors import GitxpError as MlflowException
+from ..integrations.mlflow_client import MlflowClient
+from ..integrations.mlflow_entities import Experiment, Metric, Run, RunData, RunInfo
+from ..integrations.mlflow_fluent import (
+    ActiveRun,
+    active_run,
+    autolog,
+    create_experiment,
+    delete_tag,
+    end_run,
+    get_artifact_uri,
+    get_experiment,
+    get_experiment_by_name,
+    get_metric_history,
+    get_run,
+    get_tracking_uri,
+    last_active_run,
+    log_artifact,
+    log_artifacts,
+    log_dict,
+    log_figure,
+    log_image,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    log_text,
+    search_experiments,
+    search_runs,
+    set_experiment,
+    set_tag,
+    set_tags,
+    set_tracking_uri,
+    start_run,
+)
+from ..integrations.mlflow_models import set_logged_model_tags
+from . import entities, models, pyfunc, sklearn, tracking
+
+__all__ = [
+    "ActiveRun",
+    "Experiment",
+    "Metric",
+    "MlflowClient",
+    "MlflowException",
+    "Run",
+    "RunData",
+    "RunInfo",
+    "active_run",
+    "autolog",
+    "create_experiment",
+    "delete_tag",
+    "end_run",
+    "entities",
+    "get_artifact_uri",
+    "get_experiment",
+    "get_experiment_by_name",
+    "get_metric_history",
+    "get_run",
+    "get_tracking_uri",
+    "last_active_run",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_image",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_text",
+    "models",
+    "pyfunc",
+    "search_experiments",
+    "search_runs",
+    "set_experiment",
+    "set_logged_model_tags",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "sklearn",
+    "start_run",
+    "tracking",
+]

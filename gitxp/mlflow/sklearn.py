@@ -1,0 +1,8 @@
+"""`mlflow.sklearn` for gitxp: log a scikit-learn model as run artifacts and load it back."""
+
+from __future__ import annotations
+
+from ..integrations.mlflow_fluent import autolog
+from ..integrations.mlflow_models import load_model, log_model, save_model
+
+__all__ = ["autolog", "load_model", "log_model", "save_model"]
