@@ -255,3 +255,53 @@ def test_a_supervised_run_stays_running_without_heartbeats() -> None:
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
     ).stdout
     assert effective_status({**meta, "supervised": True, "pid": int(dead)}) == "CRASHED"
+
+
+ONCE = """
+import time, gitxp
+gitxp.log_metric("x", 1)
+try:
+    print("ready", flush=True)
+    time.sleep(30)
+except KeyboardInterrupt:
+    with open("interrupts", "a") as f:
+        f.write("int\\n")
+    time.sleep(0.5)  # a second Ctrl-C from a careless forwarder would land here
+    with open("interrupts", "a") as f:
+        f.write("clean\\n")
+"""
+
+
+def test_ctrl_c_at_a_terminal_reaches_the_command_once(repo: Path) -> None:
+    import pty
+    import select
+
+    write(repo / "once.py", ONCE)
+    env = child_env()
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: become `gitxp run` on the pseudo-terminal
+        os.chdir(repo)
+        os.execve(sys.executable, [*GITXP, "run", "-n", "tty", "--", "python", "once.py"], env)
+    seen = b""
+    deadline = time.monotonic() + 60
+    while b"ready" not in seen and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.2)[0]:
+            seen += os.read(fd, 4096)
+    assert b"ready" in seen, seen
+    os.write(fd, b"\x03")  # Ctrl-C typed at the terminal
+    while True:
+        try:
+            if select.select([fd], [], [], 0.2)[0]:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    break
+                seen += chunk
+        except OSError:
+            break
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert (repo / "interrupts").exists(), seen.decode(errors="replace")
+    assert (repo / "interrupts").read_text() == "int\nclean\n"
+    assert os.waitstatus_to_exitcode(status) == 0  # the command handled it and exited 0
+    record = gitxp.open(repo).run("tty")
+    assert record.status == "KILLED" and record.meta["signal"] == "SIGINT"

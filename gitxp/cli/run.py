@@ -63,7 +63,7 @@ def run_command(
     and gitxp.log_metric() or gitxp.start_run() add to it instead of starting
     another. gitxp exits with CMD's exit code. The run is FINISHED when CMD
     exits 0, FAILED otherwise, KILLED when CMD is stopped by Ctrl-C or a
-    signal (SIGINT, SIGTERM and SIGHUP sent to gitxp are passed on to CMD).
+    signal (Ctrl-C reaches CMD once; SIGTERM sent to gitxp is passed on).
     The last 1 MB of its output is stored in the run as output.log
     (git show refs/gitxp/runs/ID:output.log, or RunRecord.output in Python).
 
