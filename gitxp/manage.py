@@ -17,6 +17,7 @@ from ._errors import (
     AmbiguousRunError,
     GitxpError,
     InvalidValueError,
+    RunActiveError,
     RunNotFoundError,
     UsageError,
 )
@@ -144,6 +145,10 @@ def rm(runs: Iterable[str], *, repo: RepoArg = ".") -> list[TrashedRun]:
         raise UsageError("name at least one run to remove")
     with opened(repo) as r:
         resolved = [r.resolve(name) for name in names]  # all must exist before any moves
+        for ref, _tip in resolved:
+            record = r.run(ref.rsplit("/", 1)[-1])
+            if record.status == "RUNNING":
+                raise RunActiveError(record.id, "remove")
         out = []
         for ref, tip in dict(resolved).items():
             run_id = ref.rsplit("/", 1)[-1]
