@@ -34,6 +34,7 @@ from typing import IO, Any
 
 from . import storage
 from ._errors import CommandNotFoundError, UsageError
+from .values import check_key, normalize_param
 
 OUTPUT_CAP = 1024 * 1024  # bytes of output kept in the run (the tail)
 FORWARDED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
@@ -173,9 +174,9 @@ def launch(
     *params* are the run's params, visible in CMD as `gitxp.active_run().params`.
     *cwd* is where CMD runs (default: the current directory, inside the
     repository at or above *repo*). *env* adds or overrides environment
-    variables for CMD, *unset_env* removes some. With *stream* CMD's output goes to this process's
-    stdout/stderr as it comes; either way its last *output_cap* bytes are
-    stored in the run as `output.log`. *on_start* is called with the new
+    variables for CMD, *unset_env* removes some. With *stream* CMD's output
+    goes to this process's stdout/stderr as it comes; either way its last
+    *output_cap* bytes are stored in the run as `output.log`. *on_start* is called with the new
     `Run` before CMD starts.
 
         result = gitxp.launch(["python", "train.py"], params={"lr": 0.1})
@@ -200,17 +201,13 @@ def launch(
         if record_cwd is None:
             rel = os.path.relpath(run_dir, git.root)
             record_cwd = "." if rel.startswith("..") else rel.replace(os.sep, "/")
-        command = {
-            "argv": argv,
-            "cwd": record_cwd,
-            "source": "cli",
-            "params": dict(params or {}),
-        }
+        clean = {check_key("param", k): normalize_param(k, v) for k, v in (params or {}).items()}
+        command = {"argv": argv, "cwd": record_cwd, "source": "cli", "params": clean}
         run = Run(
             git,
             experiment=experiment,
             name=name,
-            params=params,
+            params=clean,
             tags=tags,
             notes=notes,
             command=command,

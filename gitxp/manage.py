@@ -295,7 +295,11 @@ def gc(
     with opened(repo) as r:
         deleted, kept = [], 0
         for ref, sha in list_refs(r.git, TRASH_PREFIX).items():
-            item = _trashed(r.git, sha)
+            try:
+                item = _trashed(r.git, sha)
+            except GitxpError:
+                kept += 1  # unreadable: leave it for a human (`git log <ref>`)
+                continue
             when = item.removed_time or r.git.read_commit(sha).commit_time * 1000
             if when <= cutoff:
                 delete_ref(r.git, ref, sha)
