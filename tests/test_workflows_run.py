@@ -305,3 +305,20 @@ def test_ctrl_c_at_a_terminal_reaches_the_command_once(repo: Path) -> None:
     assert os.waitstatus_to_exitcode(status) == 0  # the command handled it and exited 0
     record = gitxp.open(repo).run("tty")
     assert record.status == "KILLED" and record.meta["signal"] == "SIGINT"
+
+
+def test_run_in_a_repository_without_commits(empty_repo: Path) -> None:
+    write(empty_repo / "t.py", "import gitxp\ngitxp.log_metric('a', 1)\n")
+    result = run_gitxp(empty_repo, "run", "-n", "first", "--", "python", "t.py")
+    assert result.returncode == 0, result.stderr
+    record = gitxp.open(empty_repo).run("first")
+    assert record.status == "FINISHED" and record.last_metrics == {"a": 1.0}
+    assert git(empty_repo, "show", f"{record.code_commit}:t.py").startswith("import gitxp")
+    assert git(empty_repo, "status", "--porcelain") == "?? t.py\n"  # nothing of ours was staged
+    fsck(empty_repo)
+
+
+def test_outside_a_repository_is_a_clear_error(tmp_path: Path) -> None:
+    result = run_gitxp(tmp_path, "run", "--", "true")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: not a git repository")
