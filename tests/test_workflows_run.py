@@ -16,7 +16,7 @@ import gitxp
 from gitxp.launcher import launch
 from gitxp.pairs import parse_pairs, parse_scalar
 from tests.gitutil import fsck, git, run_refs
-from tests.workflows_util import GITXP, child_env, write
+from tests.workflows_util import GITXP, child_env, runs_json, write
 from tests.workflows_util import gitxp as run_gitxp
 
 CHILD = """
@@ -322,3 +322,37 @@ def test_outside_a_repository_is_a_clear_error(tmp_path: Path) -> None:
     result = run_gitxp(tmp_path, "run", "--", "true")
     assert result.returncode == 1
     assert result.stderr.startswith("error: not a git repository")
+
+
+def test_parallel_runs_in_a_new_repository(repo: Path) -> None:
+    """A sweep started with `&`: the first run refs, reflogs and shared blobs are created at once."""
+    procs = [
+        subprocess.Popen(
+            [
+                *GITXP,
+                "run",
+                "-q",
+                "-n",
+                f"p{i}",
+                "-p",
+                f"i={i}",
+                "--",
+                "python",
+                "-c",
+                "import gitxp; gitxp.log_metric('i', gitxp.active_run().params['i'])",
+            ],
+            cwd=repo,
+            env=child_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(4)
+    ]
+    for proc in procs:
+        _out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    rows = {r["name"]: r for r in runs_json(repo)}
+    assert {n: r["metrics"]["i"] for n, r in rows.items()} == {f"p{i}": float(i) for i in range(4)}
+    assert {r["status"] for r in rows.values()} == {"FINISHED"}
+    fsck(repo)
