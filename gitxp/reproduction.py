@@ -167,6 +167,8 @@ def plan(run: str, *, repo: RepoArg = ".") -> Plan:
 
     with opened(repo) as r:
         record = r.run(run)
+        if record.status == "RUNNING":
+            raise NotReproducibleError(record.id, "it is still running; wait until it ends")
         command = record.meta.get("command") or {}
         argv = list(command.get("argv") or [])
         if not argv or not all(isinstance(a, str) for a in argv):
