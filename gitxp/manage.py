@@ -158,9 +158,13 @@ def rm(runs: Iterable[str], *, repo: RepoArg = ".") -> list[TrashedRun]:
                 state.meta["removed"] = stamp
 
             commit = edit_run(r.git, ref, tip, "remove (to the trash)", change, move_ref=False)
-            trash = TRASH_PREFIX + run_id
-            update_ref(r.git, trash, read_ref(r.git, trash), commit, "gitxp: rm")
-            delete_ref(r.git, ref, tip)
+            trash_ref = TRASH_PREFIX + run_id
+            update_ref(r.git, trash_ref, read_ref(r.git, trash_ref), commit, "gitxp: rm")
+            try:
+                delete_ref(r.git, ref, tip)
+            except GitxpError:
+                delete_ref(r.git, trash_ref, commit)  # the run changed meanwhile: keep it
+                raise
             remove_reflog(r.git, ref)
             out.append(_trashed(r.git, commit))
         return out
