@@ -7,7 +7,25 @@ from typing import Any
 
 import click
 
+from .._errors import GitxpError
 from ._output import dump_json, fmt_duration
+
+
+def _warn_if_taken(name: str) -> None:
+    """Say so when the name is in use: `gitxp show NAME` would then be ambiguous."""
+    from ..repo import open as open_repo
+
+    try:
+        with open_repo(".") as repo:
+            taken = [r["id"] for r in repo.rows() if r.get("name") == name]
+    except GitxpError:
+        return  # not a repository: launch() reports that properly
+    if taken:
+        click.echo(
+            f"gitxp: warning: a run named {name!r} exists already ({taken[0][:12]}); "
+            "refer to these runs by id",
+            err=True,
+        )
 
 
 @click.command(
@@ -79,6 +97,8 @@ def run_command(
 
     param_values = parse_pairs(params, "param")
     tag_values = parse_pairs(tags, "tag", typed=False)
+    if name:
+        _warn_if_taken(name.strip())
 
     def started(run: Any) -> None:
         if fmt == "text":
