@@ -11,7 +11,7 @@ from .._errors import GitxpError
 from ._output import dump_json, fmt_duration
 
 
-def _warn_if_taken(name: str) -> None:
+def _warn_if_taken(name: str) -> bool:
     """Say so when the name is in use: `gitxp show NAME` would then be ambiguous."""
     from ..repo import open as open_repo
 
@@ -19,13 +19,14 @@ def _warn_if_taken(name: str) -> None:
         with open_repo(".") as repo:
             taken = [r["id"] for r in repo.rows() if r.get("name") == name]
     except GitxpError:
-        return  # not a repository: launch() reports that properly
+        return False  # not a repository: launch() reports that properly
     if taken:
         click.echo(
             f"gitxp: warning: a run named {name!r} exists already ({taken[0][:12]}); "
             "refer to these runs by id",
             err=True,
         )
+    return bool(taken)
 
 
 @click.command(
@@ -97,8 +98,7 @@ def run_command(
 
     param_values = parse_pairs(params, "param")
     tag_values = parse_pairs(tags, "tag", typed=False)
-    if name:
-        _warn_if_taken(name.strip())
+    ambiguous = bool(name) and _warn_if_taken(str(name).strip())
 
     def started(run: Any) -> None:
         if fmt == "text":
@@ -125,7 +125,7 @@ def run_command(
             how += f", {result.signal}"
         click.echo(
             f"gitxp: run {result.name} {result.status} in {fmt_duration(result.wall_time)} "
-            f"({how}); see `gitxp show {result.name}`",
+            f"({how}); see `gitxp show {result.run_id[:12] if ambiguous else result.name}`",
             err=True,
         )
     sys.stdout.flush()
