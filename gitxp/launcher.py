@@ -71,9 +71,11 @@ class _Tail:
     def add(self, data: bytes) -> None:
         with self._lock:
             self.total += len(data)
+            if self.cap <= 0:
+                return
             self._chunks.append(data)
             self._size += len(data)
-            while self._size - len(self._chunks[0]) >= self.cap:
+            while len(self._chunks) > 1 and self._size - len(self._chunks[0]) >= self.cap:
                 self._size -= len(self._chunks.popleft())
 
     def value(self) -> bytes:
@@ -176,7 +178,7 @@ def launch(
     repository at or above *repo*). *env* adds or overrides environment
     variables for CMD, *unset_env* removes some. With *stream* CMD's output
     goes to this process's stdout/stderr as it comes; either way its last
-    *output_cap* bytes are stored in the run as `output.log`. *on_start* is called with the new
+    *output_cap* bytes are stored in the run as `output.log` (0: none). *on_start* is called with the new
     `Run` before CMD starts.
 
         result = gitxp.launch(["python", "train.py"], params={"lr": 0.1})
@@ -315,7 +317,7 @@ def _supervise(
     else:
         error = f"{argv[0]} exited with code {code}"
     run._reload()
-    output = tail.value()
+    output = tail.value() if cap > 0 else b""  # a cap of 0: record no output at all
     if output:
         run._put_file(storage.OUTPUT_FILE, output)
     run._set_meta(

@@ -356,3 +356,11 @@ def test_parallel_runs_in_a_new_repository(repo: Path) -> None:
     assert {n: r["metrics"]["i"] for n, r in rows.items()} == {f"p{i}": float(i) for i in range(4)}
     assert {r["status"] for r in rows.values()} == {"FINISHED"}
     fsck(repo)
+
+
+def test_no_capture_stores_no_output(repo: Path) -> None:
+    result = run_gitxp(repo, "run", "-n", "secret", "--no-capture", "--", "echo", "s3cr3t")
+    assert result.returncode == 0 and "s3cr3t" in result.stdout  # still shown
+    record = gitxp.open(repo).run("secret")
+    assert record.output == "" and record.meta["output"]["bytes"] == 7
+    assert "output.log" not in git(repo, "ls-tree", "--name-only", record.ref)

@@ -58,6 +58,11 @@ def _warn_if_taken(name: str) -> bool:
     "-q", "--quiet", is_flag=True, help="Do not echo CMD's output (it is still recorded)."
 )
 @click.option(
+    "--no-capture",
+    is_flag=True,
+    help="Do not store CMD's output in the run (for commands that print secrets).",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["text", "json"]),
@@ -73,6 +78,7 @@ def run_command(
     tags: tuple[str, ...],
     note: str | None,
     quiet: bool,
+    no_capture: bool,
     fmt: str,
     cmd: tuple[str, ...],
 ) -> None:
@@ -84,7 +90,8 @@ def run_command(
     exits 0, FAILED otherwise, KILLED when CMD is stopped by Ctrl-C or a
     signal (Ctrl-C reaches CMD once; SIGTERM sent to gitxp is passed on).
     The last 1 MB of its output is stored in the run as output.log
-    (git show refs/gitxp/runs/ID:output.log, or RunRecord.output in Python).
+    (git show refs/gitxp/runs/ID:output.log, or RunRecord.output in Python);
+    it is stored as printed, so use --no-capture for commands that print secrets.
 
     \b
     Examples:
@@ -93,7 +100,7 @@ def run_command(
       gitxp run -n baseline -m "before the refactor" -- make train
       gitxp run -q --format json -- ./eval.sh > /dev/null
     """
-    from ..launcher import launch
+    from ..launcher import OUTPUT_CAP, launch
     from ..pairs import parse_pairs
 
     param_values = parse_pairs(params, "param")
@@ -115,6 +122,7 @@ def run_command(
         tags=tag_values,
         notes=note,
         stream=not quiet,
+        output_cap=0 if no_capture else OUTPUT_CAP,
         on_start=started,
     )
     if fmt == "json":
