@@ -212,8 +212,6 @@ class GitRepo:
         Only modes git fsck accepts are allowed; the blobs must already exist.
         """
         root_id, trees = build_trees(files)
-        store = self._repo.object_store
-        del store
         for tree in trees:
             self.add_object(tree)
         return root_id
