@@ -144,10 +144,6 @@ def create_project(path: str | os.PathLike[str] | None = None) -> str:
                 f.write(text)
         commit_all(git, "iris: logistic regression demo project")
         os.makedirs(git.gitxp_dir(), exist_ok=True)
-        # dulwich creates ref and reflog directories without exist_ok: two runs
-        # starting at once in a brand-new repository could race on them.
-        for sub in ("refs", "logs/refs"):
-            os.makedirs(os.path.join(git.git_dir, sub, "gitxp", "runs"), exist_ok=True)
     finally:
         git.close()
     return target

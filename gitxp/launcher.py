@@ -10,10 +10,11 @@ When CMD exits the launcher re-reads the ref's tip and commits the final
 commit: status (FINISHED on exit 0, FAILED otherwise, KILLED on a signal),
 exit code, wall time and the tail of CMD's output.
 
-Signals: CMD runs in its own process group (when launched from the main thread). On a terminal the launcher
-hands CMD the foreground, so Ctrl-C and Ctrl-Z reach CMD exactly once, as
-they would without gitxp; SIGINT, SIGTERM and SIGHUP sent to the launcher
-itself are forwarded to CMD's process group.
+Signals: at a terminal CMD shares gitxp's foreground process group, so
+Ctrl-C and Ctrl-Z reach it exactly once, as they would without gitxp;
+SIGTERM sent to gitxp is passed on. Without a terminal (CI, schedulers)
+CMD gets a process group of its own and SIGINT, SIGTERM and SIGHUP sent
+to gitxp are forwarded to that group. Either way the run ends KILLED.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import IO, Any
 
 from . import storage
 from ._errors import CommandNotFoundError, UsageError
+from .values import check_key, normalize_param
 
 OUTPUT_CAP = 1024 * 1024  # bytes of output kept in the run (the tail)
 FORWARDED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
@@ -69,9 +71,11 @@ class _Tail:
     def add(self, data: bytes) -> None:
         with self._lock:
             self.total += len(data)
+            if self.cap <= 0:
+                return
             self._chunks.append(data)
             self._size += len(data)
-            while self._size - len(self._chunks[0]) >= self.cap:
+            while len(self._chunks) > 1 and self._size - len(self._chunks[0]) >= self.cap:
                 self._size -= len(self._chunks.popleft())
 
     def value(self) -> bytes:
@@ -120,16 +124,6 @@ def _interactive() -> bool:
         return os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp()
     except OSError:
         return False
-
-
-def _give_terminal(pgid: int) -> None:
-    old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
-    try:
-        os.tcsetpgrp(0, pgid)
-    except OSError:
-        pass
-    finally:
-        signal.signal(signal.SIGTTOU, old)
 
 
 def _resolve_program(cmd: Sequence[str], cwd: str, path: str | None) -> None:
@@ -182,9 +176,9 @@ def launch(
     *params* are the run's params, visible in CMD as `gitxp.active_run().params`.
     *cwd* is where CMD runs (default: the current directory, inside the
     repository at or above *repo*). *env* adds or overrides environment
-    variables for CMD, *unset_env* removes some. With *stream* CMD's output goes to this process's
-    stdout/stderr as it comes; either way its last *output_cap* bytes are
-    stored in the run as `output.log`. *on_start* is called with the new
+    variables for CMD, *unset_env* removes some. With *stream* CMD's output
+    goes to this process's stdout/stderr as it comes; either way its last
+    *output_cap* bytes are stored in the run as `output.log` (0: none). *on_start* is called with the new
     `Run` before CMD starts.
 
         result = gitxp.launch(["python", "train.py"], params={"lr": 0.1})
@@ -209,17 +203,13 @@ def launch(
         if record_cwd is None:
             rel = os.path.relpath(run_dir, git.root)
             record_cwd = "." if rel.startswith("..") else rel.replace(os.sep, "/")
-        command = {
-            "argv": argv,
-            "cwd": record_cwd,
-            "source": "cli",
-            "params": dict(params or {}),
-        }
+        clean = {check_key("param", k): normalize_param(k, v) for k, v in (params or {}).items()}
+        command = {"argv": argv, "cwd": record_cwd, "source": "cli", "params": clean}
         run = Run(
             git,
             experiment=experiment,
             name=name,
-            params=params,
+            params=clean,
             tags=tags,
             notes=notes,
             command=command,
@@ -243,11 +233,17 @@ def _supervise(
     run: Any, argv: list[str], cwd: str, env: dict[str, str], stream: bool, cap: int
 ) -> LaunchResult:
     tail = _Tail(cap)
-    # Signal handlers and the terminal belong to the main thread. Launched from
-    # another thread (several runs at once), CMD stays in our process group so
-    # Ctrl-C still reaches it directly.
+    # Three ways to be started, three ways to pass signals on:
+    # - at a terminal: CMD shares our (foreground) process group, so Ctrl-C,
+    #   Ctrl-Z and a hangup reach it straight from the terminal, exactly once;
+    #   we only note SIGINT/SIGHUP and pass on SIGTERM, which comes from `kill`.
+    # - otherwise (CI, a scheduler, a pipeline): CMD gets a process group of
+    #   its own and every signal sent to us goes to that whole group.
+    # - from a thread other than the main one (several runs at once): no
+    #   handlers can be installed; CMD shares our group and gets Ctrl-C directly.
     main = threading.current_thread() is threading.main_thread()
     interactive = main and _interactive()
+    own_group = main and not interactive
     started = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -256,20 +252,20 @@ def _supervise(
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            process_group=0 if main else None,
+            process_group=0 if own_group else None,
         )
     except OSError as exc:
         run._set_meta(exit_code=127, wall_time=0.0)
         run.end("FAILED", f"could not start {argv[0]}: {exc.strerror or exc}")
         raise CommandNotFoundError(argv[0], exc.strerror or str(exc)) from None
-    if interactive:
-        _give_terminal(proc.pid)
     received: list[int] = []
 
     def forward(signum: int, frame: Any) -> None:
         received.append(signum)
+        if interactive and signum in (signal.SIGINT, signal.SIGHUP):
+            return  # the terminal sent it to CMD as well
         with contextlib.suppress(OSError):
-            if main:
+            if own_group:
                 os.killpg(proc.pid, signum)
             else:
                 proc.send_signal(signum)
@@ -300,8 +296,6 @@ def _supervise(
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        if interactive:
-            _give_terminal(os.getpgrp())
     wall = time.monotonic() - started
     for reader in readers:
         reader.join(timeout=_READER_GRACE_SECONDS)
@@ -323,7 +317,7 @@ def _supervise(
     else:
         error = f"{argv[0]} exited with code {code}"
     run._reload()
-    output = tail.value()
+    output = tail.value() if cap > 0 else b""  # a cap of 0: record no output at all
     if output:
         run._put_file(storage.OUTPUT_FILE, output)
     run._set_meta(

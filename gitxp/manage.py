@@ -17,6 +17,7 @@ from ._errors import (
     AmbiguousRunError,
     GitxpError,
     InvalidValueError,
+    RunActiveError,
     RunNotFoundError,
     UsageError,
 )
@@ -144,6 +145,10 @@ def rm(runs: Iterable[str], *, repo: RepoArg = ".") -> list[TrashedRun]:
         raise UsageError("name at least one run to remove")
     with opened(repo) as r:
         resolved = [r.resolve(name) for name in names]  # all must exist before any moves
+        for ref, _tip in resolved:
+            record = r.run(ref.rsplit("/", 1)[-1])
+            if record.status == "RUNNING":
+                raise RunActiveError(record.id, "remove")
         out = []
         for ref, tip in dict(resolved).items():
             run_id = ref.rsplit("/", 1)[-1]
@@ -153,9 +158,13 @@ def rm(runs: Iterable[str], *, repo: RepoArg = ".") -> list[TrashedRun]:
                 state.meta["removed"] = stamp
 
             commit = edit_run(r.git, ref, tip, "remove (to the trash)", change, move_ref=False)
-            trash = TRASH_PREFIX + run_id
-            update_ref(r.git, trash, read_ref(r.git, trash), commit, "gitxp: rm")
-            delete_ref(r.git, ref, tip)
+            trash_ref = TRASH_PREFIX + run_id
+            update_ref(r.git, trash_ref, read_ref(r.git, trash_ref), commit, "gitxp: rm")
+            try:
+                delete_ref(r.git, ref, tip)
+            except GitxpError:
+                delete_ref(r.git, trash_ref, commit)  # the run changed meanwhile: keep it
+                raise
             remove_reflog(r.git, ref)
             out.append(_trashed(r.git, commit))
         return out
@@ -290,7 +299,11 @@ def gc(
     with opened(repo) as r:
         deleted, kept = [], 0
         for ref, sha in list_refs(r.git, TRASH_PREFIX).items():
-            item = _trashed(r.git, sha)
+            try:
+                item = _trashed(r.git, sha)
+            except GitxpError:
+                kept += 1  # unreadable: leave it for a human (`git log <ref>`)
+                continue
             when = item.removed_time or r.git.read_commit(sha).commit_time * 1000
             if when <= cutoff:
                 delete_ref(r.git, ref, sha)

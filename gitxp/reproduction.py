@@ -167,6 +167,8 @@ def plan(run: str, *, repo: RepoArg = ".") -> Plan:
 
     with opened(repo) as r:
         record = r.run(run)
+        if record.status == "RUNNING":
+            raise NotReproducibleError(record.id, "it is still running; wait until it ends")
         command = record.meta.get("command") or {}
         argv = list(command.get("argv") or [])
         if not argv or not all(isinstance(a, str) for a in argv):
@@ -213,6 +215,19 @@ def plan(run: str, *, repo: RepoArg = ".") -> Plan:
             unset_env=unset,
             redacted=redacted,
         )
+
+
+def rebase(value: str, root: str, workdir: str) -> str:
+    """Point an absolute path inside the repository at the same file in the checkout.
+
+    `gitxp run -- python /home/me/proj/train.py` must re-run the checked-out
+    train.py, not today's version in the work tree.
+    """
+    if os.path.isabs(value):
+        rel = os.path.relpath(value, root)
+        if rel == "." or not rel.startswith(".."):
+            return os.path.normpath(os.path.join(workdir, rel))
+    return value
 
 
 def _repro_name(rows: list[dict[str, Any]], name: str) -> str:
@@ -271,7 +286,7 @@ def reproduce(
             run_dir = os.path.join(workdir, *the_plan.cwd.split("/"))
             os.makedirs(run_dir, exist_ok=True)
             launched = launch(
-                the_plan.argv,
+                [rebase(a, root, workdir) for a in the_plan.argv],
                 experiment=original.experiment,
                 name=name,
                 params=the_plan.params,
@@ -279,7 +294,10 @@ def reproduce(
                 notes=f"Reproduction of run {original.name} ({original.id}).",
                 repo=root,
                 cwd=run_dir,
-                env=the_plan.set_env,
+                env={
+                    k: os.pathsep.join(rebase(p, root, workdir) for p in v.split(os.pathsep))
+                    for k, v in the_plan.set_env.items()
+                },
                 unset_env=the_plan.unset_env,
                 stream=stream,
                 code_commit=the_plan.code_commit,

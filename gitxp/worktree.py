@@ -63,16 +63,19 @@ def checkout(
             count = materialize(r.git, code, target)
             return CheckoutResult(record.id, record.name, code, path=target, files=count)
         assert branch is not None
-        # where to go back to: the branch (or detached commit) HEAD is on now
-        previous = (r.git.head_branch() or r.git.head()) if r.git.head() else None
+        # where to go back to: the branch HEAD is on now, or its detached commit
+        head, on_branch = r.git.head(), r.git.head_branch()
+        if head is None:
+            back = None
+        elif on_branch:
+            back = f"git switch {on_branch}"
+        else:
+            back = f"git switch --detach {head}"
         saved = switch_to_new_branch(r.git, branch, code, force=force)
         hint = None
         if saved:
-            hint = (
-                f"git switch {previous} && git checkout {saved} -- . && git reset -q"
-                if previous
-                else f"git checkout {saved} -- ."
-            )
+            restore = f"git checkout {saved} -- . && git reset -q"
+            hint = f"{back} && {restore}" if back else restore
         return CheckoutResult(
             record.id, record.name, code, branch=branch, saved_ref=saved, restore_hint=hint
         )

@@ -59,3 +59,21 @@ def test_help_of_the_group_lists_the_workflow_commands() -> None:
     assert result.returncode == 0
     for name in WORKFLOW_COMMANDS:
         assert f"  {name} " in result.stdout or f"  {name}\n" in result.stdout, name
+
+
+@pytest.mark.parametrize("name", WORKFLOW_COMMANDS)
+def test_help_loads_neither_pandas_nor_pyarrow(name: str) -> None:
+    code = (
+        "import sys\n"
+        "from gitxp.cli.main import main\n"
+        f"sys.argv = ['gitxp', {name!r}, '--help']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('pandas', 'pyarrow', 'sklearn')]\n"
+        "assert not bad, bad\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "Examples:" in result.stdout

@@ -68,8 +68,10 @@ def test_a_running_run_cannot_be_edited(repo: Path) -> None:
     try:
         with pytest.raises(gitxp.RunActiveError, match="still RUNNING"):
             tag("live", {"x": "1"})
+        _record("done", repo)
         with pytest.raises(gitxp.RunActiveError):
-            gitxp.rm(["live"])
+            gitxp.rm(["done", "live"])
+        assert len(run_refs(repo)) == 2  # nothing was moved
     finally:
         run.end()
     assert tag("live", {"x": "1"}) == {"x": "1"}

@@ -174,3 +174,13 @@ def test_tolerance_rule() -> None:
     assert check_metric("a", float("nan"), float("nan"), 0, 0).ok
     assert not check_metric("a", 1.0, None, 1, 1).ok
     assert check_metric("a", float("inf"), float("inf"), 0, 0).ok
+
+
+def test_absolute_paths_into_the_repository_point_at_the_checkout(repo: Path) -> None:
+    script = write(repo / "abs.py", "import gitxp\ngitxp.log_metric('v', 1.0)\n")
+    result = run_gitxp(repo, "run", "-n", "abs", "--", "python", str(script))
+    assert result.returncode == 0, result.stderr
+    script.write_text("import gitxp\ngitxp.log_metric('v', 99.0)\n")  # today's version differs
+    again = run_gitxp(repo, "reproduce", "abs", "-q")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert gitxp.open(repo).run("abs-repro").last_metrics == {"v": 1.0}

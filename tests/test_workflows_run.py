@@ -16,7 +16,7 @@ import gitxp
 from gitxp.launcher import launch
 from gitxp.pairs import parse_pairs, parse_scalar
 from tests.gitutil import fsck, git, run_refs
-from tests.workflows_util import GITXP, child_env, write
+from tests.workflows_util import GITXP, child_env, runs_json, write
 from tests.workflows_util import gitxp as run_gitxp
 
 CHILD = """
@@ -255,3 +255,112 @@ def test_a_supervised_run_stays_running_without_heartbeats() -> None:
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
     ).stdout
     assert effective_status({**meta, "supervised": True, "pid": int(dead)}) == "CRASHED"
+
+
+ONCE = """
+import time, gitxp
+gitxp.log_metric("x", 1)
+try:
+    print("ready", flush=True)
+    time.sleep(30)
+except KeyboardInterrupt:
+    with open("interrupts", "a") as f:
+        f.write("int\\n")
+    time.sleep(0.5)  # a second Ctrl-C from a careless forwarder would land here
+    with open("interrupts", "a") as f:
+        f.write("clean\\n")
+"""
+
+
+def test_ctrl_c_at_a_terminal_reaches_the_command_once(repo: Path) -> None:
+    import pty
+    import select
+
+    write(repo / "once.py", ONCE)
+    env = child_env()
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: become `gitxp run` on the pseudo-terminal
+        os.chdir(repo)
+        os.execve(sys.executable, [*GITXP, "run", "-n", "tty", "--", "python", "once.py"], env)
+    seen = b""
+    deadline = time.monotonic() + 60
+    while b"ready" not in seen and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.2)[0]:
+            seen += os.read(fd, 4096)
+    assert b"ready" in seen, seen
+    os.write(fd, b"\x03")  # Ctrl-C typed at the terminal
+    while True:
+        try:
+            if select.select([fd], [], [], 0.2)[0]:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    break
+                seen += chunk
+        except OSError:
+            break
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert (repo / "interrupts").exists(), seen.decode(errors="replace")
+    assert (repo / "interrupts").read_text() == "int\nclean\n"
+    assert os.waitstatus_to_exitcode(status) == 0  # the command handled it and exited 0
+    record = gitxp.open(repo).run("tty")
+    assert record.status == "KILLED" and record.meta["signal"] == "SIGINT"
+
+
+def test_run_in_a_repository_without_commits(empty_repo: Path) -> None:
+    write(empty_repo / "t.py", "import gitxp\ngitxp.log_metric('a', 1)\n")
+    result = run_gitxp(empty_repo, "run", "-n", "first", "--", "python", "t.py")
+    assert result.returncode == 0, result.stderr
+    record = gitxp.open(empty_repo).run("first")
+    assert record.status == "FINISHED" and record.last_metrics == {"a": 1.0}
+    assert git(empty_repo, "show", f"{record.code_commit}:t.py").startswith("import gitxp")
+    assert git(empty_repo, "status", "--porcelain") == "?? t.py\n"  # nothing of ours was staged
+    fsck(empty_repo)
+
+
+def test_outside_a_repository_is_a_clear_error(tmp_path: Path) -> None:
+    result = run_gitxp(tmp_path, "run", "--", "true")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: not a git repository")
+
+
+def test_parallel_runs_in_a_new_repository(repo: Path) -> None:
+    """A sweep started with `&`: the first run refs, reflogs and shared blobs are created at once."""
+    procs = [
+        subprocess.Popen(
+            [
+                *GITXP,
+                "run",
+                "-q",
+                "-n",
+                f"p{i}",
+                "-p",
+                f"i={i}",
+                "--",
+                "python",
+                "-c",
+                "import gitxp; gitxp.log_metric('i', gitxp.active_run().params['i'])",
+            ],
+            cwd=repo,
+            env=child_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(4)
+    ]
+    for proc in procs:
+        _out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    rows = {r["name"]: r for r in runs_json(repo)}
+    assert {n: r["metrics"]["i"] for n, r in rows.items()} == {f"p{i}": float(i) for i in range(4)}
+    assert {r["status"] for r in rows.values()} == {"FINISHED"}
+    fsck(repo)
+
+
+def test_no_capture_stores_no_output(repo: Path) -> None:
+    result = run_gitxp(repo, "run", "-n", "secret", "--no-capture", "--", "echo", "s3cr3t")
+    assert result.returncode == 0 and "s3cr3t" in result.stdout  # still shown
+    record = gitxp.open(repo).run("secret")
+    assert record.output == "" and record.meta["output"]["bytes"] == 7
+    assert "output.log" not in git(repo, "ls-tree", "--name-only", record.ref)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 import threading
@@ -11,6 +12,16 @@ from typing import Any
 import click
 
 from ._output import fmt_duration, fmt_value, render_table
+
+
+def _activation_hint() -> str | None:
+    """`source .../bin/activate` when gitxp runs from a virtualenv that is not on PATH."""
+    bin_dir = os.path.dirname(sys.executable)
+    on_path = [os.path.realpath(p) for p in os.environ.get("PATH", "").split(os.pathsep) if p]
+    activate = os.path.join(bin_dir, "activate")
+    if sys.prefix == sys.base_prefix or os.path.realpath(bin_dir) in on_path:
+        return None
+    return f"source {shlex.quote(activate)}" if os.path.exists(activate) else None
 
 
 def _step(text: str, color: bool) -> None:
@@ -100,6 +111,9 @@ def demo_command(path: str | None) -> None:
 
     _step(f"Done in {time.monotonic() - started:.0f}s. The runs live in {target}", color)
     click.echo("as git refs (refs/gitxp/runs/*), next to the code. Try:")
+    activate = _activation_hint()
+    if activate:
+        click.echo(f"  {activate}    # puts gitxp and this python on PATH")
     click.echo(f"  cd {shlex.quote(target)}")
     click.echo(f"  gitxp show {best['name']}")
     click.echo(f"  gitxp compare {best['name']} {worst['name']} {result.run_name}")

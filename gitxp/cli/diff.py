@@ -163,7 +163,11 @@ def diff_command(run_a: str, run_b: str, code: bool, fmt: str, repo_path: str) -
 @click.command("compare")
 @click.argument("runs", nargs=-1, required=True, metavar="RUN...")
 @click.option(
-    "--all", "show_all", is_flag=True, help="Show every field, not only those that differ."
+    "--only-changed/--all",
+    "only_changed",
+    default=True,
+    show_default=True,
+    help="Show only the fields whose values differ (default), or every field.",
 )
 @click.option(
     "-s",
@@ -176,7 +180,7 @@ def diff_command(run_a: str, run_b: str, code: bool, fmt: str, repo_path: str) -
 @format_option("table", "json", default="table")
 @repo_option
 def compare_command(
-    runs: tuple[str, ...], show_all: bool, sort_by: str | None, fmt: str, repo_path: str
+    runs: tuple[str, ...], only_changed: bool, sort_by: str | None, fmt: str, repo_path: str
 ) -> None:
     """Put runs side by side, one column per run; by default only fields that differ.
 
@@ -188,7 +192,7 @@ def compare_command(
     """
     from ..comparison import compare
 
-    result = compare(list(runs), only_changed=not show_all, sort_by=sort_by, repo=repo_path)
+    result = compare(list(runs), only_changed=only_changed, sort_by=sort_by, repo=repo_path)
     if fmt == "json":
         click.echo(dump_json(result.to_dict()))
         return

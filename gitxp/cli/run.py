@@ -7,7 +7,26 @@ from typing import Any
 
 import click
 
+from .._errors import GitxpError
 from ._output import dump_json, fmt_duration
+
+
+def _warn_if_taken(name: str) -> bool:
+    """Say so when the name is in use: `gitxp show NAME` would then be ambiguous."""
+    from ..repo import open as open_repo
+
+    try:
+        with open_repo(".") as repo:
+            taken = [r["id"] for r in repo.rows() if r.get("name") == name]
+    except GitxpError:
+        return False  # not a repository: launch() reports that properly
+    if taken:
+        click.echo(
+            f"gitxp: warning: a run named {name!r} exists already ({taken[0][:12]}); "
+            "refer to these runs by id",
+            err=True,
+        )
+    return bool(taken)
 
 
 @click.command(
@@ -39,6 +58,11 @@ from ._output import dump_json, fmt_duration
     "-q", "--quiet", is_flag=True, help="Do not echo CMD's output (it is still recorded)."
 )
 @click.option(
+    "--no-capture",
+    is_flag=True,
+    help="Do not store CMD's output in the run (for commands that print secrets).",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["text", "json"]),
@@ -54,6 +78,7 @@ def run_command(
     tags: tuple[str, ...],
     note: str | None,
     quiet: bool,
+    no_capture: bool,
     fmt: str,
     cmd: tuple[str, ...],
 ) -> None:
@@ -63,9 +88,10 @@ def run_command(
     and gitxp.log_metric() or gitxp.start_run() add to it instead of starting
     another. gitxp exits with CMD's exit code. The run is FINISHED when CMD
     exits 0, FAILED otherwise, KILLED when CMD is stopped by Ctrl-C or a
-    signal (SIGINT, SIGTERM and SIGHUP sent to gitxp are passed on to CMD).
+    signal (Ctrl-C reaches CMD once; SIGTERM sent to gitxp is passed on).
     The last 1 MB of its output is stored in the run as output.log
-    (git show refs/gitxp/runs/ID:output.log, or RunRecord.output in Python).
+    (git show refs/gitxp/runs/ID:output.log, or RunRecord.output in Python);
+    it is stored as printed, so use --no-capture for commands that print secrets.
 
     \b
     Examples:
@@ -74,11 +100,12 @@ def run_command(
       gitxp run -n baseline -m "before the refactor" -- make train
       gitxp run -q --format json -- ./eval.sh > /dev/null
     """
-    from ..launcher import launch
+    from ..launcher import OUTPUT_CAP, launch
     from ..pairs import parse_pairs
 
     param_values = parse_pairs(params, "param")
     tag_values = parse_pairs(tags, "tag", typed=False)
+    ambiguous = bool(name) and _warn_if_taken(str(name).strip())
 
     def started(run: Any) -> None:
         if fmt == "text":
@@ -95,6 +122,7 @@ def run_command(
         tags=tag_values,
         notes=note,
         stream=not quiet,
+        output_cap=0 if no_capture else OUTPUT_CAP,
         on_start=started,
     )
     if fmt == "json":
@@ -105,7 +133,7 @@ def run_command(
             how += f", {result.signal}"
         click.echo(
             f"gitxp: run {result.name} {result.status} in {fmt_duration(result.wall_time)} "
-            f"({how}); see `gitxp show {result.name}`",
+            f"({how}); see `gitxp show {result.run_id[:12] if ambiguous else result.name}`",
             err=True,
         )
     sys.stdout.flush()

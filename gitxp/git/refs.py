@@ -62,6 +62,9 @@ def update_ref(repo: GitRepo, ref: str, old: str | None, new: str, message: str)
     """
     refs = repo.dulwich.refs
     msg = message.encode()
+    # dulwich creates the reflog's directory without exist_ok: two processes
+    # writing their first run ref in a new repository would race on it.
+    os.makedirs(os.path.join(repo.git_dir, "logs", *ref.split("/")[:-1]), exist_ok=True)
 
     def attempt() -> bool:
         if old is None:
