@@ -325,3 +325,40 @@ def test_progress_reports_reach_the_callback(repo: Path, served: Path) -> None:
     assert any(line.startswith("pushing 3 run(s)") for line in lines)
     assert any(line.startswith("fetching runs from") for line in lines)
     assert all(line.endswith(("\n", "\r")) for line in lines)
+
+
+FAKE_SSH = """#!/bin/sh
+# stands in for ssh: skip the options and the host, run the git command here
+while [ $# -gt 1 ]; do
+  case "$1" in
+    -p|-i|-o) shift 2 ;;
+    -*) shift ;;
+    *) echo "$1" >> "$(dirname "$0")/hosts"; shift; break ;;
+  esac
+done
+exec sh -c "$1"
+"""
+
+
+def test_ssh_urls_go_through_the_configured_ssh_command(repo: Path, tmp_path: Path) -> None:
+    bare = tmp_path / "srv" / "team.git"
+    bare.parent.mkdir()
+    git(bare.parent, "init", "-q", "--bare", "team.git")
+    ssh = tmp_path / "bin" / "fake-ssh"
+    ssh.parent.mkdir()
+    ssh.write_text(FAKE_SSH)
+    ssh.chmod(0o755)
+    git(repo, "config", "core.sshCommand", str(ssh))
+    ids = record(repo, 2)
+    url = f"ssh://alice@build-host.example:2222{bare}"
+    assert statuses(sharing.push(repo, url)) == dict.fromkeys(ids, "new")
+    assert sorted(run_refs(bare)) == sorted(f"refs/gitxp/runs/{i}" for i in ids)
+    other = tmp_path / "other"
+    git(tmp_path, "init", "-q", "-b", "main", str(other))
+    git(other, "config", "core.sshCommand", str(ssh))
+    assert statuses(sharing.fetch(other, f"alice@build-host.example:{bare}")) == dict.fromkeys(
+        ids, "new"
+    )
+    assert set((ssh.parent / "hosts").read_text().split()) == {"alice@build-host.example"}
+    fsck(bare)
+    fsck(other)

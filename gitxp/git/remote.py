@@ -123,9 +123,14 @@ def resolve_remote(git: GitRepo, remote: str | None, operation: str = "fetch") -
 def _client(git: GitRepo, remote: Remote, operation: str) -> tuple[Any, str]:
     from dulwich.client import get_transport_and_path
 
+    # like git: GIT_SSH_COMMAND, then GIT_SSH, then core.sshCommand (read by dulwich)
+    ssh = os.environ.get("GIT_SSH_COMMAND") or os.environ.get("GIT_SSH") or None
     try:
         return get_transport_and_path(
-            remote.url, config=git.dulwich.get_config_stack(), operation=operation
+            remote.url,
+            config=git.dulwich.get_config_stack(),
+            operation=operation,
+            ssh_command=ssh,
         )
     except Exception as exc:  # unsupported scheme, malformed URL
         raise RemoteError(remote.display, f"cannot use this URL: {exc}") from None
