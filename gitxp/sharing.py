@@ -278,9 +278,10 @@ def push(
                     if len(neighbours) >= NEIGHBOUR_RUNS:
                         break
             haves += neighbours
+            negotiated = set(haves)
             trees = []
             for ref, sha in remote_refs.items():
-                if sha in haves and ref.startswith(RUNS_PREFIX):
+                if sha in negotiated and ref.startswith(RUNS_PREFIX):
                     trees += run_commits(git, sha, _run_id(ref), NEIGHBOUR_DEPTH)
             return haves, trees
 

@@ -362,3 +362,18 @@ def test_ssh_urls_go_through_the_configured_ssh_command(repo: Path, tmp_path: Pa
     assert set((ssh.parent / "hosts").read_text().split()) == {"alice@build-host.example"}
     fsck(bare)
     fsck(other)
+
+
+def test_errors_never_show_credentials_and_ls_remote_lists_runs(repo: Path, served: Path) -> None:
+    from gitxp.git.remote import Remote, ls_remote
+
+    ids = record(repo, 1)
+    with git_http(served) as url:
+        secret_url = url.replace("http://", "http://alice:s3cret@") + "/missing.git"
+        with pytest.raises(gitxp.RemoteError) as info:
+            sharing.push(repo, secret_url)
+        assert "s3cret" not in str(info.value)
+        sharing.push(repo, f"{url}/runs.git")
+        with gitxp.open(repo) as r:
+            refs = ls_remote(r.git, Remote(None, f"{url}/runs.git"), "refs/gitxp/")
+    assert list(refs) == [f"refs/gitxp/runs/{ids[0]}"]

@@ -136,11 +136,17 @@ def _client(git: GitRepo, remote: Remote, operation: str) -> tuple[Any, str]:
         raise RemoteError(remote.display, f"cannot use this URL: {exc}") from None
 
 
+def _scrub(text: str) -> str:
+    """*text* with any `scheme://user:secret@` credentials removed."""
+    return re.sub(r"(\w+://)[^/@\s]+@", r"\1", text)
+
+
 def _translate(remote: Remote, exc: BaseException) -> RemoteError:
     """A transport failure as a one-line RemoteError that says what to check."""
     from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
 
     where = remote.display
+    text = _scrub(str(exc)).strip()
     try:
         from dulwich.client import HTTPUnauthorized
     except ImportError:  # pragma: no cover - older dulwich
@@ -150,16 +156,18 @@ def _translate(remote: Remote, exc: BaseException) -> RemoteError:
     if isinstance(exc, NotGitRepository):
         return RemoteError(where, "is not a git repository; check the URL or path")
     if isinstance(exc, HangupException):
-        detail = str(exc).strip() or "the remote hung up"
+        detail = text or "the remote hung up"
         return RemoteError(where, f"{detail}; check the URL and that the server is running")
     if isinstance(exc, GitProtocolError):
-        return RemoteError(where, f"{exc}; retry the command, nothing was half-applied")
+        return RemoteError(where, f"{text}; retry the command, nothing was half-applied")
     if isinstance(exc, (ConnectionError, TimeoutError)):
-        return RemoteError(where, f"cannot connect ({exc}); check the host, port and network")
+        return RemoteError(where, f"cannot connect ({text}); check the host, port and network")
     if isinstance(exc, OSError):
-        return RemoteError(where, f"{exc.strerror or exc}; check the URL or path")
-    text = str(exc).strip() or type(exc).__name__
-    return RemoteError(where, f"{text}; check the URL, credentials and server")
+        detail = _scrub(exc.strerror) if exc.strerror else text
+        return RemoteError(where, f"{detail}; check the URL or path")
+    return RemoteError(
+        where, f"{text or type(exc).__name__}; check the URL, credentials and server"
+    )
 
 
 def _wrap_progress(progress: Progress | None) -> Callable[[bytes], None] | None:
