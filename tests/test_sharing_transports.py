@@ -377,3 +377,17 @@ def test_errors_never_show_credentials_and_ls_remote_lists_runs(repo: Path, serv
         with gitxp.open(repo) as r:
             refs = ls_remote(r.git, Remote(None, f"{url}/runs.git"), "refs/gitxp/")
     assert list(refs) == [f"refs/gitxp/runs/{ids[0]}"]
+
+
+def test_a_push_cut_off_mid_transfer_leaves_the_remote_clean_and_is_retried(
+    repo: Path, served: Path
+) -> None:
+    bare = served / "runs.git"
+    ids = record(repo, 2)
+    with git_http(served, drop_pushes=1) as url:
+        with pytest.raises(gitxp.RemoteError):
+            sharing.push(repo, f"{url}/runs.git")
+        assert run_refs(bare) == []
+        fsck(bare)
+        assert statuses(sharing.push(repo, f"{url}/runs.git")) == dict.fromkeys(ids, "new")
+    fsck(bare)
