@@ -431,6 +431,11 @@ def fetch(
     sets them.
     """
     client, path = _client(git, remote, "fetch")
+    from dulwich.client import LocalGitClient
+
+    if isinstance(client, LocalGitClient):
+        client.close()
+        return _fetch_local(git, remote, path, choose, heads, prefix, progress)
     repo = git.dulwich
     store = repo.object_store
     seen: dict[str, str] = {}
@@ -485,6 +490,56 @@ def fetch(
         spool.close()
         client.close()
     return seen
+
+
+def _fetch_local(
+    git: GitRepo,
+    remote: Remote,
+    path: str,
+    choose: Callable[[dict[str, str]], list[str]],
+    heads: Callable[[dict[str, str]], Iterable[str]],
+    prefix: str,
+    progress: Progress | None,
+) -> dict[str, str]:
+    """Fetch from a repository on this machine: same contract as over the wire.
+
+    dulwich's local client re-reads every ref through its slow path and scans
+    every pack for reusable deltas even when nothing is wanted; reading the
+    source directly keeps a no-op fetch of 10,000 runs well under a second.
+    """
+    from .refs import list_refs
+
+    try:
+        source = GitRepo(path)
+    except GitxpError:
+        raise RemoteError(remote.display, "is not a git repository; check the path") from None
+    try:
+        seen = list_refs(source, prefix)
+        store = git.dulwich.object_store
+        wanted = {sha.encode() for sha in choose(dict(seen))}
+        wants = {sha for sha in wanted if sha not in store}
+        if not wants:
+            return seen
+        source_store = source.dulwich.object_store
+        offered = list(heads(dict(seen)))
+        offered += [sha.decode() for sha in git.dulwich.refs.as_dict(b"refs/heads").values()]
+        haves = {h.encode() for h in offered if h.encode() in source_store}
+        ids, _ = _missing(source_store, haves, haves, wants)
+        if progress:
+            progress(f"Receiving objects: {len(ids)}\n")
+        if len(ids) < UNPACK_LIMIT:
+            for sha in ids:
+                store.add_object(source_store[sha])
+        else:
+            records = generate_unpacked(source_store, ids, set(), True, None)
+            store.add_pack_data(len(ids), _counting(records, len(ids), progress))
+        return seen
+    except GitxpError:
+        raise
+    except Exception as exc:
+        raise _translate(remote, exc) from None
+    finally:
+        source.close()
 
 
 # -- configuration ------------------------------------------------------------------
