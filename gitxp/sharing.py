@@ -157,7 +157,8 @@ def _local_selection(
             selected = {k: v for k, v in selected.items() if k in rows}
         return selected
     if experiment:
-        return {row["ref"]: row["commit"] for row in r.rows(experiment=experiment)}
+        wanted_exp = [experiment] if isinstance(experiment, str) else list(experiment)
+        return {row["ref"]: row["commit"] for row in r.rows(experiment=wanted_exp)}
     return _all_runs(r.git)
 
 

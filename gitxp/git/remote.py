@@ -322,11 +322,11 @@ def _push_local(
                 )
         new = {ref: sha for ref, sha in outcome.sent.items() if ref not in remote_refs}
         outcome.errors.update(create_refs(target, new))
-        for ref, sha in outcome.sent.items():
+        for ref, tip in outcome.sent.items():
             if ref in new:
                 continue
             try:
-                update_ref(target, ref, remote_refs[ref], sha, "gitxp: push")
+                update_ref(target, ref, remote_refs[ref], tip, "gitxp: push")
             except GitxpError as exc:
                 outcome.errors[ref] = str(exc)
         return outcome
