@@ -209,8 +209,10 @@ class Store:
             ) from None
 
 
-def _hash_copy(chunks: Iterable[bytes], dest_dir: str, expected: str | None, what: str) -> str:
-    """Write *chunks* to a temporary file in *dest_dir*, hashing; return its path.
+def _hash_copy(
+    chunks: Iterable[bytes], dest_dir: str, expected: str | None, what: str
+) -> tuple[str, str]:
+    """Write *chunks* to a temporary file in *dest_dir*, hashing; return (path, sha256).
 
     Raises ArtifactIntegrityError (and leaves nothing behind) when the sha256
     is not *expected*.
@@ -229,7 +231,7 @@ def _hash_copy(chunks: Iterable[bytes], dest_dir: str, expected: str | None, wha
     except BaseException:
         os.unlink(tmp)
         raise
-    return tmp
+    return tmp, actual
 
 
 def _file_chunks(path: str) -> Iterator[bytes]:
@@ -247,22 +249,13 @@ def _stream_chunks(stream: Any) -> Iterator[bytes]:
             yield bytes(chunk)
 
 
-def _sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    for chunk in _file_chunks(path):
-        digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _put_local(git: GitRepo, source: str) -> str:
     """Copy *source* into the local store (hashing while copying); return its sha256."""
-    directory = git.gitxp_dir(LOCAL_STORE, "tmp")
-    tmp = _hash_copy(_file_chunks(source), directory, None, source)
-    sha = _sha256_file(tmp)
+    tmp, sha = _hash_copy(_file_chunks(source), git.gitxp_dir(LOCAL_STORE, "tmp"), None, source)
     final = local_path(git, sha)
     os.makedirs(os.path.dirname(final), exist_ok=True)
     if os.path.exists(final):
-        os.unlink(tmp)
+        os.unlink(tmp)  # content-addressed: the same bytes are already stored
     else:
         os.replace(tmp, final)
     return sha
@@ -480,7 +473,7 @@ def ensure_local(git: GitRepo, entry: dict[str, Any], config: Settings, run_id: 
             if not store.has(sha, int(entry["size"])):
                 errors.append(f"not in {store.display}")
                 continue
-            tmp = _hash_copy(
+            tmp, _ = _hash_copy(
                 _stream_chunks(store.open(sha)),
                 git.gitxp_dir(LOCAL_STORE, "tmp"),
                 sha,
@@ -532,7 +525,7 @@ def download(
                 raise ArtifactError(what, "is listed but missing from the run's tree")
             chunks = [git.read_blob(found[1])]
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        tmp = _hash_copy(chunks, os.path.dirname(target), entry.get("sha256"), what)
+        tmp, _ = _hash_copy(chunks, os.path.dirname(target), entry.get("sha256"), what)
         os.chmod(tmp, 0o755 if entry.get("mode") == "100755" else 0o644)
         os.replace(tmp, target)
         written.append(target)

@@ -157,7 +157,8 @@ def _local_selection(
             selected = {k: v for k, v in selected.items() if k in rows}
         return selected
     if experiment:
-        return {row["ref"]: row["commit"] for row in r.rows(experiment=experiment)}
+        wanted_exp = [experiment] if isinstance(experiment, str) else list(experiment)
+        return {row["ref"]: row["commit"] for row in r.rows(experiment=wanted_exp)}
     return _all_runs(r.git)
 
 
@@ -278,9 +279,10 @@ def push(
                     if len(neighbours) >= NEIGHBOUR_RUNS:
                         break
             haves += neighbours
+            negotiated = set(haves)
             trees = []
             for ref, sha in remote_refs.items():
-                if sha in haves and ref.startswith(RUNS_PREFIX):
+                if sha in negotiated and ref.startswith(RUNS_PREFIX):
                     trees += run_commits(git, sha, _run_id(ref), NEIGHBOUR_DEPTH)
             return haves, trees
 

@@ -89,6 +89,12 @@ def _cgi_handler(base: Path, backend: str) -> type[BaseHTTPRequestHandler]:
         def _run(self) -> None:
             path, _, query = self.path.partition("?")
             body = _read_body(self)
+            drops = self.server.drop_pushes  # type: ignore[attr-defined]
+            if self.command == "POST" and path.endswith("git-receive-pack") and drops:
+                drops.pop()
+                self.close_connection = True  # the network dies mid-push: no answer at all
+                self.connection.shutdown(2)
+                return
             env = {
                 "PATH": os.environ.get("PATH", ""),
                 "GIT_PROJECT_ROOT": str(base),
@@ -138,12 +144,16 @@ def _cgi_handler(base: Path, backend: str) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def git_http(base: Path) -> Iterator[str]:
-    """Serve every repository under *base* over smart HTTP (push enabled); yield the URL prefix."""
+def git_http(base: Path, drop_pushes: int = 0) -> Iterator[str]:
+    """Serve every repository under *base* over smart HTTP (push enabled); yield the URL prefix.
+
+    The first *drop_pushes* pushes lose their connection after the pack was sent.
+    """
     backend = os.path.join(git_exec_path(), "git-http-backend")
     if not os.path.exists(backend):
         backend = shutil.which("git-http-backend") or backend
     server = ThreadingHTTPServer(("127.0.0.1", 0), _cgi_handler(base, backend))
+    server.drop_pushes = [True] * drop_pushes  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

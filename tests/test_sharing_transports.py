@@ -325,3 +325,69 @@ def test_progress_reports_reach_the_callback(repo: Path, served: Path) -> None:
     assert any(line.startswith("pushing 3 run(s)") for line in lines)
     assert any(line.startswith("fetching runs from") for line in lines)
     assert all(line.endswith(("\n", "\r")) for line in lines)
+
+
+FAKE_SSH = """#!/bin/sh
+# stands in for ssh: skip the options and the host, run the git command here
+while [ $# -gt 1 ]; do
+  case "$1" in
+    -p|-i|-o) shift 2 ;;
+    -*) shift ;;
+    *) echo "$1" >> "$(dirname "$0")/hosts"; shift; break ;;
+  esac
+done
+exec sh -c "$1"
+"""
+
+
+def test_ssh_urls_go_through_the_configured_ssh_command(repo: Path, tmp_path: Path) -> None:
+    bare = tmp_path / "srv" / "team.git"
+    bare.parent.mkdir()
+    git(bare.parent, "init", "-q", "--bare", "team.git")
+    ssh = tmp_path / "bin" / "fake-ssh"
+    ssh.parent.mkdir()
+    ssh.write_text(FAKE_SSH)
+    ssh.chmod(0o755)
+    git(repo, "config", "core.sshCommand", str(ssh))
+    ids = record(repo, 2)
+    url = f"ssh://alice@build-host.example:2222{bare}"
+    assert statuses(sharing.push(repo, url)) == dict.fromkeys(ids, "new")
+    assert sorted(run_refs(bare)) == sorted(f"refs/gitxp/runs/{i}" for i in ids)
+    other = tmp_path / "other"
+    git(tmp_path, "init", "-q", "-b", "main", str(other))
+    git(other, "config", "core.sshCommand", str(ssh))
+    assert statuses(sharing.fetch(other, f"alice@build-host.example:{bare}")) == dict.fromkeys(
+        ids, "new"
+    )
+    assert set((ssh.parent / "hosts").read_text().split()) == {"alice@build-host.example"}
+    fsck(bare)
+    fsck(other)
+
+
+def test_errors_never_show_credentials_and_ls_remote_lists_runs(repo: Path, served: Path) -> None:
+    from gitxp.git.remote import Remote, ls_remote
+
+    ids = record(repo, 1)
+    with git_http(served) as url:
+        secret_url = url.replace("http://", "http://alice:s3cret@") + "/missing.git"
+        with pytest.raises(gitxp.RemoteError) as info:
+            sharing.push(repo, secret_url)
+        assert "s3cret" not in str(info.value)
+        sharing.push(repo, f"{url}/runs.git")
+        with gitxp.open(repo) as r:
+            refs = ls_remote(r.git, Remote(None, f"{url}/runs.git"), "refs/gitxp/")
+    assert list(refs) == [f"refs/gitxp/runs/{ids[0]}"]
+
+
+def test_a_push_cut_off_mid_transfer_leaves_the_remote_clean_and_is_retried(
+    repo: Path, served: Path
+) -> None:
+    bare = served / "runs.git"
+    ids = record(repo, 2)
+    with git_http(served, drop_pushes=1) as url:
+        with pytest.raises(gitxp.RemoteError):
+            sharing.push(repo, f"{url}/runs.git")
+        assert run_refs(bare) == []
+        fsck(bare)
+        assert statuses(sharing.push(repo, f"{url}/runs.git")) == dict.fromkeys(ids, "new")
+    fsck(bare)
