@@ -16,8 +16,9 @@ from ._common import discover, guarded, say
 from .config import load_hooks_config
 
 NAME = "push-runs"
-# RefResult statuses that mean the run is on the remote now
-OK_STATUSES = frozenset({"ok", "pushed", "created", "updated", "forced", "up-to-date", "uptodate"})
+# gitxp.sharing.RefResult statuses meaning the run is on the remote now
+# (the others are "rejected": diverged, and "error": the remote refused it)
+OK_STATUSES = frozenset({"new", "updated", "up-to-date"})
 
 
 def select_runs(
