@@ -74,6 +74,16 @@ def test_no_run_outputs_names_every_staged_offender(repo: Path, runner: CliRunne
     assert code == 1 and "model or checkpoint" not in out and "mlruns" in out
 
 
+def test_no_run_outputs_works_before_the_first_commit(empty_repo: Path, runner: CliRunner) -> None:
+    (empty_repo / "lightning_logs" / "version_0").mkdir(parents=True)
+    (empty_repo / "lightning_logs" / "version_0" / "hparams.yaml").write_text("lr: 1\n")
+    (empty_repo / "train.py").write_text("pass\n")
+    git(empty_repo, "add", ".")
+    code, out = hook(runner, "no-run-outputs")
+    assert code == 1 and "lightning_logs/version_0/hparams.yaml" in out
+    assert "train.py" not in out
+
+
 def test_no_run_outputs_judges_the_staged_blob_not_the_work_tree_file(
     repo: Path, runner: CliRunner
 ) -> None:
