@@ -74,6 +74,16 @@ def test_no_run_outputs_names_every_staged_offender(repo: Path, runner: CliRunne
     assert code == 1 and "model or checkpoint" not in out and "mlruns" in out
 
 
+def test_no_run_outputs_works_before_the_first_commit(empty_repo: Path, runner: CliRunner) -> None:
+    (empty_repo / "lightning_logs" / "version_0").mkdir(parents=True)
+    (empty_repo / "lightning_logs" / "version_0" / "hparams.yaml").write_text("lr: 1\n")
+    (empty_repo / "train.py").write_text("pass\n")
+    git(empty_repo, "add", ".")
+    code, out = hook(runner, "no-run-outputs")
+    assert code == 1 and "lightning_logs/version_0/hparams.yaml" in out
+    assert "train.py" not in out
+
+
 def test_no_run_outputs_judges_the_staged_blob_not_the_work_tree_file(
     repo: Path, runner: CliRunner
 ) -> None:
@@ -329,3 +339,75 @@ def test_validate_names_every_broken_run_and_passes_healthy_ones(
     assert "refs/gitxp/runs/0000impostor" in out and "ref is named" in out
     assert f"{refs[ids[3]]}" in out and "does not reach its code commit" in out
     assert refs[ids[4]] not in out
+
+
+# -- push-runs -----------------------------------------------------------------------------
+
+
+def remote_runs(remote: Path) -> set[str]:
+    out = git(remote, "for-each-ref", "--format=%(refname)", "refs/gitxp/runs/")
+    return {ref.rsplit("/", 1)[-1] for ref in out.split()}
+
+
+@pytest.fixture
+def origin(repo: Path, tmp_path: Path, runner: CliRunner) -> Path:
+    """A bare remote `origin` for *repo*, with gitxp's plain pre-push hook installed."""
+    remote = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    assert runner.invoke(cli, ["hooks", "install", "-t", "pre-push"]).exit_code == 0
+    return remote
+
+
+def test_plain_pre_push_hook_carries_the_runs_of_the_pushed_commits(
+    repo: Path, origin: Path
+) -> None:
+    first = record(repo, 0.5)
+    push = real_git(repo, "push", "-q", "origin", "main")
+    assert push.returncode == 0, push.stderr
+    assert push.stderr == ""  # quiet on success
+    assert remote_runs(origin) == {first}
+    # a run on an already-pushed commit stays local; runs on new commits travel
+    late = record(repo, 0.6)
+    (repo / "train.py").write_text("print('v2')\n")
+    git(repo, "commit", "-qam", "v2")
+    second = record(repo, 0.7)
+    (repo / "train.py").write_text("print('v3, not committed')\n")
+    snapshot = record(repo, 0.8)  # on a snapshot of uncommitted changes on top of v2
+    push = real_git(repo, "push", "-q", "origin", "main")
+    assert push.returncode == 0, push.stderr
+    assert remote_runs(origin) == {first, second, snapshot}
+    assert late not in remote_runs(origin)
+    # the runs arrive whole: a clone can read them
+    clone = origin.parent / "clone"
+    git(origin.parent, "clone", "-q", str(origin), str(clone))
+    git(clone, "fetch", "-q", "origin", "refs/gitxp/runs/*:refs/gitxp/runs/*")
+    assert gitxp.open(clone).run(second).last_metrics == {"acc": 0.7}
+
+
+def test_push_runs_failure_warns_by_default_and_blocks_when_configured(
+    repo: Path, origin: Path
+) -> None:
+    run_id = record(repo, 0.5)
+    assert real_git(repo, "push", "-q", "origin", "main").returncode == 0
+    # rewrite the run locally so it no longer descends from what the remote has
+    ref = f"refs/gitxp/runs/{run_id}"
+    code = git(repo, "rev-parse", "HEAD").strip()
+    diverged = git(repo, "commit-tree", f"{ref}^{{tree}}", "-p", code, "-m", "rewritten").strip()
+    git(repo, "update-ref", ref, diverged)
+    (repo / "pyproject.toml").write_text("[tool.gitxp.hooks]\npush-runs = 'all'\n")
+    git(repo, "add", "pyproject.toml")
+    git(repo, "commit", "-qm", "push every run")
+    push = real_git(repo, "push", "-q", "origin", "main")
+    assert push.returncode == 0, push.stderr  # the code push goes ahead
+    assert f"warning: run {run_id} not pushed" in push.stderr and "rejected" in push.stderr
+    assert "gitxp push origin" in push.stderr
+    (repo / "pyproject.toml").write_text(
+        "[tool.gitxp.hooks]\npush-runs = 'all'\npush-failure = 'fail'\n"
+    )
+    git(repo, "commit", "-qam", "strict")
+    push = real_git(repo, "push", "-q", "origin", "main")
+    assert push.returncode == 1
+    assert f"error: run {run_id} not pushed" in push.stderr
+    head = git(repo, "rev-parse", "HEAD").strip()
+    assert git(origin, "rev-parse", "main").strip() != head

@@ -204,7 +204,7 @@ def test_push_failures_are_the_results_that_did_not_land() -> None:
         def __init__(self, status: str) -> None:
             self.status = status
 
-    results = [R("ok"), R("up-to-date"), R("rejected"), R("error")]
+    results = [R("new"), R("updated"), R("up-to-date"), R("rejected"), R("error")]
     assert [r.status for r in failures(results)] == ["rejected", "error"]
 
 

@@ -77,9 +77,10 @@ def staged_files(git: GitRepo, paths: Sequence[str] | None = None) -> list[Stage
                 out.append(StagedFile(rel, st.st_size))
         return out
     head = git.head()
-    tree = git.dulwich.object_store[head.encode()].tree if head else None
+    tree = git.read_commit(head).tree.encode() if head else None
     for (_, new_path), (_, new_mode), (_, new_sha) in index.changes_from_tree(
-        git.dulwich.object_store, tree
+        git.dulwich.object_store,
+        tree,  # type: ignore[arg-type]
     ):
         if new_path is None or new_sha is None or new_mode in (MODE_LINK, MODE_GITLINK):
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable, Sequence
 from functools import wraps
@@ -13,6 +14,13 @@ if TYPE_CHECKING:
     from ..git.repository import GitRepo
 
 HookMain = Callable[[Sequence[str] | None], int]
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse help at a fixed width, so `--help` (and docs/cli.md) reads the same everywhere."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=78)  # what argparse picks for an 80-column terminal
 
 
 def say(hook: str, text: str) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..filter import ATTRIBUTES, compile_filter, tokenize
-from ._common import discover, guarded, say
+from ._common import HelpFormatter, discover, guarded, say
 from .config import GateConfig, load_gate_config
 
 if TYPE_CHECKING:
@@ -200,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "by hand) against [tool.gitxp.gate] of pyproject.toml.",
         epilog="Examples:\n  gitxp hook metric-gate                    # HEAD, as in CI\n"
         "  gitxp hook metric-gate --commit v1.2 --require 'metrics.acc >= 0.9'",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("remote", nargs="*", help="pre-push arguments: <remote> <url>.")
     parser.add_argument("--commit", metavar="REV", help="Check this commit instead.")

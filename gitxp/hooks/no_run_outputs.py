@@ -17,7 +17,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._common import discover, guarded, say
+from ._common import HelpFormatter, discover, guarded, say
 from .config import HooksConfig, format_size, load_hooks_config, parse_size
 
 NAME = "no-run-outputs"
@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0] if __doc__ else None,
         epilog="Examples:\n  gitxp hook no-run-outputs            # everything staged\n"
         "  gitxp hook no-run-outputs model.ckpt wandb/run-1/files/config.yaml",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("filenames", nargs="*", help="Files to check (default: all staged).")
     parser.add_argument(

@@ -12,12 +12,13 @@ import argparse
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ._common import discover, guarded, say
+from ._common import HelpFormatter, discover, guarded, say
 from .config import load_hooks_config
 
 NAME = "push-runs"
-# RefResult statuses that mean the run is on the remote now
-OK_STATUSES = frozenset({"ok", "pushed", "created", "updated", "forced", "up-to-date", "uptodate"})
+# gitxp.sharing.RefResult statuses meaning the run is on the remote now
+# (the others are "rejected": diverged, and "error": the remote refused it)
+OK_STATUSES = frozenset({"new", "updated", "up-to-date"})
 
 
 def select_runs(
@@ -49,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Push the runs recorded on the commits being pushed to the same remote.",
         epilog="Examples:\n  gitxp hook push-runs origin             # runs on HEAD's unpushed commits\n"
         "  gitxp hook push-runs --all origin",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("remote", nargs="*", help="pre-push arguments: <remote> <url>.")
     parser.add_argument("--all", action="store_true", help="Push every run, not only these.")

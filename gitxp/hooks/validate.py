@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ._common import discover, guarded, say
+from ._common import HelpFormatter, discover, guarded, say
 
 if TYPE_CHECKING:
     from ..git.repository import GitRepo
@@ -106,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog=f"gitxp hook {NAME}",
         description="Check that every run ref holds a readable format-v1 run.",
         epilog="Examples:\n  gitxp hook validate\n  pre-commit run gitxp-validate --hook-stage manual",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="Say how many were checked.")
     args = parser.parse_args(argv)
