@@ -541,7 +541,8 @@
     fill();
     body.append(h("div.cols", null,
       h("section.card", null, h("h3", null, "System"), kvTable({ python: py.version, executable: py.executable, platform: plat.platform, cpus: env.cpu_count,
-        gpus: (env.gpus || []).map((g) => `${g.name} (driver ${g.driver})`).join(", ") || "none", git_remote: env.git_remote })),
+        gpus: (env.gpus || []).map((g) => `${g.name} (driver ${g.driver})`).join(", ") || "none", "git remote": (env.git && env.git.remote) || "none",
+        redacted: (env.redacted || []).join(", ") || "nothing" })),
       h("section.card", null, h("h3", null, "Environment variables"), kvTable(env.variables || {})),
       h("section.card", null, h("h3", null, "Packages"), search, h("div.scroll", null, h("table.grid", null, tbody)))));
   }
