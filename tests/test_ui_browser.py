@@ -20,7 +20,7 @@ from selenium.common.exceptions import NoAlertPresentException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from gitxp.ui import UIServer
 from tests.ui_helpers import HOSTILE, make_runs
@@ -200,6 +200,15 @@ def test_a_chart_has_its_points_and_zooming_fetches_finer_data(
     assert sorted(counts) == [["acc", 10], ["loss", 100]]
     assert browser.find_elements(By.CSS_SELECTOR, ".plot .main-svg path.js-line")
     shot(browser, "run-charts")
+    axis = Select(browser.find_element(By.CSS_SELECTOR, "select[title='x axis']"))
+    axis.select_by_value("relative")  # seconds since the run started
+    relative = "return [...document.querySelectorAll('.plot')].map(p => p.data ? Math.max(...p.data[0].x) : -1)"
+    wait(
+        browser,
+        "relative-time charts",
+        lambda d: all(0 <= x < 30 for x in d.execute_script(relative)),
+    )  # steps go to 99
+    axis.select_by_value("step")  # the choice is remembered: put it back for the next tests
 
     visit(browser, server.url + f"#/run/{ids['long']}?tab=charts")
     plot = wait(

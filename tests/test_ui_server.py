@@ -287,3 +287,13 @@ def test_the_page_scripts_never_parse_data_as_html() -> None:
         code = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith("*"))
         for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
             assert sink not in code, f"{name} uses {sink}"
+
+
+def test_a_busy_port_is_a_one_line_error(served: tuple[UIServer, dict[str, str]], runner) -> None:
+    from gitxp.cli.main import cli
+
+    server, _ = served
+    result = runner.invoke(cli, ["ui", "-C", server.repo.path, "--port", str(server.port)])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"error: cannot listen on 127.0.0.1:{server.port}")
+    assert "--port 0" in result.output

@@ -341,7 +341,7 @@
   function overview(run, body) {
     const metrics = Object.entries(run.summary || {});
     const mtable = metrics.length ? h("table.grid", null,
-      h("thead", null, h("tr", null, ["metric", "last", "step", "min", "max", "points"].map((c) => h("th", null, c)))),
+      h("thead", null, h("tr", null, ["metric", "last", "step", "min", "max", "points"].map((c) => h(c === "metric" ? "th" : "th.n", null, c)))),
       h("tbody", null, metrics.map(([k, s]) => h("tr", null, h("td", null, h("a", { href: `#/run/${encodeURIComponent(run.id)}?tab=charts&key=${encodeURIComponent(k)}` }, k)),
         h("td.n", null, num(s.last)), h("td.n", null, num(s.step)), h("td.n", null, num(s.min)), h("td.n", null, num(s.max)), h("td.n", null, num(s.count))))))
       : h("p.muted", null, "No metrics logged");
@@ -376,8 +376,11 @@
     const info = opts.info;
     async function draw() {
       busy = true;
-      const answers = await Promise.all(specs.map((s) => api("series", { run: s.run, key: s.key, xaxis: opts.xaxis,
-        lo: range ? range[0] : null, hi: range ? range[1] : null, points: opts.points || 2000 }).catch(() => null)));
+      // relative time is seconds since each run's start: the server filters absolute ms
+      const rel = opts.xaxis === "relative";
+      const bound = (v, s) => (v === null || v === undefined ? null : rel ? v * 1000 + (s.start || 0) : v);
+      const answers = await Promise.all(specs.map((s) => api("series", { run: s.run, key: s.key, xaxis: opts.xaxis === "step" ? "step" : "timestamp",
+        lo: range ? bound(range[0], s) : null, hi: range ? bound(range[1], s) : null, points: opts.points || 2000 }).catch(() => null)));
       const traces = [];
       let total = 0, shown = 0, nonfinite = 0;
       answers.forEach((a, i) => {
@@ -385,11 +388,11 @@
         total += a.total; shown += a.value.length; nonfinite += a.nonfinite;
         if (opts.smoothing && a.value.length > 1) {
           // the raw curve stays faintly behind the smoothed one
-          traces.push({ ...lineTrace(a, { xaxis: opts.xaxis, name: specs[i].name, color: specs[i].color }), opacity: 0.2, showlegend: false, hoverinfo: "skip", hovertemplate: undefined });
+          traces.push({ ...lineTrace(a, { xaxis: opts.xaxis, start: specs[i].start, name: specs[i].name, color: specs[i].color }), opacity: 0.2, showlegend: false, hoverinfo: "skip", hovertemplate: undefined });
         }
-        traces.push(lineTrace(a, { xaxis: opts.xaxis, name: specs[i].name, color: specs[i].color, smoothing: opts.smoothing }));
+        traces.push(lineTrace(a, { xaxis: opts.xaxis, start: specs[i].start, name: specs[i].name, color: specs[i].color, smoothing: opts.smoothing }));
       });
-      const layout = baseLayout(opts.title, { logy: opts.logy, legend: opts.legend, xtype: opts.xaxis === "timestamp" ? "date" : "linear",
+      const layout = baseLayout(opts.title, { logy: opts.logy, legend: opts.legend, xtype: opts.xaxis === "timestamp" ? "date" : "linear", xtitle: opts.xaxis === "relative" ? "seconds since start" : null,
         hovermode: specs.length > 1 ? "x" : "x unified", uirevision: opts.title });
       if (range) layout.xaxis.range = opts.xaxis === "timestamp" ? range.map((t) => new Date(t)) : range;
       await Plotly.react(div, traces, layout, PLOT_CONFIG);
@@ -417,9 +420,10 @@
   }
 
   function chartControls(q, onchange) {
-    const state = { xaxis: q.get("x") === "time" ? "timestamp" : "step", smoothing: parseFloat(store("smoothing") || 0) || 0, logy: !!store("logy"), search: "" };
-    const xs = h("select", { onchange: () => { state.xaxis = xs.value; onchange(state); } },
+    const state = { xaxis: ["step", "relative", "timestamp"].includes(store("xaxis")) ? store("xaxis") : "step", smoothing: parseFloat(store("smoothing") || 0) || 0, logy: !!store("logy"), search: "" };
+    const xs = h("select", { title: "x axis", onchange: () => { state.xaxis = xs.value; store("xaxis", state.xaxis); onchange(state); } },
       h("option", { value: "step", selected: state.xaxis === "step" }, "x: step"),
+      h("option", { value: "relative", selected: state.xaxis === "relative" }, "x: relative time"),
       h("option", { value: "timestamp", selected: state.xaxis === "timestamp" }, "x: wall time"));
     const sm = h("input", { type: "range", min: 0, max: 0.99, step: 0.01, value: state.smoothing, title: "EMA smoothing" });
     const smv = h("span.mono.muted", null, state.smoothing.toFixed(2));
@@ -449,7 +453,7 @@
         const info = h("span.info");
         const card = h("div.chart", { dataset: { key } }, h("div.chart-head", null, h("b", null, key), info));
         grid.appendChild(card);
-        lazy(card, () => seriesChart(card, [{ run: run.id, key, name: key, color: color(i) }], { xaxis: state.xaxis, smoothing: state.smoothing, logy: state.logy, info }));
+        lazy(card, () => seriesChart(card, [{ run: run.id, key, name: key, color: color(i), start: run.start_time }], { xaxis: state.xaxis, smoothing: state.smoothing, logy: state.logy, info }));
       }
       applyFilter(state);
       const focus = q.get("key");
@@ -519,7 +523,7 @@
   function artifactsTab(run, body) {
     if (!run.artifacts.length) { body.appendChild(h("p.muted.pad", null, "No artifacts.")); return; }
     body.appendChild(h("table.grid.artifacts", null,
-      h("thead", null, h("tr", null, ["name", "size", "stored", ""].map((c) => h("th", null, c)))),
+      h("thead", null, h("tr", null, ["name", "size", "stored", ""].map((c) => h(c === "size" ? "th.n" : "th", null, c)))),
       h("tbody", null, run.artifacts.map((a) => h("tr", null,
         h("td.mono", null, a.name), h("td.n", null, bytes(a.size)),
         h("td.muted", null, a.where === "tree" ? "in the run commit" : a.uri || "artifact store"),
@@ -541,7 +545,8 @@
     fill();
     body.append(h("div.cols", null,
       h("section.card", null, h("h3", null, "System"), kvTable({ python: py.version, executable: py.executable, platform: plat.platform, cpus: env.cpu_count,
-        gpus: (env.gpus || []).map((g) => `${g.name} (driver ${g.driver})`).join(", ") || "none", git_remote: env.git_remote })),
+        gpus: (env.gpus || []).map((g) => `${g.name} (driver ${g.driver})`).join(", ") || "none", "git remote": (env.git && env.git.remote) || "none",
+        redacted: (env.redacted || []).join(", ") || "nothing" })),
       h("section.card", null, h("h3", null, "Environment variables"), kvTable(env.variables || {})),
       h("section.card", null, h("h3", null, "Packages"), search, h("div.scroll", null, h("table.grid", null, tbody)))));
   }
@@ -574,7 +579,7 @@
         const info = h("span.info");
         const card = h("div.chart", { dataset: { key } }, h("div.chart-head", null, h("b", null, key), info));
         charts.appendChild(card);
-        const specs = runs.map((r, i) => ({ run: r.id, key, name: r.name || r.id.slice(0, 12), color: color(i) })).filter((s, i) => key in runs[i].summary);
+        const specs = runs.map((r, i) => ({ run: r.id, key, name: r.name || r.id.slice(0, 12), color: color(i), start: r.start_time })).filter((s, i) => key in runs[i].summary);
         lazy(card, () => seriesChart(card, specs, { xaxis: state.xaxis, smoothing: state.smoothing, logy: state.logy, info, points: runs.length > 8 ? 1000 : 2000 }));
       }
       filter(state);

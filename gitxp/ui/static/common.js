@@ -216,7 +216,8 @@ const GX = (() => {
 
   /* One line trace from an API series answer. */
   function lineTrace(series, opts) {
-    const xs = opts.xaxis === "timestamp" ? series.timestamp.map((t) => new Date(t)) : series.step;
+    const xs = opts.xaxis === "timestamp" ? series.timestamp.map((t) => new Date(t))
+      : opts.xaxis === "relative" ? series.timestamp.map((t) => (t - (opts.start || 0)) / 1000) : series.step;
     return {
       type: "scatter", mode: series.value.length === 1 ? "markers" : "lines",
       name: plotText(opts.name || series.key),
