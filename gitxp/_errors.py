@@ -11,6 +11,7 @@
     ├── FilterSyntaxError            a malformed filter or order-by string
     ├── CorruptRunError              a run ref whose content does not parse
     ├── RefUpdateError               a ref stayed locked or moved under us
+    ├── MissingExtraError            an optional package (framework, psutil) is not installed
     └── UsageError                   bad command-line usage (the CLI exits 2)
 
 Each error carries the facts (which run, key or path) as attributes and a
@@ -134,6 +135,19 @@ class RefUpdateError(GitxpError):
     def __init__(self, ref: str, reason: str) -> None:
         self.ref = ref
         super().__init__(f"could not update {ref}: {reason}")
+
+
+class MissingExtraError(GitxpError):
+    """A feature needs an optional package that is not installed; names the extra to install."""
+
+    def __init__(self, feature: str, package: str, extra: str) -> None:
+        self.feature = feature
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{feature} needs {package}, which is not installed; "
+            f"install it with `pip install 'gitxp[{extra}]'`"
+        )
 
 
 class UsageError(GitxpError):
