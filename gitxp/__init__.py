@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import (
     AmbiguousRunError,
+    ArtifactError,
+    ArtifactIntegrityError,
     CorruptRunError,
     FilterSyntaxError,
     GitxpError,
@@ -30,6 +32,7 @@ from ._errors import (
     NotARepositoryError,
     ParamConflictError,
     RefUpdateError,
+    RemoteError,
     RunFinishedError,
     RunNotFoundError,
     UsageError,
@@ -39,6 +42,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AmbiguousRunError",
+    "ArtifactError",
+    "ArtifactIntegrityError",
     "CorruptRunError",
     "FilterSyntaxError",
     "GitxpError",
@@ -48,6 +53,7 @@ __all__ = [
     "NotARepositoryError",
     "ParamConflictError",
     "RefUpdateError",
+    "RemoteError",
     "Repo",
     "Run",
     "RunFinishedError",

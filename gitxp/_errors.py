@@ -12,6 +12,9 @@
     ├── CorruptRunError              a run ref whose content does not parse
     ├── RefUpdateError               a ref stayed locked or moved under us
     ├── MissingExtraError            an optional package (framework, psutil) is not installed
+    ├── RemoteError                  a remote cannot be found, reached or used
+    ├── ArtifactError                an artifact cannot be stored, found or fetched
+    │   └── ArtifactIntegrityError   downloaded bytes do not match the recorded sha256
     └── UsageError                   bad command-line usage (the CLI exits 2)
 
 Each error carries the facts (which run, key or path) as attributes and a
@@ -147,6 +150,37 @@ class MissingExtraError(GitxpError):
         super().__init__(
             f"{feature} needs {package}, which is not installed; "
             f"install it with `pip install 'gitxp[{extra}]'`"
+        )
+
+
+class RemoteError(GitxpError):
+    """A remote that cannot be resolved, reached or used for a push or fetch."""
+
+    def __init__(self, remote: str, reason: str) -> None:
+        self.remote = remote
+        self.reason = reason
+        super().__init__(f"remote {remote}: {reason}")
+
+
+class ArtifactError(GitxpError):
+    """An artifact that cannot be logged, found, uploaded or downloaded."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        self.what = what
+        self.reason = reason
+        super().__init__(f"artifact {what}: {reason}")
+
+
+class ArtifactIntegrityError(ArtifactError):
+    """Bytes read from an artifact store do not hash to the sha256 the run recorded."""
+
+    def __init__(self, what: str, expected: str, actual: str) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            what,
+            f"sha256 is {actual[:16]}... but the run recorded {expected[:16]}...; "
+            "the stored copy is corrupt or was replaced; nothing was written",
         )
 
 
