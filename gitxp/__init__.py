@@ -23,6 +23,7 @@ from ._errors import (
     AmbiguousRunError,
     ArtifactError,
     ArtifactIntegrityError,
+    CommandNotFoundError,
     CorruptRunError,
     FilterSyntaxError,
     GitxpError,
@@ -30,11 +31,15 @@ from ._errors import (
     MissingExtraError,
     NoActiveRunError,
     NotARepositoryError,
+    NotReproducibleError,
     ParamConflictError,
     RefUpdateError,
     RemoteError,
+    RunActiveError,
     RunFinishedError,
     RunNotFoundError,
+    UncommittedChangesError,
+    UnsafePathError,
     UsageError,
 )
 
@@ -44,6 +49,7 @@ __all__ = [
     "AmbiguousRunError",
     "ArtifactError",
     "ArtifactIntegrityError",
+    "CommandNotFoundError",
     "CorruptRunError",
     "FilterSyntaxError",
     "GitxpError",
@@ -51,18 +57,28 @@ __all__ = [
     "MissingExtraError",
     "NoActiveRunError",
     "NotARepositoryError",
+    "NotReproducibleError",
     "ParamConflictError",
     "RefUpdateError",
     "RemoteError",
     "Repo",
     "Run",
+    "RunActiveError",
     "RunFinishedError",
     "RunNotFoundError",
     "RunRecord",
+    "UncommittedChangesError",
+    "UnsafePathError",
     "UsageError",
     "__version__",
     "active_run",
+    "branch",
+    "checkout",
+    "compare",
+    "diff",
     "end_run",
+    "gc",
+    "launch",
     "log_artifact",
     "log_metric",
     "log_metric_array",
@@ -71,6 +87,9 @@ __all__ = [
     "log_params",
     "note",
     "open",
+    "rename",
+    "reproduce",
+    "rm",
     "set_tag",
     "set_tags",
     "start_run",
@@ -94,11 +113,24 @@ _LAZY = {
     "set_tag": "tracking",
     "set_tags": "tracking",
     "note": "tracking",
+    "launch": "launcher",
+    "diff": "comparison",
+    "compare": "comparison",
+    "checkout": "worktree",
+    "reproduce": "reproduction",
+    "rename": "manage",
+    "rm": "manage",
+    "gc": "manage",
+    "branch": "manage",
 }
 
 if TYPE_CHECKING:
+    from .comparison import compare, diff
+    from .launcher import launch
+    from .manage import branch, gc, rename, rm
     from .record import RunRecord
     from .repo import Repo, open
+    from .reproduction import reproduce
     from .run import Run
     from .tracking import (
         active_run,
@@ -114,6 +146,7 @@ if TYPE_CHECKING:
         set_tags,
         start_run,
     )
+    from .worktree import checkout
 
 
 def __getattr__(name: str) -> Any:

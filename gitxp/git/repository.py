@@ -175,16 +175,19 @@ class GitRepo:
     def has_object(self, sha: str) -> bool:
         return sha.encode() in self._repo.object_store
 
-    def add_object(self, obj: Blob | Tree | Commit) -> None:
-        """Store one object loose; tolerate another process storing the same one.
+    def add_object(self, obj: Any) -> None:
+        """Store *obj*, tolerating another writer storing the same object at the same moment.
 
-        dulwich writes a loose object under `<object>.lock`; two processes that
-        write identical content (the same params.json, the same tree) at the
-        same moment collide there. The object is the same either way, so wait
-        for the other writer instead of failing.
+        dulwich writes a loose object under `<object>.lock` and raises
+        FileLocked when that lock exists: two runs started together write
+        the same env.json blob. Objects are content-addressed, so waiting
+        for the other writer's copy is as good as writing our own.
         """
+        from dulwich.file import FileLocked
+
         store = self._repo.object_store
-        deadline = time.monotonic() + 10
+        delay = 0.001
+        deadline = time.monotonic() + 20
         while True:
             try:
                 store.add_object(obj)
@@ -194,10 +197,11 @@ class GitRepo:
                     return
                 if time.monotonic() > deadline:
                     raise GitxpError(
-                        f"object {obj.id.decode()} stays locked; if no git or gitxp process "
-                        "is running, delete its .lock file under .git/objects and retry"
+                        f"object {obj.id.decode()} stayed locked for 20s; if no git or gitxp "
+                        "process is running, delete its .lock file under .git/objects"
                     ) from None
-                time.sleep(0.002)
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
 
     def write_blob(self, data: bytes) -> str:
         blob = Blob.from_string(data)
@@ -210,6 +214,8 @@ class GitRepo:
         Only modes git fsck accepts are allowed; the blobs must already exist.
         """
         root_id, trees = build_trees(files)
+        store = self._repo.object_store
+        del store
         for tree in trees:
             self.add_object(tree)
         return root_id
