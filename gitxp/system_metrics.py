@@ -190,13 +190,15 @@ class Probe:
         except Exception:
             return None
 
-    def _tree(self) -> tuple[float, float]:
-        """CPU % and RSS bytes of the process and all its descendants."""
+    def _tree(self) -> tuple[float, float] | None:
+        """CPU % and RSS bytes of the process and all its descendants; None once it has exited."""
         psutil = self.psutil
         try:
+            if self.process.status() == psutil.STATUS_ZOMBIE:
+                return None
             procs = [self.process, *self.process.children(recursive=True)]
         except psutil.Error:
-            procs = []
+            return None
         cpu = 0.0
         rss = 0.0
         seen: dict[int, Any] = {}
@@ -223,9 +225,10 @@ class Probe:
         mem = psutil.virtual_memory()
         out[PREFIX + "memory_percent"] = float(mem.percent)
         out[PREFIX + "memory_used_mb"] = (mem.total - mem.available) / _MB
-        cpu, rss = self._tree()
-        out[PREFIX + "process_cpu_percent"] = cpu
-        out[PREFIX + "process_memory_rss_mb"] = rss / _MB
+        tree = self._tree()
+        if tree is not None:  # a finished command has no process to measure
+            out[PREFIX + "process_cpu_percent"] = tree[0]
+            out[PREFIX + "process_memory_rss_mb"] = tree[1] / _MB
         disk = self._disk_counters()
         if disk is not None and self._disk is not None:
             out[PREFIX + "disk_read_mb_per_s"] = _rate(
@@ -317,3 +320,32 @@ class SystemMetricsSampler:
         if final_sample and time.monotonic() - self._last_sample >= min(self.interval, 1.0) / 2:
             self._record()
         self.probe.close()
+
+
+class BufferedSampler:
+    """Samples another process tree into memory, to be written into a run later.
+
+    `gitxp run --system-metrics` uses it: while CMD runs, CMD owns the run's
+    ref, so the launcher keeps its samples and writes them with the final
+    commit (`replay`). A launcher killed with SIGKILL loses them.
+    """
+
+    def __init__(self, pid: int, start_ms: int, interval: float) -> None:
+        self.points: dict[str, tuple[list[int], list[int], list[float]]] = {}
+        self.sampler = SystemMetricsSampler(self._add, start_ms, interval, pid=pid).start()
+
+    def _add(self, key: str, value: float, step: int, ts: int) -> None:
+        steps, stamps, values = self.points.setdefault(key, ([], [], []))
+        steps.append(step)
+        stamps.append(ts)
+        values.append(value)
+
+    def stop(self) -> None:
+        self.sampler.stop()
+
+    def replay(self, run: Any) -> None:
+        """Log everything sampled into *run* and record the interval in its metadata."""
+        self.sampler.stop()
+        for key, (steps, stamps, values) in sorted(self.points.items()):
+            run.log_metric_array(key, values, steps, stamps)
+        run._set_meta(system_metrics_seconds=self.sampler.interval)

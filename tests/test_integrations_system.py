@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -156,3 +157,49 @@ def test_sampler_feeds_any_sink_and_measures_a_child_process_tree() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+CHILD = """
+import os, time
+import gitxp
+print("ENV", os.environ.get("GITXP_SYSTEM_METRICS"), flush=True)
+with gitxp.start_run(system_metrics=True) as run:  # the launcher samples; this must not
+    data = bytearray(40 * 2**20)  # 40 MB the launcher should see in CMD's tree
+    for i in range(5):
+        gitxp.log_metric("loss", 1 / (i + 1))
+        time.sleep(0.2)
+"""
+
+
+def test_gitxp_run_samples_the_command_process_tree(repo: Path) -> None:
+    (repo / "child.py").write_text(CHILD)
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
+    proc = subprocess.run(
+        [sys.executable, "-m", "gitxp.cli.main", "run", "-n", "sampled", "--system-metrics",
+         "--system-metrics-seconds", "0.25", "--", "python", "child.py"],
+        cwd=repo, capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "ENV parent" in proc.stdout  # CMD is told its parent samples
+    record = gitxp.open(repo).run("sampled")
+    assert record.status == "FINISHED"
+    assert record.meta["system_metrics_seconds"] == 0.25
+    df = record.metrics()
+    assert list(df[df["key"] == "loss"]["step"]) == [0, 1, 2, 3, 4]
+    cpu = df[df["key"] == "system/cpu_percent"]
+    # ~1.5 s of CMD at 0.25 s, sampled once by the launcher (a second sampler would double it)
+    assert 3 <= len(cpu) <= 9
+    rss = df[df["key"] == "system/process_memory_rss_mb"]["value"]
+    assert rss.max() > 40
+
+
+def test_gitxp_run_without_the_flag_records_no_system_metrics(repo: Path) -> None:
+    (repo / "child.py").write_text("import gitxp; gitxp.log_metric('x', 1.0)\n")
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
+    proc = subprocess.run(
+        [sys.executable, "-m", "gitxp.cli.main", "run", "-n", "plain", "--", "python", "child.py"],
+        cwd=repo, capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    keys = set(gitxp.open(repo).run("plain").metrics()["key"])
+    assert keys == {"x"}

@@ -46,6 +46,21 @@ from ._output import dump_json, fmt_duration
     show_default=True,
     help="How to report the run on stderr when CMD ends; json has stable keys.",
 )
+@click.option(
+    "--system-metrics",
+    "system_metrics",
+    flag_value=True,
+    default=None,
+    help="Record CPU, memory, disk, network and GPU use of CMD as system/ metrics "
+    "(also GITXP_SYSTEM_METRICS=1).",
+)
+@click.option(
+    "--system-metrics-seconds",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Sampling interval for --system-metrics (default: $GITXP_SYSTEM_METRICS_SECONDS or 10).",
+)
 @click.argument("cmd", nargs=-1, required=True, type=click.UNPROCESSED, metavar="-- CMD...")
 def run_command(
     experiment: str | None,
@@ -55,6 +70,8 @@ def run_command(
     note: str | None,
     quiet: bool,
     fmt: str,
+    system_metrics: bool | None,
+    system_metrics_seconds: float | None,
     cmd: tuple[str, ...],
 ) -> None:
     """Run CMD and record it as a run: params, output, exit code, code and environment.
@@ -73,6 +90,7 @@ def run_command(
       gitxp run -e iris -p C=0.5 -p penalty=l2 -t team=vision -- python train.py
       gitxp run -n baseline -m "before the refactor" -- make train
       gitxp run -q --format json -- ./eval.sh > /dev/null
+      gitxp run --system-metrics --system-metrics-seconds 5 -- python train.py
     """
     from ..launcher import launch
     from ..pairs import parse_pairs
@@ -96,6 +114,8 @@ def run_command(
         notes=note,
         stream=not quiet,
         on_start=started,
+        system_metrics=system_metrics,
+        system_metrics_seconds=system_metrics_seconds,
     )
     if fmt == "json":
         click.echo(dump_json(result.to_dict()), err=True)
