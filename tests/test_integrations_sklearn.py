@@ -13,13 +13,14 @@ from tests.integrations_util import artifact_names, no_leftover_runs  # noqa: F4
 
 sklearn = pytest.importorskip("sklearn")  # in the `test` extra: always runs in CI
 
-import gitxp.sklearn  # noqa: E402
 from sklearn.cluster import KMeans  # noqa: E402
 from sklearn.datasets import make_classification  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+import gitxp.sklearn  # noqa: E402
 
 
 @pytest.fixture

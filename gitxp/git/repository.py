@@ -183,8 +183,6 @@ class GitRepo:
         the same env.json blob. Objects are content-addressed, so waiting
         for the other writer's copy is as good as writing our own.
         """
-        from dulwich.file import FileLocked
-
         store = self._repo.object_store
         delay = 0.001
         deadline = time.monotonic() + 20
