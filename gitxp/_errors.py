@@ -148,14 +148,12 @@ class RefUpdateError(GitxpError):
 class MissingExtraError(GitxpError):
     """A feature needs an optional package that is not installed; names the extra to install."""
 
-    def __init__(self, feature: str, package: str, extra: str) -> None:
+    def __init__(self, feature: str, package: str, extra: str, install: str | None = None) -> None:
         self.feature = feature
         self.package = package
         self.extra = extra
-        super().__init__(
-            f"{feature} needs {package}, which is not installed; "
-            f"install it with `pip install 'gitxp[{extra}]'`"
-        )
+        how = install or f"install it with `pip install 'gitxp[{extra}]'`"
+        super().__init__(f"{feature} needs {package}, which is not installed; {how}")
 
 
 class RemoteError(GitxpError):

@@ -26,7 +26,17 @@ def require(module: str, feature: str, extra: str, package: str | None = None) -
     """Import *module* or raise a one-line MissingExtraError naming the extra to install."""
     try:
         return importlib.import_module(module)
-    except ImportError:
+    except ImportError as exc:
+        missing = (exc.name or module).split(".")[0]
+        if missing == "torch" and module.split(".")[0] != "torch":
+            # the framework is there but its backend is not; the extra would not bring it
+            raise MissingExtraError(
+                feature,
+                "torch",
+                extra,
+                "install PyTorch first (`pip install torch`, or the build for your CUDA "
+                f"from pytorch.org), then `pip install 'gitxp[{extra}]'`",
+            ) from None
         raise MissingExtraError(feature, package or module.split(".")[0], extra) from None
 
 
