@@ -55,6 +55,7 @@ PARENT_SAMPLES = "parent"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off", PARENT_SAMPLES}
 _MB = 1024 * 1024
+CHILD_SCAN_SECONDS = 5.0  # how often the process tree is listed again (new workers)
 
 Sink = Callable[[str, float, int, int], None]
 """Where samples go: sink(key, value, step, timestamp_ms)."""
@@ -171,6 +172,8 @@ class Probe:
         self.psutil = _import_psutil()
         self.process = self.psutil.Process(pid if pid is not None else os.getpid())
         self._procs: dict[int, Any] = {}
+        self._children: list[Any] = []
+        self._scanned = -CHILD_SCAN_SECONDS
         self._gpus = _Gpus() if gpus else None
         self.psutil.cpu_percent(interval=None)  # the first reading only sets the baseline
         self._tree()
@@ -196,9 +199,14 @@ class Probe:
         try:
             if self.process.status() == psutil.STATUS_ZOMBIE:
                 return None
-            procs = [self.process, *self.process.children(recursive=True)]
+            now = time.monotonic()
+            if now - self._scanned >= CHILD_SCAN_SECONDS:
+                # listing descendants reads every /proc/<pid>: most of a sample's cost
+                self._children = self.process.children(recursive=True)
+                self._scanned = now
         except psutil.Error:
             return None
+        procs = [self.process, *self._children]
         cpu = 0.0
         rss = 0.0
         seen: dict[int, Any] = {}
