@@ -26,7 +26,9 @@ def _repo() -> str:
     env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@example.com"}
     env.update(GIT_COMMITTER_NAME="b", GIT_COMMITTER_EMAIL="b@example.com")
     subprocess.run(["git", "init", "-q", path], check=True, env=env)
-    subprocess.run(["git", "-C", path, "commit", "-q", "--allow-empty", "-m", "i"], check=True, env=env)
+    subprocess.run(
+        ["git", "-C", path, "commit", "-q", "--allow-empty", "-m", "i"], check=True, env=env
+    )
     os.environ.update(env)
     return path
 
