@@ -102,3 +102,28 @@ def test_import_gitxp_loads_no_framework() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     )
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_gitxp_run_system_metrics_without_psutil_is_a_one_line_cli_error(repo: Path) -> None:
+    code = PRELUDE.replace("try:\n", "") + (
+        "from gitxp.cli.main import main\n"
+        "main(['run', '--system-metrics', '--', sys.executable, '-c', 'pass'])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, "psutil"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=repo,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: system metrics needs psutil, which is not installed; "
+        "install it with `pip install 'gitxp[system]'`"
+    ]
+    assert (
+        "refs/gitxp"
+        not in subprocess.run(
+            ["git", "for-each-ref"], cwd=repo, capture_output=True, text=True
+        ).stdout
+    )

@@ -54,6 +54,9 @@ def test_samples_land_as_system_series_with_wall_clock_steps(repo: Path) -> None
     assert (cpu["value"] >= 0).all() and (cpu["value"] <= 100).all()
     rss = system[system["key"] == "system/process_memory_rss_mb"]["value"]
     assert (rss > 10).all()  # this Python process holds more than 10 MB
+    # GPUs: reported exactly when NVML finds some (absent GPUs are simply not reported)
+    gpu_keys = {k for k in keys if k.startswith("system/gpu")}
+    assert bool(gpu_keys) == bool(system_metrics._Gpus().handles)
     # the user's own series is untouched by the sampler
     assert list(df[df["key"] == "loss"]["step"]) == list(range(20))
     assert record.meta["system_metrics_seconds"] == 0.25
