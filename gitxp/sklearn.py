@@ -194,7 +194,7 @@ def autolog(*, log_models: bool = True, training_score: bool = True, disable: bo
     with _patch_lock:
         if disable:
             for cls, original in _patched.items():
-                cls.fit = original
+                setattr(cls, "fit", original)  # noqa: B010
             _patched.clear()
             return
         _settings.update(log_models=log_models, training_score=training_score)
@@ -210,7 +210,7 @@ def autolog(*, log_models: bool = True, training_score: bool = True, disable: bo
             original = owner.__dict__["fit"]
             if callable(original):
                 _patched[owner] = original
-                owner.fit = _autolog_fit(original)
+                setattr(owner, "fit", _autolog_fit(original))  # noqa: B010
 
 
 def _autolog_fit(original: Any) -> Any:

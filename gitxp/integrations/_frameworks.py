@@ -10,6 +10,7 @@ callback did not start is never ended by it.
 from __future__ import annotations
 
 import contextlib
+import enum
 import importlib
 import math
 import os
@@ -132,9 +133,8 @@ def param_value(value: Any, depth: int = 0) -> Any:
             return {str(k): param_value(v, depth + 1) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
             return [param_value(v, depth + 1) for v in value]
-    name = getattr(value, "name", None)
-    if type(value).__module__ == "enum" or (isinstance(name, str) and hasattr(value, "value")):
-        return str(name)
+    if isinstance(value, enum.Enum):  # e.g. an IntervalStrategy: its value reads best
+        return param_value(value.value, depth + 1) if depth < MAX_PARAM_DEPTH else value.name
     text = str(value)
     return text if len(text) <= 500 else text[:497] + "..."
 

@@ -31,7 +31,7 @@ import keras  # noqa: E402
 __all__ = ["GitxpCallback"]
 
 
-class GitxpCallback(keras.callbacks.Callback):  # type: ignore[misc]
+class GitxpCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ignore]
     """Records a Keras training into a gitxp run (the active one, or one it starts).
 
     *experiment*, *name*, *tags*, *repo* and *system_metrics* are used when

@@ -22,11 +22,13 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from .._errors import GitxpError
 from ._frameworks import RunHandle, clean_params, metric_values, require, warn
 
 _pl = require("lightning.pytorch", "the Lightning logger", "lightning", "lightning")
 
-from lightning.pytorch.loggers.logger import Logger, rank_zero_experiment  # noqa: E402
+from lightning.fabric.loggers.logger import rank_zero_experiment  # noqa: E402
+from lightning.pytorch.loggers.logger import Logger  # noqa: E402
 from lightning.pytorch.utilities import rank_zero_only  # noqa: E402
 
 __all__ = ["GitxpLogger"]
@@ -34,7 +36,7 @@ __all__ = ["GitxpLogger"]
 _STATUS = {"success": "FINISHED", "finished": "FINISHED", "failed": "FAILED"}
 
 
-class GitxpLogger(Logger):  # type: ignore[misc]
+class GitxpLogger(Logger):  # type: ignore[misc,unused-ignore]
     """Records a Lightning training into a gitxp run (the active one, or one it starts).
 
     *log_checkpoints*: False (default), True (best and last checkpoint at the
@@ -92,12 +94,12 @@ class GitxpLogger(Logger):  # type: ignore[misc]
         return None  # runs live in git; checkpoints go to the trainer's default_root_dir
 
     @property
-    @rank_zero_experiment  # type: ignore[misc]
+    @rank_zero_experiment
     def experiment(self) -> Any:
         """The gitxp `Run` this logger writes to (started on first use)."""
         return self._handle.get()
 
-    @rank_zero_only  # type: ignore[misc]
+    @rank_zero_only
     def log_hyperparams(
         self, params: Mapping[str, Any] | argparse.Namespace, *args: Any, **kwargs: Any
     ) -> None:
@@ -105,15 +107,18 @@ class GitxpLogger(Logger):  # type: ignore[misc]
             params = vars(params)
         if not params:
             return
-        self.experiment.log_params(clean_params(dict(params)))
+        try:
+            self.experiment.log_params(clean_params(dict(params)))
+        except GitxpError as exc:  # e.g. trainer.test() of a model with other hparams
+            warn(f"some hyper-parameters were not recorded: {exc}")
 
-    @rank_zero_only  # type: ignore[misc]
+    @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         values = metric_values(metrics, self._prefix)
         if values:
             self.experiment.log_metrics(values, step=step)
 
-    @rank_zero_only  # type: ignore[misc]
+    @rank_zero_only
     def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
         if not self._log_checkpoints:
             return
@@ -121,7 +126,7 @@ class GitxpLogger(Logger):  # type: ignore[misc]
         if self._log_checkpoints == "all":
             self._store_checkpoints(checkpoint_callback, everything=True)
 
-    @rank_zero_only  # type: ignore[misc]
+    @rank_zero_only
     def finalize(self, status: str) -> None:
         if self._log_checkpoints and self._checkpoint_callback is not None and self._handle.started:
             try:

@@ -35,7 +35,7 @@ from transformers import TrainerCallback  # noqa: E402
 __all__ = ["GitxpCallback"]
 
 
-class GitxpCallback(TrainerCallback):  # type: ignore[misc]
+class GitxpCallback(TrainerCallback):  # type: ignore[misc,unused-ignore]
     """Records a Transformers `Trainer` into a gitxp run (the active one, or one it starts).
 
     *log_model* stores the trained model as the artifact *model_name* when
