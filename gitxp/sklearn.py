@@ -39,8 +39,14 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ._errors import GitxpError
-from .integrations._frameworks import RunHandle, clean_params, require, to_number, warn
+from .integrations._frameworks import (
+    RunHandle,
+    clean_params,
+    log_params,
+    require,
+    to_number,
+    warn,
+)
 
 __all__ = ["autolog", "fit", "log_estimator"]
 
@@ -134,10 +140,7 @@ def fit(
 def _record_params(run: Any, estimator: Any) -> None:
     params = clean_params(estimator.get_params(deep=True))
     params["estimator_class"] = _class_name(estimator)
-    try:
-        run.log_params(params)
-    except GitxpError as exc:  # a second, different estimator in the same run
-        warn(f"params of {_class_name(estimator)} were not recorded: {exc}")
+    log_params(run, params, f"params of {_class_name(estimator)}")
 
 
 def _record(

@@ -114,7 +114,9 @@ def test_a_param_clash_is_reported_not_raised(
 ) -> None:
     with gitxp.start_run(params={"learning_rate": 0.5}) as run:
         _trainer(tmp_path, GitxpCallback(), max_steps=2).train()
-    assert "learning_rate" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "learning_rate=0.001 (kept 0.5)" in err
     record = gitxp.open().run(run.id)
     assert record.params["learning_rate"] == 0.5
+    assert record.params["max_steps"] == 2  # the other params still land
     assert list(record.metric_history("loss")["step"]) == [2]

@@ -147,6 +147,28 @@ def clean_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def log_params(run: Any, params: Mapping[str, Any], what: str = "params") -> None:
+    """Record *params*, keeping every one that does not clash with a value already logged.
+
+    Params are fixed once logged; a framework re-logging a key the script
+    set differently (or a second model in the same run) must not stop the
+    training loop, so the clashing keys are skipped with a warning on stderr.
+    """
+    from .._errors import GitxpError
+
+    existing = run.params
+    clashes = sorted(k for k, v in params.items() if k in existing and existing[k] != v)
+    keep = {k: v for k, v in params.items() if k not in clashes}
+    if clashes:
+        shown = ", ".join(f"{k}={params[k]!r} (kept {existing[k]!r})" for k in clashes[:5])
+        more = f" and {len(clashes) - 5} more" if len(clashes) > 5 else ""
+        warn(f"{what} already logged with other values were not changed: {shown}{more}")
+    try:
+        run.log_params(keep)
+    except GitxpError as exc:  # a value gitxp cannot store even after cleaning
+        warn(f"{what} were not recorded: {exc}")
+
+
 def safe_key(key: str) -> str:
     """*key* with characters gitxp keys do not allow replaced by `_`."""
     from ..values import check_key

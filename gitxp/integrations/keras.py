@@ -21,8 +21,15 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from .._errors import GitxpError
-from ._frameworks import RunHandle, clean_params, metric_values, param_value, require, warn
+from ._frameworks import (
+    RunHandle,
+    clean_params,
+    log_params,
+    metric_values,
+    param_value,
+    require,
+    warn,
+)
 
 require("keras", "the Keras callback", "keras")
 
@@ -84,10 +91,7 @@ class GitxpCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ignor
                 params["model_config"] = param_value(self.model.get_config())
             except Exception as exc:  # subclassed models without get_config
                 warn(f"the model config was not recorded: {exc}")
-        try:
-            self.run.log_params(params)
-        except GitxpError as exc:
-            warn(f"some training params were not recorded: {exc}")
+        log_params(self.run, params, "training params")
 
     def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
         self._batches += 1

@@ -22,8 +22,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from .._errors import GitxpError
-from ._frameworks import RunHandle, clean_params, metric_values, require, warn
+from ._frameworks import RunHandle, clean_params, log_params, metric_values, require, warn
 
 _pl = require("lightning.pytorch", "the Lightning logger", "lightning", "lightning")
 
@@ -107,10 +106,7 @@ class GitxpLogger(Logger):  # type: ignore[misc,unused-ignore]
             params = vars(params)
         if not params:
             return
-        try:
-            self.experiment.log_params(clean_params(dict(params)))
-        except GitxpError as exc:  # e.g. trainer.test() of a model with other hparams
-            warn(f"some hyper-parameters were not recorded: {exc}")
+        log_params(self.experiment, clean_params(dict(params)), "hyper-parameters")
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:

@@ -25,8 +25,7 @@ import tempfile
 from collections.abc import Mapping
 from typing import Any
 
-from .._errors import GitxpError
-from ._frameworks import RunHandle, clean_params, metric_values, require, warn
+from ._frameworks import RunHandle, clean_params, log_params, metric_values, require, warn
 
 require("transformers", "the Transformers callback", "transformers")
 
@@ -76,10 +75,7 @@ class GitxpCallback(TrainerCallback):  # type: ignore[misc,unused-ignore]
         return self._handle.get()
 
     def _params(self, params: Mapping[str, Any]) -> None:
-        try:
-            self.run.log_params(params)
-        except GitxpError as exc:  # e.g. a param the script already logged with another value
-            warn(f"some training params were not recorded: {exc}")
+        log_params(self.run, params, "training params")
 
     def on_train_begin(
         self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any
