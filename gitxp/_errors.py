@@ -20,7 +20,7 @@
     ├── RemoteError                  a remote cannot be found, reached or used
     ├── ArtifactError                an artifact cannot be stored, found or fetched
     │   └── ArtifactIntegrityError   downloaded bytes do not match the recorded sha256
-    ├── MissingExtraError            an optional dependency (an extra) is not installed
+    ├── MissingExtraError            an optional package (plotly, psutil, a framework) is missing
     └── UsageError                   bad command-line usage (the CLI exits 2)
 
 Each error carries the facts (which run, key or path) as attributes and a
@@ -239,14 +239,14 @@ class ConfigError(GitxpError):
 
 
 class MissingExtraError(GitxpError):
-    """A feature needs an optional dependency that is not installed."""
+    """A feature needs an optional package that is not installed; names the extra to install."""
 
-    def __init__(self, extra: str, package: str, purpose: str) -> None:
-        self.extra = extra
+    def __init__(self, feature: str, package: str, extra: str, install: str | None = None) -> None:
+        self.feature = feature
         self.package = package
-        super().__init__(
-            f"{package} is needed to {purpose}; install it with: pip install 'gitxp[{extra}]'"
-        )
+        self.extra = extra
+        how = install or f"install it with `pip install 'gitxp[{extra}]'`"
+        super().__init__(f"{feature} needs {package}, which is not installed; {how}")
 
 
 class UsageError(GitxpError):

@@ -170,16 +170,20 @@ def launch(
     code_commit: str | None = None,
     record_cwd: str | None = None,
     extra_meta: Mapping[str, Any] | None = None,
+    system_metrics: bool | None = None,
+    system_metrics_seconds: float | None = None,
 ) -> LaunchResult:
     """Run *cmd* as a recorded gitxp run; return how it went (never raises on CMD failure).
 
     *params* are the run's params, visible in CMD as `gitxp.active_run().params`.
     *cwd* is where CMD runs (default: the current directory, inside the
     repository at or above *repo*). *env* adds or overrides environment
-    variables for CMD, *unset_env* removes some. With *stream* CMD's output
-    goes to this process's stdout/stderr as it comes; either way its last
-    *output_cap* bytes are stored in the run as `output.log` (0: none). *on_start* is called with the new
-    `Run` before CMD starts.
+    variables for CMD, *unset_env* removes some. With *stream* CMD's output goes to this process's
+    stdout/stderr as it comes; either way its last *output_cap* bytes are
+    stored in the run as `output.log` (0: none). *on_start* is called with the new
+    `Run` before CMD starts. With *system_metrics* (default:
+    `$GITXP_SYSTEM_METRICS`) CMD's process tree and the machine are sampled
+    into `system/...` series (see gitxp/system_metrics.py).
 
         result = gitxp.launch(["python", "train.py"], params={"lr": 0.1})
         result.status, result.exit_code
@@ -200,6 +204,10 @@ def launch(
         child_env.update(env)
     try:
         _resolve_program(argv, run_dir, child_env.get("PATH"))
+        from .system_metrics import resolve as resolve_system_metrics
+
+        # sampled here, for CMD's whole process tree, whatever language CMD is in
+        sm_interval = resolve_system_metrics(system_metrics, system_metrics_seconds)
         if record_cwd is None:
             rel = os.path.relpath(run_dir, git.root)
             record_cwd = "." if rel.startswith("..") else rel.replace(os.sep, "/")
@@ -215,6 +223,7 @@ def launch(
             command=command,
             extra_meta={"supervised": True, **(extra_meta or {})},
             code_commit=code_commit,
+            system_metrics=False,
         )
     except BaseException:
         git.close()
@@ -226,11 +235,21 @@ def launch(
     child_env[ENV_RUN_ID] = run.id
     child_env[ENV_RUN_REPO] = git.root
     child_env.setdefault("PYTHONUNBUFFERED", "1")  # stream Python output as it comes
-    return _supervise(run, argv, run_dir, child_env, stream, output_cap)
+    if sm_interval is not None:
+        from .system_metrics import ENV_ENABLE, PARENT_SAMPLES
+
+        child_env[ENV_ENABLE] = PARENT_SAMPLES  # CMD's own gitxp must not sample twice
+    return _supervise(run, argv, run_dir, child_env, stream, output_cap, sm_interval)
 
 
 def _supervise(
-    run: Any, argv: list[str], cwd: str, env: dict[str, str], stream: bool, cap: int
+    run: Any,
+    argv: list[str],
+    cwd: str,
+    env: dict[str, str],
+    stream: bool,
+    cap: int,
+    sm_interval: float | None = None,
 ) -> LaunchResult:
     tail = _Tail(cap)
     # Three ways to be started, three ways to pass signals on:
@@ -276,6 +295,11 @@ def _supervise(
             signum = getattr(signal, sig_name)
             previous[signum] = signal.signal(signum, forward)
     assert proc.stdout is not None and proc.stderr is not None
+    sampler = None
+    if sm_interval is not None:
+        from .system_metrics import BufferedSampler
+
+        sampler = BufferedSampler(proc.pid, run._meta["start_time"], sm_interval)
     readers = [
         threading.Thread(
             target=_pump, args=(proc.stdout, sys.stdout if stream else None, tail), daemon=True
@@ -297,6 +321,8 @@ def _supervise(
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     wall = time.monotonic() - started
+    if sampler is not None:
+        sampler.stop()
     for reader in readers:
         reader.join(timeout=_READER_GRACE_SECONDS)
     for pipe in (proc.stdout, proc.stderr):
@@ -317,6 +343,8 @@ def _supervise(
     else:
         error = f"{argv[0]} exited with code {code}"
     run._reload()
+    if sampler is not None:
+        sampler.replay(run)  # after the reload, which drops what this process buffered
     output = tail.value() if cap > 0 else b""  # a cap of 0: record no output at all
     if output:
         run._put_file(storage.OUTPUT_FILE, output)

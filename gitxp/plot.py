@@ -108,7 +108,7 @@ def plot(
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise MissingExtraError("plot", "matplotlib", "write plot images") from None
+        raise MissingExtraError("gitxp plot --out", "matplotlib", "plot") from None
     fig, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
     for c in found:
         # a `$` would start matplotlib's mathtext: names are shown literally

@@ -156,6 +156,8 @@ class Run:
         command: Mapping[str, Any] | None = None,
         extra_meta: Mapping[str, Any] | None = None,
         _join: str | None = None,
+        system_metrics: bool | None = None,
+        system_metrics_seconds: float | None = None,
         code_commit: str | None = None,
     ) -> None:
         from .git.repository import GitRepo
@@ -171,6 +173,10 @@ class Run:
         if buffer_points < 1:
             raise InvalidValueError("buffer_points", "must be at least 1")
         self._buffer_points = int(buffer_points)
+        from .system_metrics import resolve as resolve_system_metrics
+
+        # checked before anything is committed: a bad setting or a missing psutil fails early
+        sm_interval = resolve_system_metrics(system_metrics, system_metrics_seconds)
         self._lock = threading.RLock()
         self._series: dict[str, _Series] = {}
         self._pending = 0
@@ -181,6 +187,7 @@ class Run:
         self._joined = _join is not None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._sampler: Any = None
         if _join is not None:
             self._load_existing(_join)
         else:
@@ -206,6 +213,25 @@ class Run:
             target=self._heartbeat, name=f"gitxp-checkpoint-{self.id[:8]}", daemon=True
         )
         self._thread.start()
+        self._start_system_metrics(sm_interval)
+
+    def _start_system_metrics(self, interval: float | None) -> None:
+        """Sample machine utilisation into `system/...` series (see gitxp/system_metrics.py)."""
+        if interval is None:
+            return
+        from .system_metrics import SystemMetricsSampler
+
+        try:
+            self._sampler = SystemMetricsSampler(
+                self.log_metric,
+                self._meta["start_time"],
+                interval,
+                name=f"gitxp-system-metrics-{self.id[:8]}",
+            ).start()
+        except Exception as exc:  # the run itself is fine: record it, say why
+            print(f"gitxp: system metrics are off for run {self.id}: {exc}", file=sys.stderr)
+            return
+        self._set_meta(system_metrics_seconds=interval)
 
     # -- creation ---------------------------------------------------------
     def _create(
@@ -653,6 +679,9 @@ class Run:
         """
         if status not in ("FINISHED", "FAILED", "KILLED"):
             raise InvalidValueError("status", f"{status!r} must be FINISHED, FAILED or KILLED")
+        sampler, self._sampler = self._sampler, None
+        if sampler is not None and not self._ended:
+            sampler.stop()  # before the final commit, which must hold its last sample
         with self._lock:
             if self._ended:
                 return

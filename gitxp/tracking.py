@@ -39,6 +39,8 @@ def start_run(
     buffer_points: int | None = None,
     snapshot: bool = True,
     max_snapshot_file_size: int | None = None,
+    system_metrics: bool | None = None,
+    system_metrics_seconds: float | None = None,
 ) -> Run:
     """Start recording a run in the git repository at or above *repo* (default: cwd).
 
@@ -51,6 +53,11 @@ def start_run(
     KILLED on KeyboardInterrupt. Inside a process started by `gitxp run`, the
     run that command created is joined instead of a new one started; the
     given params, tags and notes are added to it.
+
+    With *system_metrics* (default: `$GITXP_SYSTEM_METRICS`), a background
+    thread records CPU, memory, disk, network and GPU use every
+    *system_metrics_seconds* (default: `$GITXP_SYSTEM_METRICS_SECONDS` or 10)
+    as `system/...` metrics until the run ends; see docs/integrations.md.
     """
     from .git.repository import GitRepo
     from .run import DEFAULT_BUFFER_POINTS, Run
@@ -64,6 +71,8 @@ def start_run(
             checkpoint_seconds=checkpoint_seconds,
             buffer_points=DEFAULT_BUFFER_POINTS if buffer_points is None else buffer_points,
             _join=joined_id,
+            system_metrics=system_metrics,
+            system_metrics_seconds=system_metrics_seconds,
         )
         if existing is not None:
             git.close()
@@ -87,6 +96,8 @@ def start_run(
                 buffer_points=DEFAULT_BUFFER_POINTS if buffer_points is None else buffer_points,
                 snapshot=snapshot,
                 max_snapshot_file_size=max_snapshot_file_size,
+                system_metrics=system_metrics,
+                system_metrics_seconds=system_metrics_seconds,
             )
         except BaseException:
             git.close()

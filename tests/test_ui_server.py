@@ -275,7 +275,7 @@ def test_gitxp_ui_without_plotly_names_the_extra(
     result = runner.invoke(cli, ["ui", "--port", "0"])
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
-        "error: plotly is needed to draw charts; install it with: pip install 'gitxp[ui]'"
+        "error: gitxp ui needs plotly, which is not installed; install it with `pip install 'gitxp[ui]'`"
     ]
 
 

@@ -70,6 +70,21 @@ def _warn_if_taken(name: str) -> bool:
     show_default=True,
     help="How to report the run on stderr when CMD ends; json has stable keys.",
 )
+@click.option(
+    "--system-metrics",
+    "system_metrics",
+    flag_value=True,
+    default=None,
+    help="Record CPU, memory, disk, network and GPU use of CMD as system/ metrics "
+    "(also GITXP_SYSTEM_METRICS=1).",
+)
+@click.option(
+    "--system-metrics-seconds",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Sampling interval for --system-metrics (default: $GITXP_SYSTEM_METRICS_SECONDS or 10).",
+)
 @click.argument("cmd", nargs=-1, required=True, type=click.UNPROCESSED, metavar="-- CMD...")
 def run_command(
     experiment: str | None,
@@ -80,6 +95,8 @@ def run_command(
     quiet: bool,
     no_capture: bool,
     fmt: str,
+    system_metrics: bool | None,
+    system_metrics_seconds: float | None,
     cmd: tuple[str, ...],
 ) -> None:
     """Run CMD and record it as a run: params, output, exit code, code and environment.
@@ -99,6 +116,7 @@ def run_command(
       gitxp run -e iris -p C=0.5 -p penalty=l2 -t team=vision -- python train.py
       gitxp run -n baseline -m "before the refactor" -- make train
       gitxp run -q --format json -- ./eval.sh > /dev/null
+      gitxp run --system-metrics --system-metrics-seconds 5 -- python train.py
     """
     from ..launcher import OUTPUT_CAP, launch
     from ..pairs import parse_pairs
@@ -124,6 +142,8 @@ def run_command(
         stream=not quiet,
         output_cap=0 if no_capture else OUTPUT_CAP,
         on_start=started,
+        system_metrics=system_metrics,
+        system_metrics_seconds=system_metrics_seconds,
     )
     if fmt == "json":
         click.echo(dump_json(result.to_dict()), err=True)

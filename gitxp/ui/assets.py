@@ -51,12 +51,12 @@ def plotly_js_path() -> str:
     """The path of plotly.min.js inside the installed `plotly` package."""
     spec = importlib.util.find_spec("plotly")
     if spec is None or not spec.submodule_search_locations:
-        raise MissingExtraError("ui", "plotly", "draw charts")
+        raise MissingExtraError("gitxp ui", "plotly", "ui")
     for base in spec.submodule_search_locations:
         path = os.path.join(base, "package_data", "plotly.min.js")
         if os.path.isfile(path):
             return path
-    raise MissingExtraError("ui", "plotly", "draw charts (its plotly.min.js is missing)")
+    raise MissingExtraError("gitxp ui", "plotly (with its plotly.min.js)", "ui")
 
 
 def plotly_js() -> Asset:
