@@ -26,8 +26,9 @@ def measure_size(n: int) -> dict[str, float]:
     """Warm, cold and filtered listing of the n-run fixtures, gitxp then MLflow."""
     import json
 
-    import gitxp
     import mlflow
+
+    import gitxp
 
     path = gitxp_path(n)
     cache = os.path.join(path, ".git", "gitxp", "index-v1.json")
@@ -86,7 +87,6 @@ def main(quick: bool, sizes: list[int] | None = None) -> None:
     scaling = []
     for n in sizes:
         scaling.append(measure_size(n))
-        print(scaling[-1], file=sys.stderr, flush=True)
         print(scaling[-1], file=sys.stderr, flush=True)
 
     group = "Listing"
