@@ -21,16 +21,21 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import (
     AmbiguousRunError,
+    CommandNotFoundError,
     CorruptRunError,
     FilterSyntaxError,
     GitxpError,
     InvalidValueError,
     NoActiveRunError,
     NotARepositoryError,
+    NotReproducibleError,
     ParamConflictError,
     RefUpdateError,
+    RunActiveError,
     RunFinishedError,
     RunNotFoundError,
+    UncommittedChangesError,
+    UnsafePathError,
     UsageError,
 )
 
@@ -38,23 +43,34 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AmbiguousRunError",
+    "CommandNotFoundError",
     "CorruptRunError",
     "FilterSyntaxError",
     "GitxpError",
     "InvalidValueError",
     "NoActiveRunError",
     "NotARepositoryError",
+    "NotReproducibleError",
     "ParamConflictError",
     "RefUpdateError",
     "Repo",
     "Run",
+    "RunActiveError",
     "RunFinishedError",
     "RunNotFoundError",
     "RunRecord",
+    "UncommittedChangesError",
+    "UnsafePathError",
     "UsageError",
     "__version__",
     "active_run",
+    "branch",
+    "checkout",
+    "compare",
+    "diff",
     "end_run",
+    "gc",
+    "launch",
     "log_artifact",
     "log_metric",
     "log_metric_array",
@@ -63,6 +79,9 @@ __all__ = [
     "log_params",
     "note",
     "open",
+    "rename",
+    "reproduce",
+    "rm",
     "set_tag",
     "set_tags",
     "start_run",
@@ -86,11 +105,24 @@ _LAZY = {
     "set_tag": "tracking",
     "set_tags": "tracking",
     "note": "tracking",
+    "launch": "launcher",
+    "diff": "comparison",
+    "compare": "comparison",
+    "checkout": "worktree",
+    "reproduce": "reproduction",
+    "rename": "manage",
+    "rm": "manage",
+    "gc": "manage",
+    "branch": "manage",
 }
 
 if TYPE_CHECKING:
+    from .comparison import compare, diff
+    from .launcher import launch
+    from .manage import branch, gc, rename, rm
     from .record import RunRecord
     from .repo import Repo, open
+    from .reproduction import reproduce
     from .run import Run
     from .tracking import (
         active_run,
@@ -106,6 +138,7 @@ if TYPE_CHECKING:
         set_tags,
         start_run,
     )
+    from .worktree import checkout
 
 
 def __getattr__(name: str) -> Any:

@@ -11,6 +11,11 @@
     ├── FilterSyntaxError            a malformed filter or order-by string
     ├── CorruptRunError              a run ref whose content does not parse
     ├── RefUpdateError               a ref stayed locked or moved under us
+    ├── RunActiveError               editing a run that is still RUNNING
+    ├── CommandNotFoundError         `gitxp run`: CMD cannot be started (exit 127/126)
+    ├── NotReproducibleError         a run without a recorded command to re-run
+    ├── UncommittedChangesError      checkout would overwrite uncommitted work
+    ├── UnsafePathError              a run tree holds a path that must not be written
     └── UsageError                   bad command-line usage (the CLI exits 2)
 
 Each error carries the facts (which run, key or path) as attributes and a
@@ -134,6 +139,58 @@ class RefUpdateError(GitxpError):
     def __init__(self, ref: str, reason: str) -> None:
         self.ref = ref
         super().__init__(f"could not update {ref}: {reason}")
+
+
+class RunActiveError(GitxpError):
+    """A change to a run that is still being recorded."""
+
+    def __init__(self, run_id: str, action: str) -> None:
+        self.run_id = run_id
+        super().__init__(
+            f"run {run_id} is still RUNNING; {action} it after it ends "
+            "(a run whose process died shows as CRASHED and can be changed)"
+        )
+
+
+class CommandNotFoundError(GitxpError):
+    """`gitxp run` could not start its command (the CLI exits 127, or 126)."""
+
+    def __init__(self, program: str, reason: str, exit_code: int = 127) -> None:
+        self.program = program
+        self.exit_code = exit_code
+        super().__init__(f"cannot run {program!r}: {reason}")
+
+
+class NotReproducibleError(GitxpError):
+    """A run that has no recorded command, so there is nothing to re-run."""
+
+    def __init__(self, run_id: str, reason: str) -> None:
+        self.run_id = run_id
+        super().__init__(
+            f"run {run_id} cannot be reproduced: {reason}; record runs with "
+            "`gitxp run -- CMD` (or from a script with gitxp.start_run) to make them reproducible"
+        )
+
+
+class UncommittedChangesError(GitxpError):
+    """A checkout would overwrite work that is not committed; nothing was changed."""
+
+    def __init__(self, paths: Sequence[str], hint: str) -> None:
+        self.paths = list(paths)
+        shown = ", ".join(self.paths[:10])
+        more = f" and {len(self.paths) - 10} more" if len(self.paths) > 10 else ""
+        super().__init__(f"uncommitted changes would be overwritten: {shown}{more}; {hint}")
+
+
+class UnsafePathError(GitxpError):
+    """A tree holds a path that would escape the target directory or write into .git."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        super().__init__(
+            f"refusing to write {path!r}: {reason}; the run may come from an untrusted "
+            "repository, nothing was written outside the target"
+        )
 
 
 class UsageError(GitxpError):

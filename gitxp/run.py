@@ -156,6 +156,7 @@ class Run:
         command: Mapping[str, Any] | None = None,
         extra_meta: Mapping[str, Any] | None = None,
         _join: str | None = None,
+        code_commit: str | None = None,
     ) -> None:
         from .git.repository import GitRepo
 
@@ -193,8 +194,14 @@ class Run:
                 max_snapshot_file_size,
                 command,
                 extra_meta,
+                code_commit,
             )
         self._last_commit = time.monotonic()
+        # Encoding metrics can import pandas (through pyarrow), which imports
+        # concurrent.futures.thread; that import fails once the interpreter is
+        # shutting down, which is exactly when runs left open are ended (atexit).
+        import concurrent.futures.thread  # noqa: F401
+
         self._thread = threading.Thread(
             target=self._heartbeat, name=f"gitxp-checkpoint-{self.id[:8]}", daemon=True
         )
@@ -212,6 +219,7 @@ class Run:
         max_file_size: int | None,
         command: Mapping[str, Any] | None,
         extra_meta: Mapping[str, Any] | None,
+        given_code: str | None = None,
     ) -> None:
         from . import environment
         from .git.snapshot import DEFAULT_MAX_FILE_SIZE, take_snapshot
@@ -235,7 +243,10 @@ class Run:
         self.ref = f"refs/gitxp/runs/{self.id}"
         start = _now_ms()
         snap = None
-        if snapshot:
+        if given_code is not None:
+            # re-running recorded code (`gitxp reproduce`): the code commit is known
+            code_commit = given_code
+        elif snapshot:
             cap = DEFAULT_MAX_FILE_SIZE if max_file_size is None else int(max_file_size)
             snap = take_snapshot(
                 self._git, cap, f"gitxp: snapshot of the work tree for run {self.id}"
@@ -490,6 +501,29 @@ class Run:
         with self._lock:
             self._meta.update(values)
             self._dirty_meta = True
+
+    def _pause_checkpoints(self) -> None:
+        """Stop the background checkpoints so another process can commit to the ref.
+
+        `gitxp run` calls this before starting its command, which joins the run
+        and commits to the same ref; two writers would race on the ref's CAS.
+        """
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=30)
+        self._thread = None
+
+    def _reload(self) -> None:
+        """Re-read the run from the tip of its ref (after another process committed to it).
+
+        Whatever this process buffered and did not commit is dropped; callers
+        pause checkpoints and commit first.
+        """
+        with self._lock:
+            self._series = {}
+            self._pending = 0
+            self._load_existing(self.id)
 
     # -- committing -----------------------------------------------------------
     def _heartbeat(self) -> None:

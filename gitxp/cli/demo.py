@@ -1,32 +1,112 @@
-"""`gitxp demo`: see gitxp work in a minute, in a directory of its own."""
+"""`gitxp demo`: see gitxp work in under a minute, in a project of its own."""
 
 from __future__ import annotations
 
+import shlex
+import sys
+import threading
+import time
+from typing import Any
+
 import click
+
+from ._output import fmt_duration, fmt_value, render_table
+
+
+def _step(text: str, color: bool) -> None:
+    click.echo("")
+    click.echo(click.style(text, bold=True) if color else text)
 
 
 @click.command("demo")
-@click.option("--path", type=click.Path(file_okay=False), default=None,
-              help="Where to create the demo project (new or empty; default: a temp directory).")
+@click.option(
+    "--path",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where to create the demo project (new or empty; default: a new temporary directory).",
+)
 def demo_command(path: str | None) -> None:
-    """Create a small project, record a few runs in it, and show them.
+    """Create a small iris project, record a sweep, then log, diff and reproduce it.
+
+    The project (scikit-learn logistic regression on the iris flowers) gets
+    its own git repository; six runs are recorded with `gitxp run`, then the
+    demo shows `gitxp log`, the diff of the best and worst runs, and
+    reproduces the best one from its recorded code. Needs scikit-learn:
+    pip install 'gitxp[demo]'.
 
     \b
     Examples:
       gitxp demo
       gitxp demo --path ./gitxp-demo
     """
-    from ..demo import run_demo
+    from .. import demo
+    from ..comparison import diff
+    from ..reproduction import reproduce
+    from .diff import render_text
     from .log import log_command
 
-    target = run_demo(path, echo=click.echo)
-    click.echo("")
+    color = sys.stdout.isatty()
+    started = time.monotonic()
+    demo.require_sklearn()
+    target = demo.create_project(path)
+    _step(f"1. A project with its own git repository: {target}", color)
+    click.echo("   train.py fits a logistic regression on the iris flowers and logs with gitxp.")
+
+    _step(f"2. A sweep of {len(demo.SWEEP)} runs, recorded with `gitxp run` (two at a time)", color)
+    lock = threading.Lock()
+
+    def done(overrides: dict[str, Any], result: Any) -> None:
+        with lock:
+            click.echo(
+                f"   $ {demo.command_line(overrides)}\n"
+                f"     -> {result.name}: {result.status} in {fmt_duration(result.wall_time)}"
+            )
+
+    demo.record_sweep(target, done)
+
+    order = "metrics.accuracy DESC"
+    _step(f'3. $ gitxp log --oneline --order-by "{order}"', color)
     ctx = click.get_current_context()
-    ctx.invoke(log_command, max_count=None, experiment=(), filter_=None,
-               order_by=("metrics.acc DESC",), oneline=False, fmt="table", repo_path=target)
-    click.echo("")
-    click.echo(f"The runs live in {target} as git refs: try")
-    click.echo(f"  cd {target}")
-    click.echo("  gitxp log --oneline")
-    click.echo("  gitxp show <run id or name>")
+    ctx.invoke(
+        log_command,
+        max_count=None,
+        experiment=(),
+        filter_=None,
+        order_by=(order,),
+        oneline=True,
+        fmt="log",
+        repo_path=target,
+    )
+
+    best, worst = demo.best_and_worst(target)
+    _step(f"4. $ gitxp diff {best['name']} {worst['name']}    (best vs worst)", color)
+    click.echo(render_text(diff(best["id"], worst["id"], repo=target)))
+
+    _step(f"5. $ gitxp reproduce {best['name']}    (re-run from its recorded code)", color)
+    result = reproduce(best["id"], repo=target, stream=False)
+    click.echo(f"   command: {shlex.join(['python', *result.plan.argv[1:]])} in a fresh checkout")
+    rows = [
+        [c.key, fmt_value(c.original), fmt_value(c.reproduced), "ok" if c.ok else "DRIFT"]
+        for c in result.checks
+    ]
+    click.echo(render_table(["metric", "original", "reproduced", "result"], rows))
+    if result.exit_status == 0:
+        click.echo(
+            f"   REPRODUCED: all {len(result.checks)} metrics match (new run {result.run_name})"
+        )
+    else:
+        click.echo(f"   {result.verdict.upper()}: {', '.join(result.drifted) or result.status}")
+
+    _step(f"Done in {time.monotonic() - started:.0f}s. The runs live in {target}", color)
+    click.echo("as git refs (refs/gitxp/runs/*), next to the code. Try:")
+    click.echo(f"  cd {shlex.quote(target)}")
+    click.echo(f"  gitxp show {best['name']}")
+    click.echo(f"  gitxp compare {best['name']} {worst['name']} {result.run_name}")
+    click.echo("  gitxp run -e iris -p C=3 -p epochs=30 -- python train.py")
+    click.echo(
+        f'  gitxp log --filter "metrics.accuracy >= {fmt_value(best["metrics"]["accuracy"])}"'
+    )
+    click.echo(f"  gitxp checkout {best['name']} --path /tmp/best-iris")
     click.echo("  git log --glob=refs/gitxp/runs --oneline")
+    if result.exit_status != 0:
+        sys.exit(result.exit_status)

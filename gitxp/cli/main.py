@@ -22,6 +22,17 @@ COMMANDS: dict[str, str] = {
     "init": "init:init_command",
     "log": "log:log_command",
     "show": "show:show_command",
+    "run": "run:run_command",
+    "diff": "diff:diff_command",
+    "compare": "diff:compare_command",
+    "checkout": "checkout:checkout_command",
+    "reproduce": "reproduce:reproduce_command",
+    "tag": "manage:tag_command",
+    "note": "manage:note_command",
+    "rename": "manage:rename_command",
+    "rm": "manage:rm_command",
+    "gc": "manage:gc_command",
+    "branch": "manage:branch_command",
 }
 
 

@@ -173,9 +173,37 @@ class GitRepo:
     def has_object(self, sha: str) -> bool:
         return sha.encode() in self._repo.object_store
 
+    def add_object(self, obj: Any) -> None:
+        """Store *obj*, tolerating another writer storing the same object at the same moment.
+
+        dulwich writes a loose object under `<object>.lock` and raises
+        FileLocked when that lock exists: two runs started together write
+        the same env.json blob. Objects are content-addressed, so waiting
+        for the other writer's copy is as good as writing our own.
+        """
+        from dulwich.file import FileLocked
+
+        store = self._repo.object_store
+        delay = 0.001
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                store.add_object(obj)
+                return
+            except FileLocked:
+                if obj.id in store:
+                    return
+                if time.monotonic() > deadline:
+                    raise GitxpError(
+                        f"object {obj.id.decode()} stayed locked for 20s; if no git or gitxp "
+                        "process is running, delete its .lock file under .git/objects"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+
     def write_blob(self, data: bytes) -> str:
         blob = Blob.from_string(data)
-        self._repo.object_store.add_object(blob)
+        self.add_object(blob)
         return blob.id.decode()
 
     def write_tree(self, files: Mapping[str, tuple[int, str]]) -> str:
@@ -185,8 +213,9 @@ class GitRepo:
         """
         root_id, trees = build_trees(files)
         store = self._repo.object_store
+        del store
         for tree in trees:
-            store.add_object(tree)
+            self.add_object(tree)
         return root_id
 
     def write_commit(
@@ -209,7 +238,7 @@ class GitRepo:
         commit.author_timezone = commit.commit_timezone = tz
         commit.encoding = b"UTF-8"
         commit.message = message.encode("utf-8")
-        self._repo.object_store.add_object(commit)
+        self.add_object(commit)
         return commit.id.decode()
 
     # -- HEAD and config --------------------------------------------------

@@ -220,12 +220,11 @@ def take_snapshot(
     if tree_id == head_tree:
         return snap
     # Something differs: write the new blobs, the trees and the snapshot commit.
-    store = drepo.object_store
     for sha, blob in new_blobs.items():
         if not repo.has_object(sha):
-            store.add_object(blob)
+            repo.add_object(blob)
     for tree in trees:
-        store.add_object(tree)
+        repo.add_object(tree)
     snap.changed = _changed_paths(repo, head_tree, files)
     snap.dirty = True
     snap.code_commit = repo.write_commit(tree_id, [head] if head else [], message)

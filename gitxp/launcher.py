@@ -1,0 +1,345 @@
+"""`gitxp run -- CMD`: record a run around any command, with the run exposed to the command.
+
+The launcher creates the run (params, tags, notes, code snapshot,
+environment), then starts CMD with `GITXP_RUN_ID`/`GITXP_RUN_REPO` in its
+environment so that `gitxp.active_run()`, module-level logging and
+`gitxp.start_run()` inside CMD join that run instead of starting another.
+While CMD runs, only CMD writes to the run's ref (the launcher pauses its
+own checkpoints: two writers would race on the ref's compare-and-swap).
+When CMD exits the launcher re-reads the ref's tip and commits the final
+commit: status (FINISHED on exit 0, FAILED otherwise, KILLED on a signal),
+exit code, wall time and the tail of CMD's output.
+
+Signals: CMD runs in its own process group (when launched from the main thread). On a terminal the launcher
+hands CMD the foreground, so Ctrl-C and Ctrl-Z reach CMD exactly once, as
+they would without gitxp; SIGINT, SIGTERM and SIGHUP sent to the launcher
+itself are forwarded to CMD's process group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import IO, Any
+
+from . import storage
+from ._errors import CommandNotFoundError, UsageError
+
+OUTPUT_CAP = 1024 * 1024  # bytes of output kept in the run (the tail)
+FORWARDED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+_READER_GRACE_SECONDS = 2.0  # output still arriving after CMD exited (its children)
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    """What `gitxp.launch()` returns: the run it recorded and how the command ended."""
+
+    run_id: str
+    name: str
+    experiment: str
+    status: str
+    exit_code: int
+    wall_time: float
+    output_bytes: int
+    signal: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Tail:
+    """The last *cap* bytes of a stream of chunks, and how many bytes went by."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.total = 0
+        self._chunks: deque[bytes] = deque()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def add(self, data: bytes) -> None:
+        with self._lock:
+            self.total += len(data)
+            self._chunks.append(data)
+            self._size += len(data)
+            while self._size - len(self._chunks[0]) >= self.cap:
+                self._size -= len(self._chunks.popleft())
+
+    def value(self) -> bytes:
+        with self._lock:
+            data = b"".join(self._chunks)
+        if len(data) > self.cap:
+            data = data[-self.cap :]
+            cut = data.find(b"\n")
+            if 0 <= cut < 4096:
+                data = data[cut + 1 :]  # start the stored tail on a whole line
+        dropped = self.total - len(data)
+        if dropped:
+            note = f"[gitxp: output truncated, the first {dropped:,} bytes are not stored]\n"
+            data = note.encode() + data
+        return data
+
+
+def _pump(source: IO[bytes], sink: IO[Any] | None, tail: _Tail) -> None:
+    """Copy *source* to *sink* as data arrives, keeping the tail."""
+    fd = source.fileno()
+    out_buffer = getattr(sink, "buffer", None) if sink is not None else None
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        tail.add(data)
+        if sink is None:
+            continue
+        try:
+            if out_buffer is not None:
+                out_buffer.write(data)
+                out_buffer.flush()
+            else:
+                sink.write(data.decode("utf-8", "replace"))
+                sink.flush()
+        except (OSError, ValueError):
+            sink = None  # our own stdout went away (closed pipe): keep recording
+
+
+def _interactive() -> bool:
+    """True when we own the terminal's foreground (CMD can then take it over)."""
+    try:
+        return os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp()
+    except OSError:
+        return False
+
+
+def _give_terminal(pgid: int) -> None:
+    old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        os.tcsetpgrp(0, pgid)
+    except OSError:
+        pass
+    finally:
+        signal.signal(signal.SIGTTOU, old)
+
+
+def _resolve_program(cmd: Sequence[str], cwd: str, path: str | None) -> None:
+    program = cmd[0]
+    if os.sep in program:
+        full = program if os.path.isabs(program) else os.path.join(cwd, program)
+        if not os.path.exists(full):
+            raise CommandNotFoundError(program, f"{full} does not exist")
+        if not os.access(full, os.X_OK) or os.path.isdir(full):
+            raise CommandNotFoundError(program, f"{full} is not executable", exit_code=126)
+    elif shutil.which(program, path=path) is None:
+        raise CommandNotFoundError(program, "not found on PATH")
+
+
+def exit_code_of(returncode: int) -> int:
+    """The shell's exit status for a child's return code (a signal N becomes 128+N)."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def status_of(returncode: int, signalled: bool) -> str:
+    """FINISHED on 0; KILLED on a signal (forwarded or exit 130/137/143); FAILED otherwise."""
+    if returncode == 0 and not signalled:
+        return "FINISHED"
+    if signalled or returncode < 0 or returncode in (130, 137, 143):
+        return "KILLED"
+    return "FAILED"
+
+
+def launch(
+    cmd: Sequence[str],
+    experiment: str | None = None,
+    name: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    notes: str | None = None,
+    *,
+    repo: str | os.PathLike[str] = ".",
+    cwd: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    unset_env: Sequence[str] = (),
+    stream: bool = True,
+    output_cap: int = OUTPUT_CAP,
+    on_start: Callable[[Any], None] | None = None,
+    code_commit: str | None = None,
+    record_cwd: str | None = None,
+    extra_meta: Mapping[str, Any] | None = None,
+) -> LaunchResult:
+    """Run *cmd* as a recorded gitxp run; return how it went (never raises on CMD failure).
+
+    *params* are the run's params, visible in CMD as `gitxp.active_run().params`.
+    *cwd* is where CMD runs (default: the current directory, inside the
+    repository at or above *repo*). *env* adds or overrides environment
+    variables for CMD, *unset_env* removes some. With *stream* CMD's output goes to this process's
+    stdout/stderr as it comes; either way its last *output_cap* bytes are
+    stored in the run as `output.log`. *on_start* is called with the new
+    `Run` before CMD starts.
+
+        result = gitxp.launch(["python", "train.py"], params={"lr": 0.1})
+        result.status, result.exit_code
+    """
+    from .git.repository import GitRepo
+    from .run import Run
+    from .tracking import ENV_RUN_ID, ENV_RUN_REPO
+
+    argv = [os.fspath(a) for a in cmd]
+    if not argv:
+        raise UsageError("no command given; e.g. gitxp run -- python train.py")
+    git = GitRepo.discover(repo)
+    run_dir = os.path.abspath(os.fspath(cwd)) if cwd is not None else os.getcwd()
+    child_env = dict(os.environ)
+    for name_ in unset_env:
+        child_env.pop(name_, None)
+    if env:
+        child_env.update(env)
+    try:
+        _resolve_program(argv, run_dir, child_env.get("PATH"))
+        if record_cwd is None:
+            rel = os.path.relpath(run_dir, git.root)
+            record_cwd = "." if rel.startswith("..") else rel.replace(os.sep, "/")
+        command = {
+            "argv": argv,
+            "cwd": record_cwd,
+            "source": "cli",
+            "params": dict(params or {}),
+        }
+        run = Run(
+            git,
+            experiment=experiment,
+            name=name,
+            params=params,
+            tags=tags,
+            notes=notes,
+            command=command,
+            extra_meta=extra_meta,
+            code_commit=code_commit,
+        )
+    except BaseException:
+        git.close()
+        raise
+    # From here on CMD owns the ref until it exits.
+    run._pause_checkpoints()
+    if on_start is not None:
+        on_start(run)
+    child_env[ENV_RUN_ID] = run.id
+    child_env[ENV_RUN_REPO] = git.root
+    child_env.setdefault("PYTHONUNBUFFERED", "1")  # stream Python output as it comes
+    return _supervise(run, argv, run_dir, child_env, stream, output_cap)
+
+
+def _supervise(
+    run: Any, argv: list[str], cwd: str, env: dict[str, str], stream: bool, cap: int
+) -> LaunchResult:
+    tail = _Tail(cap)
+    # Signal handlers and the terminal belong to the main thread. Launched from
+    # another thread (several runs at once), CMD stays in our process group so
+    # Ctrl-C still reaches it directly.
+    main = threading.current_thread() is threading.main_thread()
+    interactive = main and _interactive()
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            process_group=0 if main else None,
+        )
+    except OSError as exc:
+        run._set_meta(exit_code=127, wall_time=0.0)
+        run.end("FAILED", f"could not start {argv[0]}: {exc.strerror or exc}")
+        raise CommandNotFoundError(argv[0], exc.strerror or str(exc)) from None
+    if interactive:
+        _give_terminal(proc.pid)
+    received: list[int] = []
+
+    def forward(signum: int, frame: Any) -> None:
+        received.append(signum)
+        with contextlib.suppress(OSError):
+            if main:
+                os.killpg(proc.pid, signum)
+            else:
+                proc.send_signal(signum)
+
+    previous: dict[int, Any] = {}
+    if main:
+        for sig_name in FORWARDED_SIGNALS:
+            signum = getattr(signal, sig_name)
+            previous[signum] = signal.signal(signum, forward)
+    assert proc.stdout is not None and proc.stderr is not None
+    readers = [
+        threading.Thread(
+            target=_pump, args=(proc.stdout, sys.stdout if stream else None, tail), daemon=True
+        ),
+        threading.Thread(
+            target=_pump, args=(proc.stderr, sys.stderr if stream else None, tail), daemon=True
+        ),
+    ]
+    for reader in readers:
+        reader.start()
+    try:
+        while True:
+            try:
+                returncode = proc.wait()
+                break
+            except KeyboardInterrupt:  # a SIGINT handler other than ours fired
+                forward(signal.SIGINT, None)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if interactive:
+            _give_terminal(os.getpgrp())
+    wall = time.monotonic() - started
+    for reader in readers:
+        reader.join(timeout=_READER_GRACE_SECONDS)
+    for pipe in (proc.stdout, proc.stderr):
+        with contextlib.suppress(OSError):
+            pipe.close()
+
+    signame = None
+    if received:
+        signame = signal.Signals(received[0]).name
+    elif returncode < 0:
+        signame = signal.Signals(-returncode).name
+    status = status_of(returncode, bool(received))
+    code = exit_code_of(returncode)
+    if status == "FINISHED":
+        error = None
+    elif signame:
+        error = f"{argv[0]} was stopped by {signame} (exit code {code})"
+    else:
+        error = f"{argv[0]} exited with code {code}"
+    run._reload()
+    output = tail.value()
+    if output:
+        run._put_file(storage.OUTPUT_FILE, output)
+    run._set_meta(
+        exit_code=code,
+        wall_time=round(wall, 3),
+        signal=signame,
+        output={"bytes": tail.total, "stored": len(output), "truncated": tail.total > cap},
+    )
+    run.end(status, error)
+    return LaunchResult(
+        run_id=run.id,
+        name=run.name,
+        experiment=run.experiment,
+        status=status,
+        exit_code=code,
+        wall_time=wall,
+        output_bytes=tail.total,
+        signal=signame,
+    )

@@ -1,0 +1,325 @@
+"""Managing recorded runs: tag, note, rename, remove (recoverably), restore, branch and gc.
+
+Every change to a run is a new commit on its ref (see `gitxp.edit`), so
+`git log refs/gitxp/runs/<id>` shows who changed what and when. Removing a
+run moves its ref to `refs/gitxp/trash/<id>`, which `restore` moves back;
+`gc` deletes trash older than a grace period and tidies the object store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ._errors import (
+    AmbiguousRunError,
+    GitxpError,
+    InvalidValueError,
+    RunNotFoundError,
+    UsageError,
+)
+from ._repoarg import RepoArg, opened
+from .edit import RunState, edit_run
+from .values import check_key, to_tag
+
+TRASH_GRACE_DAYS = 14.0
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _who(repo: Any) -> str:
+    ident = repo.git.identity()
+    return f"{ident.name} <{ident.email}>"
+
+
+def tag(
+    run: str,
+    tags: Mapping[str, Any] | None = None,
+    remove: Sequence[str] = (),
+    *,
+    repo: RepoArg = ".",
+) -> dict[str, str]:
+    """Set and/or remove tags of a committed run; return its tags afterwards.
+
+    gitxp.manage.tag("swift-otter-42", {"best": "yes"}, remove=["draft"])
+    """
+    clean = {check_key("tag", k): to_tag(k, v) for k, v in (tags or {}).items()}
+    if not clean and not remove:
+        raise UsageError("give at least one KEY=VALUE to set or a key to remove (-d KEY)")
+    with opened(repo) as r:
+        ref, tip = r.resolve(run)
+        result: dict[str, str] = {}
+
+        def change(state: RunState) -> None:
+            current = dict(state.meta.get("tags") or {})
+            missing = [k for k in remove if k not in current]
+            if missing:
+                raise InvalidValueError(
+                    "tag", f"run {state.meta['id']} has no tag {', '.join(map(repr, missing))}"
+                )
+            for key in remove:
+                current.pop(key, None)
+            current.update(clean)
+            state.meta["tags"] = current
+            result.update(current)
+
+        parts = [f"{k}={v}" for k, v in clean.items()] + [f"-{k}" for k in remove]
+        edit_run(r.git, ref, tip, "tag " + " ".join(parts), change)
+        return result
+
+
+def note(run: str, text: str, *, replace: bool = False, repo: RepoArg = ".") -> str:
+    """Append a paragraph to a committed run's notes (or replace them); return the notes."""
+    if not isinstance(text, str):
+        raise InvalidValueError("note", f"notes are text, got {type(text).__name__}")
+    text = text.strip()
+    if not text and not replace:
+        raise UsageError("the note is empty; give some text (or --replace with '' to clear)")
+    with opened(repo) as r:
+        ref, tip = r.resolve(run)
+        result: list[str] = []
+
+        def change(state: RunState) -> None:
+            if replace or not state.notes:
+                state.notes = text
+            else:
+                state.notes = f"{state.notes}\n\n{text}"
+            result.append(state.notes)
+
+        edit_run(r.git, ref, tip, "replace notes" if replace else "add a note", change)
+        return result[0]
+
+
+def rename(run: str, name: str, *, repo: RepoArg = ".") -> str:
+    """Give a committed run a new name; return the old name."""
+    if not isinstance(name, str) or not name.strip() or "\n" in name:
+        raise InvalidValueError("name", f"{name!r} must be a non-empty single line")
+    name = name.strip()
+    with opened(repo) as r:
+        ref, tip = r.resolve(run)
+        taken = [row["id"] for row in r.rows() if row.get("name") == name and row["ref"] != ref]
+        if taken:
+            raise InvalidValueError(
+                "name", f"{name!r} is already the name of run {taken[0]}; names should be unique"
+            )
+        old: list[str] = []
+
+        def change(state: RunState) -> None:
+            old.append(str(state.meta.get("name")))
+            state.meta["name"] = name
+
+        edit_run(r.git, ref, tip, f"rename to {name}", change)
+        return old[0]
+
+
+@dataclass(frozen=True)
+class TrashedRun:
+    """A run in the trash (or just moved there or back)."""
+
+    id: str
+    name: str
+    experiment: str
+    removed_time: int | None
+    removed_by: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def rm(runs: Iterable[str], *, repo: RepoArg = ".") -> list[TrashedRun]:
+    """Move runs to the trash (`refs/gitxp/trash/<id>`); `restore` brings them back.
+
+    They disappear from listings at once; `gc` deletes trash older than its
+    grace period (default 14 days).
+    """
+    from .git.maintenance import remove_reflog
+    from .git.refs import TRASH_PREFIX, delete_ref, read_ref, update_ref
+
+    names = list(runs)
+    if not names:
+        raise UsageError("name at least one run to remove")
+    with opened(repo) as r:
+        resolved = [r.resolve(name) for name in names]  # all must exist before any moves
+        out = []
+        for ref, tip in dict(resolved).items():
+            run_id = ref.rsplit("/", 1)[-1]
+            stamp = {"time": _now_ms(), "by": _who(r)}
+
+            def change(state: RunState, stamp: dict[str, Any] = stamp) -> None:
+                state.meta["removed"] = stamp
+
+            commit = edit_run(r.git, ref, tip, "remove (to the trash)", change, move_ref=False)
+            trash = TRASH_PREFIX + run_id
+            update_ref(r.git, trash, read_ref(r.git, trash), commit, "gitxp: rm")
+            delete_ref(r.git, ref, tip)
+            remove_reflog(r.git, ref)
+            out.append(_trashed(r.git, commit))
+        return out
+
+
+def _trashed(git: Any, commit: str) -> TrashedRun:
+    from .edit import read_state
+
+    state, _ = read_state(git, commit)
+    removed = state.meta.get("removed") or {}
+    return TrashedRun(
+        id=str(state.meta["id"]),
+        name=str(state.meta.get("name") or ""),
+        experiment=str(state.meta.get("experiment") or ""),
+        removed_time=removed.get("time"),
+        removed_by=removed.get("by"),
+    )
+
+
+def trash(*, repo: RepoArg = ".") -> list[TrashedRun]:
+    """The runs in the trash, most recently removed first."""
+    from .git.refs import TRASH_PREFIX, list_refs
+
+    with opened(repo) as r:
+        items = []
+        for _ref, sha in list_refs(r.git, TRASH_PREFIX).items():
+            try:
+                items.append(_trashed(r.git, sha))
+            except GitxpError:
+                continue
+        return sorted(items, key=lambda t: t.removed_time or 0, reverse=True)
+
+
+def _resolve_trash(r: Any, name: str) -> tuple[str, str]:
+    from .git.refs import TRASH_PREFIX, list_refs
+
+    refs = list_refs(r.git, TRASH_PREFIX)
+    text = name.strip().lower()
+    hits = [ref for ref in refs if ref.rsplit("/", 1)[-1] == text]
+    if not hits and len(text) >= 4:
+        hits = [ref for ref in refs if ref.rsplit("/", 1)[-1].startswith(text)]
+    if not hits:
+        hits = [ref for ref, sha in refs.items() if _trashed(r.git, sha).name == name.strip()]
+    if not hits:
+        raise RunNotFoundError(name, [])
+    if len(hits) > 1:
+        raise AmbiguousRunError(name, [h.rsplit("/", 1)[-1] for h in hits])
+    return hits[0], refs[hits[0]]
+
+
+def restore(runs: Iterable[str], *, repo: RepoArg = ".") -> list[TrashedRun]:
+    """Bring removed runs back from the trash (by id, id prefix or name)."""
+    from .git.maintenance import remove_reflog
+    from .git.refs import RUNS_PREFIX, delete_ref, read_ref, update_ref
+
+    names = list(runs)
+    if not names:
+        raise UsageError("name at least one run to restore (see `gitxp rm --list`)")
+    with opened(repo) as r:
+        found = [_resolve_trash(r, n) for n in names]
+        out = []
+        for trash_ref, tip in dict(found).items():
+            run_id = trash_ref.rsplit("/", 1)[-1]
+            target = RUNS_PREFIX + run_id
+            if read_ref(r.git, target) is not None:
+                raise GitxpError(f"run {run_id} exists already; it was restored before")
+
+            def change(state: RunState) -> None:
+                state.meta.pop("removed", None)
+
+            commit = edit_run(
+                r.git, trash_ref, tip, "restore from the trash", change, move_ref=False
+            )
+            update_ref(r.git, target, None, commit, "gitxp: restore")
+            delete_ref(r.git, trash_ref, tip)
+            remove_reflog(r.git, trash_ref)
+            out.append(_trashed(r.git, commit))
+        return out
+
+
+def branch(run: str, name: str, *, force: bool = False, repo: RepoArg = ".") -> str:
+    """Create branch *name* at the run's newest commit; return the full ref name.
+
+    The branch holds the run's files (run.json, params.json, metrics/ ...)
+    on top of its code commit, so hosting sites that hide custom refs show
+    the run; `git push origin NAME` publishes it. (To work on the run's
+    code, use `gitxp checkout RUN -b BRANCH`.)
+    """
+    from .git.checkout import create_branch
+
+    with opened(repo) as r:
+        _ref, tip = r.resolve(run)
+        return create_branch(r.git, name, tip, force=force)
+
+
+@dataclass
+class GcReport:
+    """What `gc` did."""
+
+    deleted: list[TrashedRun]
+    kept_in_trash: int
+    packs_before: int
+    packs_after: int
+    loose_before: int
+    loose_after: int
+    refs_packed: int
+    refs_skipped: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["deleted"] = [t.to_dict() for t in self.deleted]
+        return data
+
+
+def gc(
+    *, grace_days: float = TRASH_GRACE_DAYS, repack: bool = True, repo: RepoArg = "."
+) -> GcReport:
+    """Delete trash older than *grace_days*, repack objects, pack gitxp's refs when safe.
+
+    Refs are packed only when no run is being recorded and no ref lock is
+    held (packing deletes loose ref files without taking their locks).
+    Objects are never deleted here: `git gc --prune=now` reclaims the space
+    of deleted runs.
+    """
+    from .git import maintenance
+    from .git.refs import TRASH_PREFIX, delete_ref, list_refs
+    from .query import RunIndex
+
+    if grace_days < 0:
+        raise InvalidValueError("grace_days", "must be 0 or more")
+    cutoff = _now_ms() - grace_days * 86_400_000
+    with opened(repo) as r:
+        deleted, kept = [], 0
+        for ref, sha in list_refs(r.git, TRASH_PREFIX).items():
+            item = _trashed(r.git, sha)
+            when = item.removed_time or r.git.read_commit(sha).commit_time * 1000
+            if when <= cutoff:
+                delete_ref(r.git, ref, sha)
+                maintenance.remove_reflog(r.git, ref)
+                deleted.append(item)
+            else:
+                kept += 1
+        packs, loose = maintenance.object_counts(r.git)
+        stats = maintenance.RepackStats(packs, loose, packs, loose)
+        if repack:
+            stats = maintenance.repack(r.git)
+        running = [row["id"] for row in r.rows() if row["status"] == "RUNNING"]
+        locks = maintenance.held_locks(r.git)
+        skipped = None
+        packed = 0
+        if running:
+            skipped = f"{len(running)} run(s) are being recorded"
+        elif locks:
+            skipped = f"a writer holds {locks[0]}"
+        else:
+            packed = maintenance.pack_gitxp_refs(r.git)
+        RunIndex(r.git).rows()  # rewrites the listing cache without the deleted runs
+        return GcReport(
+            deleted=deleted,
+            kept_in_trash=kept,
+            packs_before=stats.packs_before,
+            packs_after=stats.packs_after,
+            loose_before=stats.loose_before,
+            loose_after=stats.loose_after,
+            refs_packed=packed,
+            refs_skipped=skipped,
+        )

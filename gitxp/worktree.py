@@ -1,0 +1,77 @@
+"""`gitxp.checkout()`: get a run's exact code back, into a new directory or onto a new branch."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ._errors import GitxpError, UsageError
+from ._repoarg import RepoArg, opened
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    """Where a run's code went, and where any saved work is."""
+
+    run_id: str
+    name: str
+    code_commit: str
+    path: str | None = None
+    branch: str | None = None
+    files: int = 0
+    saved_ref: str | None = None
+    restore_hint: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def checkout(
+    run: str,
+    path: str | os.PathLike[str] | None = None,
+    branch: str | None = None,
+    *,
+    force: bool = False,
+    repo: RepoArg = ".",
+) -> CheckoutResult:
+    """Materialise a run's code commit (uncommitted-changes snapshot included).
+
+    With *path*: write its files into a new or empty directory (your work
+    tree is not touched). With *branch*: create that branch at the code
+    commit and switch to it; uncommitted work makes this fail, listing the
+    files, unless *force*, which saves the work to `refs/gitxp/saved/...`
+    first and says how to get it back.
+
+        gitxp.checkout("swift-otter-42", path="/tmp/otter")
+        gitxp.checkout("swift-otter-42", branch="try-otter")
+    """
+    from .git.checkout import materialize, switch_to_new_branch
+
+    if (path is None) == (branch is None):
+        raise UsageError("give exactly one of --path DIR or -b BRANCH")
+    with opened(repo) as r:
+        record = r.run(run)
+        code = record.code_commit
+        if not code or not r.git.has_object(code):
+            raise GitxpError(
+                f"run {record.id} has no code commit in this repository"
+                + (f" ({code[:12]} is missing; fetch it with `gitxp pull`)" if code else "")
+            )
+        if path is not None:
+            target = os.path.abspath(os.fspath(path))
+            count = materialize(r.git, code, target)
+            return CheckoutResult(record.id, record.name, code, path=target, files=count)
+        assert branch is not None
+        previous = r.git.head_branch() or r.git.head()
+        saved = switch_to_new_branch(r.git, branch, code, force=force)
+        hint = None
+        if saved:
+            hint = (
+                f"git switch {previous} && git cherry-pick --no-commit {saved} && git reset -q"
+                if previous
+                else f"git checkout {saved} -- ."
+            )
+        return CheckoutResult(
+            record.id, record.name, code, branch=branch, saved_ref=saved, restore_hint=hint
+        )
