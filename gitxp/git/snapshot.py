@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from dulwich.ignore import IgnoreFilterManager
 from dulwich.objects import Blob
 
+from .index import index_mtime_ns, read_index
 from .repository import MODE_EXEC, MODE_FILE, MODE_GITLINK, MODE_LINK, GitRepo, build_trees
 
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
@@ -108,11 +109,8 @@ def take_snapshot(
     drepo = repo.dulwich
     head = repo.head()
     head_tree = repo.read_commit(head).tree if head else None
-    index = drepo.open_index()
-    try:
-        index_mtime = os.stat(drepo.index_path()).st_mtime_ns
-    except FileNotFoundError:
-        index_mtime = 0
+    index = read_index(repo)
+    index_mtime = index_mtime_ns(repo)
     tracked: dict[str, object] = {}
     tracked_dirs: set[str] = {""}
     for raw_path, entry in index.items():
