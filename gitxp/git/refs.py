@@ -62,11 +62,17 @@ def update_ref(repo: GitRepo, ref: str, old: str | None, new: str, message: str)
     """
     refs = repo.dulwich.refs
     msg = message.encode()
+    # Naming the committer spares dulwich re-reading every git config file to
+    # find it for the reflog line (two stacked-config reads per recorded run);
+    # it is the identity gitxp already resolved for the commit itself.
+    who = repo.identity().signature()
 
     def attempt() -> bool:
         if old is None:
-            return bool(refs.add_if_new(ref.encode(), new.encode(), message=msg))
-        return bool(refs.set_if_equals(ref.encode(), old.encode(), new.encode(), message=msg))
+            return bool(refs.add_if_new(ref.encode(), new.encode(), committer=who, message=msg))
+        return bool(
+            refs.set_if_equals(ref.encode(), old.encode(), new.encode(), committer=who, message=msg)
+        )
 
     if not _retry_locked(ref, attempt):
         current = read_ref(repo, ref)
