@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import (
     AmbiguousRunError,
+    ArtifactError,
+    ArtifactIntegrityError,
     CommandNotFoundError,
     CorruptRunError,
     FilterSyntaxError,
@@ -31,6 +33,7 @@ from ._errors import (
     NotReproducibleError,
     ParamConflictError,
     RefUpdateError,
+    RemoteError,
     RunActiveError,
     RunFinishedError,
     RunNotFoundError,
@@ -43,6 +46,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AmbiguousRunError",
+    "ArtifactError",
+    "ArtifactIntegrityError",
     "CommandNotFoundError",
     "CorruptRunError",
     "FilterSyntaxError",
@@ -53,6 +58,7 @@ __all__ = [
     "NotReproducibleError",
     "ParamConflictError",
     "RefUpdateError",
+    "RemoteError",
     "Repo",
     "Run",
     "RunActiveError",

@@ -16,6 +16,9 @@
     ├── NotReproducibleError         a run without a recorded command to re-run
     ├── UncommittedChangesError      checkout would overwrite uncommitted work
     ├── UnsafePathError              a run tree holds a path that must not be written
+    ├── RemoteError                  a remote cannot be found, reached or used
+    ├── ArtifactError                an artifact cannot be stored, found or fetched
+    │   └── ArtifactIntegrityError   downloaded bytes do not match the recorded sha256
     └── UsageError                   bad command-line usage (the CLI exits 2)
 
 Each error carries the facts (which run, key or path) as attributes and a
@@ -190,6 +193,37 @@ class UnsafePathError(GitxpError):
         super().__init__(
             f"refusing to write {path!r}: {reason}; the run may come from an untrusted "
             "repository, nothing was written outside the target"
+        )
+
+
+class RemoteError(GitxpError):
+    """A remote that cannot be resolved, reached or used for a push or fetch."""
+
+    def __init__(self, remote: str, reason: str) -> None:
+        self.remote = remote
+        self.reason = reason
+        super().__init__(f"remote {remote}: {reason}")
+
+
+class ArtifactError(GitxpError):
+    """An artifact that cannot be logged, found, uploaded or downloaded."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        self.what = what
+        self.reason = reason
+        super().__init__(f"artifact {what}: {reason}")
+
+
+class ArtifactIntegrityError(ArtifactError):
+    """Bytes read from an artifact store do not hash to the sha256 the run recorded."""
+
+    def __init__(self, what: str, expected: str, actual: str) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            what,
+            f"sha256 is {actual[:16]}... but the run recorded {expected[:16]}...; "
+            "the stored copy is corrupt or was replaced; nothing was written",
         )
 
 

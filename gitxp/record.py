@@ -224,6 +224,26 @@ class RunRecord:
         table = decode_parts(self._part_blobs(), keys=[key])
         return table.select(["step", "timestamp", "value"]).sort_by("step").to_pandas()
 
+    # -- artifacts ----------------------------------------------------------------------
+    def artifacts(self, name: str | None = None) -> list[dict[str, Any]]:
+        """The run's artifact files: name, path, size, sha256, mode, location (tree|store)
+        and, for large files, the store URI. *name* narrows to one artifact or path."""
+        from .artifacts import record_files
+
+        return record_files(self, name)
+
+    def download_artifacts(
+        self, name: str | None = None, to: str | os.PathLike[str] = "."
+    ) -> list[str]:
+        """Write the run's artifacts (all, or *name*) under directory *to*; return the paths.
+
+        Large files come from the local artifact store or the shared one;
+        every file is checked against its sha256 and no path may leave *to*.
+        """
+        from .artifacts import download
+
+        return download(self._git, self.commit, self.id, name, to)
+
     # -- history --------------------------------------------------------------------
     def history(self) -> list[dict[str, Any]]:
         """The run's own commits, newest first: start, checkpoints, end and later edits."""

@@ -488,6 +488,19 @@ class Run:
         if self._pending >= self._buffer_points:
             self.checkpoint()
 
+    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> dict[str, Any]:
+        """Keep file or directory *path* with the run as artifact *name* (default: its base name).
+
+        Files up to the threshold (5 MiB unless configured) are stored in the
+        run's git tree; larger ones go to the content-addressed artifact
+        store and the run keeps their sha256, size and store URI. Logging a
+        name again replaces it. Returns the artifact's manifest entry.
+        """
+        self._check_open("log_artifact")
+        from .artifacts import log_artifact
+
+        return log_artifact(self, path, name)
+
     # -- extension points for other gitxp modules (artifacts, `gitxp run`, ...) --
     def _put_file(self, path: str, data: bytes, mode: int = 0o100644) -> None:
         """Store *data* at *path* in the run tree from the next commit on."""
@@ -495,6 +508,18 @@ class Run:
         with self._lock:
             self._files[path] = (mode, self._git.write_blob(data))
             self._dirty_meta = True
+
+    def _drop_files(self, paths: Iterable[str]) -> None:
+        """Remove *paths* from the run tree from the next commit on."""
+        with self._lock:
+            for path in paths:
+                self._files.pop(path, None)
+            self._dirty_meta = True
+
+    def _read_file(self, path: str) -> bytes | None:
+        """The current content of *path* in the run tree (None when absent)."""
+        entry = self._files.get(path)
+        return None if entry is None else self._git.read_blob(entry[1])
 
     def _set_meta(self, **values: Any) -> None:
         """Update fields of run.json (committed with the next checkpoint)."""

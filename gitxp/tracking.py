@@ -200,3 +200,8 @@ def set_tags(tags: Mapping[str, Any]) -> None:
 def note(text: str) -> None:
     """Append text to the active run's notes."""
     _require("note").note(text)
+
+
+def log_artifact(path: str | os.PathLike[str], name: str | None = None) -> dict[str, Any]:
+    """Keep a file or directory with the active run (see `Run.log_artifact`)."""
+    return _require("log_artifact").log_artifact(path, name)

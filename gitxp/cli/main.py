@@ -18,9 +18,14 @@ from .._errors import GitxpError
 
 # command name -> "module:function" inside gitxp.cli
 COMMANDS: dict[str, str] = {
+    "artifacts": "artifacts:artifacts_group",
     "demo": "demo:demo_command",
+    "fetch": "sharing:fetch_command",
     "init": "init:init_command",
     "log": "log:log_command",
+    "pull": "sharing:pull_command",
+    "push": "sharing:push_command",
+    "remote": "sharing:remote_group",
     "show": "show:show_command",
     "run": "run:run_command",
     "diff": "diff:diff_command",

@@ -161,3 +161,49 @@ def list_refs(
     for ref in [r for r in cache if r not in seen]:
         del cache[ref]
     return found
+
+
+def create_refs(repo: GitRepo, refs: dict[str, str]) -> dict[str, str]:
+    """Create many new refs at once; return {ref: reason} for those that could not be.
+
+    The refs are added to `packed-refs` in one locked rewrite (one fsync
+    instead of one per ref: fetching 10,000 runs must not cost 10,000
+    fsyncs). A ref that already exists, loose or packed, is left alone and
+    reported. Loose refs are never deleted here, so concurrent writers of
+    other refs are unaffected.
+    """
+    if not refs:
+        return {}
+    from dulwich.file import GitFile
+    from dulwich.refs import write_packed_refs
+
+    container = repo.dulwich.refs
+    path = os.path.join(repo.git_dir, "packed-refs")
+    failed: dict[str, str] = {}
+
+    def attempt() -> None:
+        with GitFile(path, "wb") as f:
+            # re-read under the lock: packed-refs may have changed since
+            container._invalidate_packed_refs_cache()  # type: ignore[attr-defined]
+            packed = dict(container.get_packed_refs())
+            peeled = dict(getattr(container, "_peeled_refs", None) or {})
+            added = 0
+            for ref, sha in refs.items():
+                name = ref.encode()
+                loose = os.path.join(repo.git_dir, *ref.split("/"))
+                if name in packed or os.path.lexists(loose) or os.path.lexists(loose + ".lock"):
+                    failed[ref] = "it appeared while being created; retry the command"
+                    continue
+                if os.path.isfile(os.path.dirname(loose)):
+                    failed[ref] = f"{os.path.dirname(ref)} is itself a ref"
+                    continue
+                packed[name] = sha.encode()
+                added += 1
+            if not added:
+                f.abort()
+                return
+            write_packed_refs(f, packed, peeled)
+        container._invalidate_packed_refs_cache()  # type: ignore[attr-defined]
+
+    _retry_locked("packed-refs", attempt)
+    return failed

@@ -1,0 +1,192 @@
+"""Benchmark `gitxp.sharing.push`: many runs to an empty remote, one new run to a full one.
+
+Runs standalone and prints one JSON line:
+
+    python benchmarks/bench_push.py [--empty 1000] [--existing 10000]
+
+Runs are synthesised with `git fast-import` (two commits each, like a
+start and an end commit, with run.json, params.json, summary.json, a
+shared env.json and a small Parquet-sized metrics blob) so the set-up
+takes seconds; only `push` itself is timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gitxp import sharing
+from gitxp._ids import new_run_id
+
+ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def git(cwd: Path, *args: str, data: bytes | None = None) -> str:
+    out = subprocess.run(
+        ["git", *args], cwd=cwd, input=data, capture_output=True, env=ENV, check=True
+    )
+    return out.stdout.decode()
+
+
+def _blob(lines: list[bytes], data: bytes) -> None:
+    lines.append(b"data %d\n" % len(data))
+    lines.append(data)
+    lines.append(b"\n")
+
+
+def synthesise(repo: Path, n: int, base: str) -> list[str]:
+    """Add *n* finished runs on top of commit *base* with one `git fast-import`."""
+    env_json = json.dumps({"python": {"version": "3.11"}, "packages": {"numpy": "2.0"}}).encode()
+    lines: list[bytes] = []
+    ids = []
+    now = int(time.time())
+    for i in range(n):
+        run_id = new_run_id()
+        ids.append(run_id)
+        ref = f"refs/gitxp/runs/{run_id}".encode()
+        meta = {"format": 1, "id": run_id, "name": f"run-{i}", "experiment": "bench"}
+        for step, status in enumerate(("RUNNING", "FINISHED")):
+            meta["status"] = status
+            lines.append(b"commit " + ref + b"\n")
+            lines.append(b"committer bench <bench@example.com> %d +0000\n" % (now + step))
+            message = (
+                f"gitxp: run run-{i} {status}\n\nGitxp-Run: {run_id}\nGitxp-Status: {status}\n"
+            )
+            _blob(lines, message.encode())
+            if step == 0:  # the second commit continues the ref's own tip
+                lines.append(b"from " + base.encode() + b"\n")
+            for path, content in (
+                ("run.json", json.dumps(meta).encode()),
+                ("params.json", json.dumps({"lr": i / n, "seed": i}).encode()),
+                ("summary.json", json.dumps({"loss": {"last": 1 / (i + 1)}}).encode()),
+                ("env.json", env_json),
+                ("metrics/part-000001.parquet", os.urandom(600)),
+            ):
+                lines.append(f"M 100644 inline {path}\n".encode())
+                _blob(lines, content)
+            lines.append(b"\n")
+    git(repo, "fast-import", "--quiet", data=b"".join(lines))
+    return ids
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def timed(func):  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    value = func()
+    return time.perf_counter() - start, value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--empty", type=int, default=1000, help="runs pushed to an empty remote")
+    parser.add_argument("--existing", type=int, default=10000, help="runs already on the remote")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="gitxp-bench-push-"))
+    results: dict[str, object] = {"bench": "push", "empty_runs": args.empty}
+    try:
+        repo = work / "project"
+        repo.mkdir()
+        git(repo, "init", "-q", "-b", "main")
+        (repo / "train.py").write_text("print('train')\n")
+        git(repo, "add", ".")
+        git(repo, "commit", "-q", "-m", "code")
+        base = git(repo, "rev-parse", "HEAD").strip()
+
+        # 1. push N runs to an empty bare remote (the code commit travels too)
+        synthesise(repo, args.empty, base)
+        empty = work / "empty.git"
+        git(work, "init", "-q", "--bare", str(empty))
+        seconds, res = timed(lambda: sharing.push(repo, str(empty)))
+        assert [r.status for r in res] == ["new"] * args.empty, "push to empty failed"
+        results["push_runs_to_empty_path_s"] = round(seconds, 3)
+        results["push_runs_to_empty_per_run_ms"] = round(1000 * seconds / args.empty, 3)
+        again, res = timed(lambda: sharing.push(repo, str(empty)))
+        results["push_again_all_up_to_date_s"] = round(again, 3)
+
+        # 2. the remote holds EXISTING runs; push one new one
+        synthesise(repo, args.existing - args.empty, base)
+        full = work / "full.git"
+        git(work, "init", "-q", "--bare", str(full))
+        git(repo, "push", "-q", str(full), "main", "refs/gitxp/runs/*:refs/gitxp/runs/*")
+        results["existing_runs"] = args.existing
+        new = synthesise(repo, 1, base)[0]
+        seconds, res = timed(lambda: sharing.push(repo, str(full), runs=[new]))
+        assert [r.status for r in res] == ["new"]
+        results["push_1_new_named_to_full_path_s"] = round(seconds, 3)
+
+        new = synthesise(repo, 1, base)[0]
+        seconds, res = timed(lambda: sharing.push(repo, str(full)))
+        statuses = [r.status for r in res]
+        assert statuses.count("new") == 1 and statuses.count("up-to-date") == args.existing + 1
+        results["push_1_new_all_selected_to_full_path_s"] = round(seconds, 3)
+
+        # the same over git:// (a real git daemon)
+        port = free_port()
+        daemon = subprocess.Popen(
+            [
+                "git",
+                "daemon",
+                "--export-all",
+                "--enable=receive-pack",
+                "--reuseaddr",
+                f"--base-path={work}",
+                "--listen=127.0.0.1",
+                f"--port={port}",
+                str(work),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            url = f"git://127.0.0.1:{port}/full.git"
+            new = synthesise(repo, 1, base)[0]
+            seconds, res = timed(lambda: sharing.push(repo, url))
+            statuses = [r.status for r in res]
+            assert statuses.count("new") == 1, statuses[:5]
+            results["push_1_new_all_selected_to_full_git_daemon_s"] = round(seconds, 3)
+            new = synthesise(repo, 1, base)[0]
+            seconds, res = timed(lambda: sharing.push(repo, url, runs=[new]))
+            results["push_1_new_named_to_full_git_daemon_s"] = round(seconds, 3)
+        finally:
+            daemon.terminate()
+            daemon.wait()
+        subprocess.run(
+            ["git", "fsck", "--strict", "--no-progress"], cwd=full, check=True, capture_output=True
+        )
+        results["remote_fsck_strict"] = "ok"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,632 @@
+"""Artifacts: files and directories kept with a run, small ones in git, large ones in a store.
+
+A file up to the threshold (default 5 MiB) becomes a blob under
+``artifacts/<name>/...`` in the run's tree and travels with the run. A
+larger file is copied into the repository's content-addressed store,
+``.git/gitxp/artifacts/sha256/<2 hex>/<62 hex>`` (never pushed by git),
+and the run's tree only holds a pointer: its sha256, size and the shared
+store it belongs in. `gitxp push --artifacts` uploads those files to the
+shared store (any `pyarrow.fs` URI: s3://, gs://, hdfs://, file://, a
+path), `gitxp pull --artifacts` and `gitxp artifacts get` download them,
+always verifying the sha256.
+
+Every run lists its artifacts in ``artifacts.json`` (see docs/sharing.md):
+
+    {"format": 1, "artifacts": {NAME: {"type": "file"|"directory",
+      "logged_at": ms, "size": bytes, "files": [
+        {"path": "NAME/...", "size": n, "sha256": hex, "mode": "100644",
+         "location": "tree"},
+        {"path": ..., "size": n, "sha256": hex, "mode": "100644",
+         "location": "store", "store": URI|null, "uri": URI|null}]}}}
+
+Settings, first found wins: the environment (`GITXP_ARTIFACT_THRESHOLD`,
+`GITXP_ARTIFACT_STORE`), git config (`gitxp.artifactThreshold`,
+`gitxp.artifactStore`), then ``[tool.gitxp]`` in the project's
+pyproject.toml (``artifact_threshold``, ``artifact_store``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from . import storage
+from ._errors import ArtifactError, ArtifactIntegrityError, InvalidValueError
+
+if TYPE_CHECKING:
+    from .git.remote import Remote
+    from .git.repository import GitRepo
+    from .record import RunRecord
+    from .repo import Repo
+    from .run import Run
+
+Progress = Callable[[str], None]
+
+DEFAULT_THRESHOLD = 5 * 1024 * 1024
+MANIFEST_FORMAT = 1
+CHUNK = 1024 * 1024
+LOCAL_STORE = "artifacts"
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
+_SECRET_PARAMS = re.compile(r"(secret|token|password|passwd|key|credential|signature)", re.I)
+
+
+# -- settings ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Settings:
+    """Where large artifacts go and from which size on."""
+
+    threshold: int
+    store: str | None  # the shared store URI as configured (may carry credentials)
+
+    @property
+    def store_display(self) -> str | None:
+        """The shared store URI as recorded in runs: credentials removed."""
+        return public_uri(self.store) if self.store else None
+
+
+def parse_size(text: str | int, what: str = "artifact threshold") -> int:
+    """`5242880`, `5M`, `5 MB`, `5MiB`, `512k` -> bytes (k, M, G, T are powers of 1024)."""
+    if isinstance(text, bool):
+        raise InvalidValueError(what, f"{text!r} is not a size")
+    if isinstance(text, int):
+        value = float(text)
+        unit = ""
+    else:
+        match = _SIZE.match(str(text))
+        if not match:
+            raise InvalidValueError(what, f"{text!r} is not a size like 5242880, 512k or 5M")
+        value, unit = float(match.group(1)), match.group(2).lower()
+    size = int(value * 1024 ** " kmgt".index(unit or " "))
+    if size < 0:
+        raise InvalidValueError(what, "must not be negative")
+    return size
+
+
+def _pyproject(root: str) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        with open(os.path.join(root, "pyproject.toml"), "rb") as f:
+            data = tomllib.load(f)
+    except (OSError, ValueError):
+        return {}
+    section = data.get("tool", {}).get("gitxp", {})
+    return section if isinstance(section, dict) else {}
+
+
+def settings(git: GitRepo) -> Settings:
+    """The artifact settings of a repository (environment, git config, pyproject.toml)."""
+    project = _pyproject(git.root)
+    raw_threshold: Any = (
+        os.environ.get("GITXP_ARTIFACT_THRESHOLD")
+        or git.config_value("gitxp", "artifactThreshold")
+        or project.get("artifact_threshold")
+    )
+    threshold = DEFAULT_THRESHOLD if raw_threshold in (None, "") else parse_size(raw_threshold)
+    store = (
+        os.environ.get("GITXP_ARTIFACT_STORE")
+        or git.config_value("gitxp", "artifactStore")
+        or project.get("artifact_store")
+        or None
+    )
+    if store is not None:
+        store = str(store).strip()
+        if "://" not in store and not os.path.isabs(store):
+            store = os.path.normpath(os.path.join(git.root, store))
+    return Settings(threshold, store or None)
+
+
+def public_uri(uri: str) -> str:
+    """*uri* without user:password@ and without secret-looking query parameters."""
+    if "://" not in uri:
+        return uri
+    parts = urlsplit(uri)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    # keep the query text as written (only drop secret-looking parameters)
+    query = "&".join(
+        item
+        for item in parts.query.split("&")
+        if item and not _SECRET_PARAMS.search(item.split("=")[0])
+    )
+    return urlunsplit((parts.scheme, host, parts.path, query, parts.fragment))
+
+
+# -- stores ---------------------------------------------------------------------------------
+def object_key(sha256: str) -> str:
+    """Where an object lives inside any store: `sha256/ab/cdef...`."""
+    return f"sha256/{sha256[:2]}/{sha256[2:]}"
+
+
+def local_path(git: GitRepo, sha256: str) -> str:
+    return git.gitxp_dir(LOCAL_STORE, *object_key(sha256).split("/"))
+
+
+class Store:
+    """A shared artifact store reached through pyarrow.fs (S3, GCS, HDFS, local paths)."""
+
+    def __init__(self, uri: str) -> None:
+        import pyarrow.fs as pafs
+
+        self.uri = uri
+        self.display = public_uri(uri)
+        try:
+            if "://" in uri:
+                self.fs, base = pafs.FileSystem.from_uri(uri)
+            else:
+                self.fs, base = pafs.LocalFileSystem(), os.path.abspath(uri)
+        except Exception as exc:  # pyarrow raises ArrowInvalid, OSError...
+            raise ArtifactError(self.display, f"cannot open this store: {exc}") from None
+        self.base = base.rstrip("/")
+        self.local = self.fs.type_name == "local"
+
+    def path(self, sha256: str) -> str:
+        return f"{self.base}/{object_key(sha256)}"
+
+    def has(self, sha256: str, size: int) -> bool:
+        import pyarrow.fs as pafs
+
+        try:
+            info = self.fs.get_file_info(self.path(sha256))
+        except Exception as exc:
+            raise ArtifactError(self.display, f"cannot reach the store: {exc}") from None
+        return bool(info.type == pafs.FileType.File and info.size == size)
+
+    def upload(self, source: str, sha256: str) -> None:
+        """Copy local file *source* to the store under its content address."""
+        target = self.path(sha256)
+        try:
+            parent = target.rsplit("/", 1)[0]
+            self.fs.create_dir(parent, recursive=True)
+            # a local or mounted store gets a temporary name and a rename, so a
+            # reader never sees half a file; object stores publish on completion
+            dest = f"{target}.tmp-{os.getpid()}-{time.monotonic_ns()}" if self.local else target
+            with open(source, "rb") as src, self.fs.open_output_stream(dest) as out:
+                while chunk := src.read(CHUNK):
+                    out.write(chunk)
+            if dest != target:
+                self.fs.move(dest, target)
+        except ArtifactError:
+            raise
+        except Exception as exc:
+            raise ArtifactError(self.display, f"upload of {sha256[:12]} failed: {exc}") from None
+
+    def open(self, sha256: str) -> Any:
+        try:
+            return self.fs.open_input_stream(self.path(sha256))
+        except Exception as exc:
+            raise ArtifactError(
+                self.display, f"object {sha256[:12]} cannot be read: {exc}"
+            ) from None
+
+
+def _hash_copy(
+    chunks: Iterable[bytes], dest_dir: str, expected: str | None, what: str
+) -> tuple[str, str]:
+    """Write *chunks* to a temporary file in *dest_dir*, hashing; return (path, sha256).
+
+    Raises ArtifactIntegrityError (and leaves nothing behind) when the sha256
+    is not *expected*.
+    """
+    os.makedirs(dest_dir, exist_ok=True)
+    digest = hashlib.sha256()
+    fd, tmp = tempfile.mkstemp(prefix=".incoming-", dir=dest_dir)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                digest.update(chunk)
+                out.write(chunk)
+        actual = digest.hexdigest()
+        if expected is not None and actual != expected:
+            raise ArtifactIntegrityError(what, expected, actual)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp, actual
+
+
+def _file_chunks(path: str) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
+
+
+def _stream_chunks(stream: Any) -> Iterator[bytes]:
+    with stream:
+        while True:
+            chunk = stream.read(CHUNK)
+            if not chunk:
+                return
+            yield bytes(chunk)
+
+
+def _put_local(git: GitRepo, source: str) -> str:
+    """Copy *source* into the local store (hashing while copying); return its sha256."""
+    tmp, sha = _hash_copy(_file_chunks(source), git.gitxp_dir(LOCAL_STORE, "tmp"), None, source)
+    final = local_path(git, sha)
+    os.makedirs(os.path.dirname(final), exist_ok=True)
+    if os.path.exists(final):
+        os.unlink(tmp)  # content-addressed: the same bytes are already stored
+    else:
+        os.replace(tmp, final)
+    return sha
+
+
+# -- logging ----------------------------------------------------------------------------------------
+def check_name(name: str) -> str:
+    """An artifact name: a relative path of plain components (no `..`, `.git`, absolute)."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidValueError("artifact name", f"{name!r} must be a non-empty string")
+    text = name.strip().replace("\\", "/").strip("/")
+    parts = text.split("/")
+    if name.strip().startswith("/") or any(
+        p in ("", ".", "..") or p.lower() == ".git" or "\x00" in p for p in parts
+    ):
+        raise InvalidValueError(
+            "artifact name", f"{name!r} must be a relative path without '..', '.git' or '//'"
+        )
+    return text
+
+
+def _read_manifest(data: bytes | None) -> dict[str, Any]:
+    if not data:
+        return {"format": MANIFEST_FORMAT, "artifacts": {}}
+    manifest = storage.loads(data)
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("artifacts"), dict):
+        raise ArtifactError(storage.ARTIFACTS_FILE, "is not a valid artifact manifest")
+    if (
+        not isinstance(manifest.get("format", 1), int)
+        or manifest.get("format", 1) > MANIFEST_FORMAT
+    ):
+        raise ArtifactError(
+            storage.ARTIFACTS_FILE,
+            f"format {manifest.get('format')!r} is newer than this gitxp; upgrade gitxp",
+        )
+    return manifest
+
+
+def _files_of(path: str, name: str) -> tuple[str, list[tuple[str, str]], list[str]]:
+    """(type, [(path in artifacts/, source file)], [skipped]) for a file or directory."""
+    if os.path.isfile(path):
+        return "file", [(name, path)], []
+    files, skipped = [], []
+    for root, dirs, names in os.walk(path, followlinks=False):
+        dirs.sort()
+        for d in list(dirs):
+            full = os.path.join(root, d)
+            if os.path.islink(full) or d == ".git":
+                dirs.remove(d)
+                skipped.append(os.path.relpath(full, path))
+        for fname in sorted(names):
+            full = os.path.join(root, fname)
+            rel = os.path.relpath(full, path).replace(os.sep, "/")
+            if os.path.islink(full) or not os.path.isfile(full):
+                skipped.append(rel)  # never follow a link out of the directory
+                continue
+            files.append((f"{name}/{rel}", full))
+    return "directory", files, skipped
+
+
+def log_artifact(run: Run, path: str | os.PathLike[str], name: str | None = None) -> dict[str, Any]:
+    """Store file or directory *path* with *run* as artifact *name* (default: its base name).
+
+    Returns the artifact's manifest entry. Logging a name again replaces it.
+    """
+    source = os.fspath(path)
+    if not os.path.exists(source):
+        raise ArtifactError(source, "no such file or directory")
+    if not (os.path.isfile(source) or os.path.isdir(source)):
+        raise ArtifactError(source, "only regular files and directories can be logged")
+    name = check_name(name if name is not None else os.path.basename(os.path.abspath(source)))
+    git = run._git
+    config = settings(git)
+    with run._lock:
+        _check_overlap(_read_manifest(run._read_file(storage.ARTIFACTS_FILE)), name)
+    kind, files, skipped = _files_of(source, name)
+    entries = []
+    for rel, full in files:
+        st = os.stat(full)
+        mode = "100755" if st.st_mode & stat.S_IXUSR else "100644"
+        entry: dict[str, Any] = {"path": rel, "size": st.st_size, "mode": mode}
+        if st.st_size <= config.threshold:
+            with open(full, "rb") as f:
+                data = f.read()
+            entry.update(sha256=hashlib.sha256(data).hexdigest(), size=len(data), location="tree")
+            run._put_file(storage.ARTIFACTS_DIR + rel, data, int(mode, 8))
+        else:
+            sha = _put_local(git, full)
+            store = config.store_display
+            entry.update(
+                sha256=sha,
+                location="store",
+                store=store,
+                uri=_object_uri(store, sha),
+            )
+        entries.append(entry)
+    record = {
+        "type": kind,
+        "logged_at": time.time_ns() // 1_000_000,
+        "size": sum(e["size"] for e in entries),
+        "files": entries,
+    }
+    if skipped:
+        record["skipped"] = skipped[:100]
+    with run._lock:
+        manifest = _read_manifest(run._read_file(storage.ARTIFACTS_FILE))
+        _check_overlap(manifest, name)
+        old = manifest["artifacts"].get(name)
+        if old:
+            keep = {storage.ARTIFACTS_DIR + e["path"] for e in entries if e["location"] == "tree"}
+            run._drop_files(
+                storage.ARTIFACTS_DIR + e["path"]
+                for e in old.get("files", [])
+                if e.get("location") == "tree" and storage.ARTIFACTS_DIR + e["path"] not in keep
+            )
+        manifest["format"] = MANIFEST_FORMAT
+        manifest["artifacts"][name] = record
+        manifest["artifacts"] = dict(sorted(manifest["artifacts"].items()))
+        run._put_file(storage.ARTIFACTS_FILE, storage.dumps(manifest))
+    return {"name": name, **record}
+
+
+def _check_overlap(manifest: dict[str, Any], name: str) -> None:
+    for other in manifest["artifacts"]:
+        if other != name and (other.startswith(name + "/") or name.startswith(other + "/")):
+            raise ArtifactError(name, f"overlaps artifact {other!r}; choose another name")
+
+
+def _object_uri(store: str | None, sha256: str) -> str | None:
+    if store is None:
+        return None
+    if "://" not in store:
+        return f"{store.rstrip('/')}/{object_key(sha256)}"
+    parts = urlsplit(store)
+    path = f"{parts.path.rstrip('/')}/{object_key(sha256)}"
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+# -- reading ---------------------------------------------------------------------------------------
+def manifest_at(git: GitRepo, commit: str) -> dict[str, Any]:
+    """The artifact manifest of the run whose tip is *commit* (empty when it has none)."""
+    tree = git.read_commit(commit).tree
+    entry = git.lookup_path(tree, storage.ARTIFACTS_FILE)
+    return _read_manifest(git.read_blob(entry[1]) if entry else None)
+
+
+def list_files(manifest: dict[str, Any], name: str | None = None) -> list[dict[str, Any]]:
+    """The files of every artifact (or of artifact/path *name*), each with its artifact name."""
+    out = []
+    for artifact, record in manifest.get("artifacts", {}).items():
+        for entry in record.get("files", []):
+            path = str(entry.get("path", ""))
+            if name is None or artifact == name or path == name or path.startswith(name + "/"):
+                out.append({"name": artifact, **entry})
+    if name is not None and not out:
+        known = ", ".join(manifest.get("artifacts", {})) or "none"
+        raise ArtifactError(name, f"not in this run (its artifacts: {known})")
+    return out
+
+
+def _safe_target(root: str, rel: str) -> str:
+    """The path *rel* inside *root*, refusing anything that would land elsewhere."""
+    parts = rel.replace("\\", "/").split("/")
+    if (
+        not rel
+        or rel.startswith("/")
+        or re.match(r"^[A-Za-z]:", rel)
+        or any(p in ("", ".", "..") or p.lower() == ".git" or "\x00" in p for p in parts)
+    ):
+        raise ArtifactError(rel, "unsafe path in the run's manifest; refusing to write it")
+    current = root
+    for part in parts[:-1]:
+        current = os.path.join(current, part)
+        if os.path.islink(current) or (os.path.exists(current) and not os.path.isdir(current)):
+            raise ArtifactError(rel, f"{current} is a link or a file; refusing to write through it")
+    target = os.path.join(root, *parts)
+    if os.path.islink(target):
+        raise ArtifactError(rel, f"{target} is a symbolic link; refusing to write through it")
+    real_root = os.path.realpath(root)
+    if os.path.commonpath([real_root, os.path.realpath(os.path.dirname(target))]) != real_root:
+        raise ArtifactError(rel, f"would be written outside {root}; refusing")
+    return target
+
+
+def _stores_for(entry: dict[str, Any], config: Settings) -> list[Store]:
+    """The stores to try for a large file: the one its run names, then the configured one."""
+    uris: list[str] = []
+    recorded = entry.get("store")
+    if config.store and (recorded is None or public_uri(config.store) == recorded):
+        uris.append(config.store)  # the configured URI carries the credentials
+    if recorded and recorded not in [public_uri(u) for u in uris]:
+        uris.append(recorded)
+    if config.store and config.store not in uris:
+        uris.append(config.store)
+    return [Store(u) for u in uris]
+
+
+def ensure_local(git: GitRepo, entry: dict[str, Any], config: Settings, run_id: str) -> str:
+    """The local-store path of a large file, downloading (and verifying) it when missing."""
+    sha = str(entry["sha256"])
+    path = local_path(git, sha)
+    if os.path.exists(path):
+        return path
+    what = f"{entry.get('path')} of run {run_id}"
+    stores = _stores_for(entry, config)
+    if not stores:
+        raise ArtifactError(
+            what,
+            "is only in the artifact store of the machine that logged it; there, configure "
+            "a shared store (git config gitxp.artifactStore URI) and `gitxp push --artifacts`",
+        )
+    errors = []
+    for store in stores:
+        try:
+            if not store.has(sha, int(entry["size"])):
+                errors.append(f"not in {store.display}")
+                continue
+            tmp, _ = _hash_copy(
+                _stream_chunks(store.open(sha)),
+                git.gitxp_dir(LOCAL_STORE, "tmp"),
+                sha,
+                what,
+            )
+        except ArtifactIntegrityError:
+            raise
+        except ArtifactError as exc:
+            errors.append(exc.reason)
+            continue
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.replace(tmp, path)
+        return path
+    raise ArtifactError(what, "; ".join(errors) + "; was it pushed with `gitxp push --artifacts`?")
+
+
+def download(
+    git: GitRepo,
+    commit: str,
+    run_id: str,
+    name: str | None,
+    to: str | os.PathLike[str],
+    progress: Progress | None = None,
+) -> list[str]:
+    """Write the files of a run's artifacts (all, or *name*) under directory *to*.
+
+    Every file is checked against its recorded sha256 before it is moved into
+    place, and every path is validated so nothing lands outside *to*.
+    Returns the paths written.
+    """
+    manifest = manifest_at(git, commit)
+    files = list_files(manifest, name)
+    root = os.path.abspath(os.fspath(to))
+    os.makedirs(root, exist_ok=True)
+    config = settings(git)
+    tree = git.read_commit(commit).tree
+    written = []
+    for i, entry in enumerate(files, 1):
+        rel = str(entry["path"])
+        target = _safe_target(root, rel)
+        what = f"{rel} of run {run_id}"
+        if progress:
+            progress(f"Downloading artifacts: {i}/{len(files)} {rel}\r")
+        if entry.get("location") == "store":
+            chunks: Iterable[bytes] = _file_chunks(ensure_local(git, entry, config, run_id))
+        else:
+            found = git.lookup_path(tree, storage.ARTIFACTS_DIR + rel)
+            if found is None:
+                raise ArtifactError(what, "is listed but missing from the run's tree")
+            chunks = [git.read_blob(found[1])]
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        tmp, _ = _hash_copy(chunks, os.path.dirname(target), entry.get("sha256"), what)
+        os.chmod(tmp, 0o755 if entry.get("mode") == "100755" else 0o644)
+        os.replace(tmp, target)
+        written.append(target)
+    if progress and files:
+        progress(f"Downloading artifacts: {len(files)}/{len(files)}, done.\n")
+    return written
+
+
+# -- moving large artifacts with push and pull ------------------------------------------------------
+def _large_entries(git: GitRepo, commits: Iterable[str]) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for commit in commits:
+        manifest = manifest_at(git, commit)
+        for record in manifest.get("artifacts", {}).values():
+            for entry in record.get("files", []):
+                if entry.get("location") == "store":
+                    out.append((commit, entry))
+    return out
+
+
+def upload_artifacts(
+    r: Repo, commits: Iterable[str], remote: Remote | None = None, progress: Progress | None = None
+) -> int:
+    """Upload the large artifacts of the runs at *commits* to their shared store.
+
+    Objects already in the store are skipped. Returns how many were uploaded.
+    Runs before their refs are pushed, so a pushed run never points at an
+    artifact nobody can download.
+    """
+    git = r.git
+    config = settings(git)
+    entries = _large_entries(git, commits)
+    if not entries:
+        return 0
+    uploaded = 0
+    stores: dict[str, Store] = {}
+    seen: set[tuple[str, str]] = set()
+    for i, (_, entry) in enumerate(entries, 1):
+        sha = str(entry["sha256"])
+        recorded = entry.get("store")
+        uri = (
+            config.store
+            if config.store and (recorded is None or public_uri(config.store) == recorded)
+            else recorded
+        )
+        if uri is None:
+            raise ArtifactError(
+                str(entry.get("path")),
+                "is large and no shared artifact store is configured; set one with "
+                "`git config gitxp.artifactStore s3://bucket/prefix` (or [tool.gitxp] "
+                "artifact_store in pyproject.toml) and push again",
+            )
+        if (uri, sha) in seen:
+            continue
+        seen.add((uri, sha))
+        store = stores.get(uri) or stores.setdefault(uri, Store(uri))
+        if store.has(sha, int(entry["size"])):
+            continue
+        source = local_path(git, sha)
+        if not os.path.exists(source):
+            raise ArtifactError(
+                str(entry.get("path")),
+                f"is neither in {store.display} nor in this repository's artifact store; "
+                "push from the machine that logged it",
+            )
+        if progress:
+            progress(f"Uploading artifacts: {i}/{len(entries)} {entry.get('path')}\r")
+        store.upload(source, sha)
+        uploaded += 1
+    if progress:
+        progress(f"Uploading artifacts: {uploaded} uploaded, done.\n")
+    return uploaded
+
+
+def download_artifacts(
+    r: Repo, commits: Iterable[str], remote: Remote | None = None, progress: Progress | None = None
+) -> int:
+    """Download the large artifacts of the runs at *commits* into the local store."""
+    git = r.git
+    config = settings(git)
+    entries = _large_entries(git, commits)
+    fetched = 0
+    for i, (commit, entry) in enumerate(entries, 1):
+        if os.path.exists(local_path(git, str(entry["sha256"]))):
+            continue
+        if progress:
+            progress(f"Downloading artifacts: {i}/{len(entries)} {entry.get('path')}\r")
+        ensure_local(git, entry, config, _run_id_at(git, commit))
+        fetched += 1
+    if progress and fetched:
+        progress(f"Downloading artifacts: {fetched} downloaded, done.\n")
+    return fetched
+
+
+def _run_id_at(git: GitRepo, commit: str) -> str:
+    found = git.lookup_path(git.read_commit(commit).tree, storage.RUN_FILE)
+    if found is None:
+        return commit[:12]
+    return str(storage.loads(git.read_blob(found[1])).get("id") or commit[:12])
+
+
+def record_files(record: RunRecord, name: str | None = None) -> list[dict[str, Any]]:
+    """The artifact files of a committed run (see `RunRecord.artifacts`)."""
+    return list_files(manifest_at(record._git, record.commit), name)

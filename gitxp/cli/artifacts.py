@@ -1,0 +1,106 @@
+"""`gitxp artifacts ls|get`: list and download the files kept with a run."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ._output import dump_json, format_option, open_repo, render_table, repo_option
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+@click.group("artifacts")
+def artifacts_group() -> None:
+    """List and download the artifacts kept with runs.
+
+    Log them in Python with `run.log_artifact("model.pkl")`. Files up to
+    5 MiB (gitxp.artifactThreshold) live in the run's git tree; larger ones
+    in the artifact store (.git/gitxp/artifacts, or gitxp.artifactStore).
+
+    \b
+    Examples:
+      gitxp artifacts ls swift-otter-42
+      gitxp artifacts get swift-otter-42 model.pkl --to ./restored
+    """
+
+
+@artifacts_group.command("ls")
+@click.argument("run")
+@click.argument("name", required=False)
+@format_option("table", "json", default="table")
+@repo_option
+def ls_command(run: str, name: str | None, fmt: str, repo_path: str) -> None:
+    """List the artifact files of RUN (or of its artifact NAME).
+
+    \b
+    Examples:
+      gitxp artifacts ls swift-otter-42
+      gitxp artifacts ls 01jdx3k9 outputs --format json
+    """
+    with open_repo(repo_path) as repo:
+        files = repo.run(run).artifacts(name)
+    if fmt == "json":
+        click.echo(dump_json(files))
+        return
+    if not files:
+        click.echo("no artifacts")
+        return
+    rows = [
+        [
+            f["path"],
+            _size(int(f["size"])),
+            "git" if f.get("location") == "tree" else (f.get("store") or "local store"),
+            str(f.get("sha256", ""))[:12],
+        ]
+        for f in files
+    ]
+    click.echo(render_table(["path", "size", "where", "sha256"], rows))
+
+
+@artifacts_group.command("get")
+@click.argument("run")
+@click.argument("name", required=False)
+@click.option(
+    "--to",
+    "to",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Directory to write into (created if needed).",
+)
+@format_option("text", "json", default="text")
+@repo_option
+def get_command(run: str, name: str | None, to: str, fmt: str, repo_path: str) -> None:
+    """Download RUN's artifacts (or only NAME) into --to DIR, verifying each sha256.
+
+    Large files come from the local artifact store, else from the shared
+    store the run names. Paths are checked so nothing is written outside DIR.
+
+    \b
+    Examples:
+      gitxp artifacts get swift-otter-42 --to out/
+      gitxp artifacts get 01jdx3k9 model.pkl
+    """
+    from ..sharing import progress_to
+
+    with open_repo(repo_path) as repo:
+        record = repo.run(run)
+        from ..artifacts import download
+
+        progress = progress_to(sys.stderr) if sys.stderr.isatty() else None
+        written = download(record._git, record.commit, record.id, name, to, progress)
+    if fmt == "json":
+        click.echo(dump_json({"run": record.id, "written": written}))
+        return
+    for path in written:
+        click.echo(path)
+    click.echo(f"{len(written)} file(s) written to {to}", err=True)

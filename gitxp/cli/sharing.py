@@ -1,0 +1,274 @@
+"""`gitxp push`, `gitxp pull`, `gitxp fetch` and `gitxp remote setup`: runs over git remotes."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from ._output import dump_json, format_option, open_repo, render_table, repo_option
+
+
+def _progress(quiet: bool) -> Any:
+    from ..sharing import progress_to
+
+    if quiet or not sys.stderr.isatty():
+        return None
+    return progress_to(sys.stderr)
+
+
+def _names(repo: Any, results: list[Any]) -> dict[str, str]:
+    """Run names for the results worth showing (read from the commits, not a full listing)."""
+    from ..record import read_row
+
+    names = {}
+    for result in results:
+        sha = result.new or result.old
+        if sha is None:
+            continue
+        try:
+            names[result.run_id] = str(read_row(repo.git, sha).get("name") or "")
+        except Exception:  # a run we could not read still gets its line
+            names[result.run_id] = ""
+    return names
+
+
+def report(
+    repo: Any, results: list[Any], remote: str, fmt: str, verbose: bool, action: str
+) -> None:
+    """Print the per-run summary (table or JSON) and exit 1 when a run was not moved."""
+    from ..sharing import summarize
+
+    counts = summarize(results)
+    if fmt == "json":
+        click.echo(
+            dump_json(
+                {
+                    "remote": remote,
+                    "action": action,
+                    "results": [r.to_dict() for r in results],
+                    "summary": counts,
+                }
+            )
+        )
+    else:
+        shown = [r for r in results if verbose or r.status != "up-to-date"]
+        if shown:
+            names = _names(repo, shown)
+            rows = [[r.run_id, names.get(r.run_id, ""), r.status, r.message] for r in shown]
+            table = render_table(["run", "name", "status", "detail"], rows)
+            click.echo(table)
+        parts = [f"{n} {status}" for status, n in counts.items() if n]
+        direction = "to" if action == "push" else "from"
+        total = len(results)
+        click.echo(
+            f"{action} {direction} {remote}: {total} run(s)"
+            + (": " + ", ".join(parts) if parts else "")
+        )
+    bad = counts["rejected"] + counts["error"]
+    if bad:
+        if fmt != "json":
+            click.echo(
+                f"error: {bad} run(s) not {'pushed' if action == 'push' else 'fetched'}; "
+                "see the detail column (nothing was overwritten)",
+                err=True,
+            )
+        sys.exit(1)
+
+
+def _common(func: Any) -> Any:
+    func = repo_option(func)
+    func = format_option("table", "json", default="table")(func)
+    func = click.option(
+        "-v", "--verbose", is_flag=True, help="List up-to-date runs in the summary too."
+    )(func)
+    func = click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")(func)
+    return func
+
+
+@click.command("push")
+@click.argument("remote", required=False)
+@click.argument("runs", nargs=-1, metavar="[RUN]...")
+@click.option("-e", "--experiment", multiple=True, help="Push the runs of this experiment.")
+@click.option("--all", "all_runs", is_flag=True, help="Push every run (the default).")
+@click.option("-f", "--force", is_flag=True, help="Replace the remote's diverged runs.")
+@click.option(
+    "--artifacts", is_flag=True, help="Upload large artifacts to the artifact store first."
+)
+@_common
+def push_command(
+    remote: str | None,
+    runs: tuple[str, ...],
+    experiment: tuple[str, ...],
+    all_runs: bool,
+    force: bool,
+    artifacts: bool,
+    fmt: str,
+    verbose: bool,
+    quiet: bool,
+    repo_path: str,
+) -> None:
+    """Push runs to a git remote: one connection, one pack, only missing objects.
+
+    REMOTE is a remote name, URL or path (default: the branch's push remote,
+    then origin). RUN is a run id, unique id prefix or name; with no RUN and
+    no -e every run is pushed, and runs the remote already has cost nothing.
+    A run whose history diverged on the remote is rejected and left alone
+    unless --force. Exits 1 when a run was rejected or refused.
+
+    \b
+    Examples:
+      gitxp push                          # every run to origin
+      gitxp push origin swift-otter-42    # one run
+      gitxp push backup -e iris --artifacts
+      gitxp push git@github.com:me/proj.git --format json
+    """
+    from ..sharing import push
+
+    with open_repo(repo_path) as repo:
+        from ..git.remote import resolve_remote
+
+        target = resolve_remote(repo.git, remote, "push").display
+        results = push(
+            repo,
+            remote,
+            runs=list(runs) or None,
+            experiment=list(experiment) or None,
+            all=all_runs,
+            force=force,
+            artifacts=artifacts,
+            progress=_progress(quiet),
+        )
+        if not results and fmt != "json":
+            click.echo("no runs to push")
+            return
+        report(repo, results, target, fmt, verbose, "push")
+
+
+def _fetch_options(func: Any) -> Any:
+    func = _common(func)
+    func = click.option("--artifacts", is_flag=True, help="Also download their large artifacts.")(
+        func
+    )
+    func = click.option("-f", "--force", is_flag=True, help="Take the remote's diverged runs.")(
+        func
+    )
+    func = click.argument("runs", nargs=-1, metavar="[RUN]...")(func)
+    return click.argument("remote", required=False)(func)
+
+
+def _fetch(action: str, remote: str | None, runs: tuple[str, ...], **options: Any) -> None:
+    from ..git.remote import resolve_remote
+    from ..sharing import fetch
+
+    with open_repo(options["repo_path"]) as repo:
+        target = resolve_remote(repo.git, remote, "fetch").display
+        results = fetch(
+            repo,
+            remote,
+            runs=list(runs) or None,
+            force=options["force"],
+            artifacts=options["artifacts"],
+            progress=_progress(options["quiet"]),
+        )
+        if not results and options["fmt"] != "json":
+            click.echo(f"no runs on {target}")
+            return
+        report(repo, results, target, options["fmt"], options["verbose"], action)
+
+
+@click.command("fetch")
+@_fetch_options
+def fetch_command(remote: str | None, runs: tuple[str, ...], **options: Any) -> None:
+    """Fetch runs from a git remote: one negotiation, one pack.
+
+    REMOTE is a remote name, URL or path (default: the branch's remote, then
+    origin). RUN is a run id or id prefix on the remote (or a local name);
+    with no RUN every run is fetched. A local run whose history diverged from
+    the remote's is kept and reported unless --force. Runs never merge, so
+    `gitxp pull` does the same. Exits 1 when a run was rejected.
+
+    \b
+    Examples:
+      gitxp fetch
+      gitxp fetch origin 01jdx3k9
+      gitxp fetch https://git.example.com/team/proj.git --format json
+    """
+    _fetch("fetch", remote, runs, **options)
+
+
+@click.command("pull")
+@_fetch_options
+def pull_command(remote: str | None, runs: tuple[str, ...], **options: Any) -> None:
+    """Pull runs from a git remote (runs never merge: the same as `gitxp fetch`).
+
+    New runs are created and runs with newer commits on the remote are
+    fast-forwarded. A diverged run is kept and reported unless --force. With
+    --artifacts the large artifacts of the pulled runs are downloaded from
+    their artifact store too.
+
+    \b
+    Examples:
+      gitxp pull
+      gitxp pull origin --artifacts
+      gitxp pull --force origin swift-otter-42
+    """
+    _fetch("pull", remote, runs, **options)
+
+
+@click.group("remote")
+def remote_group() -> None:
+    """Configure git remotes for runs.
+
+    \b
+    Examples:
+      gitxp remote setup              # origin
+      gitxp remote setup backup --no-push
+    """
+
+
+@remote_group.command("setup")
+@click.argument("remote", required=False)
+@click.option(
+    "--push/--no-push",
+    "with_push",
+    default=True,
+    show_default=True,
+    help="Also make a plain `git push` push runs.",
+)
+@format_option("text", "json", default="text")
+@repo_option
+def setup_command(remote: str | None, with_push: bool, fmt: str, repo_path: str) -> None:
+    """Make plain `git fetch` and `git push` of REMOTE carry runs too.
+
+    Adds `refs/gitxp/runs/*:refs/gitxp/runs/*` to remote.<name>.fetch (no
+    `+`: git, like gitxp, then refuses to overwrite a diverged local run)
+    and, unless --no-push, to remote.<name>.push, together with `HEAD` when
+    the remote had no push refspec so `git push` still pushes your branch.
+    Running it again changes nothing.
+
+    \b
+    Examples:
+      gitxp remote setup
+      gitxp remote setup upstream --no-push
+      git fetch origin 'refs/gitxp/*:refs/gitxp/*'   # the one-off equivalent
+    """
+    from ..sharing import setup_remote
+
+    with open_repo(repo_path) as repo:
+        result = setup_remote(repo, remote, push=with_push)
+    if fmt == "json":
+        click.echo(dump_json(result.to_dict()))
+        return
+    if not result.fetch and not result.push:
+        click.echo(f"remote {result.remote} already carries runs; nothing changed")
+        return
+    for spec in result.fetch:
+        click.echo(f"added remote.{result.remote}.fetch = {spec}")
+    for spec in result.push:
+        click.echo(f"added remote.{result.remote}.push = {spec}")
+    click.echo(
+        f"`git fetch {result.remote}` now fetches runs"
+        + (f" and `git push {result.remote}` pushes them" if result.push else "")
+    )
