@@ -17,7 +17,7 @@ import sys
 import time
 
 from . import machine, report
-from .common import RESULTS, ROOT, quiet_env
+from .common import RESULTS, ROOT, quiet_env, result
 
 GROUPS = {
     "logging": "benchmarks.bench_logging",
@@ -33,7 +33,85 @@ GROUPS = {
 }
 
 
+def error_row(name: str, output: str) -> dict:
+    """A row saying a group failed (its output's tail in the notes)."""
+    return {
+        "id": f"{name}.error",
+        "group": name,
+        "title": f"{name}: failed to run",
+        "unit": "",
+        "gitxp": None,
+        "peer": None,
+        "peer_value": None,
+        "ratio": None,
+        "target": None,
+        "pass": False,
+        "notes": output[-300:],
+        "details": {},
+        "group_key": name,
+    }
+
+
+def push_group(quick: bool) -> list[dict]:
+    """benchmarks/bench_push.py (written with `gitxp push`) prints one JSON object; adapt it."""
+    script = os.path.join(ROOT, "benchmarks", "bench_push.py")
+    if not os.path.exists(script):
+        print("[push] skipped: benchmarks/bench_push.py is not on this branch yet", file=sys.stderr)
+        return []
+    argv = [sys.executable, script, "--empty", "1000", "--existing", "2000" if quick else "10000"]
+    t = time.perf_counter()
+    proc = subprocess.run(argv, cwd=ROOT, env=quiet_env(), stdout=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        print(f"[push] FAILED (exit {proc.returncode})", file=sys.stderr)
+        return [error_row("push", proc.stdout)]
+    raw = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"[push] done in {time.perf_counter() - t:.0f}s", file=sys.stderr)
+    n, big = raw["empty_runs"], raw["existing_runs"]
+    group = "Sharing"
+    note = "no peer, no target in the issue"
+    rows = [
+        result(
+            "push.empty",
+            group,
+            f"`gitxp push`: {n:,} runs to an empty remote (path)",
+            "s",
+            raw["push_runs_to_empty_path_s"],
+            notes=note,
+            raw=raw,
+        ),
+        result(
+            "push.noop",
+            group,
+            f"`gitxp push` again: {n:,} runs, all up to date",
+            "s",
+            raw["push_again_all_up_to_date_s"],
+            notes=note,
+        ),
+        result(
+            "push.one.path",
+            group,
+            f"push 1 new run to a remote holding {big:,} (path)",
+            "s",
+            raw["push_1_new_all_selected_to_full_path_s"],
+            notes=note,
+        ),
+        result(
+            "push.one.daemon",
+            group,
+            f"push 1 new run to a remote holding {big:,} (git:// daemon)",
+            "s",
+            raw["push_1_new_all_selected_to_full_git_daemon_s"],
+            notes=note,
+        ),
+    ]
+    for row in rows:
+        row["group_key"] = "push"
+    return rows
+
+
 def run_group(name: str, quick: bool) -> list[dict]:
+    if name == "push":
+        return push_group(quick)
     module = GROUPS[name]
     path = os.path.join(ROOT, *module.split(".")) + ".py"
     if not os.path.exists(path):
@@ -46,22 +124,7 @@ def run_group(name: str, quick: bool) -> list[dict]:
     marker = "@@RESULTS@@"
     if proc.returncode != 0 or marker not in proc.stdout:
         print(f"[{name}] FAILED (exit {proc.returncode}) after {took:.0f}s", file=sys.stderr)
-        return [
-            {
-                "id": f"{name}.error",
-                "group": name,
-                "title": f"{name}: failed to run",
-                "unit": "",
-                "gitxp": None,
-                "peer": None,
-                "peer_value": None,
-                "ratio": None,
-                "target": None,
-                "pass": False,
-                "notes": proc.stdout[-300:],
-                "details": {},
-            }
-        ]
+        return [error_row(name, proc.stdout)]
     rows = json.loads(proc.stdout.rsplit(marker, 1)[1].strip().splitlines()[0])
     print(f"[{name}] done in {took:.0f}s", file=sys.stderr)
     for row in rows:
