@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .common import BIN, emit, med, result, timecmd
+from .common import BIN, cmd_cpu, emit, med, result, timecmd
 from .fixtures import ensure, gitxp_path
 
 
@@ -18,8 +18,11 @@ def main(quick: bool) -> None:
     gitxp_bin = os.path.join(BIN, "gitxp")
     mlflow_bin = os.path.join(BIN, "mlflow")
     g = med(timecmd([gitxp_bin, "--help"], 7))
+    g_cpu = cmd_cpu(7)
     m = med(timecmd([mlflow_bin, "--help"], 3))
+    m_cpu = cmd_cpu(3)
     log = med(timecmd([gitxp_bin, "log", "-n", "20"], 7, cwd=gitxp_path(big)))
+    log_cpu = cmd_cpu(7)
     log_json = med(
         timecmd([gitxp_bin, "log", "-n", "20", "--format", "json"], 5, cwd=gitxp_path(big))
     )
@@ -34,6 +37,8 @@ def main(quick: bool) -> None:
                 "mlflow --help",
                 m,
                 ratio_min=15,
+                cpu=g_cpu,
+                peer_cpu=m_cpu,
                 max_value=0.2,
             ),
             result(
@@ -43,6 +48,7 @@ def main(quick: bool) -> None:
                 "s",
                 log,
                 max_value=0.3 if big == 10000 else None,
+                cpu=log_cpu,
                 runs=big,
             ),
             result(

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-from .common import ROOT, emit, med, quiet_env, result
+from .common import ROOT, cpu_now, emit, med, quiet_env, result
 from .fixtures import (
     init_project,
     mlflow_experiments,
@@ -56,11 +56,14 @@ def main(quick: bool) -> None:
             ).stdout
             firsts.append(float(out.strip().splitlines()[-1]) * 1000)
         record_gitxp_run(repo, 0, snapshot=True)
-        times = []
+        times: list[float] = []
+        cpus: list[float] = []
         for i in range(1, n + 1):
+            c = cpu_now()
             t = time.perf_counter()
             record_gitxp_run(repo, i, snapshot=True)
             times.append((time.perf_counter() - t) * 1000)
+            cpus.append((cpu_now() - c) * 1000)
         g = med(times)
 
         logging.getLogger("mlflow").setLevel(logging.ERROR)
@@ -70,11 +73,14 @@ def main(quick: bool) -> None:
         client = MlflowClient(tracking_uri=mlflow_uri(os.path.join(tmp, "mlflow")))
         ids = mlflow_experiments(client)
         record_mlflow_run(client, ids, 0)
-        mt = []
+        mt: list[float] = []
+        mcpu: list[float] = []
         for i in range(1, n + 1):
+            c = cpu_now()
             t = time.perf_counter()
             record_mlflow_run(client, ids, i)
             mt.append((time.perf_counter() - t) * 1000)
+            mcpu.append((cpu_now() - c) * 1000)
         m = med(mt)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -90,6 +96,8 @@ def main(quick: bool) -> None:
                 "MLflow create_run + log_batch + set_terminated",
                 m,
                 ratio_min=10,
+                cpu=med(cpus),
+                peer_cpu=med(mcpu),
                 max_value=5,
                 runs=n,
             ),

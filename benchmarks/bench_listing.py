@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 
-from .common import emit, med, result, timeit
+from .common import emit, med, result, timeit_cpu
 from .fixtures import ensure, gitxp_path, mlflow_path, mlflow_uri
 
 FILTER = "metrics.acc > 0.8 and params.optimizer = 'adam'"
@@ -49,9 +49,12 @@ def measure_size(n: int) -> dict[str, float]:
         with gitxp.open(path) as repo:
             repo.runs(filter=FILTER)
 
-    g_warm = med(timeit(warm, reps))
-    g_query = med(timeit(query, reps))
-    g_cold = med(timeit(cold, 1 if n >= 5000 else 3, warmup=0))
+    w, c = timeit_cpu(warm, reps)
+    g_warm, g_warm_cpu = med(w), med(c)
+    w, c = timeit_cpu(query, reps)
+    g_query, g_query_cpu = med(w), med(c)
+    w, c = timeit_cpu(cold, 1 if n >= 5000 else 3, warmup=0)
+    g_cold, g_cold_cpu = med(w), med(c)
     warm()  # leave the fixture with its cache
 
     mpath = mlflow_path(n)
@@ -67,8 +70,10 @@ def measure_size(n: int) -> dict[str, float]:
         mlflow.search_runs(experiment_ids=exp_ids, filter_string=FILTER, max_results=100_000)
 
     m_reps = 3 if n <= 2000 else 1
-    m_list_t = med(timeit(m_list, m_reps))
-    m_query_t = med(timeit(m_query, m_reps))
+    w, c = timeit_cpu(m_list, m_reps)
+    m_list_t, m_list_cpu = med(w), med(c)
+    w, c = timeit_cpu(m_query, m_reps)
+    m_query_t, m_query_cpu = med(w), med(c)
     return {
         "runs": n,
         "gitxp_warm_s": g_warm,
@@ -76,6 +81,11 @@ def measure_size(n: int) -> dict[str, float]:
         "gitxp_query_s": g_query,
         "mlflow_s": m_list_t,
         "mlflow_query_s": m_query_t,
+        "gitxp_warm_cpu_s": g_warm_cpu,
+        "gitxp_cold_cpu_s": g_cold_cpu,
+        "gitxp_query_cpu_s": g_query_cpu,
+        "mlflow_cpu_s": m_list_cpu,
+        "mlflow_query_cpu_s": m_query_cpu,
     }
 
 
@@ -107,6 +117,8 @@ def main(quick: bool, sizes: list[int] | None = None) -> None:
                     row["mlflow_s"],
                     ratio_min=target,
                     max_value=cap,
+                    cpu=row["gitxp_warm_cpu_s"],
+                    peer_cpu=row["mlflow_cpu_s"],
                     runs=n,
                 )
             )
@@ -120,6 +132,8 @@ def main(quick: bool, sizes: list[int] | None = None) -> None:
                     "MLflow search_runs",
                     row["mlflow_s"],
                     runs=n,
+                    cpu=row["gitxp_cold_cpu_s"],
+                    peer_cpu=row["mlflow_cpu_s"],
                     notes="no target; first listing after a clone",
                 )
             )
@@ -132,6 +146,8 @@ def main(quick: bool, sizes: list[int] | None = None) -> None:
                     row["gitxp_query_s"],
                     "MLflow search_runs with filter_string",
                     row["mlflow_query_s"],
+                    cpu=row["gitxp_query_cpu_s"],
+                    peer_cpu=row["mlflow_query_cpu_s"],
                     runs=n,
                     filter=FILTER,
                 )

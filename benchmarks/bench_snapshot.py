@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from .common import CACHE, emit, med, quiet_env, result, timecmd, timeit
+from .common import CACHE, cmd_cpu, emit, med, quiet_env, result, timecmd, timeit_cpu
 
 FILES = 10_000
 
@@ -69,13 +69,15 @@ def main(quick: bool) -> None:
             repo = GitRepo(path)
             snap = take_snapshot(repo)
             assert snap.dirty == (label == "dirty"), snap
-            g = med(timeit(lambda repo=repo: take_snapshot(repo), 5 if quick else 9))
+            g_wall, g_cpu = timeit_cpu(lambda repo=repo: take_snapshot(repo), 5 if quick else 9)
+            g = med(g_wall)
             repo.close()
             index_copy = os.path.join(tmp, "index")
             env = quiet_env()
             env["GIT_INDEX_FILE"] = index_copy
             script = f"cp {path}/.git/index {index_copy} && git add -A && git write-tree"
             gt = med(timecmd(["sh", "-c", script], 5 if quick else 9, cwd=path, env=env))
+            gt_cpu = cmd_cpu(5 if quick else 9)
             out.append(
                 result(
                     f"snapshot.{label}",
@@ -86,6 +88,8 @@ def main(quick: bool) -> None:
                     "git add -A + write-tree (temporary index)",
                     gt,
                     ratio_min=1 / 3,
+                    cpu=med(g_cpu),
+                    peer_cpu=gt_cpu,
                     files=FILES,
                     notes="target: within 3x of git's time (ratio >= 0.33)",
                 )

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 
-from .common import BIN, emit, med, quiet_env, result, timecmd
+from .common import BIN, cmd_cpu, emit, med, quiet_env, result, timecmd
 
 N_RUNS = 50
 
@@ -66,7 +66,9 @@ def main(quick: bool) -> None:
         g_rec = med(
             timecmd([gitxp_bin, "run", "-q", "--", "true"], reps, cwd=g_path, before=g_change)
         )
+        g_rec_cpu = cmd_cpu(reps)
         d_rec = med(timecmd([dvc_bin, "exp", "save"], reps, cwd=d_path, before=d_change))
+        d_rec_cpu = cmd_cpu(reps)
         # fill both to N_RUNS recorded runs
         timecmd(
             [gitxp_bin, "run", "-q", "--", "true"],
@@ -95,6 +97,7 @@ def main(quick: bool) -> None:
         ).stdout
         d_count = sum(len(b.get("experiments") or []) for b in json.loads(out))
         g_list = med(timecmd([gitxp_bin, "log", "--format", "json"], reps, cwd=g_path))
+        g_list_cpu = cmd_cpu(reps)
         cache = os.path.join(d_path, ".dvc", "tmp", "exps", "cache")
         d_first = med(
             timecmd(
@@ -104,7 +107,9 @@ def main(quick: bool) -> None:
                 before=lambda: shutil.rmtree(cache, ignore_errors=True),
             )
         )
+        d_first_cpu = cmd_cpu(max(3, reps // 2))
         d_cached = med(timecmd([dvc_bin, "exp", "show", "--json"], max(3, reps // 2), cwd=d_path))
+        d_cached_cpu = cmd_cpu(max(3, reps // 2))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     group = "Command line"
@@ -119,6 +124,8 @@ def main(quick: bool) -> None:
                 "dvc exp save",
                 d_rec,
                 ratio_min=5,
+                cpu=g_rec_cpu,
+                peer_cpu=d_rec_cpu,
             ),
             result(
                 "cli.list50.first",
@@ -129,6 +136,8 @@ def main(quick: bool) -> None:
                 "dvc exp show --json (first: cache removed)",
                 d_first,
                 ratio_min=10,
+                cpu=g_list_cpu,
+                peer_cpu=d_first_cpu,
                 dvc_experiments=d_count,
             ),
             result(
@@ -140,6 +149,8 @@ def main(quick: bool) -> None:
                 "dvc exp show --json (cached)",
                 d_cached,
                 notes="no target",
+                cpu=g_list_cpu,
+                peer_cpu=d_cached_cpu,
             ),
         ]
     )

@@ -6,6 +6,7 @@ import gc
 import json
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -77,15 +78,35 @@ def run_spec(i: int) -> dict[str, Any]:
 
 def timeit(fn: Callable[[], Any], repeat: int, warmup: int = 1) -> list[float]:
     """Wall-clock seconds of *repeat* calls of *fn* after *warmup* untimed ones."""
+    return timeit_cpu(fn, repeat, warmup)[0]
+
+
+def timeit_cpu(
+    fn: Callable[[], Any], repeat: int, warmup: int = 1
+) -> tuple[list[float], list[float]]:
+    """Wall-clock and CPU seconds (this process and its children) of *repeat* calls of *fn*.
+
+    CPU time is what the call costs whatever else the machine is doing; on a
+    shared machine the wall clock also counts the time spent waiting for a core.
+    """
     for _ in range(warmup):
         fn()
-    out = []
+    wall, cpu = [], []
     for _ in range(repeat):
         gc.collect()
+        c = cpu_now()
         t = time.perf_counter()
         fn()
-        out.append(time.perf_counter() - t)
-    return out
+        wall.append(time.perf_counter() - t)
+        cpu.append(cpu_now() - c)
+    return wall, cpu
+
+
+def cpu_now() -> float:
+    """User + system CPU seconds of this process and its waited-for children."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def timecmd(
@@ -102,16 +123,27 @@ def timecmd(
     for i in range(warmup + repeat):
         if before is not None:
             before()
+        c = cpu_now()
         t = time.perf_counter()
         proc = subprocess.run(
             argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
         dt = time.perf_counter() - t
+        dc = cpu_now() - c
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)} failed: {proc.stderr.decode()[-2000:]}")
         if i >= warmup:
             out.append(dt)
+            LAST_CMD_CPU.append(dc)
     return out
+
+
+LAST_CMD_CPU: list[float] = []  # CPU seconds of the commands timed by timecmd, in order
+
+
+def cmd_cpu(n: int) -> float:
+    """Median CPU seconds of the last *n* commands timed by timecmd."""
+    return med(LAST_CMD_CPU[-n:])
 
 
 def med(values: list[float]) -> float:
@@ -130,6 +162,8 @@ def result(
     max_value: float | None = None,
     lower_is_better: bool = True,
     notes: str = "",
+    cpu: float | None = None,
+    peer_cpu: float | None = None,
     **details: Any,
 ) -> dict[str, Any]:
     """One row of the results table: gitxp's figure, the peer's, their ratio, the targets."""
@@ -158,6 +192,9 @@ def result(
         "target": " and ".join(targets) or None,
         "pass": ok if targets else None,
         "notes": notes,
+        "cpu": cpu,
+        "peer_cpu": peer_cpu,
+        "cpu_ratio": (peer_cpu / cpu) if cpu and peer_cpu else None,
         "details": details,
     }
 
