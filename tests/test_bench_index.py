@@ -8,7 +8,7 @@ from pathlib import Path
 from gitxp.git.index import ConflictedEntry, read_index
 from gitxp.git.repository import GitRepo
 from gitxp.git.snapshot import take_snapshot
-from tests.gitutil import git
+from tests.gitutil import fsck, git
 
 
 def _dulwich_view(repo: GitRepo) -> dict[bytes, object]:
@@ -67,3 +67,50 @@ def test_version_4_index_falls_back_to_dulwich(repo: Path) -> None:
 def test_no_index_yet(empty_repo: Path) -> None:
     with GitRepo(str(empty_repo)) as g:
         assert read_index(g) == {}
+
+
+def _commit_ready(repo: Path) -> None:
+    """Make the work tree older than the index (no racily clean entries), with a cache-tree."""
+    import time
+
+    time.sleep(1.1)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "work")
+    git(repo, "write-tree")  # the index's cache-tree now names HEAD's tree
+
+
+def test_a_clean_tree_is_head_through_the_cache_tree(repo: Path) -> None:
+    (repo / "src").mkdir()
+    (repo / "src" / "mod.py").write_text("x = 1\n")
+    _commit_ready(repo)
+    with GitRepo(str(repo)) as g:
+        snap = take_snapshot(g)
+        assert not snap.dirty
+        assert snap.code_commit == git(repo, "rev-parse", "HEAD").strip()
+
+
+def test_changes_are_still_snapshotted_when_the_cache_tree_is_valid(repo: Path) -> None:
+    (repo / "src").mkdir()
+    (repo / "src" / "mod.py").write_text("x = 1\n")
+    _commit_ready(repo)
+    (repo / "src" / "mod.py").write_text("x = 2\n")  # modified
+    (repo / "new.py").write_text("y = 1\n")  # untracked
+    (repo / "README.md").unlink()  # deleted
+    with GitRepo(str(repo)) as g:
+        snap = take_snapshot(g)
+    assert snap.dirty
+    assert git(repo, "show", f"{snap.code_commit}:src/mod.py") == "x = 2\n"
+    assert git(repo, "show", f"{snap.code_commit}:new.py") == "y = 1\n"
+    assert "README.md" not in git(repo, "ls-tree", "--name-only", snap.code_commit)
+
+
+def test_a_staged_tree_other_than_head_is_snapshotted(repo: Path) -> None:
+    _commit_ready(repo)
+    (repo / "train.py").write_text("print('staged')\n")
+    git(repo, "add", "train.py")
+    git(repo, "write-tree")  # valid cache-tree, but not HEAD's tree
+    with GitRepo(str(repo)) as g:
+        snap = take_snapshot(g)
+    assert snap.dirty
+    assert git(repo, "show", f"{snap.code_commit}:train.py") == "print('staged')\n"
+    fsck(repo)

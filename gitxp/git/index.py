@@ -46,6 +46,10 @@ class _Unsupported(Exception):
 
 
 def _parse(data: bytes) -> dict[bytes, Any]:
+    return _parse_with_tree(data)[0]
+
+
+def _parse_with_tree(data: bytes) -> tuple[dict[bytes, Any], str | None]:
     if len(data) < _HEADER.size + 20:
         raise _Unsupported("too short")
     signature, version, count = _HEADER.unpack_from(data, 0)
@@ -79,26 +83,51 @@ def _parse(data: bytes) -> dict[bytes, Any]:
             entries[name] = conflicted
         else:
             entries[name] = IndexEntry(hexlify(sha), mode, fsize, (mtime_s, mtime_ns))
+    root_tree = None
     while off + 8 <= end:  # extensions: a split index keeps entries elsewhere
         ext, ext_size = struct.unpack_from(">4sL", data, off)
         if ext == b"link":
             raise _Unsupported("split index")
+        if ext == b"TREE":
+            root_tree = _cached_root_tree(data[off + 8 : off + 8 + ext_size])
         off += 8 + ext_size
-    return entries
+    return entries, root_tree
+
+
+def _cached_root_tree(ext: bytes) -> str | None:
+    """The root tree id recorded in the index's cache-tree extension, if still valid.
+
+    git keeps the tree ids of the index's directories there (what makes
+    `git write-tree` instant) and invalidates an entry (count -1) whenever
+    a path below it changes in the index.
+    """
+    name_end = ext.find(b"\0")
+    line_end = ext.find(b"\n", name_end)
+    if name_end != 0 or line_end < 0:  # the first entry is the root, whose path is ""
+        return None
+    count = ext[name_end + 1 : line_end].split(b" ")[0]
+    if count.startswith(b"-") or len(ext) < line_end + 21:
+        return None
+    return hexlify(ext[line_end + 1 : line_end + 21]).decode()
 
 
 def read_index(repo: GitRepo) -> dict[bytes, Any]:
     """Map each path in the index (bytes) to its IndexEntry, or a ConflictedEntry."""
+    return read_index_with_tree(repo)[0]
+
+
+def read_index_with_tree(repo: GitRepo) -> tuple[dict[bytes, Any], str | None]:
+    """The index entries, and the root tree id of its cache-tree when that is valid."""
     path = repo.dulwich.index_path()
     try:
         with open(path, "rb") as f:
             data = f.read()
     except FileNotFoundError:
-        return {}
+        return {}, None
     try:
-        return _parse(data)
+        return _parse_with_tree(data)
     except (_Unsupported, struct.error, ValueError):
-        return dict(repo.dulwich.open_index().items())
+        return dict(repo.dulwich.open_index().items()), None
 
 
 def index_mtime_ns(repo: GitRepo) -> int:
