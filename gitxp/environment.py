@@ -103,6 +103,58 @@ def capture_variables(environ: dict[str, str] | None = None) -> tuple[dict[str, 
     return kept, redacted
 
 
+PACKAGES_CACHE = "packages-v1.json"
+
+
+def _packages_key() -> list[Any]:
+    """What the installed distributions depend on: the interpreter and each sys.path entry.
+
+    Installing, upgrading or removing a distribution adds or renames a
+    `*.dist-info` directory, which changes its parent directory's mtime.
+    """
+    key: list[Any] = [sys.prefix, sys.executable, sys.version]
+    for entry in sys.path:
+        try:
+            key.append([entry, os.stat(entry or ".").st_mtime_ns])
+        except OSError:
+            key.append([entry, None])
+    return key
+
+
+def _cached_packages(cache_dir: str | None) -> dict[str, str]:
+    """`_packages()`, served from a file under *cache_dir* while nothing was installed.
+
+    Reading the metadata of every installed distribution costs tens of
+    milliseconds per hundred packages, paid by every process that records
+    a run (each `gitxp run`); the cache makes that a single small read.
+    """
+    if cache_dir is None:
+        return _packages()
+    import json
+
+    path = os.path.join(cache_dir, PACKAGES_CACHE)
+    key = _packages_key()
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        if data.get("key") == key and isinstance(data.get("packages"), dict):
+            return dict(data["packages"])
+    except (OSError, ValueError, AttributeError):
+        pass
+    found = _packages()
+    try:
+        import tempfile
+
+        os.makedirs(cache_dir, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".packages-", dir=cache_dir)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"key": key, "packages": found}, f)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only repository records runs too, just without the cache
+    return found
+
+
 def _packages() -> dict[str, str]:
     from importlib import metadata
 
@@ -139,8 +191,12 @@ def _gpus() -> list[dict[str, str]]:
     return gpus
 
 
-def capture(remote_url: str | None = None) -> dict[str, Any]:
-    """The environment of this process, as stored in a run's `env.json`."""
+def capture(remote_url: str | None = None, cache_dir: str | None = None) -> dict[str, Any]:
+    """The environment of this process, as stored in a run's `env.json`.
+
+    *cache_dir* (gitxp passes `.git/gitxp/`) keeps the list of installed
+    distributions between processes, invalidated when anything is installed.
+    """
     global _cached
     if _cached is None:
         variables, redacted = capture_variables()
@@ -158,7 +214,7 @@ def capture(remote_url: str | None = None) -> dict[str, Any]:
             },
             "cpu_count": os.cpu_count(),
             "gpus": _gpus(),
-            "packages": _packages(),
+            "packages": _cached_packages(cache_dir),
             "variables": variables,
             "redacted": redacted,
         }

@@ -9,6 +9,7 @@ when something changed. A missing or unreadable cache is rebuilt silently.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -40,6 +41,12 @@ class RunIndex:
         self.broken: dict[str, str] = {}
 
     def _load(self) -> dict[str, Any]:
+        # The cache holds tens of thousands of small dicts; letting the cyclic
+        # garbage collector scan them again and again while they are being
+        # built makes the load 3x slower (10,000 runs). JSON cannot contain
+        # cycles, so pausing it here frees nothing later.
+        paused = gc.isenabled()
+        gc.disable()
         try:
             with open(self._path, encoding="utf-8") as f:
                 data = json.load(f)
@@ -47,6 +54,9 @@ class RunIndex:
                 return data  # type: ignore[no-any-return]
         except (OSError, ValueError, AttributeError):
             pass
+        finally:
+            if paused:
+                gc.enable()
         return {"version": CACHE_VERSION, "refs": {}, "rows": {}}
 
     def _save(self, data: dict[str, Any]) -> None:

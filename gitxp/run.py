@@ -37,6 +37,7 @@ from .values import check_key, json_float, normalize_param, to_float, to_tag
 
 DEFAULT_CHECKPOINT_SECONDS = 30.0
 DEFAULT_BUFFER_POINTS = 1_000_000
+MERGE_MAX_POINTS = 2_000_000  # parts are merged into one at the end only up to this size
 HEARTBEAT_SECONDS = 300.0
 
 
@@ -315,7 +316,7 @@ class Run:
         }
         if extra_meta:
             self._meta.update(extra_meta)
-        env = environment.capture(self._git.remote_url())
+        env = environment.capture(self._git.remote_url(), cache_dir=self._git.gitxp_dir())
         self._files[storage.ENV_FILE] = (0o100644, self._git.write_blob(storage.dumps(env)))
         self._tip: str | None = None
         self._parent = code_commit
@@ -662,6 +663,12 @@ class Run:
             p for p in self._files if p.startswith(storage.METRICS_DIR) and p.endswith(".parquet")
         )
         if len(names) < 2:
+            return
+        # A git blob is written from one buffer, so merging holds the whole
+        # merged file in memory several times over (10M points: +170 MB of
+        # peak RSS). Large runs keep their checkpoint parts as they are, which
+        # readers already handle; memory stays bounded however long the run.
+        if sum(s.count for s in self._series.values()) > MERGE_MAX_POINTS:
             return
         merged = merge_parts(self._git.read_blob(self._files[n][1]) for n in names)
         for n in names:

@@ -65,11 +65,17 @@ def update_ref(repo: GitRepo, ref: str, old: str | None, new: str, message: str)
     # dulwich creates the reflog's directory without exist_ok: two processes
     # writing their first run ref in a new repository would race on it.
     os.makedirs(os.path.join(repo.git_dir, "logs", *ref.split("/")[:-1]), exist_ok=True)
+    # Naming the committer spares dulwich re-reading every git config file to
+    # find it for the reflog line (two stacked-config reads per recorded run);
+    # it is the identity gitxp already resolved for the commit itself.
+    who = repo.identity().signature()
 
     def attempt() -> bool:
         if old is None:
-            return bool(refs.add_if_new(ref.encode(), new.encode(), message=msg))
-        return bool(refs.set_if_equals(ref.encode(), old.encode(), new.encode(), message=msg))
+            return bool(refs.add_if_new(ref.encode(), new.encode(), committer=who, message=msg))
+        return bool(
+            refs.set_if_equals(ref.encode(), old.encode(), new.encode(), committer=who, message=msg)
+        )
 
     if not _retry_locked(ref, attempt):
         current = read_ref(repo, ref)

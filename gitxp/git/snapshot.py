@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from dulwich.ignore import IgnoreFilterManager
 from dulwich.objects import Blob
 
+from .index import index_mtime_ns, read_index_with_tree
 from .repository import MODE_EXEC, MODE_FILE, MODE_GITLINK, MODE_LINK, GitRepo, build_trees
 
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
@@ -108,11 +109,8 @@ def take_snapshot(
     drepo = repo.dulwich
     head = repo.head()
     head_tree = repo.read_commit(head).tree if head else None
-    index = drepo.open_index(config=repo.config_stack())
-    try:
-        index_mtime = os.stat(drepo.index_path()).st_mtime_ns
-    except FileNotFoundError:
-        index_mtime = 0
+    index, cached_root = read_index_with_tree(repo)
+    index_mtime = index_mtime_ns(repo)
     tracked: dict[str, object] = {}
     tracked_dirs: set[str] = {""}
     for raw_path, entry in index.items():
@@ -218,6 +216,10 @@ def take_snapshot(
                 continue
             add_content(rel, mode, data)
 
+    if cached_root is not None and cached_root == head_tree and _same_as_index(files, index):
+        # Every file is exactly as indexed, nothing untracked was added, and
+        # git's cache-tree says the index is HEAD's tree: nothing to build.
+        return snap
     tree_id, trees = build_trees(files)
     if tree_id == head_tree:
         return snap
@@ -231,6 +233,19 @@ def take_snapshot(
     snap.dirty = True
     snap.code_commit = repo.write_commit(tree_id, [head] if head else [], message)
     return snap
+
+
+def _same_as_index(files: dict[str, tuple[int, str]], index: dict[bytes, object]) -> bool:
+    """True when *files* holds exactly the index's entries (same paths, modes and blobs)."""
+    if len(files) != len(index):
+        return False
+    for raw_path, entry in index.items():
+        if not hasattr(entry, "sha"):
+            return False
+        got = files.get(raw_path.decode("utf-8", "surrogateescape"))
+        if got is None or got[0] != entry.mode or got[1] != entry.sha.decode():  # type: ignore[attr-defined]
+            return False
+    return True
 
 
 def _changed_paths(

@@ -120,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.max_model_size is not None:
             config.max_model_size = parse_size(args.max_model_size, "--max-model-size", "value")
         config.allow += args.allow
-        from ..git.index import staged_files
+        from ..git.staging import staged_files
 
         # names are relative to where the hook runs (the top, under pre-commit)
         paths = [os.path.relpath(os.path.abspath(f), git.root) for f in args.filenames]

@@ -1,0 +1,118 @@
+"""Creating a run: 5 params and 3 metrics x 100 steps, recorded and committed.
+
+gitxp: `start_run(...)` with its defaults (work-tree snapshot on, in a clean
+small project), `log_metrics` per step, `end()`. MLflow: its fastest client
+path, one `log_batch` holding all 300 points and the params, then
+`set_terminated`. Both figures are medians over many runs in one process,
+after one warm-up run; gitxp's first run in a fresh process (which captures
+the environment) is reported separately.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from .common import ROOT, cpu_now, emit, med, quiet_env, result
+from .fixtures import (
+    init_project,
+    mlflow_experiments,
+    mlflow_uri,
+    record_gitxp_run,
+    record_mlflow_run,
+)
+
+FIRST_RUN = """
+import time, sys
+t0 = time.perf_counter()
+from benchmarks.fixtures import record_gitxp_run
+t1 = time.perf_counter()
+record_gitxp_run(sys.argv[1], 0, snapshot=True)
+print(time.perf_counter() - t1)
+"""
+
+
+def main(quick: bool) -> None:
+    n = 20 if quick else 60
+    tmp = tempfile.mkdtemp(prefix="gitxp-bench-create-")
+    try:
+        repo = os.path.join(tmp, "project")
+        init_project(repo)
+        # a fresh process: the first run pays for capturing the environment
+        firsts = []
+        for _ in range(3):
+            out = subprocess.run(
+                [sys.executable, "-c", FIRST_RUN, repo],
+                check=True,
+                cwd=ROOT,
+                env=quiet_env(),
+                capture_output=True,
+                text=True,
+            ).stdout
+            firsts.append(float(out.strip().splitlines()[-1]) * 1000)
+        record_gitxp_run(repo, 0, snapshot=True)
+        times: list[float] = []
+        cpus: list[float] = []
+        for i in range(1, n + 1):
+            c = cpu_now()
+            t = time.perf_counter()
+            record_gitxp_run(repo, i, snapshot=True)
+            times.append((time.perf_counter() - t) * 1000)
+            cpus.append((cpu_now() - c) * 1000)
+        g = med(times)
+
+        logging.getLogger("mlflow").setLevel(logging.ERROR)
+        from mlflow import MlflowClient
+
+        os.makedirs(os.path.join(tmp, "mlflow"))
+        client = MlflowClient(tracking_uri=mlflow_uri(os.path.join(tmp, "mlflow")))
+        ids = mlflow_experiments(client)
+        record_mlflow_run(client, ids, 0)
+        mt: list[float] = []
+        mcpu: list[float] = []
+        for i in range(1, n + 1):
+            c = cpu_now()
+            t = time.perf_counter()
+            record_mlflow_run(client, ids, i)
+            mt.append((time.perf_counter() - t) * 1000)
+            mcpu.append((cpu_now() - c) * 1000)
+        m = med(mt)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    group = "Recording"
+    emit(
+        [
+            result(
+                "create_run.mlflow",
+                group,
+                "create a run: 5 params, 3 metrics x 100 steps",
+                "ms",
+                g,
+                "MLflow create_run + log_batch + set_terminated",
+                m,
+                ratio_min=10,
+                cpu=med(cpus),
+                peer_cpu=med(mcpu),
+                max_value=5,
+                runs=n,
+            ),
+            result(
+                "create_run.first_in_process",
+                group,
+                "first run in a fresh process (environment captured)",
+                "ms",
+                med(firsts),
+                notes="no peer; the environment capture is paid once per process",
+                samples=firsts,
+            ),
+        ]
+    )
+
+
+if __name__ == "__main__":
+    main("--quick" in sys.argv)
