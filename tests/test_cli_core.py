@@ -150,3 +150,27 @@ def test_repo_option_like_git_dash_c(
 def test_log_in_repository_without_runs(runner: CliRunner, repo: Path) -> None:
     result = runner.invoke(cli, ["log", "--format", "json"])
     assert result.exit_code == 0 and json.loads(result.output) == []
+
+
+def test_show_reports_exit_code_and_prints_captured_output(repo: Path) -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gitxp.cli.main",
+            "run",
+            "-n",
+            "noisy",
+            "--",
+            sys.executable,
+            "-c",
+            "print('hello from the job'); raise SystemExit(3)",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 3
+    runner = CliRunner()
+    text = runner.invoke(cli, ["show", "noisy"]).output
+    assert "Exit code:  3" in text and "bytes stored (--output prints them)" in text
+    assert runner.invoke(cli, ["show", "noisy", "--output"]).output == "hello from the job\n"

@@ -48,6 +48,13 @@ def render(record: Any, color: bool, env_details: bool = False) -> str:
     command = data.get("command") or {}
     if command.get("argv"):
         out.append(f"Command:    {' '.join(command['argv'])}  (in {command.get('cwd', '.')})")
+    meta = record.meta
+    if meta.get("exit_code") is not None:
+        signal = f", signal {meta['signal']}" if meta.get("signal") else ""
+        out.append(f"Exit code:  {meta['exit_code']}{signal}")
+    stored = (meta.get("output") or {}).get("stored")
+    if stored:
+        out.append(f"Output:     {stored:,} bytes stored (--output prints them)")
     if data.get("error"):
         out.append(f"Error:      {data['error']}")
     if data["params"]:
@@ -115,9 +122,15 @@ def render(record: Any, color: bool, env_details: bool = False) -> str:
     is_flag=True,
     help="List installed packages and recorded environment variables.",
 )
+@click.option(
+    "--output",
+    "output",
+    is_flag=True,
+    help="Print the captured output of a `gitxp run` command instead.",
+)
 @format_option("text", "json", default="text")
 @repo_option
-def show_command(run: str, env_details: bool, fmt: str, repo_path: str) -> None:
+def show_command(run: str, env_details: bool, output: bool, fmt: str, repo_path: str) -> None:
     """Show one run: params, metric summary, tags, notes, code and environment.
 
     RUN is a full run id, a unique id prefix (4+ characters) or a run name.
@@ -126,10 +139,14 @@ def show_command(run: str, env_details: bool, fmt: str, repo_path: str) -> None:
     Examples:
       gitxp show 01jdx3k9
       gitxp show swift-otter-42 --env
+      gitxp show swift-otter-42 --output | tail
       gitxp show swift-otter-42 --format json | jq .params
     """
     with open_repo(repo_path) as repo:
         record = repo.run(run)
+        if output:
+            click.echo(record.output, nl=False)
+            return
         if fmt == "json":
             data = record.to_dict()
             data["env"] = record.env
