@@ -29,6 +29,24 @@ if TYPE_CHECKING:
 
 CACHE_FILE = "index-v1.json"
 CACHE_VERSION = 1
+# The stable keys of one run as `gitxp log --format json` and the UI's API give it.
+PUBLIC_KEYS = (
+    "id",
+    "name",
+    "experiment",
+    "status",
+    "start_time",
+    "end_time",
+    "duration",
+    "code_commit",
+    "dirty",
+    "user",
+    "host",
+    "commit",
+    "params",
+    "metrics",
+    "tags",
+)
 BASE_COLUMNS = ("id", "name", "experiment", "status", "start_time", "end_time", "code_commit")
 
 
@@ -118,6 +136,16 @@ class RunIndex:
         """Say on stderr which run refs could not be read."""
         for ref, reason in sorted(self.broken.items()):
             print(f"warning: skipped unreadable {ref}: {reason}", file=sys.stderr)
+
+
+def public_row(row: dict[str, Any]) -> dict[str, Any]:
+    """One run with exactly the stable keys of PUBLIC_KEYS (what tools may rely on)."""
+    out = {k: row.get(k) for k in PUBLIC_KEYS}
+    out["dirty"] = bool(out["dirty"])
+    out["params"] = dict(row.get("params") or {})
+    out["metrics"] = dict(row.get("metrics") or {})
+    out["tags"] = dict(row.get("tags") or {})
+    return out
 
 
 def select(

@@ -22,33 +22,12 @@ from ._output import (
     repo_option,
 )
 
-JSON_KEYS = (
-    "id",
-    "name",
-    "experiment",
-    "status",
-    "start_time",
-    "end_time",
-    "duration",
-    "code_commit",
-    "dirty",
-    "user",
-    "host",
-    "commit",
-    "params",
-    "metrics",
-    "tags",
-)
-
 
 def json_row(row: dict[str, Any]) -> dict[str, Any]:
     """The stable JSON object of one run in `gitxp log --format json`."""
-    out = {k: row.get(k) for k in JSON_KEYS}
-    out["dirty"] = bool(out["dirty"])
-    out["params"] = dict(row.get("params") or {})
-    out["metrics"] = dict(row.get("metrics") or {})
-    out["tags"] = dict(row.get("tags") or {})
-    return out
+    from ..query import public_row
+
+    return public_row(row)
 
 
 def _inline(values: dict[str, Any], limit: int = 8) -> str:

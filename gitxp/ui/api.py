@@ -15,6 +15,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from .._errors import GitxpError, InvalidValueError
+from ..query import public_row
 from . import downsample as ds
 
 if TYPE_CHECKING:
@@ -25,22 +26,6 @@ ROWS_TTL_SECONDS = 1.0
 MAX_PAGE = 1000
 MAX_POINTS = 20_000
 SERIES_CACHE_POINTS = 8_000_000
-ROW_KEYS = (
-    "id",
-    "name",
-    "experiment",
-    "status",
-    "start_time",
-    "end_time",
-    "duration",
-    "code_commit",
-    "dirty",
-    "user",
-    "host",
-    "params",
-    "metrics",
-    "tags",
-)
 SORT_ATTRIBUTES = ("name", "experiment", "status", "start_time", "end_time", "duration", "user")
 
 
@@ -129,7 +114,7 @@ class UIData:
             metrics.update(dict.fromkeys(r.get("metrics") or {}))
             tags.update(dict.fromkeys(r.get("tags") or {}))
             status[r["status"]] = status.get(r["status"], 0) + 1
-        page = [{k: r.get(k) for k in ROW_KEYS} for r in rows[offset : offset + limit]]
+        page = [public_row(r) for r in rows[offset : offset + limit]]
         return json_safe(
             {
                 "total": len(rows),
