@@ -153,10 +153,69 @@ def decode_parts(blobs: Iterable[bytes], keys: Sequence[str] | None = None) -> p
 
 def to_frame(table: pa.Table) -> pd.DataFrame:
     """A long DataFrame (key, step, timestamp, value) sorted by key then step."""
-    frame = table.to_pandas()
-    if len(frame):
-        frame = frame.sort_values(["key", "step"], kind="stable").reset_index(drop=True)
-    return frame
+    import numpy as np
+    import pandas as pd
+
+    keys = table.column("key").to_numpy(zero_copy_only=False)
+    steps = table.column("step").to_numpy()
+    # built from numpy columns: several times faster than Table.to_pandas() + sort_values
+    order = np.lexsort((steps, keys)) if len(keys) else np.arange(0)
+    return pd.DataFrame(
+        {
+            "key": keys[order],
+            "step": steps[order],
+            "timestamp": table.column("timestamp").to_numpy()[order],
+            "value": table.column("value").to_numpy()[order],
+        }
+    )
+
+
+def read_history(blobs: Iterable[bytes], key: str) -> pd.DataFrame:
+    """One metric's points from metric parts, ordered by step: step, timestamp, value.
+
+    The key column stays dictionary-encoded and is matched by its index, so
+    no string is compared per point.
+    """
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    steps, stamps, values = [], [], []
+    for blob in blobs:
+        table = pq.ParquetFile(pa.BufferReader(blob), read_dictionary=["key"]).read(
+            columns=list(COLUMNS)
+        )
+        offset = 0
+        step_col = table.column("step").to_numpy()
+        ts_col = table.column("timestamp").to_numpy()
+        value_col = table.column("value").to_numpy()
+        for chunk in table.column("key").chunks:
+            n = len(chunk)
+            names = chunk.dictionary.to_pylist()
+            if key in names:
+                mask = chunk.indices.to_numpy(zero_copy_only=False) == names.index(key)
+                window = slice(offset, offset + n)
+                steps.append(step_col[window][mask])
+                stamps.append(ts_col[window][mask])
+                values.append(value_col[window][mask])
+            offset += n
+    if not steps:
+        empty = {
+            "step": np.array([], np.int64),
+            "timestamp": np.array([], np.int64),
+            "value": np.array([], np.float64),
+        }
+        return pd.DataFrame(empty)
+    step = np.concatenate(steps)
+    order = np.argsort(step, kind="stable")
+    return pd.DataFrame(
+        {
+            "step": step[order],
+            "timestamp": np.concatenate(stamps)[order].astype(np.int64, copy=False),
+            "value": np.concatenate(values)[order].astype(np.float64, copy=False),
+        }
+    )
 
 
 def merge_parts(blobs: Iterable[bytes]) -> bytes:

@@ -232,17 +232,14 @@ class RunRecord:
 
     def metric_history(self, key: str) -> pd.DataFrame:
         """One metric's points ordered by step: step, timestamp (ms), value."""
-        from .metrics import decode_parts
+        from .metrics import read_history
 
         if not isinstance(key, str):
             raise InvalidValueError("metric key", f"{key!r} must be a string")
         if key not in (self._row.get("summary") or {}):
             known = ", ".join(sorted(self._row.get("summary") or {})) or "none"
             raise GitxpError(f"run {self.id} has no metric {key!r} (it has: {known})")
-        # Order by step in Arrow (a stable sort, as to_frame's) and convert only
-        # the three columns returned: no key column to build, sort and drop.
-        table = decode_parts(self._part_blobs(), keys=[key])
-        return table.select(["step", "timestamp", "value"]).sort_by("step").to_pandas()
+        return read_history(self._part_blobs(), key)
 
     # -- artifacts ----------------------------------------------------------------------
     def artifacts(self, name: str | None = None) -> list[dict[str, Any]]:
