@@ -174,7 +174,7 @@ def result(
     ok = True
     if ratio_min is not None:
         good = ratio is not None and ratio >= ratio_min
-        targets.append(f">= {ratio_min:g}x")
+        targets.append(f">= {ratio_min:.3g}x")
         ok = ok and good
     if max_value is not None:
         good = gitxp is not None and gitxp <= max_value

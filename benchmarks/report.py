@@ -21,7 +21,7 @@ same run, and the ratio is peer / gitxp (higher is better for gitxp).
 Reproduce with:
 
 ```sh
-pip install -e '.[bench]'
+pip install '.[bench]'          # a regular install, as users get it (see below)
 python -m benchmarks            # everything (builds cached fixtures on first use)
 python -m benchmarks --quick    # a few minutes, smaller fixtures
 python -m benchmarks --only listing,cli   # some groups; the others keep their figures
@@ -33,6 +33,12 @@ below), so a process often waits for a core; the "ratio of CPU time"
 column divides the CPU seconds (user + system, children included) each
 side used for the same work, which is what the code costs whatever else
 the machine is doing.
+
+Install gitxp normally (not `pip install -e`) before measuring: an editable
+install adds an import hook that costs every Python start-up 10-20 ms,
+which the command-line figures would otherwise include. Profile one side
+with `pyinstrument -m benchmarks.bench_listing` or `py-spy record -- python
+-m benchmarks.bench_create` (pyinstrument is in the `bench` extra).
 
 Results are written to `benchmarks/results/latest.json` and rendered here.
 Fixture repositories (up to 10,000 runs for each tool) are cached under
