@@ -160,6 +160,11 @@ class UIData:
         data["output_tail"] = record.output[-20_000:] if record.output else ""
         return json_safe(data)
 
+    def head(self, ref: str) -> dict[str, Any]:
+        """The run's current tip commit and status: what a page polls to notice checkpoints."""
+        record = self.record(ref)
+        return {"id": record.id, "commit": record.commit, "status": record.status}
+
     def compare(self, refs: list[str]) -> dict[str, Any]:
         """Two or more runs side by side: params, tags, metric summaries, and which differ."""
         if not refs:

@@ -363,6 +363,8 @@ class _Handler(BaseHTTPRequestHandler):
                     limit=int(number("limit") or 100),
                 )
             )
+        elif name == "head":
+            return _json_body(data.head(need("run")))
         elif name == "run":
             return _json_body(data.run(need("run")))
         elif name == "series":

@@ -313,7 +313,7 @@
     else if (tab === "environment") envTab(run, body);
     else logTab(run, body);
     if (run.status === "RUNNING" && tab !== "charts") every(5000, async () => {
-      const fresh = await api("run", { run: run.id });
+      const fresh = await api("head", { run: run.id });
       if (fresh.commit !== run.commit && token === routeToken) route();
     });
   }
@@ -461,10 +461,13 @@
     }
     drawAll(controls.state);
     if (run.status === "RUNNING") every(5000, async () => {
-      const fresh = await api("run", { run: run.id });
+      const fresh = await api("head", { run: run.id });
       if (token !== routeToken || fresh.commit === run.commit) return;
-      run.commit = fresh.commit;
-      if (Object.keys(fresh.summary).length !== keys.length) { route(); return; }
+      // a new checkpoint: re-read the run (new metrics need new charts), then redraw
+      const full = await api("run", { run: run.id });
+      if (token !== routeToken) return;
+      run.commit = full.commit;
+      if (Object.keys(full.summary).length !== keys.length || full.status !== "RUNNING") { route(); return; }
       drawAll(controls.state);
     });
   }
