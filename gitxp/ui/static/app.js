@@ -354,6 +354,14 @@
       h("section.card.wide", { id: "notes" }, h("h3", null, "Notes"), run.notes ? markdown(run.notes) : h("p.muted", null, "No notes"))));
   }
 
+  /* Metric keys ordered by their prefix ("train/loss" -> "train"), TensorBoard-style. */
+  function grouped(keys) {
+    const group = (k) => (k.includes("/") ? k.slice(0, k.indexOf("/")) : "");
+    const sorted = [...keys].sort((a, b) => group(a).localeCompare(group(b)) || a.localeCompare(b));
+    const many = new Set(sorted.map(group)).size > 1;
+    return sorted.map((k, i) => ({ key: k, head: many && (i === 0 || group(sorted[i - 1]) !== group(k)) ? group(k) || "other" : null }));
+  }
+
   /* Run fn once the element comes near the viewport: pages with 100 metrics stay quick. */
   const lazyObserver = new IntersectionObserver((entries) => {
     for (const e of entries) {
@@ -444,12 +452,14 @@
     body.append(controls.el, grid);
     function applyFilter(state) {
       grid.querySelectorAll(".chart").forEach((c) => { c.style.display = c.dataset.key.toLowerCase().includes(state.search) ? "" : "none"; });
+      grid.querySelectorAll(".group-head").forEach((g) => { g.style.display = state.search ? "none" : ""; });
     }
     function drawAll(state) {
       grid.querySelectorAll(".plot").forEach((d) => Plotly.purge(d));
       grid.querySelectorAll(".chart").forEach((c) => lazyObserver.unobserve(c));
       clear(grid);
-      for (const [i, key] of keys.entries()) {
+      for (const [i, { key, head }] of grouped(keys).entries()) {
+        if (head) grid.appendChild(h("div.group-head", null, head));
         const info = h("span.info");
         const card = h("div.chart", { dataset: { key } }, h("div.chart-head", null, h("b", null, key), info));
         grid.appendChild(card);
@@ -573,12 +583,16 @@
       runs.length > 2 ? h("button.x", { title: "Remove from comparison", onclick: () => { location.hash = "#/compare/" + runs.filter((x) => x.id !== r.id).map((x) => x.id).join(","); } }, "×") : null)));
     const charts = h("div.charts");
     const controls = chartControls(q, (state, filterOnly) => (filterOnly ? filter(state) : drawCharts(state)));
-    function filter(state) { charts.querySelectorAll(".chart").forEach((c) => { c.style.display = c.dataset.key.toLowerCase().includes(state.search) ? "" : "none"; }); }
+    function filter(state) {
+      charts.querySelectorAll(".chart").forEach((c) => { c.style.display = c.dataset.key.toLowerCase().includes(state.search) ? "" : "none"; });
+      charts.querySelectorAll(".group-head").forEach((g) => { g.style.display = state.search ? "none" : ""; });
+    }
     function drawCharts(state) {
       charts.querySelectorAll(".plot").forEach((d) => Plotly.purge(d));
       charts.querySelectorAll(".chart").forEach((c) => lazyObserver.unobserve(c));
       clear(charts);
-      for (const key of data.metrics) {
+      for (const { key, head } of grouped(data.metrics)) {
+        if (head) charts.appendChild(h("div.group-head", null, head));
         const info = h("span.info");
         const card = h("div.chart", { dataset: { key } }, h("div.chart-head", null, h("b", null, key), info));
         charts.appendChild(card);
