@@ -188,6 +188,9 @@ def test_a_hostile_run_name_renders_as_text(browser: webdriver.Chrome, served) -
     assert "<script>alert(2)</script>" in notes.text
     assert notes.find_element(By.CSS_SELECTOR, "strong").text == "down"  # the Markdown subset
     assert browser.find_elements(By.CSS_SELECTOR, "#notes script") == []
+    links = browser.find_elements(By.CSS_SELECTOR, "#notes a")
+    assert [(a.text, a.get_attribute("href")) for a in links] == [("docs", "https://example.org/x")]
+    assert "[bad](javascript:alert(3))" in notes.text  # not a link: only http(s) targets are
     shot(browser, "run-overview")
     no_script_ran(browser)
     assert console_errors(browser) == []
