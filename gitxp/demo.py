@@ -49,11 +49,8 @@ def run_demo(path: str | None = None, echo: Callable[[str], None] = print) -> st
     with open(os.path.join(target, "train.py"), "w", encoding="utf-8") as f:
         f.write(TRAIN_SCRIPT)
     echo(f"Recording 6 runs of a toy logistic regression in {target} ...")
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": os.environ.get("GIT_AUTHOR_NAME", "gitxp demo"),
-        "GIT_AUTHOR_EMAIL": os.environ.get("GIT_AUTHOR_EMAIL", "demo@gitxp.invalid"),
-    }
+    env = {**os.environ, "GIT_AUTHOR_NAME": os.environ.get("GIT_AUTHOR_NAME", "gitxp demo"),
+           "GIT_AUTHOR_EMAIL": os.environ.get("GIT_AUTHOR_EMAIL", "demo@gitxp.invalid")}
     import sys
 
     subprocess.run([sys.executable, "train.py"], cwd=target, check=True, env=env)

@@ -6,12 +6,8 @@ import click
 
 
 @click.command("demo")
-@click.option(
-    "--path",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Where to create the demo project (new or empty; default: a temp directory).",
-)
+@click.option("--path", type=click.Path(file_okay=False), default=None,
+              help="Where to create the demo project (new or empty; default: a temp directory).")
 def demo_command(path: str | None) -> None:
     """Create a small project, record a few runs in it, and show them.
 
@@ -26,16 +22,8 @@ def demo_command(path: str | None) -> None:
     target = run_demo(path, echo=click.echo)
     click.echo("")
     ctx = click.get_current_context()
-    ctx.invoke(
-        log_command,
-        max_count=None,
-        experiment=(),
-        filter_=None,
-        order_by=("metrics.acc DESC",),
-        oneline=False,
-        fmt="table",
-        repo_path=target,
-    )
+    ctx.invoke(log_command, max_count=None, experiment=(), filter_=None,
+               order_by=("metrics.acc DESC",), oneline=False, fmt="table", repo_path=target)
     click.echo("")
     click.echo(f"The runs live in {target} as git refs: try")
     click.echo(f"  cd {target}")
