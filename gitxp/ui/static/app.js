@@ -286,8 +286,14 @@
     cleanups.push(() => document.removeEventListener("keydown", slash));
     await load();
     setTimeout(() => ensurePlotly().catch(() => {}), 300); // warm the cache for the chart pages
-    // Live: re-read the page while any run on it is running (cheap: served from the index cache).
-    every(4000, () => { if (lastData && lastData.rows.some((r) => r.status === "RUNNING")) load(true); });
+    // Live: re-read the page every 4 s while a run on it is running, else every 16 s (new
+    // runs appear); never while the tab is hidden. Cheap: served from the listing cache.
+    let ticks = 0;
+    every(4000, () => {
+      if (document.hidden || !lastData) return;
+      ticks++;
+      if (lastData.rows.some((r) => r.status === "RUNNING") || ticks % 4 === 0) load(true);
+    });
   }
 
   // -- one run -------------------------------------------------------------------
