@@ -16,7 +16,11 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException, TimeoutException
+from selenium.common.exceptions import (
+    NoAlertPresentException,
+    StaleElementReferenceException,
+    TimeoutException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -95,10 +99,16 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[UIServer,
 
 
 def wait(
-    driver: webdriver.Chrome, what: str, check: Callable[[Any], Any], timeout: float = 20
+    driver: webdriver.Chrome, what: str, check: Callable[[Any], Any], timeout: float = 30
 ) -> Any:
     try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: check(d))
+        # the page re-renders while we look (live updates): a stale element means "look again"
+        return WebDriverWait(
+            driver,
+            timeout,
+            poll_frequency=0.1,
+            ignored_exceptions=(StaleElementReferenceException,),
+        ).until(lambda d: check(d))
     except TimeoutException:
         shot = ARTIFACTS / "timeout.png"
         driver.save_screenshot(str(shot))
@@ -178,6 +188,9 @@ def test_a_hostile_run_name_renders_as_text(browser: webdriver.Chrome, served) -
     assert "<script>alert(2)</script>" in notes.text
     assert notes.find_element(By.CSS_SELECTOR, "strong").text == "down"  # the Markdown subset
     assert browser.find_elements(By.CSS_SELECTOR, "#notes script") == []
+    links = browser.find_elements(By.CSS_SELECTOR, "#notes a")
+    assert [(a.text, a.get_attribute("href")) for a in links] == [("docs", "https://example.org/x")]
+    assert "[bad](javascript:alert(3))" in notes.text  # not a link: only http(s) targets are
     shot(browser, "run-overview")
     no_script_ran(browser)
     assert console_errors(browser) == []
@@ -358,11 +371,14 @@ def test_a_running_run_updates_live_as_checkpoints_land(
         run.checkpoint()
         with UIServer(str(repo), port=0).start() as server:
             visit(browser, server.url)
-            wait(browser, "the running run", lambda d: len(rows(d)) == 1)
-            row = rows(browser)[0]
-            assert (
-                "RUNNING" in row.text
-                and "1" in row.find_element(By.CSS_SELECTOR, "td.metrics").text
+            wait(
+                browser,
+                "the running run with its first value",
+                lambda d: (
+                    len(rows(d)) == 1
+                    and "RUNNING" in rows(d)[0].text
+                    and rows(d)[0].find_element(By.CSS_SELECTOR, "td.metrics").text == "1"
+                ),
             )
             assert browser.find_element(By.CSS_SELECTOR, ".live").text == "● live"
             run.log_metric("loss", 0.25, step=1)
@@ -375,6 +391,28 @@ def test_a_running_run_updates_live_as_checkpoints_land(
                     and rows(d)[0].find_element(By.CSS_SELECTOR, "td.metrics").text == "0.25"
                 ),
             )
+            visit(browser, server.url + f"#/run/{run.id}?tab=charts")
+            plot = wait(
+                browser,
+                "the chart",
+                lambda d: d.find_elements(By.CSS_SELECTOR, ".plot[data-points]"),
+            )[0]
+            assert plot.get_attribute("data-points") == "2"
+            run.log_metric("loss", 0.125, step=2)
+            run.checkpoint()
+            wait(
+                browser,
+                "the chart to grow",
+                lambda d: (
+                    [
+                        p.get_attribute("data-points")
+                        for p in d.find_elements(By.CSS_SELECTOR, ".plot")
+                    ]
+                    == ["3"]
+                ),
+            )
+            visit(browser, server.url)
+            wait(browser, "the row", lambda d: len(rows(d)) == 1)
             run.end()
             wait(browser, "FINISHED", lambda d: rows(d) and "FINISHED" in rows(d)[0].text)
     finally:

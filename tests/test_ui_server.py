@@ -100,6 +100,16 @@ def test_a_long_series_comes_back_downsampled_and_zoom_gets_finer_data(
     assert status == 400 and "has no metric 'nope'" in json.loads(body)["error"]
 
 
+def test_head_is_the_cheap_poll_of_a_run(served: tuple[UIServer, dict[str, str]]) -> None:
+    server, ids = served
+    head = get_json(server.port, f"/api/head?run={ids['plain']}")
+    assert head == {
+        "id": ids["plain"],
+        "commit": get_json(server.port, f"/api/run?run={ids['plain']}")["commit"],
+        "status": "FINISHED",
+    }
+
+
 def test_compare_lists_both_runs_and_the_params_that_differ(
     served: tuple[UIServer, dict[str, str]],
 ) -> None:

@@ -26,7 +26,10 @@ def make_runs(path: Path, long_points: int = 200_000) -> dict[str, str]:
         name="swift-otter",
         params={"lr": 0.1, "batch_size": 32, "optimizer": "sgd"},
         tags={"team": "vision"},
-        notes="# Result\nLoss went **down**.\n<script>alert(2)</script>",
+        notes=(
+            "# Result\nLoss went **down**.\n<script>alert(2)</script>\n"
+            "[docs](https://example.org/x) [bad](javascript:alert(3))"
+        ),
         repo=path,
     ) as run:
         steps = np.arange(100)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from typing import Any
 
 from dulwich.diff_tree import RenameDetector, tree_changes
 from dulwich.objects import Blob, Commit
@@ -31,10 +32,15 @@ class FileChange:
     new_mode: int | None
 
 
-def _tree_of(git: GitRepo, commit_id: str | None) -> bytes | None:
+def _object(git: GitRepo, sha: str) -> Any:
+    store: Any = git.dulwich.object_store  # dulwich types ids as NewTypes of bytes
+    return store[sha.encode()]
+
+
+def _tree_of(git: GitRepo, commit_id: str | None) -> Any:
     if commit_id is None:
         return None
-    obj = git.dulwich.object_store[commit_id.encode()]
+    obj = _object(git, commit_id)
     if not isinstance(obj, Commit):
         raise ValueError(f"{commit_id} is not a commit")
     return obj.tree
@@ -74,7 +80,7 @@ def _text(git: GitRepo, sha: str | None, mode: int | None) -> list[str] | str:
         return []
     if mode == MODE_GITLINK:
         return [f"Subproject commit {sha}\n"]
-    obj = git.dulwich.object_store[sha.encode()]
+    obj = _object(git, sha)
     if not isinstance(obj, Blob):
         return "not a file"
     data = obj.as_raw_string()

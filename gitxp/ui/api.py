@@ -40,6 +40,11 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def _safe_dict(value: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = json_safe(value)
+    return out
+
+
 def _sort_getter(column: str) -> Any:
     """A row getter for a column name: an attribute, or params./metrics./tags.<key>."""
     kind, dot, key = column.partition(".")
@@ -115,7 +120,7 @@ class UIData:
             tags.update(dict.fromkeys(r.get("tags") or {}))
             status[r["status"]] = status.get(r["status"], 0) + 1
         page = [public_row(r) for r in rows[offset : offset + limit]]
-        return json_safe(
+        return _safe_dict(
             {
                 "total": len(rows),
                 "offset": offset,
@@ -143,7 +148,12 @@ class UIData:
         data["history"] = record.history()
         data["artifacts"] = list_artifacts(record)
         data["output_tail"] = record.output[-20_000:] if record.output else ""
-        return json_safe(data)
+        return _safe_dict(data)
+
+    def head(self, ref: str) -> dict[str, Any]:
+        """The run's current tip commit and status: what a page polls to notice checkpoints."""
+        record = self.record(ref)
+        return {"id": record.id, "commit": record.commit, "status": record.status}
 
     def compare(self, refs: list[str]) -> dict[str, Any]:
         """Two or more runs side by side: params, tags, metric summaries, and which differ."""
@@ -156,7 +166,7 @@ class UIData:
             if record.id not in seen:
                 seen.add(record.id)
                 records.append(record)
-        runs = [
+        runs: list[dict[str, Any]] = [
             {
                 "id": r.id,
                 "name": r.name,
@@ -173,7 +183,7 @@ class UIData:
         param_keys = sorted({k for r in runs for k in r["params"]})
         metric_keys = sorted({k for r in runs for k in r["summary"]})
         differing = [k for k in param_keys if len({_key(r["params"].get(k)) for r in runs}) > 1]
-        return json_safe(
+        return _safe_dict(
             {
                 "runs": runs,
                 "params": param_keys,

@@ -317,10 +317,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._asset(self.app.plotly, "public, max-age=86400")
             return
         if path.startswith("/static/"):
-            asset = self.app.static.get(path[len("/static/") :])
-            if asset is None:
+            found = self.app.static.get(path[len("/static/") :])
+            if found is None:
                 raise _Response(404, "not found")
-            self._asset(asset, "no-cache")
+            self._asset(found, "no-cache")
             return
         if path == "/favicon.ico":
             self._send(204, b"", "image/x-icon")
@@ -363,6 +363,8 @@ class _Handler(BaseHTTPRequestHandler):
                     limit=int(number("limit") or 100),
                 )
             )
+        elif name == "head":
+            return _json_body(data.head(need("run")))
         elif name == "run":
             return _json_body(data.run(need("run")))
         elif name == "series":

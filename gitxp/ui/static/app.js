@@ -286,8 +286,14 @@
     cleanups.push(() => document.removeEventListener("keydown", slash));
     await load();
     setTimeout(() => ensurePlotly().catch(() => {}), 300); // warm the cache for the chart pages
-    // Live: re-read the page while any run on it is running (cheap: served from the index cache).
-    every(4000, () => { if (lastData && lastData.rows.some((r) => r.status === "RUNNING")) load(true); });
+    // Live: re-read the page every 4 s while a run on it is running, else every 16 s (new
+    // runs appear); never while the tab is hidden. Cheap: served from the listing cache.
+    let ticks = 0;
+    every(4000, () => {
+      if (document.hidden || !lastData) return;
+      ticks++;
+      if (lastData.rows.some((r) => r.status === "RUNNING") || ticks % 4 === 0) load(true);
+    });
   }
 
   // -- one run -------------------------------------------------------------------
@@ -313,7 +319,7 @@
     else if (tab === "environment") envTab(run, body);
     else logTab(run, body);
     if (run.status === "RUNNING" && tab !== "charts") every(5000, async () => {
-      const fresh = await api("run", { run: run.id });
+      const fresh = await api("head", { run: run.id });
       if (fresh.commit !== run.commit && token === routeToken) route();
     });
   }
@@ -352,6 +358,14 @@
       h("section.card", null, h("h3", null, "Tags"), kvTable(run.tags),
         cmd ? [h("h3", null, "Command"), cmd] : null),
       h("section.card.wide", { id: "notes" }, h("h3", null, "Notes"), run.notes ? markdown(run.notes) : h("p.muted", null, "No notes"))));
+  }
+
+  /* Metric keys ordered by their prefix ("train/loss" -> "train"), TensorBoard-style. */
+  function grouped(keys) {
+    const group = (k) => (k.includes("/") ? k.slice(0, k.indexOf("/")) : "");
+    const sorted = [...keys].sort((a, b) => group(a).localeCompare(group(b)) || a.localeCompare(b));
+    const many = new Set(sorted.map(group)).size > 1;
+    return sorted.map((k, i) => ({ key: k, head: many && (i === 0 || group(sorted[i - 1]) !== group(k)) ? group(k) || "other" : null }));
   }
 
   /* Run fn once the element comes near the viewport: pages with 100 metrics stay quick. */
@@ -444,12 +458,14 @@
     body.append(controls.el, grid);
     function applyFilter(state) {
       grid.querySelectorAll(".chart").forEach((c) => { c.style.display = c.dataset.key.toLowerCase().includes(state.search) ? "" : "none"; });
+      grid.querySelectorAll(".group-head").forEach((g) => { g.style.display = state.search ? "none" : ""; });
     }
     function drawAll(state) {
       grid.querySelectorAll(".plot").forEach((d) => Plotly.purge(d));
       grid.querySelectorAll(".chart").forEach((c) => lazyObserver.unobserve(c));
       clear(grid);
-      for (const [i, key] of keys.entries()) {
+      for (const [i, { key, head }] of grouped(keys).entries()) {
+        if (head) grid.appendChild(h("div.group-head", null, head));
         const info = h("span.info");
         const card = h("div.chart", { dataset: { key } }, h("div.chart-head", null, h("b", null, key), info));
         grid.appendChild(card);
@@ -461,10 +477,13 @@
     }
     drawAll(controls.state);
     if (run.status === "RUNNING") every(5000, async () => {
-      const fresh = await api("run", { run: run.id });
+      const fresh = await api("head", { run: run.id });
       if (token !== routeToken || fresh.commit === run.commit) return;
-      run.commit = fresh.commit;
-      if (Object.keys(fresh.summary).length !== keys.length) { route(); return; }
+      // a new checkpoint: re-read the run (new metrics need new charts), then redraw
+      const full = await api("run", { run: run.id });
+      if (token !== routeToken) return;
+      run.commit = full.commit;
+      if (Object.keys(full.summary).length !== keys.length || full.status !== "RUNNING") { route(); return; }
       drawAll(controls.state);
     });
   }
@@ -570,12 +589,16 @@
       runs.length > 2 ? h("button.x", { title: "Remove from comparison", onclick: () => { location.hash = "#/compare/" + runs.filter((x) => x.id !== r.id).map((x) => x.id).join(","); } }, "×") : null)));
     const charts = h("div.charts");
     const controls = chartControls(q, (state, filterOnly) => (filterOnly ? filter(state) : drawCharts(state)));
-    function filter(state) { charts.querySelectorAll(".chart").forEach((c) => { c.style.display = c.dataset.key.toLowerCase().includes(state.search) ? "" : "none"; }); }
+    function filter(state) {
+      charts.querySelectorAll(".chart").forEach((c) => { c.style.display = c.dataset.key.toLowerCase().includes(state.search) ? "" : "none"; });
+      charts.querySelectorAll(".group-head").forEach((g) => { g.style.display = state.search ? "none" : ""; });
+    }
     function drawCharts(state) {
       charts.querySelectorAll(".plot").forEach((d) => Plotly.purge(d));
       charts.querySelectorAll(".chart").forEach((c) => lazyObserver.unobserve(c));
       clear(charts);
-      for (const key of data.metrics) {
+      for (const { key, head } of grouped(data.metrics)) {
+        if (head) charts.appendChild(h("div.group-head", null, head));
         const info = h("span.info");
         const card = h("div.chart", { dataset: { key } }, h("div.chart-head", null, h("b", null, key), info));
         charts.appendChild(card);

@@ -71,7 +71,7 @@
   }
 
   const subtitle = [`${runs.length} run${runs.length === 1 ? "" : "s"}`];
-  if (data.truncated) subtitle.push(`(newest ${runs.length} of ${data.total})`);
+  if (data.truncated) subtitle.push(`(newest ${runs.length} of ${data.total.toLocaleString()})`);
   if (data.filter) subtitle.push(`filter: ${data.filter}`);
   subtitle.push(`generated ${data.generated}`);
   drawTable();
