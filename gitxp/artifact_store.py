@@ -124,6 +124,7 @@ def object_key(sha256: str) -> str:
 
 
 def local_path(git: GitRepo, sha256: str) -> str:
+    """Where an object lives in the repository's local store."""
     return git.gitxp_dir(LOCAL_STORE, *object_key(sha256).split("/"))
 
 
@@ -211,12 +212,14 @@ def hash_copy(
 
 
 def file_chunks(path: str) -> Iterator[bytes]:
+    """The bytes of a local file, a chunk at a time (artifacts can be gigabytes)."""
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK):
             yield chunk
 
 
 def stream_chunks(stream: Any) -> Iterator[bytes]:
+    """The bytes of a pyarrow input stream, a chunk at a time; closes the stream."""
     with stream:
         while True:
             chunk = stream.read(CHUNK)
@@ -238,6 +241,7 @@ def put_local(git: GitRepo, source: str) -> str:
 
 
 def object_uri(store: str | None, sha256: str) -> str | None:
+    """The full URI of an object in *store* (as recorded in a run), or None without a store."""
     if store is None:
         return None
     if "://" not in store:
