@@ -8,7 +8,7 @@ and the run's tree only holds a pointer: its sha256, size and the shared
 store it belongs in. `gitxp push --artifacts` uploads those files to the
 shared store (any `pyarrow.fs` URI: s3://, gs://, hdfs://, file://, a
 path), `gitxp pull --artifacts` and `gitxp artifacts get` download them,
-always verifying the sha256.
+always verifying the sha256. Stores and settings: `gitxp.artifact_store`.
 
 Every run lists its artifacts in ``artifacts.json`` (see docs/sharing.md):
 
@@ -18,11 +18,6 @@ Every run lists its artifacts in ``artifacts.json`` (see docs/sharing.md):
          "location": "tree"},
         {"path": ..., "size": n, "sha256": hex, "mode": "100644",
          "location": "store", "store": URI|null, "uri": URI|null}]}}}
-
-Settings, first found wins: the environment (`GITXP_ARTIFACT_THRESHOLD`,
-`GITXP_ARTIFACT_STORE`), git config (`gitxp.artifactThreshold`,
-`gitxp.artifactStore`), then ``[tool.gitxp]`` in the project's
-pyproject.toml (``artifact_threshold``, ``artifact_store``).
 """
 
 from __future__ import annotations
@@ -31,15 +26,28 @@ import hashlib
 import os
 import re
 import stat
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from . import storage
 from ._errors import ArtifactError, ArtifactIntegrityError, InvalidValueError
+from .artifact_store import (
+    DEFAULT_THRESHOLD,
+    LOCAL_STORE,
+    Settings,
+    Store,
+    file_chunks,
+    hash_copy,
+    local_path,
+    object_key,
+    object_uri,
+    parse_size,
+    public_uri,
+    put_local,
+    settings,
+    stream_chunks,
+)
 
 if TYPE_CHECKING:
     from .git.remote import Remote
@@ -50,215 +58,27 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 
-DEFAULT_THRESHOLD = 5 * 1024 * 1024
 MANIFEST_FORMAT = 1
-CHUNK = 1024 * 1024
-LOCAL_STORE = "artifacts"
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
-_SECRET_PARAMS = re.compile(r"(secret|token|password|passwd|key|credential|signature)", re.I)
 
-
-# -- settings ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Settings:
-    """Where large artifacts go and from which size on."""
-
-    threshold: int
-    store: str | None  # the shared store URI as configured (may carry credentials)
-
-    @property
-    def store_display(self) -> str | None:
-        """The shared store URI as recorded in runs: credentials removed."""
-        return public_uri(self.store) if self.store else None
-
-
-def parse_size(text: str | int, what: str = "artifact threshold") -> int:
-    """`5242880`, `5M`, `5 MB`, `5MiB`, `512k` -> bytes (k, M, G, T are powers of 1024)."""
-    if isinstance(text, bool):
-        raise InvalidValueError(what, f"{text!r} is not a size")
-    if isinstance(text, int):
-        value = float(text)
-        unit = ""
-    else:
-        match = _SIZE.match(str(text))
-        if not match:
-            raise InvalidValueError(what, f"{text!r} is not a size like 5242880, 512k or 5M")
-        value, unit = float(match.group(1)), match.group(2).lower()
-    size = int(value * 1024 ** " kmgt".index(unit or " "))
-    if size < 0:
-        raise InvalidValueError(what, "must not be negative")
-    return size
-
-
-def _pyproject(root: str) -> dict[str, Any]:
-    import tomllib
-
-    try:
-        with open(os.path.join(root, "pyproject.toml"), "rb") as f:
-            data = tomllib.load(f)
-    except (OSError, ValueError):
-        return {}
-    section = data.get("tool", {}).get("gitxp", {})
-    return section if isinstance(section, dict) else {}
-
-
-def settings(git: GitRepo) -> Settings:
-    """The artifact settings of a repository (environment, git config, pyproject.toml)."""
-    project = _pyproject(git.root)
-    raw_threshold: Any = (
-        os.environ.get("GITXP_ARTIFACT_THRESHOLD")
-        or git.config_value("gitxp", "artifactThreshold")
-        or project.get("artifact_threshold")
-    )
-    threshold = DEFAULT_THRESHOLD if raw_threshold in (None, "") else parse_size(raw_threshold)
-    store = (
-        os.environ.get("GITXP_ARTIFACT_STORE")
-        or git.config_value("gitxp", "artifactStore")
-        or project.get("artifact_store")
-        or None
-    )
-    if store is not None:
-        store = str(store).strip()
-        if "://" not in store and not os.path.isabs(store):
-            store = os.path.normpath(os.path.join(git.root, store))
-    return Settings(threshold, store or None)
-
-
-def public_uri(uri: str) -> str:
-    """*uri* without user:password@ and without secret-looking query parameters."""
-    if "://" not in uri:
-        return uri
-    parts = urlsplit(uri)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    # keep the query text as written (only drop secret-looking parameters)
-    query = "&".join(
-        item
-        for item in parts.query.split("&")
-        if item and not _SECRET_PARAMS.search(item.split("=")[0])
-    )
-    return urlunsplit((parts.scheme, host, parts.path, query, parts.fragment))
-
-
-# -- stores ---------------------------------------------------------------------------------
-def object_key(sha256: str) -> str:
-    """Where an object lives inside any store: `sha256/ab/cdef...`."""
-    return f"sha256/{sha256[:2]}/{sha256[2:]}"
-
-
-def local_path(git: GitRepo, sha256: str) -> str:
-    return git.gitxp_dir(LOCAL_STORE, *object_key(sha256).split("/"))
-
-
-class Store:
-    """A shared artifact store reached through pyarrow.fs (S3, GCS, HDFS, local paths)."""
-
-    def __init__(self, uri: str) -> None:
-        import pyarrow.fs as pafs
-
-        self.uri = uri
-        self.display = public_uri(uri)
-        try:
-            if "://" in uri:
-                self.fs, base = pafs.FileSystem.from_uri(uri)
-            else:
-                self.fs, base = pafs.LocalFileSystem(), os.path.abspath(uri)
-        except Exception as exc:  # pyarrow raises ArrowInvalid, OSError...
-            raise ArtifactError(self.display, f"cannot open this store: {exc}") from None
-        self.base = base.rstrip("/")
-        self.local = self.fs.type_name == "local"
-
-    def path(self, sha256: str) -> str:
-        return f"{self.base}/{object_key(sha256)}"
-
-    def has(self, sha256: str, size: int) -> bool:
-        import pyarrow.fs as pafs
-
-        try:
-            info = self.fs.get_file_info(self.path(sha256))
-        except Exception as exc:
-            raise ArtifactError(self.display, f"cannot reach the store: {exc}") from None
-        return bool(info.type == pafs.FileType.File and info.size == size)
-
-    def upload(self, source: str, sha256: str) -> None:
-        """Copy local file *source* to the store under its content address."""
-        target = self.path(sha256)
-        try:
-            parent = target.rsplit("/", 1)[0]
-            self.fs.create_dir(parent, recursive=True)
-            # a local or mounted store gets a temporary name and a rename, so a
-            # reader never sees half a file; object stores publish on completion
-            dest = f"{target}.tmp-{os.getpid()}-{time.monotonic_ns()}" if self.local else target
-            with open(source, "rb") as src, self.fs.open_output_stream(dest) as out:
-                while chunk := src.read(CHUNK):
-                    out.write(chunk)
-            if dest != target:
-                self.fs.move(dest, target)
-        except ArtifactError:
-            raise
-        except Exception as exc:
-            raise ArtifactError(self.display, f"upload of {sha256[:12]} failed: {exc}") from None
-
-    def open(self, sha256: str) -> Any:
-        try:
-            return self.fs.open_input_stream(self.path(sha256))
-        except Exception as exc:
-            raise ArtifactError(
-                self.display, f"object {sha256[:12]} cannot be read: {exc}"
-            ) from None
-
-
-def _hash_copy(
-    chunks: Iterable[bytes], dest_dir: str, expected: str | None, what: str
-) -> tuple[str, str]:
-    """Write *chunks* to a temporary file in *dest_dir*, hashing; return (path, sha256).
-
-    Raises ArtifactIntegrityError (and leaves nothing behind) when the sha256
-    is not *expected*.
-    """
-    os.makedirs(dest_dir, exist_ok=True)
-    digest = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(prefix=".incoming-", dir=dest_dir)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in chunks:
-                digest.update(chunk)
-                out.write(chunk)
-        actual = digest.hexdigest()
-        if expected is not None and actual != expected:
-            raise ArtifactIntegrityError(what, expected, actual)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return tmp, actual
-
-
-def _file_chunks(path: str) -> Iterator[bytes]:
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            yield chunk
-
-
-def _stream_chunks(stream: Any) -> Iterator[bytes]:
-    with stream:
-        while True:
-            chunk = stream.read(CHUNK)
-            if not chunk:
-                return
-            yield bytes(chunk)
-
-
-def _put_local(git: GitRepo, source: str) -> str:
-    """Copy *source* into the local store (hashing while copying); return its sha256."""
-    tmp, sha = _hash_copy(_file_chunks(source), git.gitxp_dir(LOCAL_STORE, "tmp"), None, source)
-    final = local_path(git, sha)
-    os.makedirs(os.path.dirname(final), exist_ok=True)
-    if os.path.exists(final):
-        os.unlink(tmp)  # content-addressed: the same bytes are already stored
-    else:
-        os.replace(tmp, final)
-    return sha
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "MANIFEST_FORMAT",
+    "Settings",
+    "Store",
+    "check_name",
+    "download",
+    "download_artifacts",
+    "ensure_local",
+    "list_files",
+    "local_path",
+    "log_artifact",
+    "manifest_at",
+    "object_key",
+    "parse_size",
+    "public_uri",
+    "settings",
+    "upload_artifacts",
+]
 
 
 # -- logging ----------------------------------------------------------------------------------------
@@ -343,13 +163,13 @@ def log_artifact(run: Run, path: str | os.PathLike[str], name: str | None = None
             entry.update(sha256=hashlib.sha256(data).hexdigest(), size=len(data), location="tree")
             run._put_file(storage.ARTIFACTS_DIR + rel, data, int(mode, 8))
         else:
-            sha = _put_local(git, full)
+            sha = put_local(git, full)
             store = config.store_display
             entry.update(
                 sha256=sha,
                 location="store",
                 store=store,
-                uri=_object_uri(store, sha),
+                uri=object_uri(store, sha),
             )
         entries.append(entry)
     record = {
@@ -382,16 +202,6 @@ def _check_overlap(manifest: dict[str, Any], name: str) -> None:
     for other in manifest["artifacts"]:
         if other != name and (other.startswith(name + "/") or name.startswith(other + "/")):
             raise ArtifactError(name, f"overlaps artifact {other!r}; choose another name")
-
-
-def _object_uri(store: str | None, sha256: str) -> str | None:
-    if store is None:
-        return None
-    if "://" not in store:
-        return f"{store.rstrip('/')}/{object_key(sha256)}"
-    parts = urlsplit(store)
-    path = f"{parts.path.rstrip('/')}/{object_key(sha256)}"
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -473,8 +283,8 @@ def ensure_local(git: GitRepo, entry: dict[str, Any], config: Settings, run_id: 
             if not store.has(sha, int(entry["size"])):
                 errors.append(f"not in {store.display}")
                 continue
-            tmp, _ = _hash_copy(
-                _stream_chunks(store.open(sha)),
+            tmp, _ = hash_copy(
+                stream_chunks(store.open(sha)),
                 git.gitxp_dir(LOCAL_STORE, "tmp"),
                 sha,
                 what,
@@ -518,14 +328,14 @@ def download(
         if progress:
             progress(f"Downloading artifacts: {i}/{len(files)} {rel}\r")
         if entry.get("location") == "store":
-            chunks: Iterable[bytes] = _file_chunks(ensure_local(git, entry, config, run_id))
+            chunks: Iterable[bytes] = file_chunks(ensure_local(git, entry, config, run_id))
         else:
             found = git.lookup_path(tree, storage.ARTIFACTS_DIR + rel)
             if found is None:
                 raise ArtifactError(what, "is listed but missing from the run's tree")
             chunks = [git.read_blob(found[1])]
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        tmp, _ = _hash_copy(chunks, os.path.dirname(target), entry.get("sha256"), what)
+        tmp, _ = hash_copy(chunks, os.path.dirname(target), entry.get("sha256"), what)
         os.chmod(tmp, 0o755 if entry.get("mode") == "100755" else 0o644)
         os.replace(tmp, target)
         written.append(target)

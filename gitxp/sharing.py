@@ -209,6 +209,7 @@ def push(
     force: bool = False,
     artifacts: bool = False,
     progress: Progress | None = None,
+    dry_run: bool = False,
 ) -> list[RefResult]:
     """Push runs to *remote* (a remote name, URL or path; None: as git chooses).
 
@@ -217,8 +218,10 @@ def push(
     whose remote history diverged from the local one is ``rejected`` unless
     *force*. With *artifacts*, large artifacts of the pushed runs are
     uploaded to the artifact store first, so no remote run ever points at
-    an artifact nobody can download. Returns one `RefResult` per run, in
-    run-id order; raises `RemoteError` when the remote cannot be used.
+    an artifact nobody can download. With *dry_run*, the remote's refs are
+    read and compared but nothing is uploaded or changed: the results say
+    what a push would do. Returns one `RefResult` per run, in run-id order;
+    raises `RemoteError` when the remote cannot be used.
     """
     r, owned = _open(repo)
     try:
@@ -227,7 +230,7 @@ def push(
         local = _local_selection(r, runs, experiment, all)
         if not local:
             return []
-        if artifacts:
+        if artifacts and not dry_run:
             from .artifacts import upload_artifacts
 
             upload_artifacts(r, sorted(local.values()), target, progress=progress)
@@ -261,6 +264,8 @@ def push(
                     )
                     continue
                 updates[ref] = ours
+            if dry_run:
+                return {}
             updating.update(updates)
             return updates
 

@@ -391,3 +391,26 @@ def test_a_push_cut_off_mid_transfer_leaves_the_remote_clean_and_is_retried(
         fsck(bare)
         assert statuses(sharing.push(repo, f"{url}/runs.git")) == dict.fromkeys(ids, "new")
     fsck(bare)
+
+
+@pytest.mark.parametrize("kind", ["path", "git"])
+def test_a_dry_run_push_reports_and_changes_nothing(repo: Path, served: Path, kind: str) -> None:
+    from click.testing import CliRunner
+
+    from gitxp.cli.main import cli
+
+    bare = served / "runs.git"
+    first = record(repo, 1)[0]
+    with git_daemon(served) as daemon:
+        url = str(bare) if kind == "path" else f"{daemon}/runs.git"
+        sharing.push(repo, url)
+        second = record(repo, 1)[0]
+        before = git(bare, "show-ref")
+        objects = git(bare, "count-objects", "-v")
+        dry = sharing.push(repo, url, dry_run=True)
+        assert statuses(dry) == {first: "up-to-date", second: "new"}
+        assert git(bare, "show-ref") == before
+        assert git(bare, "count-objects", "-v") == objects
+        out = CliRunner().invoke(cli, ["push", url, "-n"])
+        assert out.exit_code == 0 and "dry run: nothing was sent" in out.output
+        assert statuses(sharing.push(repo, url)) == {first: "up-to-date", second: "new"}

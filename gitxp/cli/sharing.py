@@ -35,7 +35,13 @@ def _names(repo: Any, results: list[Any]) -> dict[str, str]:
 
 
 def report(
-    repo: Any, results: list[Any], remote: str, fmt: str, verbose: bool, action: str
+    repo: Any,
+    results: list[Any],
+    remote: str,
+    fmt: str,
+    verbose: bool,
+    action: str,
+    dry_run: bool = False,
 ) -> None:
     """Print the per-run summary (table or JSON) and exit 1 when a run was not moved."""
     from ..sharing import summarize
@@ -47,6 +53,7 @@ def report(
                 {
                     "remote": remote,
                     "action": action,
+                    "dry_run": dry_run,
                     "results": [r.to_dict() for r in results],
                     "summary": counts,
                 }
@@ -65,6 +72,7 @@ def report(
         click.echo(
             f"{action} {direction} {remote}: {total} run(s)"
             + (": " + ", ".join(parts) if parts else "")
+            + (" (dry run: nothing was sent)" if dry_run else "")
         )
     bad = counts["rejected"] + counts["error"]
     if bad:
@@ -96,6 +104,7 @@ def _common(func: Any) -> Any:
 @click.option(
     "--artifacts", is_flag=True, help="Upload large artifacts to the artifact store first."
 )
+@click.option("-n", "--dry-run", is_flag=True, help="Compare with the remote, change nothing.")
 @_common
 def push_command(
     remote: str | None,
@@ -104,6 +113,7 @@ def push_command(
     all_runs: bool,
     force: bool,
     artifacts: bool,
+    dry_run: bool,
     fmt: str,
     verbose: bool,
     quiet: bool,
@@ -122,6 +132,7 @@ def push_command(
       gitxp push                          # every run to origin
       gitxp push origin swift-otter-42    # one run
       gitxp push backup -e iris --artifacts
+      gitxp push -n                       # what would be pushed
       gitxp push git@github.com:me/proj.git --format json
     """
     from ..sharing import push
@@ -139,11 +150,12 @@ def push_command(
             force=force,
             artifacts=artifacts,
             progress=_progress(quiet),
+            dry_run=dry_run,
         )
         if not results and fmt != "json":
             click.echo("no runs to push")
             return
-        report(repo, results, target, fmt, verbose, "push")
+        report(repo, results, target, fmt, verbose, "push", dry_run)
 
 
 def _fetch_options(func: Any) -> Any:
