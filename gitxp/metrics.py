@@ -105,6 +105,8 @@ def _write(table: pa.Table) -> bytes:
         },
         row_group_size=1 << 20,
         write_statistics=["key", "step"],
+        # the four columns' types need no embedded Arrow schema (~300 bytes a part)
+        store_schema=False,
     )
     return sink.getvalue()
 
@@ -255,6 +257,7 @@ def merge_parts(blobs: Iterable[bytes]) -> bytes:
                         "value": "BYTE_STREAM_SPLIT",
                     },
                     write_statistics=["key", "step"],
+                    store_schema=False,
                 )
             writer.write_table(table, row_group_size=1 << 20)
     if writer is None:

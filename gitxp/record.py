@@ -111,11 +111,20 @@ def read_row(git: GitRepo, commit_id: str) -> dict[str, Any]:
 class RunRecord:
     """A committed run, as read from the tip of its ref (`Repo.run(...)` returns these)."""
 
-    def __init__(self, git: GitRepo, ref: str, commit_id: str, row: dict[str, Any]) -> None:
+    def __init__(
+        self, git: GitRepo, ref: str, commit_id: str, row: dict[str, Any] | None = None
+    ) -> None:
         self._git = git
         self.ref = ref
         self.commit = commit_id
-        self._row = row
+        if row is not None:
+            self._row = row
+
+    @cached_property
+    def _row(self) -> dict[str, Any]:
+        """run.json, params.json and summary.json, read on first use (a metric
+        history alone never needs them)."""
+        return read_row(self._git, self.commit)
 
     def __repr__(self) -> str:
         return f"<gitxp.RunRecord {self.id} name={self.name!r} {self.status}>"
@@ -236,10 +245,11 @@ class RunRecord:
 
         if not isinstance(key, str):
             raise InvalidValueError("metric key", f"{key!r} must be a string")
-        if key not in (self._row.get("summary") or {}):
+        frame = read_history(self._part_blobs(), key)
+        if len(frame) == 0 and key not in (self._row.get("summary") or {}):
             known = ", ".join(sorted(self._row.get("summary") or {})) or "none"
             raise GitxpError(f"run {self.id} has no metric {key!r} (it has: {known})")
-        return read_history(self._part_blobs(), key)
+        return frame
 
     # -- artifacts ----------------------------------------------------------------------
     def artifacts(self, name: str | None = None) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from ._ids import is_run_id
 from .git.refs import RUNS_PREFIX, read_ref
 from .git.repository import GitRepo, init_repository
 from .query import RunIndex, select, to_frame
-from .record import RunRecord, read_row
+from .record import RunRecord
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -118,7 +118,7 @@ class Repo:
     def run(self, ref: str) -> RunRecord:
         """The run named by a full id, a unique id prefix, or its name."""
         ref_name, sha = self.resolve(ref)
-        return RunRecord(self.git, ref_name, sha, read_row(self.git, sha))
+        return RunRecord(self.git, ref_name, sha)
 
 
 def init(path: str | os.PathLike[str] = ".") -> tuple[Repo, bool]:
