@@ -95,10 +95,14 @@ def cli() -> None:
 
     \b
     Examples:
-      gitxp init                        # make this directory a gitxp repository
+      gitxp demo                        # a small project with a few runs, in a minute
+      gitxp run -p lr=0.1 -- python train.py   # record any command as a run
       gitxp log -n 5                    # the five newest runs
       gitxp log --filter "metrics.acc > 0.9" --format table
       gitxp show swift-otter-42         # one run, by name or id prefix
+      gitxp diff calm-heron-7 swift-otter-42 --code
+      gitxp ui                          # the local web UI
+      gitxp push                        # share runs through any git remote
 
     In Python: `with gitxp.start_run(params={...}) as run: run.log_metric(...)`.
     Docs: docs/ in the gitxp repository.
