@@ -34,9 +34,11 @@ def test_start_run_rejects_bad_arguments(
 
 
 def test_end_with_unknown_status(repo: Path) -> None:
-    with gitxp.start_run() as run:
-        with pytest.raises(gitxp.InvalidValueError, match="FINISHED, FAILED or KILLED"):
-            run.end("DONE")
+    with (
+        gitxp.start_run() as run,
+        pytest.raises(gitxp.InvalidValueError, match="FINISHED, FAILED or KILLED"),
+    ):
+        run.end("DONE")
 
 
 def test_open_outside_a_repository(tmp_path: Path) -> None:
