@@ -35,6 +35,8 @@ class IndexEntry(NamedTuple):
     mtime: tuple[int, int]
     ctime: tuple[int, int]
     ino: int
+    mtime_ns: int  # the same times as one number, for comparing with os.stat_result
+    ctime_ns: int
 
 
 class ConflictedEntry:
@@ -87,7 +89,14 @@ def _parse_with_tree(data: bytes) -> tuple[dict[bytes, Any], str | None]:
             entries[name] = conflicted
         else:
             entries[name] = IndexEntry(
-                hexlify(sha), mode, fsize, (mtime_s, mtime_ns), (ctime_s, ctime_ns), ino
+                hexlify(sha),
+                mode,
+                fsize,
+                (mtime_s, mtime_ns),
+                (ctime_s, ctime_ns),
+                ino,
+                mtime_s * 1_000_000_000 + mtime_ns,
+                ctime_s * 1_000_000_000 + ctime_ns,
             )
     root_tree = None
     while off + 8 <= end:  # extensions: a split index keeps entries elsewhere

@@ -15,6 +15,7 @@ repositories.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
 import stat
 from dataclasses import dataclass, field
@@ -94,6 +95,15 @@ def _mode_of(st: os.stat_result) -> int:
     return MODE_EXEC if st.st_mode & 0o100 else MODE_FILE
 
 
+def _times_ns(entry: object) -> tuple[int, int]:
+    """An index entry's (mtime, ctime) in ns: precomputed by gitxp's index reader,
+    converted for dulwich's entries (the fallback for unusual index formats)."""
+    fast = getattr(entry, "mtime_ns", None)
+    if fast is not None:
+        return fast, entry.ctime_ns  # type: ignore[attr-defined]
+    return _mtime_ns(entry.mtime), _mtime_ns(entry.ctime)  # type: ignore[attr-defined]
+
+
 def _mtime_ns(value: object) -> int:
     if isinstance(value, tuple):
         return int(value[0]) * 1_000_000_000 + int(value[1])
@@ -123,7 +133,8 @@ def take_snapshot(
 
     snap = Snapshot(code_commit=head, head=head, dirty=False)
     files: dict[str, tuple[int, str]] = {}
-    new_blobs: dict[str, Blob] = {}
+    as_indexed = 0  # files whose stat, mode and blob are exactly the index entry's
+    new_blobs: dict[str, bytes] = {}
     ignore: IgnoreFilterManager | None = None
 
     def is_ignored(rel: str) -> bool:
@@ -132,11 +143,14 @@ def take_snapshot(
             ignore = IgnoreFilterManager.from_repo(drepo, repo.config_stack())
         return bool(ignore.is_ignored(rel))
 
-    def add_content(rel: str, mode: int, data: bytes) -> None:
-        blob = Blob.from_string(data)
-        sha = blob.id.decode()
-        new_blobs[sha] = blob
+    def add_content(rel: str, mode: int, data: bytes, known: str | None) -> None:
+        # hash as git does; build a Blob only for content the index does not
+        # already hold (a copied or touched tree re-hashes every file, and
+        # nearly all of them come out unchanged)
+        sha = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
         files[rel] = (mode, sha)
+        if sha != known:
+            new_blobs[sha] = data
 
     root = repo.root
     stack = [""]
@@ -155,6 +169,7 @@ def take_snapshot(
             entry = tracked.get(rel)
             if entry is not None and getattr(entry, "mode", 0) == MODE_GITLINK:
                 files[rel] = (MODE_GITLINK, entry.sha.decode())  # type: ignore[attr-defined]
+                as_indexed += 1
                 continue
             try:
                 st = dent.stat(follow_symlinks=False)
@@ -179,14 +194,14 @@ def take_snapshot(
                 idx_sha = entry.sha.decode()  # type: ignore[attr-defined]
                 same_stat = (
                     entry.size == st.st_size  # type: ignore[attr-defined]
-                    and _mtime_ns(entry.mtime) == st.st_mtime_ns  # type: ignore[attr-defined]
-                    and _mtime_ns(entry.ctime) == st.st_ctime_ns  # type: ignore[attr-defined]
-                    and entry.ino in (0, st.st_ino & 0xFFFFFFFF)  # type: ignore[attr-defined]
                     and entry.mode == mode  # type: ignore[attr-defined]
                     and st.st_mtime_ns < index_mtime
+                    and _times_ns(entry) == (st.st_mtime_ns, st.st_ctime_ns)
+                    and entry.ino in (0, st.st_ino & 0xFFFFFFFF)  # type: ignore[attr-defined]
                 )
                 if same_stat:
                     files[rel] = (mode, idx_sha)
+                    as_indexed += 1
                     continue
                 if looks_secret(rel):
                     files[rel] = (entry.mode, idx_sha)  # type: ignore[attr-defined]
@@ -214,9 +229,14 @@ def take_snapshot(
                         data = f.read()
             except OSError:
                 continue
-            add_content(rel, mode, data)
+            add_content(rel, mode, data, entry.sha.decode() if entry is not None else None)  # type: ignore[attr-defined]
 
-    if cached_root is not None and cached_root == head_tree and _same_as_index(files, index):
+    if (
+        cached_root is not None
+        and cached_root == head_tree
+        and as_indexed == len(index)
+        and len(files) == as_indexed
+    ):
         # Every file is exactly as indexed, nothing untracked was added, and
         # git's cache-tree says the index is HEAD's tree: nothing to build.
         return snap
@@ -224,28 +244,15 @@ def take_snapshot(
     if tree_id == head_tree:
         return snap
     # Something differs: write the new blobs, the trees and the snapshot commit.
-    for sha, blob in new_blobs.items():
+    for sha, data in new_blobs.items():
         if not repo.has_object(sha):
-            repo.add_object(blob)
+            repo.add_object(Blob.from_string(data))
     for tree in trees:
         repo.add_object(tree)
     snap.changed = _changed_paths(repo, head_tree, files)
     snap.dirty = True
     snap.code_commit = repo.write_commit(tree_id, [head] if head else [], message)
     return snap
-
-
-def _same_as_index(files: dict[str, tuple[int, str]], index: dict[bytes, object]) -> bool:
-    """True when *files* holds exactly the index's entries (same paths, modes and blobs)."""
-    if len(files) != len(index):
-        return False
-    for raw_path, entry in index.items():
-        if not hasattr(entry, "sha"):
-            return False
-        got = files.get(raw_path.decode("utf-8", "surrogateescape"))
-        if got is None or got[0] != entry.mode or got[1] != entry.sha.decode():  # type: ignore[attr-defined]
-            return False
-    return True
 
 
 def _changed_paths(
