@@ -46,7 +46,7 @@ def main(quick: bool) -> None:
         import gitxp
 
         with gitxp.open(repo) as r:
-            count = r.rows()[0]["summary"]["loss"]["count"]
+            count = r.run(r.rows()[0]["id"]).summary["loss"]["count"]
         assert count == n, count
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -92,7 +92,7 @@ def push_group(quick: bool) -> list[dict]:
             group,
             f"push 1 new run to a remote holding {big:,} (path)",
             "s",
-            raw["push_1_new_all_selected_to_full_path_s"],
+            raw["push_1_new_all_selected_to_full_path_median_s"],
             notes=note,
         ),
         result(
@@ -100,7 +100,7 @@ def push_group(quick: bool) -> list[dict]:
             group,
             f"push 1 new run to a remote holding {big:,} (git:// daemon)",
             "s",
-            raw["push_1_new_all_selected_to_full_git_daemon_s"],
+            raw["push_1_new_all_selected_to_full_git_daemon_median_s"],
             notes=note,
         ),
     ]
