@@ -27,7 +27,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from gitxp.ui import UIServer
-from tests.ui_helpers import HOSTILE, make_runs
+from tests.ui_helpers import HOSTILE, served_repo
 
 CHROMIUM = os.environ.get("GITXP_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("GITXP_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -79,23 +79,8 @@ def browser() -> Iterator[webdriver.Chrome]:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[UIServer, dict[str, str]]]:
-    from tests.gitutil import GIT_ENV, git
-
-    path = tmp_path_factory.mktemp("uib") / "project"
-    path.mkdir()
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in GIT_ENV.items():
-            mp.setenv(k, v)
-        git(path, "init", "-q", "-b", "main")
-        (path / "train.py").write_text("print('training')\n")
-        git(path, "add", ".")
-        git(path, "commit", "-q", "-m", "initial")
-        ids = make_runs(path)
-    server = UIServer(str(path), port=0).start()
-    try:
-        yield server, ids
-    finally:
-        server.close()
+    with served_repo(tmp_path_factory, "uib") as pair:
+        yield pair
 
 
 def wait(

@@ -14,28 +14,13 @@ import pytest
 
 from gitxp.ui import UIServer
 from gitxp.ui.server import allowed_host_names, host_allowed
-from tests.ui_helpers import HOSTILE, get_json, make_runs, request
+from tests.ui_helpers import HOSTILE, get_json, request, served_repo
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[UIServer, dict[str, str]]]:
-    from tests.gitutil import GIT_ENV, git
-
-    path = tmp_path_factory.mktemp("ui") / "project"
-    path.mkdir()
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in GIT_ENV.items():
-            mp.setenv(k, v)
-        git(path, "init", "-q", "-b", "main")
-        (path / "train.py").write_text("print('training')\n")
-        git(path, "add", ".")
-        git(path, "commit", "-q", "-m", "initial")
-        ids = make_runs(path)
-    server = UIServer(str(path), port=0).start()
-    try:
-        yield server, ids
-    finally:
-        server.close()
+    with served_repo(tmp_path_factory, "ui") as pair:
+        yield pair
 
 
 # -- the API -------------------------------------------------------------------

@@ -5,12 +5,16 @@ from __future__ import annotations
 import http.client
 import json
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 import gitxp
+from gitxp.ui.server import UIServer
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 
@@ -93,3 +97,27 @@ def get_json(port: int, path: str) -> Any:
     status, _, body = request(port, path)
     assert status == 200, body
     return json.loads(body)
+
+
+@contextmanager
+def served_repo(
+    tmp_path_factory: pytest.TempPathFactory, label: str
+) -> Iterator[tuple[UIServer, dict[str, str]]]:
+    """A repository with make_runs()'s runs, served by a UIServer on a free port."""
+    from tests.gitutil import GIT_ENV, git
+
+    path = tmp_path_factory.mktemp(label) / "project"
+    path.mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in GIT_ENV.items():
+            mp.setenv(k, v)
+        git(path, "init", "-q", "-b", "main")
+        (path / "train.py").write_text("print('training')\n")
+        git(path, "add", ".")
+        git(path, "commit", "-q", "-m", "initial")
+        ids = make_runs(path)
+    server = UIServer(str(path), port=0).start()
+    try:
+        yield server, ids
+    finally:
+        server.close()
