@@ -92,12 +92,16 @@ class RunIndex:
         """One row per run (dicts with params, metrics, tags, summary ...)."""
         data = self._load()
         stat_cache = data["refs"]
+        dir_stamps = data.setdefault("dirs", {})
+        stamps_before = {k: list(v) for k, v in dir_stamps.items()}
         before = len(stat_cache), {k: v[1] for k, v in stat_cache.items()}
-        refs = list_refs(self._git, RUNS_PREFIX, stat_cache)
+        refs = list_refs(self._git, RUNS_PREFIX, stat_cache, dir_stamps)
         cached: dict[str, Any] = data["rows"]
         rows: dict[str, Any] = {}
-        changed = before[0] != len(stat_cache) or any(
-            before[1].get(k) != v[1] for k, v in stat_cache.items()
+        changed = (
+            stamps_before != dir_stamps
+            or before[0] != len(stat_cache)
+            or any(before[1].get(k) != v[1] for k, v in stat_cache.items())
         )
         self.broken = {}
         for ref, sha in refs.items():
@@ -170,27 +174,32 @@ def select(
 
 def to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """The DataFrame of `Repo.runs()`: base columns, then params.*, metrics.*, tags.*."""
+    import numpy as np
     import pandas as pd
 
     param_keys: dict[str, None] = {}
     metric_keys: dict[str, None] = {}
     tag_keys: dict[str, None] = {}
-    for r in rows:
-        param_keys.update(dict.fromkeys(r.get("params") or {}))
-        metric_keys.update(dict.fromkeys(r.get("metrics") or {}))
-        tag_keys.update(dict.fromkeys(r.get("tags") or {}))
-    columns: dict[str, list[Any]] = {c: [r.get(c) for r in rows] for c in BASE_COLUMNS}
-    for key in sorted(param_keys):
-        columns[f"params.{key}"] = [(r.get("params") or {}).get(key) for r in rows]
-    for key in sorted(metric_keys):
-        columns[f"metrics.{key}"] = [
-            float("nan") if (v := (r.get("metrics") or {}).get(key)) is None else v for r in rows
-        ]
-    for key in sorted(tag_keys):
-        columns[f"tags.{key}"] = [(r.get("tags") or {}).get(key) for r in rows]
-    frame = pd.DataFrame(columns)
+    params = [r.get("params") or {} for r in rows]
+    metrics = [r.get("metrics") or {} for r in rows]
+    tags = [r.get("tags") or {} for r in rows]
+    for p, m, t in zip(params, metrics, tags, strict=True):
+        param_keys.update(dict.fromkeys(p))
+        metric_keys.update(dict.fromkeys(m))
+        tag_keys.update(dict.fromkeys(t))
+    columns: dict[str, Any] = {c: [r.get(c) for r in rows] for c in BASE_COLUMNS}
+    nat = np.iinfo(np.int64).min  # NaT as an int64 of datetime64
     for col in ("start_time", "end_time"):
-        frame[col] = pd.to_datetime(frame[col].astype("float64"), unit="ms", utc=True)
+        # int64 ms straight to datetime64[ms]: no float round trip, no per-value parsing
+        ms = np.array([nat if v is None else v for v in columns[col]], dtype=np.int64)
+        columns[col] = pd.DatetimeIndex(ms.view("datetime64[ms]")).tz_localize("UTC")
+    for key in sorted(param_keys):
+        columns[f"params.{key}"] = [p.get(key) for p in params]
+    nan = float("nan")
     for key in sorted(metric_keys):
-        frame[f"metrics.{key}"] = frame[f"metrics.{key}"].astype("float64")
-    return frame
+        columns[f"metrics.{key}"] = np.array(
+            [nan if (v := m.get(key)) is None else v for m in metrics], dtype=np.float64
+        )
+    for key in sorted(tag_keys):
+        columns[f"tags.{key}"] = [t.get(key) for t in tags]
+    return pd.DataFrame(columns)

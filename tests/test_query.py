@@ -235,3 +235,28 @@ def test_unreadable_run_ref_is_reported_and_skipped(runs: dict[str, str], repo: 
     repo_ = gitxp.open()
     assert len(repo_.rows()) == 4
     assert "refs/gitxp/runs/01zzzzzzzzzzzzzzzzzzzzzzzz" in repo_.broken_runs
+
+
+def test_settled_unchanged_ref_directory_is_not_listed_again(
+    runs: dict[str, str], repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import time
+
+    runs_dir = repo / ".git" / "refs" / "gitxp" / "runs"
+    old = time.time() - 3600
+    os.utime(runs_dir, (old, old))  # as if the last run was recorded an hour ago
+    assert len(gitxp.open().rows()) == 4  # records the directory's stamp
+
+    def no_listing(path: object) -> object:
+        raise AssertionError(f"listed {path} although nothing changed")
+
+    with monkeypatch.context() as mp:
+        mp.setattr("gitxp.git.refs.os.scandir", no_listing)
+        assert {r["name"] for r in gitxp.open().rows()} == {"alpha", "beta", "gamma", "delta"}
+
+    # any real ref update renames a file into the directory and is seen at once
+    beta_commit = git(repo, "rev-parse", f"refs/gitxp/runs/{runs['beta']}").strip()
+    git(repo, "update-ref", f"refs/gitxp/runs/{runs['alpha']}", beta_commit)
+    by_ref = {r["ref"]: r["name"] for r in gitxp.open().rows()}
+    assert by_ref[f"refs/gitxp/runs/{runs['alpha']}"] == "beta"

@@ -114,27 +114,60 @@ def _packed_refs(git_dir: str, prefix: str) -> dict[str, str]:
     return found
 
 
+# A directory stamp is trusted only when its mtime was this much older than
+# the moment it was read: file-system timestamps are coarse (a few ms), so a
+# change in the same tick as the reading could otherwise go unnoticed.
+SETTLED_NS = 2_000_000_000
+
+
+def _dirs_unchanged(stamps: MutableMapping[str, list[int]]) -> bool:
+    if not stamps:
+        return False
+    for directory, (mtime_ns, seen_ns) in stamps.items():
+        if seen_ns - mtime_ns < SETTLED_NS:
+            return False
+        try:
+            if os.stat(directory).st_mtime_ns != mtime_ns:
+                return False
+        except OSError:
+            return False
+    return True
+
+
 def list_refs(
     repo: GitRepo,
     prefix: str = RUNS_PREFIX,
     stat_cache: MutableMapping[str, tuple[StatKey, str]] | None = None,
+    dir_stamps: MutableMapping[str, list[int]] | None = None,
 ) -> dict[str, str]:
     """Map every ref under *prefix* to its commit id, loose refs winning over packed.
 
     *stat_cache* ({ref: ((mtime_ns, size, ino), sha)}) is consulted and
-    updated so unchanged loose refs are not re-read.
+    updated so unchanged loose refs are not re-read. With *dir_stamps*
+    ({directory: [mtime_ns, read at ns]}) as well, a ref directory whose
+    mtime has not moved is not even listed: git replaces a ref file by
+    renaming a new one into place, which always changes the directory.
     """
     found = _packed_refs(repo.git_dir, prefix)
     cache = stat_cache if stat_cache is not None else {}
+    if dir_stamps is not None and cache and _dirs_unchanged(dir_stamps):
+        found.update((ref, hit[1]) for ref, hit in cache.items())
+        return found
+    if dir_stamps is not None:
+        dir_stamps.clear()
     base = os.path.join(repo.git_dir, *prefix.rstrip("/").split("/"))
     seen: set[str] = set()
     stack = [(base, prefix)]
     while stack:
         directory, ref_prefix = stack.pop()
         try:
+            # stamp before listing: a change made during the listing moves the mtime on
+            stamp = [os.stat(directory).st_mtime_ns, time.time_ns()]
             entries = os.scandir(directory)
         except (FileNotFoundError, NotADirectoryError):
             continue
+        if dir_stamps is not None:
+            dir_stamps[directory] = stamp
         with entries:
             for entry in entries:
                 name = entry.name
