@@ -21,9 +21,6 @@
     ├── ArtifactError                an artifact cannot be stored, found or fetched
     │   └── ArtifactIntegrityError   downloaded bytes do not match the recorded sha256
     ├── MissingExtraError            an optional package (plotly, psutil, a framework) is missing
-    ├── RemoteError                  a remote cannot be found, reached or used
-    ├── ArtifactError                an artifact cannot be stored, found or fetched
-    │   └── ArtifactIntegrityError   downloaded bytes do not match the recorded sha256
     └── UsageError                   bad command-line usage (the CLI exits 2)
 
 Each error carries the facts (which run, key or path) as attributes and a

@@ -64,3 +64,18 @@ def test_recording_a_run_loads_neither_pandas_nor_pyarrow_before_the_commit(repo
     )
     loaded = _loaded_after(code)
     assert "pandas" not in loaded  # the final commit writes Parquet with pyarrow, never pandas
+
+
+def test_exception_tree_drawing_names_every_error_once() -> None:
+    import re
+
+    import gitxp._errors as errors
+
+    classes = [
+        name
+        for name, obj in vars(errors).items()
+        if isinstance(obj, type) and issubclass(obj, errors.GitxpError)
+    ]
+    drawing = errors.__doc__ or ""
+    for name in classes:
+        assert len(re.findall(rf"(?:── |\n    ){name} ", drawing)) == 1, name
