@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ._output import dump_json, fmt_value, render_table, repo_option
+from ._output import dump_json, fmt_value, format_option, render_table, repo_option
 
 
 def _show_plan(p: Any) -> None:
@@ -60,14 +60,7 @@ def _show_plan(p: Any) -> None:
     help="Check the code out into DIR (new or empty) and leave it there.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Do not echo the command's output.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="Output format; json has stable keys.",
-)
+@format_option("table", "json", default="table")
 @repo_option
 def reproduce_command(
     run: str,

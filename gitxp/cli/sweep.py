@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ._output import dump_json, fmt_duration, fmt_value, render_table, repo_option
+from ._output import dump_json, fmt_duration, fmt_value, format_option, render_table, repo_option
 
 
 @click.command(
@@ -49,14 +49,7 @@ from ._output import dump_json, fmt_duration, fmt_value, render_table, repo_opti
     is_flag=True,
     help="Print one `gitxp run` command per point instead of running them (for Slurm, parallel).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="How to print the ranked runs.",
-)
+@format_option("table", "json", default="table")
 @repo_option
 @click.argument("cmd", nargs=-1, required=True, type=click.UNPROCESSED, metavar="-- CMD...")
 def sweep_command(
