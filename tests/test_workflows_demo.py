@@ -52,3 +52,18 @@ def test_demo_refuses_a_non_empty_directory(tmp_path: Path) -> None:
     assert "not an empty directory" in result.stderr
     assert (tmp_path / "file.txt").read_text() == "mine"
     assert not (tmp_path / ".git").exists()
+
+
+@pytest.mark.slow
+def test_run_demo_is_the_same_demo_in_python(tmp_path: Path) -> None:
+    from gitxp.demo import run_demo
+
+    seen: list[str] = []
+    result = run_demo(tmp_path / "py-demo", on_run=lambda spec, launched: seen.append("run"))
+    assert result.path == str(tmp_path / "py-demo")
+    assert len(result.runs) >= 6 and len(seen) == len(result.runs)
+    assert all(r.status == "FINISHED" for r in result.runs)
+    assert result.best is not None and result.worst is not None
+    assert result.best["metrics"]["accuracy"] >= result.worst["metrics"]["accuracy"]
+    assert result.reproduction.exit_status == 0 and result.reproduction.verdict == "match"
+    fsck(tmp_path / "py-demo")

@@ -49,10 +49,6 @@ class _Unsupported(Exception):
     pass
 
 
-def _parse(data: bytes) -> dict[bytes, Any]:
-    return _parse_with_tree(data)[0]
-
-
 def _parse_with_tree(data: bytes) -> tuple[dict[bytes, Any], str | None]:
     if len(data) < _HEADER.size + 20:
         raise _Unsupported("too short")
