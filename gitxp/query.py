@@ -104,8 +104,9 @@ class RunIndex:
             or any(before[1].get(k) != v[1] for k, v in stat_cache.items())
         )
         self.broken = {}
+        listed: list[tuple[str, dict[str, Any]]] = []  # per ref: two refs may share a commit
         for ref, sha in refs.items():
-            row = cached.get(sha)
+            row = rows.get(sha) or cached.get(sha)
             if row is None:
                 try:
                     row = read_row(self._git, sha)
@@ -117,15 +118,16 @@ class RunIndex:
                     continue
                 changed = True
                 row.pop("summary", None)  # min/max/count: read per run, kept out of the cache
-            row["ref"] = ref
             rows[sha] = row
+            listed.append((ref, row))
         if changed or len(rows) != len(cached):
             data["rows"] = rows
             self._save(data)
         now = time.time_ns() // 1_000_000
         out = []
-        for row in rows.values():
-            row = dict(row)
+        for ref, cached_row in listed:
+            row = dict(cached_row)
+            row["ref"] = ref
             row["status"] = effective_status(row, now)
             end = row.get("end_time") or (now if row["status"] == "RUNNING" else None)
             row["duration"] = (

@@ -260,3 +260,12 @@ def test_settled_unchanged_ref_directory_is_not_listed_again(
     git(repo, "update-ref", f"refs/gitxp/runs/{runs['alpha']}", beta_commit)
     by_ref = {r["ref"]: r["name"] for r in gitxp.open().rows()}
     assert by_ref[f"refs/gitxp/runs/{runs['alpha']}"] == "beta"
+
+
+def test_two_run_refs_on_one_commit_are_both_listed(runs: dict[str, str], repo: Path) -> None:
+    beta_commit = git(repo, "rev-parse", f"refs/gitxp/runs/{runs['beta']}").strip()
+    copy = "refs/gitxp/runs/01zzzzzzzzzzzzzzzzzzzzzzzy"
+    git(repo, "update-ref", copy, beta_commit)
+    by_ref = {r["ref"]: r["name"] for r in gitxp.open().rows()}
+    assert by_ref[copy] == by_ref[f"refs/gitxp/runs/{runs['beta']}"] == "beta"
+    assert len(by_ref) == 5
