@@ -83,18 +83,64 @@ def init_repository(path: str | os.PathLike[str]) -> tuple[GitRepo, bool]:
     return GitRepo(target), True
 
 
+# Parsed git config per repository, shared by every GitRepo of this process and
+# re-read only when a config file changes (each run opens the repository anew).
+_CONFIG_CACHE: dict[str, tuple[list[Any], Any]] = {}
+
+
+def _config_stamp(git_dir: str) -> list[Any]:
+    """What identifies the config files' current contents: their stat fields."""
+    stamp: list[Any] = []
+    for path in (
+        os.path.join(git_dir, "config"),
+        os.path.expanduser("~/.gitconfig"),
+        os.path.join(
+            os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config"),
+            "git",
+            "config",
+        ),
+    ):
+        try:
+            st = os.stat(path)
+            stamp.append((st.st_mtime_ns, st.st_size, st.st_ino))
+        except OSError:
+            stamp.append(None)
+    return stamp
+
+
+class _Repo(_DulwichRepo):
+    """dulwich's repository, minus a config re-read on every reflog line.
+
+    dulwich asks the config for `core.sharedRepository` each time it writes a
+    reflog entry (twice per recorded run); the answer is kept until the
+    config file changes.
+    """
+
+    _shared: tuple[Any, Any] | None = None
+
+    def _get_shared_repository_permissions(self) -> Any:
+        path = os.path.join(self.commondir(), "config")
+        try:
+            st = os.stat(path)
+            stamp: Any = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except OSError:
+            stamp = None
+        if self._shared is None or self._shared[0] != stamp:
+            self._shared = (stamp, super()._get_shared_repository_permissions())
+        return self._shared[1]
+
+
 class GitRepo:
     """A git repository opened for gitxp's reads and writes."""
 
     def __init__(self, root: str) -> None:
         try:
-            self._repo = _DulwichRepo(root)
+            self._repo = _Repo(root)
         except Exception as exc:  # dulwich raises NotGitRepository and friends
             raise NotARepositoryError(root) from exc
         self.root = os.path.abspath(root)
         self.git_dir = os.path.abspath(self._repo.commondir())
         self._identity: Identity | None = None
-        self._config: Any = None
 
     @classmethod
     def discover(cls, path: str | os.PathLike[str] = ".") -> GitRepo:
@@ -257,24 +303,12 @@ class GitRepo:
 
     def config_stack(self) -> Any:
         """git config as seen from this repository, re-read only when a config file changed."""
-        stamp = []
-        for path in (
-            os.path.join(self.git_dir, "config"),
-            os.path.expanduser("~/.gitconfig"),
-            os.path.join(
-                os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config"),
-                "git",
-                "config",
-            ),
-        ):
-            try:
-                st = os.stat(path)
-                stamp.append((st.st_mtime_ns, st.st_size, st.st_ino))
-            except OSError:
-                stamp.append(None)
-        if self._config is None or self._config[0] != stamp:
-            self._config = (stamp, self._repo.get_config_stack())
-        return self._config[1]
+        stamp = _config_stamp(self.git_dir)
+        cached = _CONFIG_CACHE.get(self.git_dir)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, self._repo.get_config_stack())
+            _CONFIG_CACHE[self.git_dir] = cached
+        return cached[1]
 
     def config_value(self, section: str, name: str, subsection: str | None = None) -> str | None:
         """Read one value from the repository's stacked git config."""
