@@ -90,6 +90,9 @@ class RunIndex:
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per run (dicts with params, metrics, tags, summary ...)."""
+        from .run import publish_pending
+
+        publish_pending(self._git.git_dir)
         data = self._load()
         stat_cache = data["refs"]
         dir_stamps = data.setdefault("dirs", {})

@@ -12,6 +12,7 @@ from .git.refs import RUNS_PREFIX, read_ref
 from .git.repository import GitRepo, init_repository
 from .query import RunIndex, select, to_frame
 from .record import RunRecord
+from .run import publish_pending
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -82,6 +83,7 @@ class Repo:
         if text.startswith(RUNS_PREFIX):
             text = text[len(RUNS_PREFIX) :]
         if is_run_id(text):
+            publish_pending(self.git.git_dir)
             sha = read_ref(self.git, RUNS_PREFIX + text)
             if sha is not None:
                 return RUNS_PREFIX + text, sha

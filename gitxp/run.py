@@ -9,6 +9,11 @@ Checkpoints happen every `checkpoint_seconds` (a background thread), when
 more than `buffer_points` points wait, and when the run ends; a killed
 process loses at most what came after its last checkpoint.
 
+The first commit waits `start_delay` seconds (default 1; `$GITXP_START_DELAY`):
+a run that ends sooner is one commit, not two (half the objects, half the
+time), and a reader in the same process publishes pending runs before it
+reads (`publish_pending`), so only other processes see a run up to a second late.
+
 Thread safety: logging threads only append to the end of the arrays; the
 checkpointer copies and then deletes the prefix it has written. Under the
 GIL both are atomic per array, so no lock sits on the logging path.
@@ -21,6 +26,7 @@ import socket
 import sys
 import threading
 import time
+import weakref
 from array import array
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -39,6 +45,10 @@ DEFAULT_CHECKPOINT_SECONDS = 30.0
 DEFAULT_BUFFER_POINTS = 1_000_000
 MERGE_MAX_POINTS = 2_000_000  # parts are merged into one at the end only up to this size
 HEARTBEAT_SECONDS = 300.0
+DEFAULT_START_DELAY = 1.0
+
+# Runs of this process whose first commit is still waiting for its start delay.
+_unpublished: weakref.WeakSet[Run] = weakref.WeakSet()
 
 
 def stale_after(checkpoint_seconds: float) -> float:
@@ -50,7 +60,7 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _env_seconds(name: str, default: float) -> float:
+def _env_seconds(name: str, default: float, zero_ok: bool = False) -> float:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -58,9 +68,22 @@ def _env_seconds(name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise InvalidValueError(name, f"{raw!r} is not a number of seconds") from None
-    if value <= 0:
+    if value < 0 or (value == 0 and not zero_ok):
         raise InvalidValueError(name, "must be a positive number of seconds")
     return value
+
+
+def publish_pending(git_dir: str | None = None) -> None:
+    """Commit now the first commit of this process's runs still in their start delay.
+
+    Readers call this (for their repository) so that a run started in this
+    process is visible to it at once.
+    """
+    if not _unpublished:
+        return
+    for run in list(_unpublished):
+        if git_dir is None or run._git.git_dir == git_dir:
+            run._publish()
 
 
 class _Series:
@@ -171,6 +194,8 @@ class Run:
         elif checkpoint_seconds <= 0:
             raise InvalidValueError("checkpoint_seconds", "must be a positive number of seconds")
         self.checkpoint_seconds = float(checkpoint_seconds)
+        # how long the first commit waits (see the module docstring); 0: at once
+        self._start_delay = _env_seconds("GITXP_START_DELAY", DEFAULT_START_DELAY, zero_ok=True)
         if buffer_points < 1:
             raise InvalidValueError("buffer_points", "must be at least 1")
         self._buffer_points = int(buffer_points)
@@ -205,6 +230,11 @@ class Run:
                 code_commit,
             )
         self._last_commit = time.monotonic()
+        if self._tip is None:
+            if self._start_delay == 0:
+                self._commit("start")
+            else:
+                _unpublished.add(self)
         # Encoding metrics can import pandas (through pyarrow), which imports
         # concurrent.futures.thread; that import fails once the interpreter is
         # shutting down, which is exactly when runs left open are ended (atexit).
@@ -320,7 +350,6 @@ class Run:
         self._files[storage.ENV_FILE] = (0o100644, self._git.write_blob(storage.dumps(env)))
         self._tip: str | None = None
         self._parent = code_commit
-        self._commit("start")
 
     def _load_existing(self, run_id: str) -> None:
         """Attach to a run created by another process (`gitxp run`) to add to it."""
@@ -574,6 +603,7 @@ class Run:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=30)
         self._thread = None
+        self._publish()  # the other process joins the run through its ref
 
     def _reload(self) -> None:
         """Re-read the run from the tip of its ref (after another process committed to it).
@@ -587,7 +617,20 @@ class Run:
             self._load_existing(self.id)
 
     # -- committing -----------------------------------------------------------
+    def _publish(self) -> None:
+        """Write the run's first commit now if it has none yet (see the start delay)."""
+        with self._lock:
+            if self._tip is None and not self._ended:
+                self._commit("start")
+
     def _heartbeat(self) -> None:
+        if self._tip is None and not self._stop.wait(
+            min(self._start_delay, self.checkpoint_seconds)
+        ):
+            try:
+                self._publish()
+            except Exception as exc:  # never kill the training loop from this thread
+                print(f"gitxp: first commit of run {self.id} failed: {exc}", file=sys.stderr)
         while not self._stop.wait(self.checkpoint_seconds):
             try:
                 idle = time.monotonic() - self._last_commit
@@ -626,6 +669,8 @@ class Run:
     def _commit(self, kind: str, detail: str = "") -> None:
         from .git.refs import update_ref
 
+        if self._tip is None and kind == "checkpoint":
+            kind = "start"  # the run's first commit, whatever prompted it
         points = self._flush_points()
         if kind == "checkpoint":
             detail = f"{points:,} new points" if points else "heartbeat"
@@ -652,6 +697,7 @@ class Run:
         commit = self._git.write_commit(tree, parents, message, when=now / 1000)
         update_ref(self._git, self.ref, self._tip, commit, message.splitlines()[0])
         self._tip = commit
+        _unpublished.discard(self)
         self._parent = commit
         self._dirty_meta = False
         self._last_commit = time.monotonic()

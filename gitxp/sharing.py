@@ -164,6 +164,9 @@ def _local_selection(
 
 def _all_runs(git: GitRepo) -> dict[str, str]:
     """{ref: commit} of every local run (packed and loose refs)."""
+    from .run import publish_pending
+
+    publish_pending(git.git_dir)
     return list_refs(git, RUNS_PREFIX)
 
 

@@ -100,6 +100,7 @@ def test_stale_run_on_another_host_reads_as_crashed(repo: Path) -> None:
 
 def test_held_ref_lock_is_waited_for(repo: Path) -> None:
     with gitxp.start_run() as run:
+        run.checkpoint()  # the ref exists from the first commit on
         lock = repo / ".git" / "refs" / "gitxp" / "runs" / f"{run.id}.lock"
         lock.write_text("")
         releaser = subprocess.Popen(

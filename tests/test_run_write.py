@@ -44,6 +44,55 @@ def test_first_parent_chain_reaches_head_when_clean(repo: Path) -> None:
     assert gitxp.open().run(run.id).code_commit == head
 
 
+def test_a_run_ending_within_its_start_delay_is_one_commit(repo: Path) -> None:
+    head = git(repo, "rev-parse", "HEAD").strip()
+    with gitxp.start_run(name="quick") as run:
+        run.log_metric("x", 1)
+        assert git(repo, "for-each-ref", f"refs/gitxp/runs/{run.id}").strip() == ""
+    chain = git(repo, "rev-list", "--first-parent", f"refs/gitxp/runs/{run.id}").split()
+    assert chain == [_tip(repo, run.id), head]
+    assert git(repo, "log", "-1", "--format=%s", chain[0]).startswith("gitxp: run quick FINISHED")
+    fsck(repo)
+
+
+def test_a_longer_run_is_published_by_its_start_delay(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITXP_START_DELAY", "0.2")
+    with gitxp.start_run(name="slow") as run:
+        ref = f"refs/gitxp/runs/{run.id}"
+        deadline = time.time() + 10
+        while time.time() < deadline and not git(repo, "for-each-ref", ref).strip():
+            time.sleep(0.05)
+        # another process (git here) sees the RUNNING run with no call from this thread
+        assert git(repo, "log", "-1", "--format=%s", ref).startswith("gitxp: start run slow")
+        assert json.loads(git(repo, "show", f"{ref}:run.json"))["status"] == "RUNNING"
+    assert len(git(repo, "rev-list", "--first-parent", ref).split()) == 3  # end, start, HEAD
+
+
+def test_a_reader_in_the_same_process_sees_a_run_at_once(repo: Path) -> None:
+    with gitxp.start_run(name="live") as run:
+        run.log_metric("m", 0.5)
+        assert gitxp.open().run("live").status == "RUNNING"  # found by name: the listing
+        assert gitxp.open().run(run.id).metric_history("m")["value"].tolist() == [0.5]
+        assert git(repo, "log", "-1", "--format=%s", f"refs/gitxp/runs/{run.id}").startswith(
+            "gitxp: start run live"
+        )
+    assert gitxp.open().run(run.id).status == "FINISHED"
+
+
+def test_start_delay_zero_commits_at_start(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITXP_START_DELAY", "0")
+    with gitxp.start_run(name="eager") as run:
+        assert git(repo, "log", "-1", "--format=%s", f"refs/gitxp/runs/{run.id}").startswith(
+            "gitxp: start run eager"
+        )
+    monkeypatch.setenv("GITXP_START_DELAY", "later")
+    with pytest.raises(gitxp.InvalidValueError, match="GITXP_START_DELAY"):
+        gitxp.start_run()
+    assert run_refs(repo) == [f"refs/gitxp/runs/{run.id}"]  # the refused run left nothing
+
+
 def test_recording_never_touches_head_index_branches_or_files(repo: Path) -> None:
     (repo / "train.py").write_text("print('changed')\n")
     (repo / "new.py").write_text("x = 1\n")
@@ -272,12 +321,24 @@ def test_checkpoint_when_buffer_bound_is_passed(repo: Path) -> None:
 def test_checkpoint_on_a_timer(repo: Path) -> None:
     with gitxp.start_run(checkpoint_seconds=0.2) as run:
         run.log_metric("m", 1.0)
+        ref = f"refs/gitxp/runs/{run.id}"
         deadline = time.time() + 10
-        while time.time() < deadline:
-            if "checkpoint" in git(repo, "log", "-1", "--format=%s", f"refs/gitxp/runs/{run.id}"):
-                break
+        subjects: list[str] = []
+        while time.time() < deadline and not subjects:
+            if git(repo, "for-each-ref", ref).strip():
+                subjects = git(repo, "log", "--format=%s", ref).splitlines()
             time.sleep(0.05)
+        # the timer made the first commit (start, holding the point) with no call
+        # from this thread, then a checkpoint for a point logged after it
+        assert subjects[0].startswith("gitxp: start run")
         assert len(gitxp.open().run(run.id).metric_history("m")) == 1
+        run.log_metric("m", 2.0)
+        deadline = time.time() + 10
+        while time.time() < deadline and "checkpoint" not in git(
+            repo, "log", "-1", "--format=%s", ref
+        ):
+            time.sleep(0.05)
+        assert "checkpoint" in git(repo, "log", "-1", "--format=%s", ref)
 
 
 def test_checkpoint_seconds_from_environment(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
