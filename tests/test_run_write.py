@@ -384,6 +384,30 @@ def test_author_falls_back_to_os_user_without_git_identity(
     assert author.strip() == "Grace <grace@example.com>"
 
 
+def test_a_config_change_is_seen_by_the_next_run_of_the_same_process(repo: Path) -> None:
+    # gitxp keeps parsed git config per process until a config file changes
+    with gitxp.start_run() as before:
+        pass
+    git(repo, "remote", "add", "origin", "https://example.com/team/first.git")
+    with gitxp.start_run() as first:
+        pass
+    git(repo, "remote", "set-url", "origin", "https://example.com/team/second.git")
+    with gitxp.start_run() as second:
+        pass
+    git(repo, "config", "core.sharedRepository", "group")
+    with gitxp.start_run() as shared:
+        pass
+    remotes = [gitxp.open().run(r.id).env["git"]["remote"] for r in (before, first, second)]
+    assert remotes == [
+        None,
+        "https://example.com/team/first.git",
+        "https://example.com/team/second.git",
+    ]
+    reflog = repo / ".git" / "logs" / "refs" / "gitxp" / "runs" / shared.id
+    assert reflog.stat().st_mode & 0o060 == 0o060  # group-shared, as git would make it
+    fsck(repo)
+
+
 def test_environment_is_recorded_with_secrets_redacted(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

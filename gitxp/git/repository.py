@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from dulwich.file import FileLocked
 from dulwich.objects import Blob, Commit, Tree
@@ -112,11 +112,11 @@ class _Repo(_DulwichRepo):
     """dulwich's repository, minus a config re-read on every reflog line.
 
     dulwich asks the config for `core.sharedRepository` each time it writes a
-    reflog entry (twice per recorded run); the answer is kept until the
-    config file changes.
+    reflog entry (once or twice per recorded run); the answer is kept, for
+    every repository object of the process, until the config file changes.
     """
 
-    _shared: tuple[Any, Any] | None = None
+    _shared: ClassVar[dict[str, tuple[Any, Any]]] = {}  # config path -> (stamp, setting)
 
     def _get_shared_repository_permissions(self) -> Any:
         path = os.path.join(self.commondir(), "config")
@@ -125,9 +125,11 @@ class _Repo(_DulwichRepo):
             stamp: Any = (st.st_mtime_ns, st.st_size, st.st_ino)
         except OSError:
             stamp = None
-        if self._shared is None or self._shared[0] != stamp:
-            self._shared = (stamp, super()._get_shared_repository_permissions())
-        return self._shared[1]
+        cached = _Repo._shared.get(path)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, super()._get_shared_repository_permissions())
+            _Repo._shared[path] = cached
+        return cached[1]
 
 
 class GitRepo:
