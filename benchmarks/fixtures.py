@@ -22,7 +22,9 @@ from typing import Any
 
 from .common import CACHE, EXPERIMENTS, quiet_env, run_spec
 
-FIXTURE_VERSION = 1
+# bumped when what a tool writes per run changes, so its cached levels are rebuilt
+# (gitxp 2: a run that ends within its start delay is one commit)
+FIXTURE_VERSION = {"gitxp": 2, "mlflow": 1}
 FIX = os.path.join(CACHE, "fixtures")
 
 
@@ -30,17 +32,23 @@ def _marker(path: str) -> str:
     return os.path.join(path, ".bench-complete")
 
 
+def _kind(path: str) -> str:
+    return "gitxp" if os.path.basename(path).startswith("gitxp") else "mlflow"
+
+
 def _is_complete(path: str) -> bool:
     try:
         with open(_marker(path)) as f:
-            return json.load(f).get("version") == FIXTURE_VERSION
+            return json.load(f).get("version") == FIXTURE_VERSION[_kind(path)]
     except (OSError, ValueError):
         return False
 
 
 def _mark(path: str, n: int) -> None:
+    if os.path.exists(_marker(path)):
+        os.unlink(_marker(path))  # a level's marker may be a hard link to the build dir's
     with open(_marker(path), "w") as f:
-        json.dump({"version": FIXTURE_VERSION, "runs": n}, f)
+        json.dump({"version": FIXTURE_VERSION[_kind(path)], "runs": n}, f)
 
 
 def _count_done(path: str) -> int:
@@ -95,9 +103,12 @@ def build_gitxp(levels: list[int]) -> None:
     if all(_is_complete(gitxp_path(n)) for n in levels):
         return
     work = os.path.join(FIX, "gitxp-build")
+    if not _is_complete(work):  # the build dir's marker: the version it was built with
+        shutil.rmtree(work, ignore_errors=True)
     if not os.path.isdir(os.path.join(work, ".git")):
         shutil.rmtree(work, ignore_errors=True)
         init_project(work)
+        _mark(work, 0)
     done = (
         len(os.listdir(os.path.join(work, ".git", "refs", "gitxp", "runs")))
         if os.path.isdir(os.path.join(work, ".git", "refs", "gitxp", "runs"))

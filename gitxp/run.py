@@ -695,7 +695,9 @@ class Run:
         )
         parents = [self._parent] if self._parent else []
         commit = self._git.write_commit(tree, parents, message, when=now / 1000)
-        update_ref(self._git, self.ref, self._tip, commit, message.splitlines()[0])
+        # no reflog line: each commit's parent is the previous one, so the ref only
+        # ever moves forward along the run's own chain (a line would add a file per run)
+        update_ref(self._git, self.ref, self._tip, commit, None)
         self._tip = commit
         _unpublished.discard(self)
         self._parent = commit

@@ -37,7 +37,7 @@ from ._errors import (
     RunNotFoundError,
     UsageError,
 )
-from .git.refs import RUNS_PREFIX, create_refs, list_refs, update_ref
+from .git.refs import RUNS_PREFIX, create_refs, list_refs, log_ref_value, update_ref
 from .git.remote import RUNS_REFSPEC, Remote, resolve_remote
 from .git.remote import fetch as _fetch_objects
 from .git.remote import push as _push_objects
@@ -430,6 +430,7 @@ def _apply(
             update_ref(git, ref, ours, theirs, reason + " (fast-forward)")
             return RefResult(run_id, ref, "updated", "fast-forward", ours, theirs)
         if force:
+            log_ref_value(git, ref, ours, "gitxp: the local tip before a forced fetch")
             update_ref(git, ref, ours, theirs, f"{reason} (forced, was {ours})")
             return RefResult(
                 run_id,

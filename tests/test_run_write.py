@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -394,17 +395,27 @@ def test_a_config_change_is_seen_by_the_next_run_of_the_same_process(repo: Path)
     git(repo, "remote", "set-url", "origin", "https://example.com/team/second.git")
     with gitxp.start_run() as second:
         pass
-    git(repo, "config", "core.sharedRepository", "group")
-    with gitxp.start_run() as shared:
-        pass
+    from gitxp.git.refs import update_ref
+    from gitxp.git.repository import GitRepo
+
+    probe = GitRepo(str(repo))
+    umask = os.umask(0o022)
+    try:
+        update_ref(probe, "refs/gitxp/probe/a", None, tip := _tip(repo, before.id), "probe")
+        git(repo, "config", "core.sharedRepository", "group")
+        update_ref(probe, "refs/gitxp/probe/b", None, tip, "probe")
+    finally:
+        os.umask(umask)
+        probe.close()
+    logs = repo / ".git" / "logs" / "refs" / "gitxp" / "probe"
+    # group-writable as git makes files in a shared repository, once it is one
+    assert [(logs / n).stat().st_mode & 0o060 for n in "ab"] == [0o040, 0o060]
     remotes = [gitxp.open().run(r.id).env["git"]["remote"] for r in (before, first, second)]
     assert remotes == [
         None,
         "https://example.com/team/first.git",
         "https://example.com/team/second.git",
     ]
-    reflog = repo / ".git" / "logs" / "refs" / "gitxp" / "runs" / shared.id
-    assert reflog.stat().st_mode & 0o060 == 0o060  # group-shared, as git would make it
     fsck(repo)
 
 

@@ -55,16 +55,19 @@ def read_ref(repo: GitRepo, ref: str) -> str | None:
         return None
 
 
-def update_ref(repo: GitRepo, ref: str, old: str | None, new: str, message: str) -> None:
+def update_ref(repo: GitRepo, ref: str, old: str | None, new: str, message: str | None) -> None:
     """Point *ref* at *new* if it still points at *old* (None: must not exist).
 
+    *message* goes into the ref's reflog; None writes no reflog line (a run's
+    own commits need none: its first-parent chain is its history).
     Raises RefUpdateError when the ref moved under us.
     """
     refs = repo.dulwich.refs
-    msg = message.encode()
-    # dulwich creates the reflog's directory without exist_ok: two processes
-    # writing their first run ref in a new repository would race on it.
-    os.makedirs(os.path.join(repo.git_dir, "logs", *ref.split("/")[:-1]), exist_ok=True)
+    msg = None if message is None else message.encode()
+    if msg is not None:
+        # dulwich creates the reflog's directory without exist_ok: two processes
+        # writing their first reflog in a new repository would race on it.
+        os.makedirs(os.path.join(repo.git_dir, "logs", *ref.split("/")[:-1]), exist_ok=True)
     # Naming the committer spares dulwich re-reading every git config file to
     # find it for the reflog line (two stacked-config reads per recorded run);
     # it is the identity gitxp already resolved for the commit itself.
@@ -84,6 +87,23 @@ def update_ref(repo: GitRepo, ref: str, old: str | None, new: str, message: str)
             f"it moved to {current or 'nothing'} while gitxp expected {old or 'no ref'}; "
             "another process changed this run at the same time, retry the command",
         )
+
+
+def log_ref_value(repo: GitRepo, ref: str, sha: str, message: str) -> None:
+    """Append a reflog line saying *ref* is at *sha*, so `git reflog REF` lists it.
+
+    Run refs get no reflog line per commit; before a forced update replaces
+    a run's tip, this keeps the replaced tip listed (and safe from `git gc`).
+    """
+    path = os.path.join(repo.git_dir, "logs", *ref.split("/"))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    now = time.time()
+    offset = time.localtime(now).tm_gmtoff // 60
+    tz = f"{'+' if offset >= 0 else '-'}{abs(offset) // 60:02d}{abs(offset) % 60:02d}"
+    who = repo.identity().signature().decode()
+    line = f"{sha} {sha} {who} {int(now)} {tz}\t{message}\n"
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line)
 
 
 def delete_ref(repo: GitRepo, ref: str, old: str) -> None:
