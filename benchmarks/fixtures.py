@@ -23,8 +23,9 @@ from typing import Any
 from .common import CACHE, EXPERIMENTS, quiet_env, run_spec
 
 # bumped when what a tool writes per run changes, so its cached levels are rebuilt
-# (gitxp 2: a run that ends within its start delay is one commit)
-FIXTURE_VERSION = {"gitxp": 2, "mlflow": 1}
+# (gitxp 2: a run that ends within its start delay is one commit; 3: no reflog lines;
+# 4: one JSON member per line, no Parquet statistics, no commit encoding header)
+FIXTURE_VERSION = {"gitxp": 4, "mlflow": 1}
 FIX = os.path.join(CACHE, "fixtures")
 
 

@@ -280,7 +280,7 @@ class GitRepo:
         commit.author = commit.committer = ident.signature()
         commit.author_time = commit.commit_time = now
         commit.author_timezone = commit.commit_timezone = tz
-        commit.encoding = b"UTF-8"
+        # no `encoding` header: git reads a message without one as UTF-8
         commit.message = message.encode("utf-8")
         self.add_object(commit)
         return commit.id.decode()
