@@ -24,8 +24,9 @@ from .common import CACHE, EXPERIMENTS, quiet_env, run_spec
 
 # bumped when what a tool writes per run changes, so its cached levels are rebuilt
 # (gitxp 2: a run that ends within its start delay is one commit; 3: no reflog lines;
-# 4: one JSON member per line, no Parquet statistics, no commit encoding header)
-FIXTURE_VERSION = {"gitxp": 4, "mlflow": 1}
+# 4: one JSON member per line, no Parquet statistics, no commit encoding header;
+# 5: zstd on the value column only, no empty snapshot record)
+FIXTURE_VERSION = {"gitxp": 5, "mlflow": 1}
 FIX = os.path.join(CACHE, "fixtures")
 
 

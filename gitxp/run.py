@@ -333,17 +333,16 @@ class Run:
             "head": snap.head if snap else code_commit,
             "branch": self._git.head_branch(),
             "dirty": bool(snap and snap.dirty),
-            "snapshot": None
-            if snap is None
-            else {
+            "command": dict(command) if command else _default_command(self._git.root),
+            "tags": {},
+        }
+        if snap is not None and (snap.changed or snap.excluded_count):
+            self._meta["snapshot"] = {
                 "changed": snap.changed[:200],
                 "changed_count": len(snap.changed),
                 "excluded": snap.excluded,
                 "excluded_count": snap.excluded_count,
-            },
-            "command": dict(command) if command else _default_command(self._git.root),
-            "tags": {},
-        }
+            }
         if extra_meta:
             self._meta.update(extra_meta)
         env = environment.capture(self._git.remote_url(), cache_dir=self._git.gitxp_dir())
