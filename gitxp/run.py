@@ -677,7 +677,12 @@ class Run:
         if kind == "checkpoint":
             detail = f"{points:,} new points" if points else "heartbeat"
         now = _now_ms()
-        self._meta["heartbeat_time"] = now
+        if kind == "end":
+            # liveness fields only matter while RUNNING (crash detection reads them)
+            self._meta.pop("heartbeat_time", None)
+            self._meta.pop("checkpoint_seconds", None)
+        else:
+            self._meta["heartbeat_time"] = now
         self._meta["tags"] = dict(self._tags)
         summary = self._summary()
         write = self._git.write_blob

@@ -67,8 +67,14 @@ def test_a_longer_run_is_published_by_its_start_delay(
             time.sleep(0.05)
         # another process (git here) sees the RUNNING run with no call from this thread
         assert git(repo, "log", "-1", "--format=%s", ref).startswith("gitxp: start run slow")
-        assert json.loads(git(repo, "show", f"{ref}:run.json"))["status"] == "RUNNING"
+        live = json.loads(git(repo, "show", f"{ref}:run.json"))
+        assert live["status"] == "RUNNING" and live["checkpoint_seconds"] == 30
+        assert live["heartbeat_time"] >= live["start_time"]
     assert len(git(repo, "rev-list", "--first-parent", ref).split()) == 3  # end, start, HEAD
+    # liveness fields are for crash detection while RUNNING: the end commit drops them
+    final = json.loads(git(repo, "show", f"{ref}:run.json"))
+    assert final["status"] == "FINISHED"
+    assert "heartbeat_time" not in final and "checkpoint_seconds" not in final
 
 
 def test_a_reader_in_the_same_process_sees_a_run_at_once(repo: Path) -> None:
