@@ -10,6 +10,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 import gitxp
 from tests.gitutil import fsck, git, run_refs
 
@@ -112,3 +114,27 @@ def test_held_ref_lock_is_waited_for(repo: Path) -> None:
     assert git(repo, "log", "-1", "--format=%s", f"refs/gitxp/runs/{run.id}").startswith(
         "gitxp: run"
     )
+
+
+def test_run_refs_are_flushed_only_when_core_fsync_asks(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flushed: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        flushed.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    with gitxp.start_run():
+        pass
+    assert flushed == []  # git's default flushes packs only, not refs or loose objects
+    for value, expected in (("committed", 1), ("all,-reference", 0), ("reference", 1)):
+        git(repo, "config", "core.fsync", value)
+        flushed.clear()
+        with gitxp.start_run() as run:
+            pass
+        assert len(flushed) == expected, value
+        assert gitxp.open().run(run.id).status == "FINISHED"
+    fsck(repo)

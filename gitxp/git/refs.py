@@ -12,6 +12,7 @@ with 10,000 `stat` calls and no reads.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import time
@@ -62,15 +63,17 @@ def update_ref(repo: GitRepo, ref: str, old: str | None, new: str, message: str 
     own commits need none: its first-parent chain is its history).
     Raises RefUpdateError when the ref moved under us.
     """
+    if message is None:
+        if not _retry_locked(ref, lambda: _swap_loose(repo, ref, old, new)):
+            _moved(repo, ref, old)
+        return
     refs = repo.dulwich.refs
-    msg = None if message is None else message.encode()
-    if msg is not None:
-        # dulwich creates the reflog's directory without exist_ok: two processes
-        # writing their first reflog in a new repository would race on it.
-        os.makedirs(os.path.join(repo.git_dir, "logs", *ref.split("/")[:-1]), exist_ok=True)
+    msg = message.encode()
+    # dulwich creates the reflog's directory without exist_ok: two processes
+    # writing their first reflog in a new repository would race on it.
+    os.makedirs(os.path.join(repo.git_dir, "logs", *ref.split("/")[:-1]), exist_ok=True)
     # Naming the committer spares dulwich re-reading every git config file to
-    # find it for the reflog line (two stacked-config reads per recorded run);
-    # it is the identity gitxp already resolved for the commit itself.
+    # find it for the reflog line; it is the identity gitxp already resolved.
     who = repo.identity().signature()
 
     def attempt() -> bool:
@@ -81,12 +84,75 @@ def update_ref(repo: GitRepo, ref: str, old: str | None, new: str, message: str 
         )
 
     if not _retry_locked(ref, attempt):
-        current = read_ref(repo, ref)
-        raise RefUpdateError(
-            ref,
-            f"it moved to {current or 'nothing'} while gitxp expected {old or 'no ref'}; "
-            "another process changed this run at the same time, retry the command",
-        )
+        _moved(repo, ref, old)
+
+
+def _moved(repo: GitRepo, ref: str, old: str | None) -> None:
+    current = read_ref(repo, ref)
+    raise RefUpdateError(
+        ref,
+        f"it moved to {current or 'nothing'} while gitxp expected {old or 'no ref'}; "
+        "another process changed this run at the same time, retry the command",
+    )
+
+
+def _swap_loose(repo: GitRepo, ref: str, old: str | None, new: str) -> bool:
+    """Compare-and-swap *ref* under git's `<ref>.lock` protocol, with no reflog line.
+
+    The same protocol dulwich and git follow (create the lock exclusively,
+    check the current value under it, write, rename over the ref), minus
+    dulwich's unconditional fsync: like git, the ref file is flushed only
+    when `core.fsync` asks for references. A killed process cannot leave a
+    half-written ref either way (the rename is atomic); the flush only matters
+    for a power cut, which would lose the unflushed loose objects too.
+    """
+    path = os.path.join(repo.git_dir, *ref.split("/"))
+    lock = path + ".lock"
+    try:
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:
+        raise FileLocked(path, lock) from None
+    try:
+        try:
+            with open(path, "rb") as f:
+                current: str | None = f.read().strip().decode("ascii", "replace")
+        except FileNotFoundError:
+            current = _packed_refs(repo.git_dir, ref).get(ref)
+        if current != old:
+            os.close(fd)
+            os.unlink(lock)
+            return False
+        os.write(fd, f"{new}\n".encode())
+        if fsync_refs(repo):
+            os.fsync(fd)
+        os.close(fd)
+        os.replace(lock, path)
+        return True
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+        raise
+
+
+def fsync_refs(repo: GitRepo) -> bool:
+    """Whether git's `core.fsync` asks for ref files to be flushed (not by default)."""
+    value = repo.config_value("core", "fsync")
+    if not value:
+        return False
+    flush = False
+    for word in (w.strip() for w in value.split(",")):
+        if word == "none":
+            flush = False
+        elif word in ("reference", "committed", "added", "all"):
+            flush = True
+        elif word in ("-reference", "-committed", "-added", "-all"):
+            flush = False
+    return flush
 
 
 def log_ref_value(repo: GitRepo, ref: str, sha: str, message: str) -> None:
