@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import subprocess
+import time
 from importlib import metadata
 from typing import Any
+
+from .common import SCRATCH
 
 PACKAGES = (
     "gitxp",
@@ -41,6 +45,21 @@ def _git_version() -> str:
         return "unknown"
 
 
+def file_create_us(directory: str, n: int = 300) -> float:
+    """Microseconds to create, write (100 bytes) and close one new file in *directory*."""
+    import tempfile
+
+    d = tempfile.mkdtemp(prefix="gitxp-bench-fs-", dir=directory)
+    try:
+        t = time.perf_counter()
+        for i in range(n):
+            with open(os.path.join(d, f"f{i}"), "xb") as f:
+                f.write(b"x" * 100)
+        return (time.perf_counter() - t) / n * 1e6
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def describe() -> dict[str, Any]:
     versions = {}
     for name in PACKAGES:
@@ -66,4 +85,9 @@ def describe() -> dict[str, Any]:
         "git": _git_version(),
         "packages": versions,
         "load_average": [round(x, 2) for x in load],
+        # what one new file costs where the measures write, and in /tmp for comparison
+        "file_create_us": {
+            "scratch": round(file_create_us(SCRATCH), 1),
+            "/tmp": round(file_create_us("/tmp"), 1),
+        },
     }

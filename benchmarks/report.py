@@ -113,6 +113,12 @@ def render(data: dict[str, Any]) -> str:
         f"load average at start {m['load_average'][0]}"
     )
     lines.append(f"- {m['os']}; Python {m['python']}; {m['git']}")
+    fs = m.get("file_create_us")
+    if fs:
+        lines.append(
+            f"- creating one small file: {fs['scratch']} µs where the measures write "
+            f"(beside the fixtures, `benchmarks/.cache/fixtures/tmp`), {fs['/tmp']} µs in /tmp"
+        )
     pk = ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v)
     lines.append(f"- packages: {pk}")
     lines += ["", "## Results", ""]
