@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import sys
 import tempfile
 import time
 
-from .common import cpu_now, emit, result
+from .common import cpu_now, discard, emit, result
 from .fixtures import init_project, mlflow_uri
 
 
@@ -96,7 +95,7 @@ def main(quick: bool) -> None:
         mlb = per_point(time.perf_counter() - t, n_batch)
         mlb_cpu = per_point(cpu_now() - c, n_batch)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard(tmp)
 
     group = "Logging"
     title = "log one point, amortised (final write included)"

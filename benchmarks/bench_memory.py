@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 
-from .common import ROOT, emit, quiet_env, result
+from .common import ROOT, discard, emit, quiet_env, result
 from .fixtures import init_project
 
 CHILD = r"""
@@ -49,7 +48,7 @@ def main(quick: bool) -> None:
             count = r.run(r.rows()[0]["id"]).summary["loss"]["count"]
         assert count == n, count
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard(tmp)
     emit(
         [
             result(

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import discard
 from gitxp import sharing
 from gitxp._ids import new_run_id
 
@@ -219,7 +219,7 @@ def main() -> None:
         )
         results["remote_fsck_strict"] = "ok"
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        discard(str(work))
     print(json.dumps(results))
 
 

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from .common import CACHE, cmd_cpu, emit, med, quiet_env, result, timecmd, timeit_cpu
+from .common import CACHE, cmd_cpu, discard, emit, med, quiet_env, result, timecmd, timeit_cpu
 
 FILES = 10_000
 
@@ -43,7 +43,7 @@ def project(path: str) -> None:
 
 
 def dirty(src: str, dest: str) -> None:
-    shutil.rmtree(dest, ignore_errors=True)
+    discard(dest)
     subprocess.run(["cp", "-a", src, dest], check=True)
     time.sleep(1.1)
     for i in range(100):
@@ -95,7 +95,7 @@ def main(quick: bool) -> None:
                 )
             )
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard(tmp)
     emit(out)
 
 

@@ -10,12 +10,11 @@ the size after `git gc` packs them (what a push sends).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 
-from .common import METRIC_KEYS, STEPS, emit, quiet_env, result
+from .common import METRIC_KEYS, STEPS, discard, emit, quiet_env, result
 from .fixtures import ensure, gitxp_path, mlflow_path
 
 
@@ -50,7 +49,7 @@ def main(quick: bool) -> None:
         subprocess.run(["git", "-C", copy, "gc", "-q", "--prune=now"], check=True, env=quiet_env())
         packed, _ = _sizes(os.path.join(copy, "objects"))
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard(tmp)
     mlflow_bytes = os.path.getsize(os.path.join(mlflow_path(n), "mlflow.db"))
     per = apparent / points
     emit(

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 
-from .common import BIN, cmd_cpu, emit, med, quiet_env, result, timecmd
+from .common import BIN, cmd_cpu, discard, emit, med, quiet_env, result, timecmd
 
 N_RUNS = 50
 
@@ -111,7 +111,7 @@ def main(quick: bool) -> None:
         d_cached = med(timecmd([dvc_bin, "exp", "show", "--json"], max(3, reps // 2), cwd=d_path))
         d_cached_cpu = cmd_cpu(max(3, reps // 2))
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard(tmp)
     group = "Command line"
     emit(
         [

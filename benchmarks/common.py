@@ -7,6 +7,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -19,15 +20,39 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CACHE = os.path.join(HERE, ".cache")
 RESULTS = os.path.join(HERE, "results")
-# Scratch projects and stores (every tool's) live beside the fixture repositories the
-# other measures read, not in /tmp: on this VM creating a file in a new directory
-# under /tmp costs 10-15x what it costs beside the fixtures on the same disk (its
-# metadata blocks are cold), which would measure the VM, not the tools. The machine
-# description reports both costs.
-SCRATCH = os.path.join(CACHE, "fixtures", "tmp")
+# Scratch projects and stores (every tool's) live in the checkout, where a user's
+# project would, not in /tmp nor beside the fixtures: on this VM creating a file
+# there costs 10-50x what it costs here on the same disk (the fixtures' millions of
+# files churn their block groups), which would measure the VM, not the tools.
+# GITXP_BENCH_TMP moves it; the machine description reports its file-creation cost.
+SCRATCH = os.environ.get("GITXP_BENCH_TMP") or os.path.join(ROOT, ".bench-scratch")
 os.makedirs(SCRATCH, exist_ok=True)
 tempfile.tempdir = SCRATCH
 os.environ["TMPDIR"] = SCRATCH
+TRASH = os.path.join(SCRATCH, ".trash")
+
+
+def discard(path: str) -> None:
+    """Put a scratch directory aside; the suite deletes them all once it has measured.
+
+    Deleting thousands of files makes this VM's disk slow for a minute or more
+    (the file system is mounted with `discard`), which would land on whichever
+    measure runs next.
+    """
+    if not os.path.exists(path):
+        return
+    os.makedirs(TRASH, exist_ok=True)
+    try:
+        os.rename(path, os.path.join(TRASH, f"{os.path.basename(path)}-{time.time_ns()}"))
+    except OSError:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def empty_trash() -> None:
+    """Delete the scratch directories the measures put aside."""
+    shutil.rmtree(TRASH, ignore_errors=True)
+
+
 BIN = os.path.dirname(sys.executable)
 
 EXPERIMENTS = ("baseline", "sweep", "ablation")

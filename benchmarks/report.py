@@ -117,7 +117,7 @@ def render(data: dict[str, Any]) -> str:
     if fs:
         lines.append(
             f"- creating one small file: {fs['scratch']} µs where the measures write "
-            f"(beside the fixtures, `benchmarks/.cache/fixtures/tmp`), {fs['/tmp']} µs in /tmp"
+            f"(`.bench-scratch/` in the checkout), {fs['/tmp']} µs in /tmp"
         )
     pk = ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v)
     lines.append(f"- packages: {pk}")

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from . import machine, report
+from . import common, machine, report
 from .common import RESULTS, ROOT, quiet_env, result
 
 GROUPS = {
@@ -172,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": info,
         "results": results,
     }
+    common.empty_trash()  # the scratch directories, deleted now that nothing is measured
     os.makedirs(RESULTS, exist_ok=True)
     tmp = latest + ".tmp"
     with open(tmp, "w") as f:

@@ -348,7 +348,7 @@ class Run:
         env = environment.capture(self._git.remote_url(), cache_dir=self._git.gitxp_dir())
         self._files[storage.ENV_FILE] = (
             0o100644,
-            self._git.write_blob(storage.dumps(env, depth=2)),
+            self._git.write_blob(storage.dumps_env(env)),
         )
         self._tip: str | None = None
         self._parent = code_commit

@@ -45,20 +45,35 @@ def dumps(value: Any, depth: int = 1) -> bytes:
     return (_layout(value, 0, depth) + "\n").encode()
 
 
+# one encoder for every member: json.dumps(..., ensure_ascii=False) builds a new one per call
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+
+
 def _layout(value: Any, level: int, depth: int) -> str:
     if level < depth and value and isinstance(value, (dict, list)):
         pad = "  " * (level + 1)
         if isinstance(value, dict):
             if not all(isinstance(k, str) for k in value):
-                return json.dumps(value, ensure_ascii=False, allow_nan=False)
+                return _encode(value)
             members = [
-                f"{pad}{json.dumps(k, ensure_ascii=False)}: {_layout(v, level + 1, depth)}"
-                for k, v in value.items()
+                f"{pad}{_encode(k)}: {_layout(v, level + 1, depth)}" for k, v in value.items()
             ]
             return "{\n" + ",\n".join(members) + "\n" + "  " * level + "}"
         members = [pad + _layout(v, level + 1, depth) for v in value]
         return "[\n" + ",\n".join(members) + "\n" + "  " * level + "]"
-    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    return _encode(value)
+
+
+_last_env: tuple[str, bytes] = ("", b"")
+
+
+def dumps_env(env: dict[str, Any]) -> bytes:
+    """env.json's bytes; the same environment (every run of a process) is laid out once."""
+    global _last_env
+    key = _encode(env)
+    if key != _last_env[0]:
+        _last_env = (key, dumps(env, depth=2))
+    return _last_env[1]
 
 
 def loads(data: bytes) -> Any:
