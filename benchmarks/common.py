@@ -137,6 +137,18 @@ def timeit_cpu(
     return wall, cpu
 
 
+def back_to_back(fn: Callable[[], Any], repeat: int, warmup: int = 3) -> list[float]:
+    """Wall-clock seconds of *repeat* calls of *fn* made in a row (no collection between)."""
+    for _ in range(warmup):
+        fn()
+    wall = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        wall.append(time.perf_counter() - t)
+    return wall
+
+
 def cpu_now() -> float:
     """User + system CPU seconds of this process and its waited-for children."""
     me = resource.getrusage(resource.RUSAGE_SELF)

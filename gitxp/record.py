@@ -60,8 +60,7 @@ def effective_status(meta: dict[str, Any], now_ms: int | None = None) -> str:
 
 def read_row(git: GitRepo, commit_id: str) -> dict[str, Any]:
     """The listing row of the run whose tip is *commit_id* (what the cache stores)."""
-    commit = git.read_commit(commit_id)
-    tree = git.read_tree(commit.tree)
+    tree = git.read_tree(git.commit_tree(commit_id))
     try:
         meta = storage.loads(git.read_blob(tree[storage.RUN_FILE][1]))
         params = storage.loads(git.read_blob(tree[storage.PARAMS_FILE][1]))
@@ -132,7 +131,7 @@ class RunRecord:
     # -- metadata ------------------------------------------------------------
     @cached_property
     def _tree(self) -> dict[str, tuple[int, str]]:
-        return self._git.read_tree(self._git.read_commit(self.commit).tree)
+        return self._git.read_tree(self._git.commit_tree(self.commit))
 
     def _blob(self, name: str) -> bytes | None:
         entry = self._tree.get(name)

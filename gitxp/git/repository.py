@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import time
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from dulwich.file import FileLocked
-from dulwich.objects import Blob, Commit, Tree
+from dulwich.objects import Blob, Commit, Tree, parse_tree
 from dulwich.repo import Repo as _DulwichRepo
 
 from .._errors import GitxpError, NotARepositoryError
@@ -26,6 +27,8 @@ MODE_LINK = 0o120000
 MODE_TREE = 0o040000
 MODE_GITLINK = 0o160000
 VALID_FILE_MODES = frozenset({MODE_FILE, MODE_EXEC, MODE_LINK, MODE_GITLINK})
+_HEX = frozenset("0123456789abcdef")
+_TYPE_NAMES = {1: b"commit", 2: b"tree", 3: b"blob", 4: b"tag"}
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,7 @@ class GitRepo:
             raise NotARepositoryError(root) from exc
         self.root = os.path.abspath(root)
         self.git_dir = os.path.abspath(self._repo.commondir())
+        self._objects = os.fspath(self._repo.object_store.path)
         self._identity: Identity | None = None
 
     @classmethod
@@ -169,21 +173,51 @@ class GitRepo:
         return os.path.join(self.git_dir, "gitxp", *parts)
 
     # -- objects ----------------------------------------------------------
+    def _read_raw(self, sha: str, want: bytes) -> bytes:
+        """The content of object *sha*, which must be of type *want* (b"blob", ...).
+
+        A loose object is opened and inflated here: dulwich's object layer
+        (probing every pack first, parsing into an object, serialising back)
+        doubles the cost of the small reads listings and metric histories are
+        made of. Packed objects and alternates go through dulwich.
+        """
+        kind = body = None
+        if len(sha) == 40 and _HEX.issuperset(sha):
+            try:
+                with open(os.path.join(self._objects, sha[:2], sha[2:]), "rb") as f:
+                    data = zlib.decompress(f.read())
+            except FileNotFoundError:
+                pass
+            except zlib.error as exc:
+                raise GitxpError(f"object {sha} is corrupt ({exc}); run `git fsck`") from None
+            else:
+                header, sep, body = data.partition(b"\0")
+                kind, _, size = header.partition(b" ")
+                if not sep or not size.isdigit() or int(size) != len(body):
+                    raise GitxpError(f"object {sha} is corrupt; run `git fsck`")
+        if body is None:
+            type_num, body = self._repo.object_store.get_raw(sha.encode())
+            kind = _TYPE_NAMES.get(type_num, b"unknown")
+        if kind != want:
+            raise GitxpError(f"object {sha} is a {kind.decode()}, not a {want.decode()}")
+        return body
+
     def read_blob(self, sha: str) -> bytes:
-        obj = self._repo.object_store[sha.encode()]
-        if not isinstance(obj, Blob):
-            raise GitxpError(f"object {sha} is a {obj.type_name.decode()}, not a blob")
-        return obj.as_raw_string()
+        return self._read_raw(sha, b"blob")
 
     def read_tree(self, sha: str) -> dict[str, tuple[int, str]]:
         """Map each entry name of tree *sha* to its (mode, id)."""
-        obj = self._repo.object_store[sha.encode()]
-        if not isinstance(obj, Tree):
-            raise GitxpError(f"object {sha} is a {obj.type_name.decode()}, not a tree")
         return {
             name.decode("utf-8", "surrogateescape"): (mode, hexsha.decode())
-            for name, mode, hexsha in obj.iteritems()
+            for name, mode, hexsha in parse_tree(self._read_raw(sha, b"tree"), 20)
         }
+
+    def commit_tree(self, sha: str) -> str:
+        """The tree id of commit *sha* (its first header line), without parsing the rest."""
+        body = self._read_raw(sha, b"commit")
+        if not body.startswith(b"tree ") or body[45:46] != b"\n":
+            raise GitxpError(f"object {sha} is not a well-formed commit; run `git fsck`")
+        return body[5:45].decode()
 
     def walk_tree(self, sha: str, prefix: str = "") -> Iterator[tuple[str, int, str]]:
         """Yield (path, mode, id) for every non-tree entry below tree *sha*."""
