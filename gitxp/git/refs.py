@@ -27,6 +27,7 @@ RUNS_PREFIX = "refs/gitxp/runs/"
 TRASH_PREFIX = "refs/gitxp/trash/"
 LOCK_TIMEOUT_SECONDS = 20.0
 ZERO = "0" * 40
+_HEX_BYTES = frozenset(b"0123456789abcdef")
 
 StatKey = tuple[int, int, int]
 
@@ -50,6 +51,16 @@ def _retry_locked(ref: str, action):  # type: ignore[no-untyped-def]
 
 def read_ref(repo: GitRepo, ref: str) -> str | None:
     """The commit id *ref* points at, or None when it does not exist."""
+    if ref.startswith("refs/gitxp/") and ".." not in ref:
+        # a loose run ref is one line of hex: read it without dulwich's generic path
+        try:
+            with open(os.path.join(repo.git_dir, *ref.split("/")), "rb") as f:
+                value = f.read(128).strip()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            pass
+        else:
+            if len(value) == 40 and _HEX_BYTES.issuperset(value):
+                return value.decode()
     try:
         return repo.dulwich.refs[ref.encode()].decode()
     except KeyError:
