@@ -452,3 +452,26 @@ def test_environment_is_recorded_with_secrets_redacted(
     raw = git(repo, "show", f"refs/gitxp/runs/{run.id}:env.json")
     assert "s3cret" not in raw and "hf_abcdef" not in raw
     monkeypatch.setattr(environment, "_cached", None)
+
+
+def test_loose_objects_are_written_as_git_writes_them(repo: Path) -> None:
+    with gitxp.start_run(params={"a": 1}) as run:
+        run.log_metric("m", 1.0)
+    objects = repo / ".git" / "objects"
+    assert not list(objects.glob("*/tmp_obj_*"))  # temporary files renamed into place
+    tip = _tip(repo, run.id)
+    for spec in (tip, f"{tip}^{{tree}}", f"{tip}:params.json"):
+        sha = git(repo, "rev-parse", spec).strip()
+        path = objects / sha[:2] / sha[2:]
+        assert path.stat().st_mode & 0o777 == 0o444  # read-only, like git's
+    assert json.loads(git(repo, "cat-file", "-p", f"{tip}:params.json")) == {"a": 1}
+    # writing the same content again only touches the object
+    from gitxp.git.repository import GitRepo
+
+    g = GitRepo(str(repo))
+    sha = git(repo, "rev-parse", f"{tip}:params.json").strip()
+    before = (objects / sha[:2] / sha[2:]).stat().st_ino
+    assert g.write_blob(git(repo, "cat-file", "blob", sha).encode()) == sha
+    assert (objects / sha[:2] / sha[2:]).stat().st_ino == before
+    g.close()
+    fsck(repo)

@@ -8,6 +8,8 @@ run, query or CLI layers.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import time
 import zlib
@@ -258,7 +260,56 @@ class GitRepo:
         return sha.encode() in self._repo.object_store
 
     def add_object(self, obj: Blob | Tree | Commit) -> None:
-        """Store one object loose; tolerate another process storing the same one.
+        """Store one object loose (see `_write_loose`)."""
+        self._write_loose(obj.id.decode(), obj.type_name, obj.as_raw_string(), obj)
+
+    def _write_loose(
+        self, sha: str, kind: bytes, body: bytes, obj: Blob | Tree | Commit | None = None
+    ) -> None:
+        """Write a loose object as git does: zlib of `<type> <size>\\0<body>` in a
+        temporary file of its fan-out directory, renamed to its id.
+
+        An object already there is only touched: a fresh mtime keeps `git gc
+        --prune` off it until a ref points at it. Two processes writing the
+        same object at once is harmless (same bytes, atomic rename), so there
+        is no lock to wait for. Compression level and fsync follow git's config
+        (`core.looseCompression`, `core.fsyncObjectFiles`); a shared repository
+        (`core.sharedRepository`) is left to dulwich, which sets its permissions.
+        """
+        store = self._repo.object_store
+        if store.shared_perm is not None:
+            self._dulwich_add(obj if obj is not None else Blob.from_string(body))
+            return
+        directory = os.path.join(self._objects, sha[:2])
+        path = os.path.join(directory, sha[2:])
+        try:
+            os.utime(path)
+            return
+        except FileNotFoundError:
+            pass
+        packer = zlib.compressobj(store.loose_compression_level)
+        data = packer.compress(b"%s %d\0" % (kind, len(body)))
+        data += packer.compress(body) + packer.flush()
+        tmp = os.path.join(directory, f"tmp_obj_{os.getpid()}_{os.urandom(6).hex()}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        except FileNotFoundError:
+            os.makedirs(directory, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                if store.fsync_object_files:
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def _dulwich_add(self, obj: Blob | Tree | Commit) -> None:
+        """dulwich's loose write; tolerate another process storing the same object.
 
         dulwich writes a loose object under `<object>.lock`; two processes that
         write identical content (the same params.json, the same tree) at the
@@ -282,9 +333,11 @@ class GitRepo:
                 time.sleep(0.002)
 
     def write_blob(self, data: bytes) -> str:
-        blob = Blob.from_string(data)
-        self.add_object(blob)
-        return blob.id.decode()
+        sha = hashlib.sha1(b"blob %d\0" % len(data))
+        sha.update(data)
+        hexsha = sha.hexdigest()
+        self._write_loose(hexsha, b"blob", data)
+        return hexsha
 
     def write_tree(self, files: Mapping[str, tuple[int, str]]) -> str:
         """Write the nested trees holding *files* ({path: (mode, id)}); return the root id.
