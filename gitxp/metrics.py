@@ -191,9 +191,10 @@ def read_history(blobs: Iterable[bytes], key: str) -> pd.DataFrame:
 
     steps, stamps, values = [], [], []
     for blob in blobs:
-        # one small part: Arrow's thread pool costs more to wake than it saves
+        # one small part: Arrow's thread pool costs more to wake than it saves; all
+        # columns are read (a part holds the four), which skips mapping names to indices
         table = pq.ParquetFile(pa.BufferReader(blob), read_dictionary=["key"]).read(
-            columns=list(COLUMNS), use_threads=False
+            use_threads=False
         )
         masks = []
         for chunk in table.column("key").chunks:
@@ -202,9 +203,9 @@ def read_history(blobs: Iterable[bytes], key: str) -> pd.DataFrame:
                 masks.append(chunk.indices.to_numpy(zero_copy_only=False) == names.index(key))
             else:
                 masks.append(np.zeros(len(chunk), dtype=bool))
-        if not any(m.any() for m in masks):
-            continue
         mask = masks[0] if len(masks) == 1 else np.concatenate(masks)
+        if not mask.any():
+            continue
         # boolean indexing copies: the frame below can own these arrays as they are
         steps.append(table.column("step").to_numpy()[mask])
         stamps.append(table.column("timestamp").to_numpy()[mask])
@@ -223,12 +224,9 @@ def read_history(blobs: Iterable[bytes], key: str) -> pd.DataFrame:
     if len(step) > 1 and (step[1:] < step[:-1]).any():  # parts are usually in step order
         order = np.argsort(step, kind="stable")
         step, stamp, value = step[order], stamp[order], value[order]
+    # the columns are int64, int64 and float64 by the format (and every writer casts)
     return pd.DataFrame(
-        {
-            "step": step.astype(np.int64, copy=False),
-            "timestamp": stamp.astype(np.int64, copy=False),
-            "value": value.astype(np.float64, copy=False),
-        },
+        {"step": step, "timestamp": stamp, "value": value},
         copy=False,  # fresh arrays: pandas' defensive copy would double the cost
     )
 
