@@ -138,3 +138,39 @@ def test_run_refs_are_flushed_only_when_core_fsync_asks(
         assert len(flushed) == expected, value
         assert gitxp.open().run(run.id).status == "FINISHED"
     fsck(repo)
+
+
+def test_one_thread_makes_every_runs_timed_commits(repo: Path) -> None:
+    import threading
+
+    runs = [gitxp.start_run(name=f"r{i}", checkpoint_seconds=0.2) for i in range(5)]
+    for run in runs:
+        run.log_metric("m", 1.0)
+    deadline = time.time() + 10
+    while time.time() < deadline and len(run_refs(repo)) < 5:
+        time.sleep(0.05)
+    assert len(run_refs(repo)) == 5  # every run's first commit, made by the timer
+    names = [t.name for t in threading.enumerate() if t.name.startswith("gitxp-")]
+    assert names.count("gitxp-checkpointer") == 1 and len(names) == 1
+    for run in runs:
+        run.end()
+    assert {gitxp.open().run(r.id).status for r in runs} == {"FINISHED"}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+def test_a_forked_child_does_not_commit_its_parents_runs(repo: Path) -> None:
+    from gitxp import run as run_module
+
+    with gitxp.start_run(checkpoint_seconds=0.2) as run:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: what would a DataLoader worker inherit?
+            inherited = len(run_module._checkpointer._heap)
+            os.write(write, str(inherited).encode())
+            os._exit(0)
+        os.waitpid(pid, 0)
+        assert os.read(read, 16) == b"0"
+        os.close(read)
+        os.close(write)
+        assert len(run_module._checkpointer._heap) >= 1  # the parent's run is still timed
+    assert gitxp.open().run(run.id).status == "FINISHED"
