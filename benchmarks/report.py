@@ -55,17 +55,25 @@ METHOD = """## What is measured
 - **Creating a run**: 5 params and 3 metrics x 100 steps, committed. gitxp
   with its defaults (the work tree is checked, HEAD recorded as the code);
   MLflow through its fastest client path (one `log_batch` with everything).
-  Medians over many runs in one process; the first run of a process, which
-  captures the environment, is shown separately.
+  Medians over 100 runs each in one process, after 20 warm-up runs each, the
+  tools taking turns in blocks of 20 runs; then the same on tmpfs
+  (`/dev/shm`), which shows the code's cost without the disk. The first run
+  of a process, which captures the environment, is shown separately.
 - **Listing**: `gitxp.open(path).runs()` into a DataFrame, warm (listing
   cache present) and cold (cache deleted: every run read from git objects);
   `mlflow.search_runs` over the same runs. Fixture runs have 5 params and
   3 metrics x 100 steps, in three experiments.
 - **Metric history**: `repo.run(id).metric_history(key)` against
-  `MlflowClient.get_metric_history` (100 points).
+  `MlflowClient.get_metric_history` (100 points): each call after a full
+  garbage collection (so with cold CPU caches), and back to back.
 - **Storage**: all bytes gitxp wrote (loose objects, run refs, reflogs; the
   rebuildable listing cache excluded) divided by the points; MLflow's sqlite
   file divided by the same points.
+- **Where**: scratch projects and stores go to `.bench-scratch/` in the
+  checkout (`GITXP_BENCH_TMP` moves it), and are deleted only once the whole
+  suite has measured: on this VM deleting thousands of files slows the
+  disk for minutes, and /tmp is slower than the checkout to begin with. The
+  cost of creating one file there is reported with the machine.
 - **Command line**: the installed console scripts, each a fresh process.
 - **Snapshot**: `take_snapshot` of a 10,000-file project against
   `cp .git/index <tmp> && GIT_INDEX_FILE=<tmp> git add -A && git write-tree`.
