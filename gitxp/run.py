@@ -25,6 +25,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import os
+import signal
 import socket
 import sys
 import threading
@@ -76,6 +77,24 @@ def _env_seconds(name: str, default: float, zero_ok: bool = False) -> float:
     return value
 
 
+_SYNCHRONOUS = {"SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGTRAP", "SIGABRT", "SIGSYS"}
+
+
+def block_async_signals() -> None:
+    """Keep signals sent to the process (Ctrl-C, `kill`) off the calling background thread.
+
+    The kernel hands a process-directed signal to any thread that does not
+    block it. Python runs handlers in the main thread, but only the thread
+    that received the signal is woken: if a background thread takes it, the
+    main thread sleeps on (in `time.sleep`, `wait`), and Ctrl-C seems lost.
+    """
+    if hasattr(signal, "pthread_sigmask"):
+        asynchronous = {
+            s for s in signal.valid_signals() if getattr(s, "name", "") not in _SYNCHRONOUS
+        }
+        signal.pthread_sigmask(signal.SIG_BLOCK, asynchronous)
+
+
 class _Checkpointer:
     """The one thread that makes the timed commits of every live run of the process.
 
@@ -105,6 +124,7 @@ class _Checkpointer:
             self._cond.notify()
 
     def _loop(self) -> None:
+        block_async_signals()
         while True:
             with self._cond:
                 while True:

@@ -174,3 +174,18 @@ def test_a_forked_child_does_not_commit_its_parents_runs(repo: Path) -> None:
         os.close(write)
         assert len(run_module._checkpointer._heap) >= 1  # the parent's run is still timed
     assert gitxp.open().run(run.id).status == "FINISHED"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads thread masks from /proc")
+def test_the_checkpointer_thread_leaves_signals_to_the_main_thread(repo: Path) -> None:
+    import signal
+    import threading
+
+    with gitxp.start_run():
+        thread = next(t for t in threading.enumerate() if t.name == "gitxp-checkpointer")
+        with open(f"/proc/self/task/{thread.native_id}/status") as f:
+            blocked = int(next(x for x in f if x.startswith("SigBlk:")).split()[1], 16)
+    # Ctrl-C and `kill` must wake the main thread, not this one
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        assert blocked & (1 << (sig - 1)), sig.name
+    assert not blocked & (1 << (signal.SIGSEGV - 1))
