@@ -143,6 +143,16 @@ time.sleep(60)
 """
 
 
+def _interruptible() -> None:
+    """Give a started process the default Ctrl-C disposition.
+
+    A suite run as a background job (`pytest &` from a script) inherits
+    SIGINT ignored, as POSIX asks of background jobs, and so would every
+    process it starts: these tests are about processes a user can interrupt.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_and_wait(repo: Path, name: str) -> subprocess.Popen[str]:
     write(repo / "sleeper.py", SLEEPER)
     proc = subprocess.Popen(
@@ -152,6 +162,7 @@ def _start_and_wait(repo: Path, name: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_interruptible,
     )
     deadline = time.monotonic() + 60
     while not (repo / "ready").exists():
@@ -280,6 +291,7 @@ def test_ctrl_c_at_a_terminal_reaches_the_command_once(repo: Path) -> None:
     env = child_env()
     pid, fd = pty.fork()
     if pid == 0:  # the child: become `gitxp run` on the pseudo-terminal
+        _interruptible()
         os.chdir(repo)
         os.execve(sys.executable, [*GITXP, "run", "-n", "tty", "--", "python", "once.py"], env)
     seen = b""
