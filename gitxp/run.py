@@ -141,9 +141,15 @@ class _Checkpointer:
                 self.add(run, due)
 
 
+def _after_fork_in_child() -> None:
+    # the parent's runs are the parent's: a forked child neither times nor publishes them
+    _checkpointer._reset()
+    _unpublished.clear()
+
+
 _checkpointer = _Checkpointer()
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_checkpointer._reset)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def publish_pending(git_dir: str | None = None) -> None:

@@ -165,7 +165,7 @@ def test_a_forked_child_does_not_commit_its_parents_runs(repo: Path) -> None:
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: what would a DataLoader worker inherit?
-            inherited = len(run_module._checkpointer._heap)
+            inherited = len(run_module._checkpointer._heap) + len(run_module._unpublished)
             os.write(write, str(inherited).encode())
             os._exit(0)
         os.waitpid(pid, 0)
