@@ -11,9 +11,10 @@ more than `buffer_points` points wait, and when the run ends; a killed
 process loses at most what came after its last checkpoint.
 
 The first commit waits `start_delay` seconds (default 1; `$GITXP_START_DELAY`):
-a run that ends sooner is one commit, not two (half the objects, half the
-time), and a reader in the same process publishes pending runs before it
-reads (`publish_pending`), so only other processes see a run up to a second late.
+a run that ends sooner is one commit, not two (one ref update, fewer objects,
+about a fifth less disk; docs/format.md), and a reader in the same process
+publishes pending runs before it reads (`publish_pending`), so only other
+processes see a run up to a second late.
 
 Thread safety: logging threads only append to the end of the arrays; the
 checkpointer copies and then deletes the prefix it has written. Under the
