@@ -21,7 +21,7 @@ from collections.abc import MutableMapping
 from dulwich.file import FileLocked
 
 from .._errors import RefUpdateError
-from .repository import GitRepo
+from .repository import GitRepo, read_file
 
 RUNS_PREFIX = "refs/gitxp/runs/"
 TRASH_PREFIX = "refs/gitxp/trash/"
@@ -54,8 +54,7 @@ def read_ref(repo: GitRepo, ref: str) -> str | None:
     if ref.startswith("refs/gitxp/") and ".." not in ref:
         # a loose run ref is one line of hex: read it without dulwich's generic path
         try:
-            with open(os.path.join(repo.git_dir, *ref.split("/")), "rb") as f:
-                value = f.read(128).strip()
+            value = read_file(os.path.join(repo.git_dir, ref), 128).strip()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             pass
         else:

@@ -33,6 +33,28 @@ _HEX = frozenset("0123456789abcdef")
 _TYPE_NAMES = {1: b"commit", 2: b"tree", 3: b"blob", 4: b"tag"}
 
 
+def read_file(path: str, limit: int = -1) -> bytes:
+    """The bytes of the file at *path* (at most *limit* of them when it is >= 0).
+
+    Plain descriptor calls, no buffered file object: the reads listings and
+    metric histories are made of are a few small files each, and on a cold
+    cache Python's `open()` layer costs more than the system calls under it.
+    Raises OSError as `open()` does.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if limit >= 0:
+            return os.read(fd, limit)
+        chunks = []
+        size = 1 << 16  # most objects fit; a larger first buffer costs an mmap
+        while chunk := os.read(fd, size):
+            chunks.append(chunk)
+            size = 1 << 22
+        return b"".join(chunks)  # one chunk is returned as it is, not copied
+    finally:
+        os.close(fd)
+
+
 @dataclass(frozen=True)
 class CommitInfo:
     """The parts of a commit gitxp reads."""
@@ -186,8 +208,7 @@ class GitRepo:
         kind = body = None
         if len(sha) == 40 and _HEX.issuperset(sha):
             try:
-                with open(os.path.join(self._objects, sha[:2], sha[2:]), "rb") as f:
-                    data = zlib.decompress(f.read())
+                data = zlib.decompress(read_file(f"{self._objects}/{sha[:2]}/{sha[2:]}"))
             except FileNotFoundError:
                 pass
             except zlib.error as exc:

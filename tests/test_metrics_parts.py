@@ -1,0 +1,106 @@
+"""Metric parts read back exactly, whichever route the reader takes and whoever wrote them."""
+
+from __future__ import annotations
+
+import io
+from array import array
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from gitxp import metrics
+from gitxp.git.repository import read_file
+
+
+def _parts() -> list[bytes]:
+    """Two gitxp parts; the second holds an earlier step of "loss" than the first."""
+    first = metrics.encode_points(
+        [
+            ("loss", array("q", [1, 2, 3]), array("q", [10, 20, 30]), array("d", [0.9, 0.5, 0.25])),
+            ("acc", array("q", [1, 2]), array("q", [11, 21]), array("d", [0.1, 0.2])),
+        ]
+    )
+    second = metrics.encode_points(
+        [("loss", array("q", [0]), array("q", [5]), array("d", [float("nan")]))]
+    )
+    return [first, second]
+
+
+def _expected() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "step": np.array([0, 1, 2, 3], np.int64),
+            "timestamp": np.array([5, 10, 20, 30], np.int64),
+            "value": np.array([float("nan"), 0.9, 0.5, 0.25]),
+        }
+    )
+
+
+def test_history_is_ordered_by_step_across_parts() -> None:
+    pd.testing.assert_frame_equal(metrics.read_history(_parts(), "loss"), _expected())
+
+
+def test_history_through_the_public_pyarrow_route_is_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(metrics, "_parquet_reader", lambda: None)
+    pd.testing.assert_frame_equal(metrics.read_history(_parts(), "loss"), _expected())
+
+
+def test_history_frame_through_the_public_pandas_constructor_is_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(pd.DataFrame, "_from_arrays", None, raising=False)
+    pd.testing.assert_frame_equal(metrics.read_history(_parts(), "loss"), _expected())
+
+
+def test_history_frames_do_not_share_their_column_index() -> None:
+    one = metrics.read_history(_parts(), "loss")
+    two = metrics.read_history(_parts(), "loss")
+    one.columns.name = "renamed"
+    assert two.columns.name is None
+    assert list(two.columns) == ["step", "timestamp", "value"]
+    assert list(two.dtypes) == [np.dtype("int64"), np.dtype("int64"), np.dtype("float64")]
+
+
+def test_a_missing_key_gives_an_empty_frame_with_the_format_types() -> None:
+    frame = metrics.read_history(_parts(), "nope")
+    assert len(frame) == 0
+    assert list(frame.columns) == ["step", "timestamp", "value"]
+    assert list(frame.dtypes) == [np.dtype("int64"), np.dtype("int64"), np.dtype("float64")]
+
+
+def test_a_part_another_writer_made_is_read_by_column_name() -> None:
+    # columns in another order, plain strings for keys, default compression
+    table = pa.table(
+        {
+            "value": pa.array([0.5, 7.0, 0.25], pa.float64()),
+            "key": pa.array(["loss", "other", "loss"]),
+            "timestamp": pa.array([20, 25, 30], pa.int64()),
+            "step": pa.array([2, 9, 3], pa.int64()),
+            "extra": pa.array(["a", "b", "c"]),
+        }
+    )
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    frame = metrics.read_history([sink.getvalue()], "loss")
+    assert frame["step"].tolist() == [2, 3]
+    assert frame["timestamp"].tolist() == [20, 30]
+    assert frame["value"].tolist() == [0.5, 0.25]
+
+
+def test_read_file_reads_empty_small_large_and_limited_files(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    assert read_file(str(empty)) == b""
+    big = tmp_path / "big"
+    data = bytes(range(256)) * 4099  # more than the first 64 KiB read
+    big.write_bytes(data)
+    assert read_file(str(big)) == data
+    assert read_file(str(big), 10) == data[:10]
+    with pytest.raises(FileNotFoundError):
+        read_file(str(tmp_path / "absent"))
