@@ -59,13 +59,13 @@ def start_run(
     *system_metrics_seconds* (default: `$GITXP_SYSTEM_METRICS_SECONDS` or 10)
     as `system/...` metrics until the run ends; see docs/integrations.md.
     """
-    from .git.repository import GitRepo
+    from .git.repository import open_for_run, release
     from .run import DEFAULT_BUFFER_POINTS, Run
 
     joined_id = os.environ.get(ENV_RUN_ID)
     if joined_id:
         existing = next((r for r in _active if r.id == joined_id), None)
-        git = GitRepo.discover(os.environ.get(ENV_RUN_REPO) or repo or ".")
+        git = open_for_run(os.environ.get(ENV_RUN_REPO) or repo or ".")
         run = existing or Run(
             git,
             checkpoint_seconds=checkpoint_seconds,
@@ -75,7 +75,7 @@ def start_run(
             system_metrics_seconds=system_metrics_seconds,
         )
         if existing is not None:
-            git.close()
+            release(git)
         if params:
             run.log_params(params)
         if tags:
@@ -83,7 +83,7 @@ def start_run(
         if notes:
             run.note(notes)
     else:
-        git = GitRepo.discover(repo if repo is not None else ".")
+        git = open_for_run(repo if repo is not None else ".")
         try:
             run = Run(
                 git,
@@ -100,7 +100,7 @@ def start_run(
                 system_metrics_seconds=system_metrics_seconds,
             )
         except BaseException:
-            git.close()
+            release(git)
             raise
     with _lock:
         if run not in _active:
@@ -113,7 +113,9 @@ def _forget(run: Run) -> None:
     with _lock:
         if run in _active:
             _active.remove(run)
-    run._git.close()
+    from .git.repository import release
+
+    release(run._git)
 
 
 def _register_atexit() -> None:

@@ -1,0 +1,107 @@
+"""A process's runs reuse one open repository, and loose objects of every size stay readable."""
+
+from __future__ import annotations
+
+import os
+import zlib
+from pathlib import Path
+
+import pytest
+
+import gitxp
+from gitxp.git import repository
+from gitxp.git.repository import GitRepo
+
+from .gitutil import git
+
+
+def test_runs_one_after_another_reuse_the_repository(repo: Path) -> None:
+    with gitxp.start_run(snapshot=False) as first:
+        first.log_metric("loss", 1.0)
+    with gitxp.start_run(snapshot=False) as second:
+        second.log_metric("loss", 0.5)
+    assert second._git is first._git
+    git(repo, "fsck", "--strict")
+    assert len(gitxp.open().runs()) == 2
+
+
+def test_runs_live_at_the_same_time_do_not_share_it(repo: Path) -> None:
+    with gitxp.start_run(snapshot=False) as outer, gitxp.start_run(snapshot=False) as inner:
+        assert inner._git is not outer._git
+        outer.log_metric("a", 1.0)
+        inner.log_metric("b", 2.0)
+    git(repo, "fsck", "--strict")
+    assert sorted(gitxp.open().runs()["id"]) == sorted([outer.id, inner.id])
+
+
+def test_a_config_change_opens_the_repository_again(repo: Path) -> None:
+    with gitxp.start_run(snapshot=False) as first:
+        pass
+    git(repo, "config", "core.looseCompression", "0")
+    with gitxp.start_run(snapshot=False) as second:
+        second.log_params({"lr": 0.1})
+    assert second._git is not first._git
+    # level 0 (stored, not deflated): the new run's params.json is legible in its object
+    sha = git(repo, "rev-parse", f"refs/gitxp/runs/{second.id}:params.json").strip()
+    raw = (repo / ".git" / "objects" / sha[:2] / sha[2:]).read_bytes()
+    assert b'"lr": 0.1' in raw
+    git(repo, "fsck", "--strict")
+
+
+def test_the_author_follows_the_environment_from_run_to_run(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "First Author")
+    with gitxp.start_run(snapshot=False) as first:
+        pass
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Second Author")
+    with gitxp.start_run(snapshot=False) as second:
+        pass
+    assert second._git is first._git
+    assert git(repo, "log", "-1", "--format=%an", f"refs/gitxp/runs/{first.id}") == (
+        "First Author\n"
+    )
+    assert git(repo, "log", "-1", "--format=%an", f"refs/gitxp/runs/{second.id}") == (
+        "Second Author\n"
+    )
+
+
+def test_a_forked_child_does_not_inherit_idle_repositories(repo: Path) -> None:
+    with gitxp.start_run(snapshot=False):
+        pass
+    assert repository._IDLE
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit code only
+        os._exit(0 if not repository._IDLE else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert repository._IDLE  # the parent keeps its own
+
+
+def test_the_idle_pool_is_bounded_and_closes_what_it_drops(tmp_path: Path) -> None:
+    repos = []
+    for i in range(repository._IDLE_MAX + 2):
+        path = tmp_path / f"r{i}"
+        path.mkdir()
+        git(path, "init", "-q")
+        repos.append(GitRepo(str(path)))
+    closed = []
+    for r in repos:
+        r.close = lambda r=r: closed.append(r)  # type: ignore[method-assign]
+        repository.release(r)
+    kept = [r for r in repos if repository._IDLE.get(r.root) is r]
+    assert len(kept) == repository._IDLE_MAX
+    assert closed == repos[:2]
+    for r in kept:
+        repository._IDLE.pop(r.root)
+
+
+@pytest.mark.parametrize("size", [0, 1, 200, 3000, 9000, 40_000, 300_000])
+def test_loose_objects_of_every_size_read_back_with_git(repo: Path, size: int) -> None:
+    data = (os.urandom(size // 2) + b"metric " * (size // 7 + 1))[:size]
+    with GitRepo(str(repo)) as g:
+        sha = g.write_blob(data)
+    raw = zlib.decompress((repo / ".git" / "objects" / sha[:2] / sha[2:]).read_bytes())
+    assert raw == b"blob %d\0" % size + data
+    assert git(repo, "cat-file", "-s", sha).strip() == str(size)
+    git(repo, "fsck", "--strict")
