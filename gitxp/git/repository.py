@@ -332,6 +332,8 @@ class GitRepo:
 
     def read_commit(self, sha: str) -> CommitInfo:
         obj = Commit.from_raw_string(Commit.type_num, self._read_raw(sha, b"commit"))
+        if not isinstance(obj, Commit):  # pragma: no cover - from_raw_string made it one
+            raise GitxpError(f"object {sha} is not a commit")
         return CommitInfo(
             id=sha,
             tree=obj.tree.decode(),
