@@ -200,13 +200,19 @@ def _read_part(blob: bytes, dictionary_key: bool = False) -> pa.Table:
     return pf.read(columns=list(COLUMNS), use_threads=False)
 
 
+_READER: list[Any] = []  # the class found on first use (an import statement per part
+# costs a few µs of a history read that is mostly fixed cost)
+
+
 def _parquet_reader() -> Any:
     """pyarrow's low-level Parquet reader class, or None where it is not there."""
-    try:
-        from pyarrow._parquet import ParquetReader
-    except ImportError:  # pragma: no cover - every pyarrow gitxp supports has it
-        return None
-    return ParquetReader
+    if not _READER:
+        try:
+            from pyarrow._parquet import ParquetReader
+        except ImportError:  # pragma: no cover - every pyarrow gitxp supports has it
+            ParquetReader = None
+        _READER.append(ParquetReader)
+    return _READER[0]
 
 
 _HISTORY_COLUMNS: Any = None
