@@ -45,9 +45,15 @@ def _git_version() -> str:
         return "unknown"
 
 
-def file_create_us(directory: str, n: int = 300) -> float:
-    """Microseconds to create, write (100 bytes) and close one new file in *directory*."""
+def file_create_us(directory: str, n: int = 300, keep: bool = False) -> float:
+    """Microseconds to create, write (100 bytes) and close one new file in *directory*.
+
+    With *keep*, the files are put aside for the suite to delete at its end
+    (deleting files is what slows this VM's disk) instead of deleted now.
+    """
     import tempfile
+
+    from .common import discard
 
     d = tempfile.mkdtemp(prefix="gitxp-bench-fs-", dir=directory)
     try:
@@ -57,7 +63,10 @@ def file_create_us(directory: str, n: int = 300) -> float:
                 f.write(b"x" * 100)
         return (time.perf_counter() - t) / n * 1e6
     finally:
-        shutil.rmtree(d, ignore_errors=True)
+        if keep:
+            discard(d)
+        else:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def describe() -> dict[str, Any]:

@@ -57,7 +57,10 @@ METHOD = """## What is measured
   MLflow through its fastest client path (one `log_batch` with everything).
   Medians over 100 runs each in one process, after 20 warm-up runs each, the
   tools taking turns in blocks of 20 runs; then the same on tmpfs
-  (`/dev/shm`), which shows the code's cost without the disk. The first run
+  (`/dev/shm`), which shows the code's cost without the disk. On disk, the
+  measure first waits (up to a minute) until creating a file costs under
+  150 µs, as it does when this VM's disk is not busy discarding deleted
+  blocks, and its notes give that cost before and after. The first run
   of a process, which captures the environment, is shown separately.
 - **Listing**: `gitxp.open(path).runs()` into a DataFrame, warm (listing
   cache present) and cold (cache deleted: every run read from git objects);
