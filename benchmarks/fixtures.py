@@ -25,8 +25,9 @@ from .common import CACHE, EXPERIMENTS, quiet_env, run_spec
 # bumped when what a tool writes per run changes, so its cached levels are rebuilt
 # (gitxp 2: a run that ends within its start delay is one commit; 3: no reflog lines;
 # 4: one JSON member per line, no Parquet statistics, no commit encoding header;
-# 5: zstd on the value column only, no empty snapshot record; 6: no liveness fields at the end)
-FIXTURE_VERSION = {"gitxp": 6, "mlflow": 1}
+# 5: zstd on the value column only, no empty snapshot record; 6: no liveness fields at the end;
+# 7: loose objects deflated with a window sized to them)
+FIXTURE_VERSION = {"gitxp": 7, "mlflow": 1}
 FIX = os.path.join(CACHE, "fixtures")
 
 
