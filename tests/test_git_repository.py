@@ -1,4 +1,5 @@
-"""A process's runs reuse one open repository, and loose objects of every size stay readable."""
+"""The git layer: a process's runs reuse one open repository; objects of every size and
+kind are written and read as git does."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import gitxp
+from gitxp._errors import GitxpError
 from gitxp.git import repository
 from gitxp.git.repository import GitRepo
 
@@ -105,3 +107,15 @@ def test_loose_objects_of_every_size_read_back_with_git(repo: Path, size: int) -
     assert raw == b"blob %d\0" % size + data
     assert git(repo, "cat-file", "-s", sha).strip() == str(size)
     git(repo, "fsck", "--strict")
+
+
+def test_commits_are_read_directly_and_other_objects_are_refused(repo: Path) -> None:
+    head = git(repo, "rev-parse", "HEAD").strip()
+    with GitRepo(str(repo)) as g:
+        info = g.read_commit(head)
+        assert info.tree == git(repo, "rev-parse", "HEAD^{tree}").strip()
+        assert info.parents == ()
+        assert info.message == "initial\n"
+        assert info.author == "Ada Tester <ada@example.com>"
+        with pytest.raises(GitxpError, match="is a tree, not a commit"):
+            g.read_commit(info.tree)
