@@ -27,6 +27,7 @@ from .fixtures import (
     record_gitxp_run,
     record_mlflow_run,
 )
+from .machine import file_create_us
 
 FIRST_RUN = """
 import time, sys
@@ -51,8 +52,6 @@ SETTLE_S = 60.0
 
 def _settle_disk(directory: str) -> tuple[float, float]:
     """Wait for creating a file in *directory* to be cheap again; (seconds waited, µs)."""
-    from .machine import file_create_us
-
     start = time.monotonic()
     cost = file_create_us(directory, 50, keep=True)
     while cost > QUIET_US and time.monotonic() - start < SETTLE_S:
@@ -119,8 +118,6 @@ def main(quick: bool) -> None:
             firsts.append(float(out.strip().splitlines()[-1]) * 1000)
         waited, before_us = _settle_disk(tmp)
         times, cpus, mt, mcpu = _side_by_side(tmp, n)
-        from .machine import file_create_us
-
         after_us = file_create_us(tmp, 50, keep=True)
     finally:
         discard(tmp)

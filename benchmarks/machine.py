@@ -10,7 +10,7 @@ import time
 from importlib import metadata
 from typing import Any
 
-from .common import SCRATCH
+from .common import SCRATCH, discard
 
 PACKAGES = (
     "gitxp",
@@ -52,8 +52,6 @@ def file_create_us(directory: str, n: int = 300, keep: bool = False) -> float:
     (deleting files is what slows this VM's disk) instead of deleted now.
     """
     import tempfile
-
-    from .common import discard
 
     d = tempfile.mkdtemp(prefix="gitxp-bench-fs-", dir=directory)
     try:
