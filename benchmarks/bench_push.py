@@ -4,10 +4,10 @@ Runs standalone and prints one JSON line:
 
     python benchmarks/bench_push.py [--empty 1000] [--existing 10000]
 
-Runs are synthesised with `git fast-import` (two commits each, like a
-start and an end commit, with run.json, params.json, summary.json, a
-shared env.json and a small Parquet-sized metrics blob) so the set-up
-takes seconds; only `push` itself is timed.
+Runs are synthesised with `git fast-import` (one commit each, as gitxp
+writes a run that ends within its start delay, with run.json, params.json,
+summary.json, a shared env.json and a small Parquet-sized metrics blob) so
+the set-up takes seconds; only `push` itself is timed.
 """
 
 from __future__ import annotations
@@ -61,27 +61,28 @@ def synthesise(repo: Path, n: int, base: str) -> list[str]:
         run_id = new_run_id()
         ids.append(run_id)
         ref = f"refs/gitxp/runs/{run_id}".encode()
-        meta = {"format": 1, "id": run_id, "name": f"run-{i}", "experiment": "bench"}
-        for step, status in enumerate(("RUNNING", "FINISHED")):
-            meta["status"] = status
-            lines.append(b"commit " + ref + b"\n")
-            lines.append(b"committer bench <bench@example.com> %d +0000\n" % (now + step))
-            message = (
-                f"gitxp: run run-{i} {status}\n\nGitxp-Run: {run_id}\nGitxp-Status: {status}\n"
-            )
-            _blob(lines, message.encode())
-            if step == 0:  # the second commit continues the ref's own tip
-                lines.append(b"from " + base.encode() + b"\n")
-            for path, content in (
-                ("run.json", json.dumps(meta).encode()),
-                ("params.json", json.dumps({"lr": i / n, "seed": i}).encode()),
-                ("summary.json", json.dumps({"loss": {"last": 1 / (i + 1)}}).encode()),
-                ("env.json", env_json),
-                ("metrics/part-000001.parquet", os.urandom(600)),
-            ):
-                lines.append(f"M 100644 inline {path}\n".encode())
-                _blob(lines, content)
-            lines.append(b"\n")
+        meta = {
+            "format": 1,
+            "id": run_id,
+            "name": f"run-{i}",
+            "experiment": "bench",
+            "status": "FINISHED",
+        }
+        lines.append(b"commit " + ref + b"\n")
+        lines.append(b"committer bench <bench@example.com> %d +0000\n" % now)
+        message = f"gitxp: run run-{i} FINISHED\n\nGitxp-Run: {run_id}\nGitxp-Status: FINISHED\n"
+        _blob(lines, message.encode())
+        lines.append(b"from " + base.encode() + b"\n")
+        for path, content in (
+            ("run.json", json.dumps(meta).encode()),
+            ("params.json", json.dumps({"lr": i / n, "seed": i}).encode()),
+            ("summary.json", json.dumps({"loss": {"last": 1 / (i + 1)}}).encode()),
+            ("env.json", env_json),
+            ("metrics/part-000001.parquet", os.urandom(600)),
+        ):
+            lines.append(f"M 100644 inline {path}\n".encode())
+            _blob(lines, content)
+        lines.append(b"\n")
     git(repo, "fast-import", "--quiet", data=b"".join(lines))
     return ids
 
@@ -161,6 +162,16 @@ def main() -> None:
         seconds, res = timed(lambda: sharing.fetch(repo, str(full)))
         assert {r.status for r in res} == {"up-to-date"}
         results["fetch_nothing_new_from_full_path_s"] = round(seconds, 3)
+
+        # every run of the full remote into a repository that has none yet
+        fresh = work / "fresh"
+        fresh.mkdir()
+        git(fresh, "init", "-q", "-b", "main")
+        seconds, res = timed(lambda: sharing.fetch(fresh, str(full)))
+        assert res and {r.status for r in res} == {"new"}, "fetch into an empty repository"
+        results["fetch_all_into_empty_path_runs"] = len(res)
+        results["fetch_all_into_empty_path_s"] = round(seconds, 3)
+        discard(str(fresh))
 
         # the same over git:// (a real git daemon)
         port = free_port()

@@ -82,6 +82,11 @@ METHOD = """## What is measured
   `cp .git/index <tmp> && GIT_INDEX_FILE=<tmp> git add -A && git write-tree`.
 - **Memory**: a fresh process logs 10M points with `log_metric`, peak RSS
   from `getrusage`.
+- **Sharing** (no peer, no target): `benchmarks/bench_push.py` makes runs of
+  one commit each with `git fast-import`, then times `gitxp push` of 1,000
+  runs to an empty bare remote and again with nothing new, one new run
+  pushed to a remote holding 10,000 (by path and through a real `git
+  daemon`), and `gitxp fetch` of every run into an empty repository.
 """
 
 
@@ -119,6 +124,8 @@ def render(data: dict[str, Any]) -> str:
     m = data["machine"]
     lines = [INTRO, "## Machine", ""]
     lines.append(f"- measured {data['finished']} ({'quick' if data.get('quick') else 'full'} run)")
+    for group, when in sorted((data.get("rerun") or {}).items()):
+        lines.append(f"- measured again on its own: `{group}`, {when}")
     lines.append(
         f"- CPU: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM; "
         f"load average at start {m['load_average'][0]}"

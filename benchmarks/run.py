@@ -96,6 +96,15 @@ def push_group(quick: bool) -> list[dict]:
             notes=note,
         ),
         result(
+            "fetch.all.path",
+            group,
+            f"`gitxp fetch`: {raw['fetch_all_into_empty_path_runs']:,} runs into an empty "
+            "repository (path)",
+            "s",
+            raw["fetch_all_into_empty_path_s"],
+            notes=note,
+        ),
+        result(
             "push.one.daemon",
             group,
             f"push 1 new run to a remote holding {big:,} (git:// daemon)",
@@ -151,9 +160,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(GROUPS)}")
     latest = os.path.join(RESULTS, "latest.json")
     previous: list[dict] = []
+    base: dict = {}  # the run the groups not re-run come from
     if args.only and os.path.exists(latest):
         with open(latest) as f:
-            previous = json.load(f).get("results", [])
+            base = json.load(f)
+        previous = base.get("results", [])
     started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     info = machine.describe()
     fresh: dict[str, list[dict]] = {}
@@ -165,13 +176,19 @@ def main(argv: list[str] | None = None) -> int:
             results += fresh[name]
         else:
             results += [r for r in previous if r.get("group_key") == name]
+    finished = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     data = {
         "started": started,
-        "finished": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "finished": finished,
         "quick": args.quick,
         "machine": info,
         "results": results,
     }
+    if base and set(only) != set(GROUPS):
+        # most figures still come from the earlier run: keep its date and machine
+        # description, and say which groups were measured again, and when
+        rerun = {**base.get("rerun", {}), **{name: finished for name in only}}
+        data = {**base, "results": results, "rerun": rerun}
     common.empty_trash()  # the scratch directories, deleted now that nothing is measured
     os.makedirs(RESULTS, exist_ok=True)
     tmp = latest + ".tmp"
