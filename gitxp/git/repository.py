@@ -129,24 +129,29 @@ def init_repository(path: str | os.PathLike[str]) -> tuple[GitRepo, bool]:
 _CONFIG_CACHE: dict[str, tuple[list[Any], Any]] = {}
 
 
+def _file_stamp(path: str) -> tuple[int, int, int] | None:
+    """What identifies a file's current contents: its stat fields (None: no file)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
 def _config_stamp(git_dir: str) -> list[Any]:
-    """What identifies the config files' current contents: their stat fields."""
-    stamp: list[Any] = []
-    for path in (
-        os.path.join(git_dir, "config"),
-        os.path.expanduser("~/.gitconfig"),
-        os.path.join(
-            os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config"),
-            "git",
-            "config",
-        ),
-    ):
-        try:
-            st = os.stat(path)
-            stamp.append((st.st_mtime_ns, st.st_size, st.st_ino))
-        except OSError:
-            stamp.append(None)
-    return stamp
+    """The stamps of the config files git reads for this repository."""
+    return [
+        _file_stamp(path)
+        for path in (
+            os.path.join(git_dir, "config"),
+            os.path.expanduser("~/.gitconfig"),
+            os.path.join(
+                os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config"),
+                "git",
+                "config",
+            ),
+        )
+    ]
 
 
 class _Repo(_DulwichRepo):
@@ -161,11 +166,7 @@ class _Repo(_DulwichRepo):
 
     def _get_shared_repository_permissions(self) -> Any:
         path = os.path.join(self.commondir(), "config")
-        try:
-            st = os.stat(path)
-            stamp: Any = (st.st_mtime_ns, st.st_size, st.st_ino)
-        except OSError:
-            stamp = None
+        stamp = _file_stamp(path)
         cached = _Repo._shared.get(path)
         if cached is None or cached[0] != stamp:
             cached = (stamp, super()._get_shared_repository_permissions())
