@@ -4,6 +4,8 @@ kind are written and read as git does."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -119,3 +121,38 @@ def test_commits_are_read_directly_and_other_objects_are_refused(repo: Path) -> 
         assert info.author == "Ada Tester <ada@example.com>"
         with pytest.raises(GitxpError, match="is a tree, not a commit"):
             g.read_commit(info.tree)
+
+
+_READ_AND_EXIT = """
+import gitxp
+repo = gitxp.open(".")
+run = repo.run(repo.rows()[0]["id"])
+print(run.params["lr"], len(run.metric_history("loss")))
+{tail}
+"""
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "",  # the script ends with the repository still open
+        "del run, repo; import gc; gc.collect(); print('dropped')",  # dropped mid-program
+    ],
+)
+def test_a_packed_repository_left_open_closes_quietly(repo: Path, tail: str) -> None:
+    """A clone's objects are packed: a script that reads it and never closes the
+    repository must not print dulwich's unclosed-pack warnings, at exit or when
+    the repository is garbage collected (-X dev shows every ResourceWarning)."""
+    with gitxp.start_run(params={"lr": 0.1}, snapshot=False) as run:
+        run.log_metric("loss", 1.0)
+    git(repo, "gc", "-q")
+    assert not list((repo / ".git" / "objects").glob("??/*")), "objects should all be packed"
+    result = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", _READ_AND_EXIT.format(tail=tail)],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("0.1 1"), result.stdout
+    assert result.stderr == "", result.stderr

@@ -13,6 +13,7 @@ import hashlib
 import os
 import threading
 import time
+import weakref
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -226,6 +227,11 @@ def release(git: GitRepo) -> None:
         repo.close()
 
 
+def _close_quietly(repo: _DulwichRepo) -> None:
+    with contextlib.suppress(Exception):
+        repo.close()
+
+
 class GitRepo:
     """A git repository opened for gitxp's reads and writes."""
 
@@ -239,6 +245,10 @@ class GitRepo:
         self._objects = os.fspath(self._repo.object_store.path)
         self._identity: Identity | None = None
         self._config_stamp = _config_stamp(self.git_dir)  # dulwich read its settings now
+        # A repository nobody closed (a script's `gitxp.open()`) is closed when it is
+        # collected or the interpreter exits, before dulwich's own finalisers would
+        # warn about, or fail to import warnings for, the packs it left open.
+        weakref.finalize(self, _close_quietly, self._repo)
 
     @classmethod
     def discover(cls, path: str | os.PathLike[str] = ".") -> GitRepo:
