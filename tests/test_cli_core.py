@@ -124,6 +124,20 @@ def test_outside_a_repository_real_process(tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_python_dash_m_gitxp_is_the_gitxp_command(tmp_path: Path) -> None:
+    """`python -m gitxp`, for when the `gitxp` script is not on PATH."""
+    version = subprocess.run(
+        [sys.executable, "-m", "gitxp", "--version"], capture_output=True, text=True
+    )
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.startswith("gitxp, version ")
+    outside = subprocess.run(
+        [sys.executable, "-m", "gitxp", "log"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert outside.returncode == 1
+    assert outside.stderr.startswith("error: not a git repository")
+
+
 def test_init_creates_repository_and_is_idempotent(runner: CliRunner, tmp_path: Path) -> None:
     target = tmp_path / "new"
     result = runner.invoke(cli, ["init", str(target)])

@@ -15,6 +15,7 @@ HEADER = """# CLI reference
 Generated from `--help` by `python -m gitxp.cli.reference > docs/cli.md`;
 do not edit by hand. Every command accepts `-h`/`--help`. Errors print one
 line starting with `error:` and exit with status 1 (2 for usage errors).
+`python -m gitxp` is the same command, for when its script is not on PATH.
 """
 
 
