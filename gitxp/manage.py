@@ -22,6 +22,7 @@ from ._errors import (
     UsageError,
 )
 from ._repoarg import RepoArg, opened
+from ._text import count
 from .edit import RunState, edit_run
 from .values import check_key, to_tag
 
@@ -320,7 +321,7 @@ def gc(
         skipped = None
         packed = 0
         if running:
-            skipped = f"{len(running)} run(s) are being recorded"
+            skipped = f"{count(len(running), 'run')} still being recorded"
         elif locks:
             skipped = f"a writer holds {locks[0]}"
         else:

@@ -37,6 +37,7 @@ from ._errors import (
     RunNotFoundError,
     UsageError,
 )
+from ._text import count
 from .git.refs import RUNS_PREFIX, create_refs, list_refs, log_ref_value, update_ref
 from .git.remote import RUNS_REFSPEC, Remote, resolve_remote
 from .git.remote import fetch as _fetch_objects
@@ -295,7 +296,7 @@ def push(
             return haves, trees
 
         if progress:
-            progress(f"pushing {len(local)} run(s) to {target.display}\n")
+            progress(f"pushing {count(len(local), 'run')} to {target.display}\n")
         outcome = _push_objects(git, target, decide, relevant_haves, progress)
         for ref, error in outcome.errors.items():
             if ref in results:

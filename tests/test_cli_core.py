@@ -188,3 +188,12 @@ def test_show_reports_exit_code_and_prints_captured_output(repo: Path) -> None:
     text = runner.invoke(cli, ["show", "noisy"]).output
     assert "Exit code:  3" in text and "bytes stored (--output prints them)" in text
     assert runner.invoke(cli, ["show", "noisy", "--output"]).output == "hello from the job\n"
+
+
+@pytest.mark.parametrize(
+    ("n", "text"), [(0, "0 runs"), (1, "1 run"), (2, "2 runs"), (1500, "1,500 runs")]
+)
+def test_counts_in_messages_agree_with_their_noun(n: int, text: str) -> None:
+    from gitxp._text import count
+
+    assert count(n, "run") == text

@@ -27,7 +27,7 @@ def test_push_and_pull_print_a_summary_per_run(
     result = runner.invoke(cli, ["push"])
     assert result.exit_code == 0, result.output
     assert all(i in result.output for i in ids)
-    assert "push to origin: 2 run(s): 2 new" in result.output
+    assert "push to origin: 2 runs: 2 new" in result.output
 
     again = runner.invoke(cli, ["push"])
     assert again.exit_code == 0 and "2 up-to-date" in again.output

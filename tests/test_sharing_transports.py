@@ -322,7 +322,7 @@ def test_progress_reports_reach_the_callback(repo: Path, served: Path) -> None:
     with git_daemon(served) as url:
         sharing.push(repo, f"{url}/runs.git", progress=lines.append)
         sharing.fetch(repo, f"{url}/runs.git", progress=lines.append)
-    assert any(line.startswith("pushing 3 run(s)") for line in lines)
+    assert any(line.startswith("pushing 3 runs") for line in lines)
     assert any(line.startswith("fetching runs from") for line in lines)
     assert all(line.endswith(("\n", "\r")) for line in lines)
 

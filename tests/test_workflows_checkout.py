@@ -44,6 +44,7 @@ def test_path_materialises_the_snapshot(repo: Path, tmp_path: Path) -> None:
         str(p.relative_to(target)) for p in target.rglob("*") if p.is_file() or p.is_symlink()
     )
     assert written == sorted(listed)
+    assert f"Wrote {len(listed)} files of run dirty" in result.stdout + result.stderr
     # the user's work tree is untouched
     assert (repo / "train.py").read_text() == "print('changed')\n"
     assert git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"

@@ -78,7 +78,7 @@ def test_diff_reports_params_metrics_env_code_tags_notes(two_runs: Path) -> None
 def test_diff_cli_formats(two_runs: Path) -> None:
     text = run_gitxp(two_runs, "diff", "a", "b")
     assert text.returncode == 0, text.stderr
-    assert "code: 2 file(s) differ" in text.stdout
+    assert "code: 2 files changed" in text.stdout
     assert "-0.5 (-50.0%)" in text.stdout
     assert "variables: OMP_NUM_THREADS  1" in text.stdout
     assert "diff --git" not in text.stdout

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from .._text import count
 from ._output import dump_json, format_option, open_repo, render_table, repo_option
 
 
@@ -103,4 +104,4 @@ def get_command(run: str, name: str | None, to: str, fmt: str, repo_path: str) -
         return
     for path in written:
         click.echo(path)
-    click.echo(f"{len(written)} file(s) written to {to}", err=True)
+    click.echo(f"{count(len(written), 'file')} written to {to}", err=True)

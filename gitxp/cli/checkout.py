@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from .._text import count
 from ._output import dump_json, format_option, repo_option
 
 
@@ -56,7 +57,7 @@ def checkout_command(
         return
     if result.path:
         click.echo(
-            f"Wrote {result.files} files of run {result.name} (code {result.code_commit[:12]}) "
+            f"Wrote {count(result.files, 'file')} of run {result.name} (code {result.code_commit[:12]}) "
             f"to {result.path}"
         )
         return

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from .._text import count
 from ._output import dump_json, fmt_value, format_option, render_table, repo_option
 
 
@@ -81,7 +82,7 @@ def _header(result: Any) -> list[str]:
     elif code["same"]:
         lines.append("code: identical")
     else:
-        lines.append(f"code: {len(code['files'])} file(s) differ (--code shows the diff)")
+        lines.append(f"code: {count(len(code['files']), 'file')} changed (--code shows the diff)")
     return lines
 
 

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
+from .._text import count
 from ._output import dump_json, repo_option
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -77,7 +78,7 @@ def parquet_command(
         click.echo(dump_json(result.to_dict()))
     else:
         click.echo(
-            f"{len(result.written)} runs written ({result.points:,} points), "
+            f"{count(len(result.written), 'run')} written ({result.points:,} points), "
             f"{len(result.unchanged)} unchanged, in {result.outdir}"
         )
 
@@ -104,4 +105,4 @@ def tensorboard_command(
     written = export_tensorboard(
         outdir, repo_path, filter=filter_, experiment=list(experiment) or None
     )
-    click.echo(f"{len(written)} runs in {outdir}")
+    click.echo(f"{count(len(written), 'run')} in {outdir}")

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from .._text import count
 from ._output import dump_json, format_option, open_repo, render_table, repo_option
 
 
@@ -70,7 +71,7 @@ def report(
         direction = "to" if action == "push" else "from"
         total = len(results)
         click.echo(
-            f"{action} {direction} {remote}: {total} run(s)"
+            f"{action} {direction} {remote}: {count(total, 'run')}"
             + (": " + ", ".join(parts) if parts else "")
             + (" (dry run: nothing was sent)" if dry_run else "")
         )
@@ -78,7 +79,7 @@ def report(
     if bad:
         if fmt != "json":
             click.echo(
-                f"error: {bad} run(s) not {'pushed' if action == 'push' else 'fetched'}; "
+                f"error: {count(bad, 'run')} not {'pushed' if action == 'push' else 'fetched'}; "
                 "see the detail column (nothing was overwritten)",
                 err=True,
             )

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from .._text import count
 from ._output import (
     dump_json,
     fmt_duration,
@@ -88,7 +89,7 @@ def render(record: Any, color: bool, env_details: bool = False) -> str:
         out += ["", _section("Snapshot", color)]
         if snap.get("changed_count"):
             out.append(
-                f"  {snap['changed_count']} file(s) differ from HEAD: "
+                f"  {count(snap['changed_count'], 'file')} changed from HEAD: "
                 + ", ".join(snap.get("changed", [])[:10])
                 + (" ..." if snap["changed_count"] > 10 else "")
             )

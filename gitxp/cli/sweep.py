@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from .._text import count
 from ._output import dump_json, fmt_duration, fmt_value, format_option, render_table, repo_option
 
 
@@ -129,7 +130,9 @@ def sweep_command(
             if metric:
                 cells.append(fmt_value(r["value"]))
             rows.append(cells)
-        click.echo(f"sweep {result.sweep_id}: {len(result.runs)} runs, {len(result.failed)} failed")
+        click.echo(
+            f"sweep {result.sweep_id}: {count(len(result.runs), 'run')}, {len(result.failed)} failed"
+        )
         click.echo(render_table(headers, rows))
         if result.best is not None:
             click.echo(

@@ -12,6 +12,7 @@ import argparse
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from .._text import count
 from ._common import HelpFormatter, discover, guarded, say
 from .config import load_hooks_config
 
@@ -101,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as exc:  # any failure to push runs must not lose the code push
             say(
                 NAME,
-                f"{'error' if strict else 'warning'}: could not push {len(runs)} run(s) "
+                f"{'error' if strict else 'warning'}: could not push {count(len(runs), 'run')} "
                 f"to {context.target}: {exc}",
             )
             return 1 if strict else 0
@@ -116,5 +117,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(NAME, "push them later with `gitxp push " + context.target + "`")
         return 1 if strict else 0
     if args.verbose:
-        say(NAME, f"pushed {len(runs)} run(s) to {context.target}")
+        say(NAME, f"pushed {count(len(runs), 'run')} to {context.target}")
     return 0

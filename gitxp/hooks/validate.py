@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .._text import count
 from ._common import HelpFormatter, discover, guarded, say
 
 if TYPE_CHECKING:
@@ -118,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose and not problems:
             from ..git.refs import RUNS_PREFIX, list_refs
 
-            say(NAME, f"{len(list_refs(git, RUNS_PREFIX))} run(s) checked, all valid")
+            say(NAME, f"{count(len(list_refs(git, RUNS_PREFIX)), 'run')} checked, all valid")
     if not problems:
         return 0
     from ..cli._output import render_table
