@@ -97,7 +97,7 @@ def to_float(key: str, value: object) -> float:
     raise InvalidValueError(
         f"metric {key!r}",
         f"value {value!r:.60} is not a number; metrics are float64 "
-        "(use log_param or set_tag for text, log_metrics_array for arrays)",
+        "(use log_param or set_tag for text, log_metric_array for arrays)",
     )
 
 

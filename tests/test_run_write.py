@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 from pathlib import Path
 
@@ -267,6 +268,9 @@ def test_bad_metric_input_is_a_clear_error(repo: Path, call, fragment: str) -> N
         with pytest.raises(gitxp.GitxpError) as info:
             call(run)
         assert fragment in str(info.value)
+        # every method the message suggests exists
+        for name in re.findall(r"\b((?:log|set)_[a-z_]+)\b", str(info.value)):
+            assert callable(getattr(run, name, None)), f"the message suggests {name}()"
 
 
 def test_logging_after_end_is_an_error(repo: Path) -> None:
