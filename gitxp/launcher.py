@@ -95,7 +95,7 @@ class _Tail:
 
 def _pump(source: IO[bytes], sink: IO[Any] | None, tail: _Tail) -> None:
     """Copy *source* to *sink* as data arrives, keeping the tail."""
-    from .run import block_async_signals
+    from .checkpointer import block_async_signals
 
     block_async_signals()  # signals for us are the main thread's to handle and forward
     fd = source.fileno()

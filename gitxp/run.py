@@ -1,38 +1,30 @@
 """The live run: buffering points in memory and committing checkpoints to the run's ref.
 
-Points go into per-key typed arrays (`array('q')`, `array('d')`): appending
-costs a fraction of a microsecond and nothing touches disk per point. A
+Each metric key's points wait in a `Series` (typed arrays: appending costs
+a fraction of a microsecond and nothing touches disk per point). A
 checkpoint encodes the points gathered since the previous one as one
 Parquet part and commits a new tree on `refs/gitxp/runs/<id>`, its parent
 the previous checkpoint, so the first-parent chain ends at the code commit.
 Checkpoints happen every `checkpoint_seconds` (one background thread serves
-every run of the process, `_Checkpointer`), when
-more than `buffer_points` points wait, and when the run ends; a killed
-process loses at most what came after its last checkpoint.
+every run of the process: `gitxp.checkpointer`), when more than
+`buffer_points` points wait, and when the run ends; a killed process loses
+at most what came after its last checkpoint.
 
 The first commit waits `start_delay` seconds (default 1; `$GITXP_START_DELAY`):
 a run that ends sooner is one commit, not two (one ref update, fewer objects,
 about a fifth less disk; docs/format.md), and a reader in the same process
 publishes pending runs before it reads (`publish_pending`), so only other
 processes see a run up to a second late.
-
-Thread safety: logging threads only append to the end of the arrays; the
-checkpointer copies and then deletes the prefix it has written. Under the
-GIL both are atomic per array, so no lock sits on the logging path.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import os
-import signal
 import socket
 import sys
 import threading
 import time
 import weakref
-from array import array
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -44,7 +36,9 @@ from ._errors import (
     RunFinishedError,
 )
 from ._ids import new_run_id, new_run_name
-from .values import check_key, json_float, normalize_param, to_float, to_tag
+from .checkpointer import checkpointer
+from .series import Series
+from .values import check_key, normalize_param, to_float, to_tag
 
 DEFAULT_CHECKPOINT_SECONDS = 30.0
 DEFAULT_BUFFER_POINTS = 1_000_000
@@ -78,79 +72,13 @@ def _env_seconds(name: str, default: float, zero_ok: bool = False) -> float:
     return value
 
 
-_SYNCHRONOUS = {"SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGTRAP", "SIGABRT", "SIGSYS"}
-
-
-def block_async_signals() -> None:
-    """Keep signals sent to the process (Ctrl-C, `kill`) off the calling background thread.
-
-    The kernel hands a process-directed signal to any thread that does not
-    block it. Python runs handlers in the main thread, but only the thread
-    that received the signal is woken: if a background thread takes it, the
-    main thread sleeps on (in `time.sleep`, `wait`), and Ctrl-C seems lost.
-    """
-    if hasattr(signal, "pthread_sigmask"):
-        asynchronous = {
-            s for s in signal.valid_signals() if getattr(s, "name", "") not in _SYNCHRONOUS
-        }
-        signal.pthread_sigmask(signal.SIG_BLOCK, asynchronous)
-
-
-class _Checkpointer:
-    """The one thread that makes the timed commits of every live run of the process.
-
-    Runs wait in a heap ordered by when they are due. One thread for all
-    runs, rather than one per run, spares each run starting and joining a
-    thread (~0.1 ms, a twentieth of recording a short run) and keeps a
-    process that records thousands of runs at one extra thread.
-    A forked child starts with an empty heap: its parent's runs are not its
-    to commit (a DataLoader worker must not checkpoint the training run).
-    """
-
-    def __init__(self) -> None:
-        self._reset()
-
-    def _reset(self) -> None:
-        self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, Run]] = []
-        self._seq = itertools.count()
-        self._pid: int | None = None
-
-    def add(self, run: Run, due: float) -> None:
-        with self._cond:
-            heapq.heappush(self._heap, (due, next(self._seq), run))
-            if self._pid != os.getpid():
-                self._pid = os.getpid()
-                threading.Thread(target=self._loop, name="gitxp-checkpointer", daemon=True).start()
-            self._cond.notify()
-
-    def _loop(self) -> None:
-        block_async_signals()
-        while True:
-            with self._cond:
-                while True:
-                    if not self._heap:
-                        self._cond.wait()
-                        continue
-                    wait = self._heap[0][0] - time.monotonic()
-                    if wait <= 0:
-                        break
-                    self._cond.wait(wait)
-                _, _, run = heapq.heappop(self._heap)
-            due = run._tick()
-            if due is not None:
-                self.add(run, due)
-
-
-def _after_fork_in_child() -> None:
-    # the parent's runs are the parent's: a forked child neither times nor publishes them
-    _checkpointer._reset()
+def _forget_unpublished_in_child() -> None:
+    # the parent's runs are the parent's: a forked child does not publish them
     _unpublished.clear()
 
 
-_checkpointer = _Checkpointer()
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(after_in_child=_forget_unpublished_in_child)
 
 
 def publish_pending(git_dir: str | None = None) -> None:
@@ -164,77 +92,6 @@ def publish_pending(git_dir: str | None = None) -> None:
     for run in list(_unpublished):
         if git_dir is None or run._git.git_dir == git_dir:
             run._publish()
-
-
-class _Series:
-    """The buffered, not yet committed points of one metric key, and its running summary."""
-
-    __slots__ = (
-        "count",
-        "key",
-        "last",
-        "last_step",
-        "last_ts",
-        "max",
-        "min",
-        "next_step",
-        "steps",
-        "ts",
-        "vals",
-    )
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-        self.steps = array("q")
-        self.ts = array("q")
-        self.vals = array("d")
-        self.next_step = 0
-        self.count = 0
-        self.last: float | None = None
-        self.last_step = -(2**63)
-        self.last_ts = 0
-        self.min: float | None = None
-        self.max: float | None = None
-
-    def take(self) -> tuple[array, array, array] | None:  # type: ignore[type-arg]
-        """Remove and return the buffered points (safe against concurrent appends)."""
-        n = len(self.vals)  # values are appended last, so steps/ts hold at least n
-        if n == 0:
-            return None
-        steps, ts, vals = self.steps[:n], self.ts[:n], self.vals[:n]
-        del self.steps[:n]
-        del self.ts[:n]
-        del self.vals[:n]
-        self._summarise(steps, vals, ts)
-        return steps, ts, vals
-
-    def _summarise(self, steps: array, vals: array, ts: array) -> None:  # type: ignore[type-arg]
-        import numpy as np
-
-        v = np.frombuffer(vals, dtype=np.float64)
-        s = np.frombuffer(steps, dtype=np.int64)
-        self.count += len(v)
-        finite = v[~np.isnan(v)]
-        if len(finite):
-            lo, hi = float(finite.min()), float(finite.max())
-            self.min = lo if self.min is None else min(self.min, lo)
-            self.max = hi if self.max is None else max(self.max, hi)
-        # the latest point is the one with the highest step; the last logged wins ties
-        i = len(s) - 1 - int(np.argmax(s[::-1]))
-        if int(s[i]) >= self.last_step:
-            self.last_step = int(s[i])
-            self.last = float(v[i])
-            self.last_ts = int(ts[i])
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "count": self.count,
-            "last": None if self.last is None else json_float(self.last),
-            "step": None if self.count == 0 else self.last_step,
-            "timestamp": self.last_ts or None,
-            "min": None if self.min is None else json_float(self.min),
-            "max": None if self.max is None else json_float(self.max),
-        }
 
 
 class Run:
@@ -284,7 +141,7 @@ class Run:
         # checked before anything is committed: a bad setting or a missing psutil fails early
         sm_interval = resolve_system_metrics(system_metrics, system_metrics_seconds)
         self._lock = threading.RLock()
-        self._series: dict[str, _Series] = {}
+        self._series: dict[str, Series] = {}
         self._pending = 0
         self._files: dict[str, tuple[int, str]] = {}
         self._parts = 0
@@ -320,7 +177,7 @@ class Run:
         import concurrent.futures.thread  # noqa: F401
 
         first = min(self._start_delay, self.checkpoint_seconds) if self._tip is None else None
-        _checkpointer.add(self, time.monotonic() + (first or self.checkpoint_seconds))
+        checkpointer.add(self, time.monotonic() + (first or self.checkpoint_seconds))
         self._start_system_metrics(sm_interval)
 
     def _start_system_metrics(self, interval: float | None) -> None:
@@ -453,7 +310,7 @@ class Run:
             from .values import from_json_float
 
             for key, s in storage.loads(self._git.read_blob(summary_blob[1])).items():
-                series = _Series(key)
+                series = Series(key)
                 series.count = s.get("count", 0)
                 series.last = from_json_float(s.get("last"))
                 series.last_step = s.get("step") if s.get("step") is not None else -(2**63)
@@ -544,10 +401,10 @@ class Run:
             self._notes = f"{self._notes}\n\n{text}" if self._notes else text
             self._dirty_meta = True
 
-    def _new_series(self, key: str) -> _Series:
+    def _new_series(self, key: str) -> Series:
         self._check_open("log_metric")
         check_key("metric", key)
-        series = _Series(key)
+        series = Series(key)
         self._series[key] = series
         return series
 

@@ -160,19 +160,20 @@ def test_one_thread_makes_every_runs_timed_commits(repo: Path) -> None:
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
 def test_a_forked_child_does_not_commit_its_parents_runs(repo: Path) -> None:
     from gitxp import run as run_module
+    from gitxp.checkpointer import checkpointer
 
     with gitxp.start_run(checkpoint_seconds=0.2) as run:
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: what would a DataLoader worker inherit?
-            inherited = len(run_module._checkpointer._heap) + len(run_module._unpublished)
+            inherited = len(checkpointer._heap) + len(run_module._unpublished)
             os.write(write, str(inherited).encode())
             os._exit(0)
         os.waitpid(pid, 0)
         assert os.read(read, 16) == b"0"
         os.close(read)
         os.close(write)
-        assert len(run_module._checkpointer._heap) >= 1  # the parent's run is still timed
+        assert len(checkpointer._heap) >= 1  # the parent's run is still timed
     assert gitxp.open().run(run.id).status == "FINISHED"
 
 
