@@ -303,6 +303,9 @@ class SystemMetricsSampler:
         return self._thread.is_alive()
 
     def _loop(self) -> None:
+        from .checkpointer import block_async_signals
+
+        block_async_signals()  # Ctrl-C and `kill` are the main thread's
         while not self._stop.wait(self.interval):
             self._record()
 

@@ -178,14 +178,20 @@ def test_a_forked_child_does_not_commit_its_parents_runs(repo: Path) -> None:
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads thread masks from /proc")
-def test_the_checkpointer_thread_leaves_signals_to_the_main_thread(repo: Path) -> None:
+@pytest.mark.parametrize("name", ["gitxp-checkpointer", "gitxp-system-metrics"])
+def test_background_threads_leave_signals_to_the_main_thread(repo: Path, name: str) -> None:
     import signal
     import threading
 
-    with gitxp.start_run():
-        thread = next(t for t in threading.enumerate() if t.name == "gitxp-checkpointer")
-        with open(f"/proc/self/task/{thread.native_id}/status") as f:
-            blocked = int(next(x for x in f if x.startswith("SigBlk:")).split()[1], 16)
+    with gitxp.start_run(system_metrics=True, system_metrics_seconds=60):
+        thread = next(t for t in threading.enumerate() if t.name.startswith(name))
+        deadline = time.time() + 5
+        while True:  # the thread masks signals as its first act
+            with open(f"/proc/self/task/{thread.native_id}/status") as f:
+                blocked = int(next(x for x in f if x.startswith("SigBlk:")).split()[1], 16)
+            if blocked or time.time() > deadline:
+                break
+            time.sleep(0.01)
     # Ctrl-C and `kill` must wake the main thread, not this one
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         assert blocked & (1 << (sig - 1)), sig.name
