@@ -140,6 +140,9 @@ def test_gc_repacks_and_packs_refs_only_when_no_run_is_live(repo: Path) -> None:
     assert len(gitxp.open(repo).rows()) == 5
     git(repo, "gc", "--quiet")  # git itself is happy with what we left
     fsck(repo)
+    again = run_gitxp(repo, "gc")  # git gc left one pack: nothing to repack
+    assert again.returncode == 0, again.stderr
+    assert "objects: 1 pack + 0 loose -> 1 pack + 0 loose" in again.stdout, again.stdout
 
 
 def test_branch_exposes_the_run_as_an_ordinary_branch(repo: Path) -> None:

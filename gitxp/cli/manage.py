@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from .._text import count
 from ._output import dump_json, fmt_time, format_option, render_table, repo_option
 
 
@@ -156,8 +157,8 @@ def gc_command(grace_days: float, no_repack: bool, fmt: str, repo_path: str) -> 
         click.echo(f"deleted {t.name} ({t.id}) from the trash")
     click.echo(
         f"trash: {len(report.deleted)} deleted, {report.kept_in_trash} kept; objects: "
-        f"{report.packs_before} pack(s) + {report.loose_before} loose -> "
-        f"{report.packs_after} pack(s) + {report.loose_after} loose"
+        f"{count(report.packs_before, 'pack')} + {report.loose_before:,} loose -> "
+        f"{count(report.packs_after, 'pack')} + {report.loose_after:,} loose"
     )
     if report.refs_skipped:
         click.echo(f"refs not packed: {report.refs_skipped}; run gc again later")
