@@ -48,7 +48,7 @@ def test_same_conditions_reproduce_exactly(
     env = {**env, "OMP_NUM_THREADS": "1"}  # differs now, but it was recorded: replayed
     result = run_gitxp(repo, "reproduce", "orig", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "REPRODUCED: all 3 metric(s) match" in result.stdout
+    assert "REPRODUCED: all 3 metrics match" in result.stdout
     assert "command: python score.py" in result.stderr
     assert "params:  scale=1.5" in result.stderr
     runs = {r["name"]: r for r in runs_json(repo)}
@@ -184,3 +184,22 @@ def test_absolute_paths_into_the_repository_point_at_the_checkout(repo: Path) ->
     again = run_gitxp(repo, "reproduce", "abs", "-q")
     assert again.returncode == 0, again.stdout + again.stderr
     assert gitxp.open(repo).run("abs-repro").last_metrics == {"v": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("script", "verdict"),
+    [
+        ("import gitxp\ngitxp.log_metric('v', 2.0)\n", "REPRODUCED: its 1 metric matches within"),
+        ("print('no metrics')\n", "REPRODUCED: the command finished; the original run logged no"),
+    ],
+)
+def test_the_verdict_agrees_with_how_many_metrics_were_compared(
+    repo: Path, script: str, verdict: str
+) -> None:
+    write(repo / "one.py", script)
+    git(repo, "add", "one.py")
+    git(repo, "commit", "-qm", "one")
+    assert run_gitxp(repo, "run", "-n", "one", "--", "python", "one.py").returncode == 0
+    again = run_gitxp(repo, "reproduce", "one")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert verdict in again.stdout, again.stdout

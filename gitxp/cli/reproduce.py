@@ -147,7 +147,14 @@ def reproduce_command(
         )
     else:
         click.echo(
-            f"REPRODUCED: all {len(result.checks)} metric(s) match within rtol={rtol:g} atol={atol:g} "
-            f"(new run {result.run_name})"
+            f"REPRODUCED: {_matched(len(result.checks), rtol, atol)} (new run {result.run_name})"
         )
     sys.exit(result.exit_status)
+
+
+def _matched(n: int, rtol: float, atol: float) -> str:
+    """What matched, in words that agree with how many metrics were compared."""
+    if n == 0:
+        return "the command finished; the original run logged no metrics to compare"
+    what = "its 1 metric matches" if n == 1 else f"all {n:,} metrics match"
+    return f"{what} within rtol={rtol:g} atol={atol:g}"

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._errors import GitxpError, RemoteError
+from .._text import count
 from .repository import GitRepo, strip_credentials
 
 Progress = Callable[[str], None]
@@ -235,7 +236,7 @@ def push(
         }
         outcome.sent = dict(decide(dict(outcome.remote_refs)))
         if progress and outcome.sent:
-            progress(f"updating {len(outcome.sent)} ref(s) on {remote.display}\n")
+            progress(f"updating {count(len(outcome.sent), 'ref')} on {remote.display}\n")
         return {k.encode(): v.encode() for k, v in outcome.sent.items()}
 
     def generate_pack_data(
