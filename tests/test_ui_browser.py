@@ -289,6 +289,9 @@ def test_code_artifacts_and_environment_tabs(browser: webdriver.Chrome, served) 
     assert "train.py" in browser.find_element(By.CSS_SELECTOR, "ul.files").text
     added = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "pre.difftext .add")]
     assert "+lr = 0.3  # tuned" in added
+    files = len(browser.find_elements(By.CSS_SELECTOR, "ul.files li"))
+    toolbar = browser.find_element(By.CSS_SELECTOR, ".toolbar .muted").text
+    assert toolbar.startswith(f"{files} changed file{'' if files == 1 else 's'} vs "), toolbar
     shot(browser, "run-code")
     visit(browser, server.url + f"#/run/{ids['plain']}?tab=artifacts")
     wait(browser, "artifacts", lambda d: d.find_elements(By.CSS_SELECTOR, "table.artifacts a"))

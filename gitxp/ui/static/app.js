@@ -244,7 +244,7 @@
         h("b", null, data.total.toLocaleString()), data.total === 1 ? " run" : " runs",
         ...Object.entries(data.status).map(([s, n]) => h("span.stat", null, badge(s), " ", n.toLocaleString())),
         Object.keys(data.broken || {}).length ? h("span.warn", { title: Object.entries(data.broken).map(([r, why]) => `${r}: ${why}`).join("\n") },
-          `⚠ ${Object.keys(data.broken).length} unreadable run ref(s) skipped`) : null]);
+          `⚠ ${GX.count(Object.keys(data.broken).length, "unreadable run ref")} skipped`) : null]);
       const pages = Math.max(1, Math.ceil(data.total / state.size));
       const sizeSel = h("select", { title: "Rows per page", onchange: () => { state.size = parseInt(sizeSel.value, 10); store("pageSize", state.size); state.page = 0; load(); } },
         [50, 100, 250, 500].map((n) => h("option", { value: n, selected: n === state.size }, `${n} / page`)));
@@ -510,9 +510,9 @@
         h("div.commit", null, h("span.mono", null, c.id), c.snapshot ? h("span.pill", null, "snapshot of uncommitted work") : null),
         h("pre.msg", null, c.message.trim()),
         h("div.muted", null, `${c.author} · ${time(c.time * 1000)}`),
-        (snap.excluded || []).length ? h("details", null, h("summary", null, `${snap.excluded_count || snap.excluded.length} file(s) left out of the snapshot`),
+        (snap.excluded || []).length ? h("details", null, h("summary", null, `${GX.count(snap.excluded_count || snap.excluded.length, "file")} left out of the snapshot`),
           h("ul", null, snap.excluded.map((x) => h("li", null, h("span.mono", null, x.path), ` — ${x.reason}`)))) : null),
-      h("div.toolbar.small", null, "Diff against ", sel, other, h("span.muted", null, `${data.files.length} changed file(s) vs ${data.base_label}${data.base ? " " + data.base.slice(0, 12) : ""}`)),
+      h("div.toolbar.small", null, "Diff against ", sel, other, h("span.muted", null, `${GX.count(data.files.length, "changed file")} vs ${data.base_label}${data.base ? " " + data.base.slice(0, 12) : ""}`)),
       h("div.codecols", null, h("div.filelist", null, data.files.length ? files : h("p.muted", null, "No differences")), diffView));
     async function showDiff(path) {
       clear(diffView).appendChild(h("p.muted", null, "Loading diff…"));

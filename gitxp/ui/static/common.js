@@ -103,6 +103,11 @@ const GX = (() => {
     return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
   }
 
+  /* count(3, "file") is "3 files", count(1, "file") is "1 file". */
+  function count(n, noun) {
+    return `${Number(n).toLocaleString()} ${noun}${n === 1 ? "" : "s"}`;
+  }
+
   function bytes(n) {
     if (n === null || n === undefined) return "";
     const units = ["B", "KB", "MB", "GB", "TB"];
@@ -228,6 +233,6 @@ const GX = (() => {
     };
   }
 
-  return { h, append, clear, plotText, num, value, time, ago, duration, bytes, badge,
+  return { h, append, clear, plotText, num, value, time, ago, duration, bytes, count, badge,
     markdown, color, smooth, baseLayout, PLOT_CONFIG, lineTrace };
 })();
