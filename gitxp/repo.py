@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._errors import AmbiguousRunError, InvalidValueError, RunNotFoundError
@@ -23,10 +24,10 @@ MIN_PREFIX = 4
 class Repo:
     """The runs recorded in one git repository."""
 
-    def __init__(self, git: GitRepo) -> None:
+    def __init__(self, git: GitRepo, progress: Callable[[str], None] | None = None) -> None:
         self.git = git
         self.path = git.root
-        self._index = RunIndex(git)
+        self._index = RunIndex(git, progress)
 
     def __repr__(self) -> str:
         return f"<gitxp.Repo {self.path}>"
@@ -133,6 +134,10 @@ def init(path: str | os.PathLike[str] = ".") -> tuple[Repo, bool]:
     return Repo(git), created
 
 
-def open(path: str | os.PathLike[str] = ".") -> Repo:
-    """Open the git repository at or above *path* to read its runs."""
-    return Repo(GitRepo.discover(path))
+def open(path: str | os.PathLike[str] = ".", progress: Callable[[str], None] | None = None) -> Repo:
+    """Open the git repository at or above *path* to read its runs.
+
+    *progress* receives progress lines (ending in '\r', the last in '\n')
+    when a listing has to read many runs it has not seen, as after a clone.
+    """
+    return Repo(GitRepo.discover(path), progress)

@@ -509,22 +509,6 @@ def summarize(results: Iterable[RefResult]) -> dict[str, int]:
     return counts
 
 
-def progress_to(stream: Any) -> Progress:
-    """A progress callback writing to *stream* (a terminal), overwriting `\\r` lines."""
-    state = {"open": False}
-
-    def report(text: str) -> None:
-        if text.endswith("\r"):
-            stream.write("\r\x1b[K" + text[:-1])
-            state["open"] = True
-        else:
-            stream.write(("\r\x1b[K" if state["open"] else "") + text)
-            state["open"] = False
-        stream.flush()
-
-    return report
-
-
 __all__ = [
     "RefResult",
     "SetupResult",

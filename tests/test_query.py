@@ -269,3 +269,72 @@ def test_two_run_refs_on_one_commit_are_both_listed(runs: dict[str, str], repo: 
     by_ref = {r["ref"]: r["name"] for r in gitxp.open().rows()}
     assert by_ref[copy] == by_ref[f"refs/gitxp/runs/{runs['beta']}"] == "beta"
     assert len(by_ref) == 5
+
+
+def _three_runs_and_no_cache(repo: Path) -> None:
+    for i in range(3):
+        with gitxp.start_run(name=f"p{i}", snapshot=False) as run:
+            run.log_metric("m", float(i))
+    gitxp.open(repo).rows()
+    (repo / ".git" / "gitxp" / "index-v1.json").unlink()
+
+
+def test_a_listing_that_reads_many_runs_reports_progress(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitxp import query
+
+    _three_runs_and_no_cache(repo)
+    monkeypatch.setattr(query, "PROGRESS_AFTER_SECONDS", 0.0)
+    lines: list[str] = []
+    assert len(gitxp.open(repo, progress=lines.append).rows()) == 3
+    assert lines[0].startswith("Indexing runs: 33% (1/3)") and lines[0].endswith("\r")
+    assert lines[-1] == "Indexing runs: 100% (3/3), done.\n"
+    lines.clear()
+    gitxp.open(repo, progress=lines.append).rows()  # every run is in the cache now
+    assert lines == []
+    monkeypatch.setattr(query, "PROGRESS_AFTER_SECONDS", 60.0)
+    (repo / ".git" / "gitxp" / "index-v1.json").unlink()
+    gitxp.open(repo, progress=lines.append).rows()  # quick: nothing to report
+    assert lines == []
+
+
+def test_gitxp_log_shows_indexing_progress_only_on_a_terminal(repo: Path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    _three_runs_and_no_cache(repo)
+    code = (
+        "import gitxp.query as q; q.PROGRESS_AFTER_SECONDS = 0\n"
+        "from gitxp.cli.main import main; main(['log', '--oneline'])\n"
+    )
+    master, slave = pty.openpty()
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=repo,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        timeout=60,
+    )
+    os.close(slave)
+    err = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the terminal's other end is closed
+            break
+        if not chunk:
+            break
+        err += chunk
+    os.close(master)
+    assert result.returncode == 0
+    assert "Indexing runs: 100% (3/3), done." in err.decode()
+    assert len(result.stdout.decode().splitlines()) == 3 and b"Indexing" not in result.stdout
+    (repo / ".git" / "gitxp" / "index-v1.json").unlink()
+    piped = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=60
+    )
+    assert piped.returncode == 0 and "Indexing" not in piped.stderr + piped.stdout

@@ -6,6 +6,7 @@ import datetime as _dt
 import json
 import math
 import shutil
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -47,9 +48,15 @@ def repo_option(func: F) -> F:
 
 
 def open_repo(path: str) -> Any:
+    """The repository at or above *path*; a long first listing shows progress on a terminal."""
     from ..repo import open as open_repo_
 
-    return open_repo_(path)
+    progress = None
+    if sys.stderr.isatty():
+        from .._text import progress_to
+
+        progress = progress_to(sys.stderr)
+    return open_repo_(path, progress)
 
 
 def fmt_time(ms: int | None) -> str:

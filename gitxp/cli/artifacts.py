@@ -91,7 +91,7 @@ def get_command(run: str, name: str | None, to: str, fmt: str, repo_path: str) -
       gitxp artifacts get swift-otter-42 --to out/
       gitxp artifacts get 01jdx3k9 model.pkl
     """
-    from ..sharing import progress_to
+    from .._text import progress_to
 
     with open_repo(repo_path) as repo:
         record = repo.run(run)

@@ -12,7 +12,7 @@ from ._output import dump_json, format_option, open_repo, render_table, repo_opt
 
 
 def _progress(quiet: bool) -> Any:
-    from ..sharing import progress_to
+    from .._text import progress_to
 
     if quiet or not sys.stderr.isatty():
         return None
