@@ -164,6 +164,9 @@ def test_repo_option_like_git_dash_c(
 def test_log_in_repository_without_runs(runner: CliRunner, repo: Path) -> None:
     result = runner.invoke(cli, ["log", "--format", "json"])
     assert result.exit_code == 0 and json.loads(result.output) == []
+    for args in (["log"], ["log", "--oneline"], ["log", "--format", "table"]):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0 and result.output == "", (args, result.output)
 
 
 def test_show_reports_exit_code_and_prints_captured_output(repo: Path) -> None:

@@ -177,7 +177,7 @@ def log_command(
     elif oneline:
         for r in rows:
             click.echo(_oneline(r, color))
-    else:
+    elif rows:
         click.echo("\n\n".join(_log_entry(r, color) for r in rows))
     if not rows and fmt in ("log", "table") and sys.stderr.isatty():
         click.echo(
