@@ -65,8 +65,9 @@ METHOD = """## What is measured
 - **Listing**: `gitxp.open(path).runs()` into a DataFrame, warm (listing
   cache present) and cold (cache deleted: every run read from git objects,
   timed after one unmeasured cold listing so the objects are in the page
-  cache, as right after a clone); `mlflow.search_runs` over the same runs. Fixture runs have 5 params and
-  3 metrics x 100 steps, in three experiments.
+  cache, as right after a clone); `mlflow.search_runs` over the same runs.
+  Fixture runs have 5 params and 3 metrics x 100 steps, in three
+  experiments.
 - **Metric history**: `repo.run(id).metric_history(key)` against
   `MlflowClient.get_metric_history` (100 points): each call after a full
   garbage collection (so with cold CPU caches), and back to back.

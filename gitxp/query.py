@@ -60,16 +60,15 @@ class _Progress:
     """'Indexing runs: 45% (4,500/10,000)' lines for a listing that reads many runs.
 
     Silent until *after* seconds have passed, then at most ten updates a
-    second, each line ending in '\r' and the last in '\n', as git's are.
+    second, each line ending in a carriage return and the last in a newline,
+    as git's are.
     """
 
     def __init__(self, report: Callable[[str], None], total: int, after: float) -> None:
         self.report = report
         self.total = total
         self.done = 0
-        self.start = time.monotonic()
-        self.after = after
-        self.next = self.start + after
+        self.next = time.monotonic() + after
         self.shown = False
 
     def tick(self) -> None:

@@ -137,7 +137,8 @@ def init(path: str | os.PathLike[str] = ".") -> tuple[Repo, bool]:
 def open(path: str | os.PathLike[str] = ".", progress: Callable[[str], None] | None = None) -> Repo:
     """Open the git repository at or above *path* to read its runs.
 
-    *progress* receives progress lines (ending in '\r', the last in '\n')
-    when a listing has to read many runs it has not seen, as after a clone.
+    *progress* receives progress lines (each ending in a carriage return, the
+    last in a newline) when a listing has to read many runs it has not seen,
+    as after a clone.
     """
     return Repo(GitRepo.discover(path), progress)
