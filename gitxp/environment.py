@@ -62,6 +62,10 @@ ALLOWED_PREFIXES = (
     "PYTORCH_",
     "ACCELERATE_",
 )
+# Other tools' variables that share an allowed prefix: Terraform's live under
+# TF_ too, and TF_VAR_* holds its input variables (database passwords, keys)
+# under any name. Never recorded unless named in GITXP_ENV_ALLOW.
+DENIED_PREFIXES = ("TF_VAR_", "TF_TOKEN_", "TF_CLI_", "TF_HTTP_")
 _SECRET_NAME = re.compile(
     r"TOKEN|SECRET|PASSW|PASSPHRASE|API_?KEY|ACCESS_?KEY|PRIVATE|CREDENTIAL|AUTH|COOKIE|SESSION",
     re.IGNORECASE,
@@ -82,7 +86,11 @@ def looks_secret_variable(name: str, value: str) -> bool:
 
 def allowed_variable(name: str, extra: frozenset[str] = frozenset()) -> bool:
     """True when variable *name* is on the allow-list (or in GITXP_ENV_ALLOW)."""
-    return name in ALLOWED_NAMES or name in extra or name.startswith(ALLOWED_PREFIXES)
+    if name in extra:
+        return True
+    if name.startswith(DENIED_PREFIXES):
+        return False
+    return name in ALLOWED_NAMES or name.startswith(ALLOWED_PREFIXES)
 
 
 def capture_variables(environ: dict[str, str] | None = None) -> tuple[dict[str, str], list[str]]:

@@ -440,6 +440,9 @@ def test_environment_is_recorded_with_secrets_redacted(
     monkeypatch.setenv("SLURM_JOB_ID", "4242")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "abc")
     monkeypatch.setenv("TORCH_HOME", "https://user:pw@example.com/x")
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's
+    monkeypatch.setenv("TF_VAR_db_pass", "hunter2")  # Terraform's, not TensorFlow's
+    monkeypatch.setenv("TF_VAR_region", "eu-west-1")
     git(repo, "remote", "add", "origin", "https://bob:s3cret@example.com/team/proj.git")
     with gitxp.start_run() as run:
         pass
@@ -451,10 +454,12 @@ def test_environment_is_recorded_with_secrets_redacted(
     assert env["variables"]["HF_TOKEN"] == "[redacted]"
     assert env["variables"]["TORCH_HOME"] == "[redacted]"
     assert "AWS_SECRET_ACCESS_KEY" not in env["variables"]
+    assert env["variables"]["TF_CPP_MIN_LOG_LEVEL"] == "2"
+    assert not [name for name in env["variables"] if name.startswith("TF_VAR_")]
     assert set(env["redacted"]) == {"HF_TOKEN", "TORCH_HOME"}
     assert env["git"]["remote"] == "https://example.com/team/proj.git"
     raw = git(repo, "show", f"refs/gitxp/runs/{run.id}:env.json")
-    assert "s3cret" not in raw and "hf_abcdef" not in raw
+    assert "s3cret" not in raw and "hf_abcdef" not in raw and "hunter2" not in raw
     monkeypatch.setattr(environment, "_cached", None)
 
 
