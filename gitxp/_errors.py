@@ -169,11 +169,15 @@ class CommandNotFoundError(GitxpError):
 class NotReproducibleError(GitxpError):
     """A run that has no recorded command, so there is nothing to re-run."""
 
-    def __init__(self, run_id: str, reason: str) -> None:
+    def __init__(self, run_id: str, reason: str, hint: str | None = None) -> None:
         self.run_id = run_id
         super().__init__(
-            f"run {run_id} cannot be reproduced: {reason}; record runs with "
-            "`gitxp run -- CMD` (or from a script with gitxp.start_run) to make them reproducible"
+            f"run {run_id} cannot be reproduced: {reason}; "
+            + (
+                hint
+                or "record runs with `gitxp run -- CMD` (or from a script with gitxp.start_run) "
+                "to make them reproducible"
+            )
         )
 
 

@@ -161,6 +161,22 @@ def _safe_cwd(cwd: object, run_id: str) -> str:
     return cwd.strip("/")
 
 
+def _hidden(argv: list[str], positions: list[Any]) -> str:
+    """Which arguments were redacted, by the flag they belong to where there is one."""
+    names = []
+    for i in positions:
+        if not isinstance(i, int) or not 0 <= i < len(argv):
+            continue
+        arg = argv[i]
+        if "=" in arg and arg.startswith("-"):
+            names.append(f"the value of {arg.partition('=')[0]}")
+        elif i > 0 and argv[i - 1].startswith("-"):
+            names.append(f"the value of {argv[i - 1]}")
+        else:
+            names.append(f"argument {i}")
+    return ", ".join(names)
+
+
 def plan(run: str, *, repo: RepoArg = ".") -> Plan:
     """What `reproduce` would run for *run*, without running it."""
     from .environment import allowed_variable
@@ -173,6 +189,13 @@ def plan(run: str, *, repo: RepoArg = ".") -> Plan:
         argv = list(command.get("argv") or [])
         if not argv or not all(isinstance(a, str) for a in argv):
             raise NotReproducibleError(record.id, "it has no recorded command")
+        if command.get("redacted"):
+            raise NotReproducibleError(
+                record.id,
+                "gitxp did not record the secret-looking arguments of its command "
+                f"({_hidden(argv, command['redacted'])})",
+                "run it again yourself: `gitxp checkout` gets its code, `gitxp show` its command",
+            )
         source = command.get("source")
         params: dict[str, Any] = {}
         if source == "cli":

@@ -484,3 +484,52 @@ def test_loose_objects_are_written_as_git_writes_them(repo: Path) -> None:
     assert (objects / sha[:2] / sha[2:]).stat().st_ino == before
     g.close()
     fsck(repo)
+
+
+@pytest.mark.parametrize(
+    ("argv", "recorded"),
+    [
+        (["--api-key", "sk-abcdef1234567890abcdef"], ["--api-key", "[redacted]"]),
+        (
+            ["--password=hunter2", "--db-pass", "s3"],
+            ["--password=[redacted]", "--db-pass", "[redacted]"],
+        ),
+        (["--token", "t0k", "--hf-token=abc"], ["--token", "[redacted]", "--hf-token=[redacted]"]),
+        (["ghp_abcdefabcdefabcdefabcdefabcdefabcdef"], ["[redacted]"]),
+        (["--key=AKIAABCDEFGHIJKLMNOP"], ["--key=[redacted]"]),
+        (["postgresql://bob:pw@db/x"], ["postgresql://bob:[redacted]@db/x"]),
+        # ordinary training arguments stay as they are
+        (["--max-tokens", "512", "--tokenizer", "bert", "--author", "ada"], None),
+        (["--secret", "-v", "--pass", "2", "hf_datasets", "--x=sk-learn"], None),
+    ],
+)
+def test_secret_looking_command_arguments_are_not_recorded(
+    argv: list[str], recorded: list[str] | None
+) -> None:
+    from gitxp.environment import redact_argv
+
+    out, positions = redact_argv(["python", "train.py", *argv])
+    assert out[2:] == (argv if recorded is None else recorded)
+    assert positions == [
+        i for i, (a, b) in enumerate(zip(["python", "train.py", *argv], out, strict=True)) if a != b
+    ]
+
+
+def test_a_script_run_with_a_secret_argument_records_it_redacted(repo: Path) -> None:
+    import subprocess
+    import sys
+
+    (repo / "train.py").write_text(
+        "import gitxp\nwith gitxp.start_run(name='s') as run:\n    run.log_metric('m', 1.0)\n"
+    )
+    subprocess.run(
+        [sys.executable, "train.py", "--lr", "0.1", "--api-key", "sk-abcdef1234567890abcdef"],
+        cwd=repo,
+        check=True,
+    )
+    command = gitxp.open(repo).run("s").meta["command"]
+    assert command["argv"] == ["python", "train.py", "--lr", "0.1", "--api-key", "[redacted]"]
+    assert command["redacted"] == [5]
+    assert "sk-abcdef" not in git(
+        repo, "show", f"refs/gitxp/runs/{gitxp.open(repo).run('s').id}:run.json"
+    )

@@ -203,3 +203,21 @@ def test_the_verdict_agrees_with_how_many_metrics_were_compared(
     again = run_gitxp(repo, "reproduce", "one")
     assert again.returncode == 0, again.stdout + again.stderr
     assert verdict in again.stdout, again.stdout
+
+
+def test_a_command_with_a_secret_argument_is_recorded_redacted_and_not_rerun(repo: Path) -> None:
+    write(repo / "one.py", "import gitxp\ngitxp.log_metric('v', 2.0)\n")
+    git(repo, "add", "one.py")
+    git(repo, "commit", "-qm", "one")
+    secret = "ghp_abcdefabcdefabcdefabcdefabcdefabcdef"
+    result = run_gitxp(repo, "run", "-n", "tok", "--", "python", "one.py", "--token", secret)
+    assert result.returncode == 0, result.stderr
+    run_id = gitxp.open(repo).run("tok").id
+    assert secret not in git(repo, "show", f"refs/gitxp/runs/{run_id}:run.json")
+    assert "--token [redacted]" in run_gitxp(repo, "show", "tok").stdout
+    again = run_gitxp(repo, "reproduce", "tok")
+    assert again.returncode == 1
+    assert again.stderr.startswith(
+        f"error: run {run_id} cannot be reproduced: gitxp did not record"
+    )
+    assert "(the value of --token)" in again.stderr and "Traceback" not in again.stderr
