@@ -116,13 +116,20 @@ class InvalidValueError(GitxpError):
 class FilterSyntaxError(GitxpError):
     """A filter or order-by string that does not parse; points at the position."""
 
-    def __init__(self, text: str, position: int, message: str) -> None:
+    def __init__(self, text: str, position: int, message: str, what: str = "filter") -> None:
         self.text = text
         self.position = position
-        near = text[position : position + 20] or "end of filter"
+        self.message = message
+        self.what = what
+        near = text[position : position + 20] or f"end of {what}"
+        example = (
+            '"metrics.acc DESC" or ["params.lr", "start_time DESC"]'
+            if what == "order_by"
+            else '"params.lr > 0.01 and metrics.acc >= 0.9"'
+        )
         super().__init__(
-            f"invalid filter at column {position + 1} (near {near!r}): {message}; "
-            'example: "params.lr > 0.01 and metrics.acc >= 0.9"'
+            f"invalid {what} at column {position + 1} (near {near!r}): {message}; "
+            f"example: {example}"
         )
 
 

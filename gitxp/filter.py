@@ -385,21 +385,30 @@ def parse_order_by(
     """Parse ["metrics.acc DESC", "start_time"] into (getter, descending) pairs."""
     if spec is None:
         return []
+    if not isinstance(spec, (str, list, tuple)):
+        raise FilterSyntaxError(repr(spec), 0, "give a string or a list of strings", "order_by")
     items = [spec] if isinstance(spec, str) else list(spec)
     out = []
     for item in items:
         if not isinstance(item, str):
-            raise FilterSyntaxError(str(item), 0, "order_by entries must be strings")
+            raise FilterSyntaxError(str(item), 0, "entries must be strings", "order_by")
         for clause in (c.strip() for c in item.split(",") if c.strip()):
             parts = clause.rsplit(None, 1)
             descending = False
             field = clause
             if len(parts) == 2 and parts[1].lower() in ("asc", "desc"):
                 field, descending = parts[0], parts[1].lower() == "desc"
-            tokens = tokenize(field)
-            if len(tokens) != 2 or tokens[0].kind not in ("field", "word"):
-                raise FilterSyntaxError(clause, 0, "order_by takes a field and optional ASC/DESC")
-            out.append((_field_getter(tokens[0], clause), descending))
+            try:
+                tokens = tokenize(field)
+                if len(tokens) != 2 or tokens[0].kind not in ("field", "word"):
+                    raise FilterSyntaxError(
+                        clause, 0, "give a field and an optional ASC or DESC", "order_by"
+                    )
+                out.append((_field_getter(tokens[0], clause), descending))
+            except FilterSyntaxError as exc:
+                if exc.what == "order_by":
+                    raise
+                raise FilterSyntaxError(clause, exc.position, exc.message, "order_by") from None
     return out
 
 

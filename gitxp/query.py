@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._errors import GitxpError
+from ._errors import GitxpError, InvalidValueError
 from .filter import compile_filter, parse_order_by, sort_rows
 from .git.refs import RUNS_PREFIX, list_refs
 from .record import effective_status, read_row
@@ -216,6 +216,13 @@ def select(
 ) -> list[dict[str, Any]]:
     """Filter and order rows; newest first unless *order_by* says otherwise."""
     if experiment is not None:
+        if not isinstance(experiment, (str, list, tuple, set, frozenset)) or not all(
+            isinstance(e, str)
+            for e in ([experiment] if isinstance(experiment, str) else experiment)
+        ):
+            raise InvalidValueError(
+                "experiment", f"{experiment!r}: give an experiment name or a list of names"
+            )
         wanted = {experiment} if isinstance(experiment, str) else set(experiment)
         rows = [r for r in rows if r.get("experiment") in wanted]
     if filter:

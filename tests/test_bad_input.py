@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -47,19 +48,28 @@ def test_open_outside_a_repository(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("call", "error"),
+    ("call", "error", "fragment"),
     [
-        (lambda r: r.runs(filter="metrics.acc >>> 1"), gitxp.FilterSyntaxError),
-        (lambda r: r.runs(filter=42), gitxp.FilterSyntaxError),
-        (lambda r: r.runs(order_by=[3]), gitxp.FilterSyntaxError),
-        (lambda r: r.run(None), gitxp.InvalidValueError),
-        (lambda r: r.run("zzzzzzzz"), gitxp.RunNotFoundError),
+        (lambda r: r.runs(filter="metrics.acc >>> 1"), gitxp.FilterSyntaxError, "invalid filter"),
+        (lambda r: r.runs(filter=42), gitxp.FilterSyntaxError, "invalid filter"),
+        (lambda r: r.runs(order_by=[3]), gitxp.FilterSyntaxError, "invalid order_by"),
+        (lambda r: r.runs(order_by=3), gitxp.FilterSyntaxError, "invalid order_by"),
+        (
+            lambda r: r.runs(order_by="metrics.acc UP"),
+            gitxp.FilterSyntaxError,
+            '"metrics.acc DESC"',
+        ),
+        (lambda r: r.runs(order_by="foo.bar"), gitxp.FilterSyntaxError, "invalid order_by"),
+        (lambda r: r.runs(experiment=5), gitxp.InvalidValueError, "experiment name"),
+        (lambda r: r.rows(experiment=[None]), gitxp.InvalidValueError, "experiment name"),
+        (lambda r: r.run(None), gitxp.InvalidValueError, "run"),
+        (lambda r: r.run("zzzzzzzz"), gitxp.RunNotFoundError, "no run matches"),
     ],
 )
-def test_repo_rejects_bad_queries(repo: Path, call, error: type[Exception]) -> None:  # type: ignore[no-untyped-def]
+def test_repo_rejects_bad_queries(repo: Path, call, error: type[Exception], fragment: str) -> None:  # type: ignore[no-untyped-def]
     with gitxp.start_run(name="only"):
         pass
-    with pytest.raises(error):
+    with pytest.raises(error, match=re.escape(fragment)):
         call(gitxp.open())
 
 
