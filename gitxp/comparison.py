@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._errors import UsageError
+from ._errors import InvalidValueError, UsageError
 from ._repoarg import RepoArg, opened
 
 _MISSING = object()
@@ -180,6 +180,8 @@ def compare(
     *only_changed* (default) keeps only fields whose values differ.
     *sort_by* orders the runs by a field, e.g. ``"metrics.acc DESC"``.
     """
+    if isinstance(runs, str) or not isinstance(runs, (list, tuple)):
+        raise InvalidValueError("runs", f"{runs!r}: give a list of at least two runs to compare")
     if len(runs) < 2:
         raise UsageError("compare needs at least two runs")
     with opened(repo) as r:

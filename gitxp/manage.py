@@ -132,7 +132,20 @@ class TrashedRun:
         return asdict(self)
 
 
-def rm(runs: Iterable[str], *, repo: RepoArg = ".") -> list[TrashedRun]:
+def _run_names(runs: object) -> list[str]:
+    """One run (a string) or several (any iterable of strings), as a list."""
+    if isinstance(runs, str):
+        return [runs]
+    try:
+        names = list(runs)  # type: ignore[call-overload]
+    except TypeError:
+        names = [runs]
+    if not all(isinstance(n, str) for n in names):
+        raise InvalidValueError("runs", f"{runs!r}: give a run's name or id, or a list of them")
+    return names
+
+
+def rm(runs: str | Iterable[str], *, repo: RepoArg = ".") -> list[TrashedRun]:
     """Move runs to the trash (`refs/gitxp/trash/<id>`); `restore` brings them back.
 
     They disappear from listings at once; `gc` deletes trash older than its
@@ -141,7 +154,7 @@ def rm(runs: Iterable[str], *, repo: RepoArg = ".") -> list[TrashedRun]:
     from .git.maintenance import remove_reflog
     from .git.refs import TRASH_PREFIX, delete_ref, read_ref, update_ref
 
-    names = list(runs)
+    names = _run_names(runs)
     if not names:
         raise UsageError("name at least one run to remove")
     with opened(repo) as r:
@@ -216,12 +229,12 @@ def _resolve_trash(r: Any, name: str) -> tuple[str, str]:
     return hits[0], refs[hits[0]]
 
 
-def restore(runs: Iterable[str], *, repo: RepoArg = ".") -> list[TrashedRun]:
+def restore(runs: str | Iterable[str], *, repo: RepoArg = ".") -> list[TrashedRun]:
     """Bring removed runs back from the trash (by id, id prefix or name)."""
     from .git.maintenance import remove_reflog
     from .git.refs import RUNS_PREFIX, delete_ref, read_ref, update_ref
 
-    names = list(runs)
+    names = _run_names(runs)
     if not names:
         raise UsageError("name at least one run to restore (see `gitxp rm --list`)")
     with opened(repo) as r:
@@ -256,6 +269,8 @@ def branch(run: str, name: str, *, force: bool = False, repo: RepoArg = ".") -> 
     """
     from .git.checkout import create_branch
 
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidValueError("branch name", f"{name!r}: give the new branch's name")
     with opened(repo) as r:
         _ref, tip = r.resolve(run)
         return create_branch(r.git, name, tip, force=force)

@@ -78,3 +78,31 @@ def test_metric_history_key_must_be_a_string(repo: Path) -> None:
         run.log_metric("m", 1)
     with pytest.raises(gitxp.InvalidValueError):
         gitxp.open().run("only").metric_history(3)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("call", "fragment"),
+    [
+        (lambda: gitxp.rm(5), "runs: 5: give a run's name or id"),
+        (lambda: gitxp.rm([None]), "give a run's name or id"),
+        (lambda: gitxp.compare("only"), "give a list of at least two runs"),
+        (lambda: gitxp.compare(None), "give a list of at least two runs"),  # type: ignore[arg-type]
+        (lambda: gitxp.branch("only", 5), "branch name: 5"),  # type: ignore[arg-type]
+    ],
+)
+def test_workflow_calls_refuse_arguments_of_the_wrong_type(repo: Path, call, fragment: str) -> None:  # type: ignore[no-untyped-def]
+    with gitxp.start_run(name="only"):
+        pass
+    with pytest.raises(gitxp.InvalidValueError, match=re.escape(fragment)):
+        call()
+
+
+def test_rm_and_restore_take_one_run_as_a_plain_string(repo: Path) -> None:
+    from gitxp.manage import restore
+
+    with gitxp.start_run(name="only") as run:
+        pass
+    assert [t.id for t in gitxp.rm("only")] == [run.id]
+    assert gitxp.open().rows() == []
+    assert [t.id for t in restore("only")] == [run.id]
+    assert [r["id"] for r in gitxp.open().rows()] == [run.id]
