@@ -24,7 +24,7 @@ from ._errors import (
 from ._repoarg import RepoArg, opened
 from ._text import count
 from .edit import RunState, edit_run
-from .values import check_key, to_tag
+from .values import check_key, non_negative, to_tag
 
 TRASH_GRACE_DAYS = 14.0
 
@@ -49,6 +49,12 @@ def tag(
 
     gitxp.manage.tag("swift-otter-42", {"best": "yes"}, remove=["draft"])
     """
+    if tags is not None and not isinstance(tags, Mapping):
+        raise InvalidValueError("tags", f"{tags!r}: give a dict of tag names and values")
+    if not isinstance(remove, (list, tuple, set, frozenset)) or not all(
+        isinstance(k, str) for k in remove
+    ):
+        raise InvalidValueError("remove", f"{remove!r}: give a list of tag names")
     clean = {check_key("tag", k): to_tag(k, v) for k, v in (tags or {}).items()}
     if not clean and not remove:
         raise UsageError("give at least one KEY=VALUE to set or a key to remove (-d KEY)")
@@ -309,8 +315,7 @@ def gc(
     from .git.refs import TRASH_PREFIX, delete_ref, list_refs
     from .query import RunIndex
 
-    if grace_days < 0:
-        raise InvalidValueError("grace_days", "must be 0 or more")
+    grace_days = non_negative("grace_days", grace_days, unit="days")
     cutoff = _now_ms() - grace_days * 86_400_000
     with opened(repo) as r:
         deleted, kept = [], 0

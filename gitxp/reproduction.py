@@ -23,8 +23,9 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ._errors import GitxpError, InvalidValueError, NotReproducibleError, UnsafePathError
+from ._errors import GitxpError, NotReproducibleError, UnsafePathError
 from ._repoarg import RepoArg, opened
+from .values import non_negative
 
 DEFAULT_RTOL = 1e-6
 DEFAULT_ATOL = 1e-9
@@ -289,8 +290,8 @@ def reproduce(
     from .git.checkout import materialize
     from .launcher import launch
 
-    if rtol < 0 or atol < 0 or math.isnan(rtol) or math.isnan(atol):
-        raise InvalidValueError("tolerance", "rtol and atol must be 0 or more")
+    rtol = non_negative("rtol", rtol)
+    atol = non_negative("atol", atol)
     the_plan = plan(run, repo=repo)
     result = ReproduceResult(plan=the_plan, dry_run=dry_run)
     if dry_run:

@@ -38,7 +38,7 @@ from ._errors import (
 from ._ids import new_run_id, new_run_name
 from .checkpointer import checkpointer
 from .series import Series
-from .values import check_key, normalize_param, to_float, to_tag
+from .values import check_key, non_negative, normalize_param, to_float, to_tag
 
 DEFAULT_CHECKPOINT_SECONDS = 30.0
 DEFAULT_BUFFER_POINTS = 1_000_000
@@ -128,9 +128,9 @@ class Run:
             checkpoint_seconds = _env_seconds(
                 "GITXP_CHECKPOINT_SECONDS", DEFAULT_CHECKPOINT_SECONDS
             )
-        elif checkpoint_seconds <= 0:
-            raise InvalidValueError("checkpoint_seconds", "must be a positive number of seconds")
-        self.checkpoint_seconds = float(checkpoint_seconds)
+        self.checkpoint_seconds = non_negative(
+            "checkpoint_seconds", checkpoint_seconds, zero_ok=False, unit="seconds"
+        )
         # how long the first commit waits (see the module docstring); 0: at once
         self._start_delay = _env_seconds("GITXP_START_DELAY", DEFAULT_START_DELAY, zero_ok=True)
         if buffer_points < 1:

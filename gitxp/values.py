@@ -125,3 +125,22 @@ def from_json_float(value: object) -> float | None:
     if isinstance(value, str):
         return float({"NaN": "nan", "Infinity": "inf", "-Infinity": "-inf"}.get(value, value))
     return float(value)  # type: ignore[arg-type]
+
+
+def non_negative(what: str, value: object, *, zero_ok: bool = True, unit: str = "") -> float:
+    """*value* as a float when it is a real number of 0 or more (above 0 unless *zero_ok*).
+
+    For settings such as tolerances, grace periods and intervals; anything
+    else (a string, None, NaN, a bool) is an InvalidValueError naming *what*.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or math.isnan(value)
+        or value < 0
+        or (value == 0 and not zero_ok)
+    ):
+        bound = "0 or more" if zero_ok else "above 0"
+        of = f" of {unit}" if unit else ""
+        raise InvalidValueError(what, f"{value!r}: give a number{of}, {bound}")
+    return float(value)

@@ -20,7 +20,7 @@ import gitxp
         ({"params": {"lr": object()}}, "cannot store"),
         ({"tags": "x"}, "expected a dict"),
         ({"notes": 5}, "notes are text"),
-        ({"checkpoint_seconds": -1}, "positive number"),
+        ({"checkpoint_seconds": -1}, "give a number of seconds, above 0"),
         ({"buffer_points": 0}, "at least 1"),
     ],
 )
@@ -106,3 +106,26 @@ def test_rm_and_restore_take_one_run_as_a_plain_string(repo: Path) -> None:
     assert gitxp.open().rows() == []
     assert [t.id for t in restore("only")] == [run.id]
     assert [r["id"] for r in gitxp.open().rows()] == [run.id]
+
+
+@pytest.mark.parametrize(
+    ("call", "fragment"),
+    [
+        (lambda: gitxp.gc(grace_days="x"), "grace_days: 'x': give a number of days, 0 or more"),  # type: ignore[arg-type]
+        (lambda: gitxp.reproduce("only", rtol="x"), "rtol: 'x': give a number"),  # type: ignore[arg-type]
+        (lambda: gitxp.reproduce("only", atol=float("nan")), "atol: nan"),
+        (lambda: gitxp.open(5), "repository path: 5"),  # type: ignore[arg-type]
+        (lambda: gitxp.rm("only", repo=None), "repository path: None"),  # type: ignore[arg-type]
+        (lambda: gitxp.start_run(checkpoint_seconds="x"), "checkpoint_seconds: 'x'"),  # type: ignore[arg-type]
+        (lambda: gitxp.manage.tag("only", 5), "tags: 5: give a dict"),  # type: ignore[arg-type]
+        (lambda: gitxp.manage.tag("only", remove=5), "remove: 5"),  # type: ignore[arg-type]
+        (lambda: gitxp.manage.tag("only", remove="best"), "remove: 'best'"),
+    ],
+)
+def test_settings_of_the_wrong_type_are_clear_errors(repo: Path, call, fragment: str) -> None:  # type: ignore[no-untyped-def]
+    import gitxp.manage  # tag lives there
+
+    with gitxp.start_run(name="only"):
+        pass
+    with pytest.raises(gitxp.InvalidValueError, match=re.escape(fragment)):
+        call()

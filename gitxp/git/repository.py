@@ -23,7 +23,7 @@ from dulwich.file import FileLocked
 from dulwich.objects import Blob, Commit, Tree, parse_tree
 from dulwich.repo import Repo as _DulwichRepo
 
-from .._errors import GitxpError, NotARepositoryError
+from .._errors import GitxpError, InvalidValueError, NotARepositoryError
 
 MODE_FILE = 0o100644
 MODE_EXEC = 0o100755
@@ -96,6 +96,8 @@ class Identity:
 
 def find_root(path: str | os.PathLike[str] = ".") -> str:
     """Return the top of the git work tree containing *path*."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidValueError("repository path", f"{path!r}: give a directory, such as '.'")
     start = os.path.abspath(os.fspath(path))
     current = start
     while True:
