@@ -141,6 +141,8 @@ def log_artifact(run: Run, path: str | os.PathLike[str], name: str | None = None
 
     Returns the artifact's manifest entry. Logging a name again replaces it.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidValueError("artifact path", f"{path!r}: give the path of a file or directory")
     source = os.fspath(path)
     if not os.path.exists(source):
         raise ArtifactError(source, "no such file or directory")

@@ -463,16 +463,20 @@ class Run:
         """
         import numpy as np
 
-        s = self._series.get(key)
-        if s is None:
-            s = self._new_series(key)
+        self._check_open("log_metric_array")
+        if values is None:
+            raise InvalidValueError(f"metric {key!r}", "values must be numbers, got None")
         try:
             vals = np.asarray(values, dtype=np.float64).ravel()
         except (TypeError, ValueError):
             raise InvalidValueError(f"metric {key!r}", "values must be numbers") from None
+        s = self._series.get(key)
+        if s is None:
+            check_key("metric", key)
         n = len(vals)
         if steps is None:
-            st = np.arange(s.next_step, s.next_step + n, dtype=np.int64)
+            first = 0 if s is None else s.next_step
+            st = np.arange(first, first + n, dtype=np.int64)
         else:
             st = _int_array(key, "steps", steps, n)
         if timestamps is None:
@@ -481,6 +485,8 @@ class Run:
             tss = _int_array(key, "timestamps", timestamps, n)
         if n == 0:
             return
+        if s is None:  # only once the points are known good: a failed call leaves no key
+            s = self._new_series(key)
         s.next_step = int(st[-1]) + 1
         s.steps.frombytes(st.tobytes())
         s.ts.frombytes(tss.tobytes())

@@ -259,6 +259,8 @@ def test_vectorised_logging_of_a_numpy_array(repo: Path) -> None:
         (lambda r: r.log_metrics([1, 2]), "expected a dict"),
         (lambda r: r.log_metric_array("m", ["a", "b"]), "values must be numbers"),
         (lambda r: r.log_metric_array("m", [1, 2], steps=[1]), "1 steps given for 2 values"),
+        (lambda r: r.log_metric_array("m", None), "values must be numbers, got None"),
+        (lambda r: r.log_artifact(None), "artifact path: None"),
         (lambda r: r.set_tag("t", object()), "tag values are strings"),
         (lambda r: r.note(3), "notes are text"),
     ],
