@@ -70,7 +70,10 @@ METHOD = """## What is measured
   experiments.
 - **Metric history**: `repo.run(id).metric_history(key)` against
   `MlflowClient.get_metric_history` (100 points): each call after a full
-  garbage collection (so with cold CPU caches), and back to back.
+  garbage collection (so with cold CPU caches), and back to back. Each side
+  is measured in five fresh processes, taking turns, and the median of the
+  process medians is reported: how a process's memory lands in the caches
+  moves gitxp's cold figure by a third from one process to the next.
 - **Storage**: all bytes gitxp wrote (loose objects, run refs, reflogs; the
   rebuildable listing cache excluded) divided by the points; MLflow's sqlite
   file divided by the same points.
