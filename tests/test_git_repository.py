@@ -105,10 +105,23 @@ def test_loose_objects_of_every_size_read_back_with_git(repo: Path, size: int) -
     data = (os.urandom(size // 2) + b"metric " * (size // 7 + 1))[:size]
     with GitRepo(str(repo)) as g:
         sha = g.write_blob(data)
+        # gitxp's own reader, for files under and over its first 64 KiB read
+        assert g.read_blob(sha) == data
     raw = zlib.decompress((repo / ".git" / "objects" / sha[:2] / sha[2:]).read_bytes())
     assert raw == b"blob %d\0" % size + data
     assert git(repo, "cat-file", "-s", sha).strip() == str(size)
     git(repo, "fsck", "--strict")
+
+
+@pytest.mark.parametrize("size", [3000, 300_000])
+def test_a_truncated_loose_object_is_reported_corrupt(repo: Path, size: int) -> None:
+    with GitRepo(str(repo)) as g:
+        sha = g.write_blob(os.urandom(size))
+    path = repo / ".git" / "objects" / sha[:2] / sha[2:]
+    path.chmod(0o644)
+    path.write_bytes(path.read_bytes()[:-100])
+    with GitRepo(str(repo)) as g, pytest.raises(GitxpError, match=f"object {sha} is corrupt"):
+        g.read_blob(sha)
 
 
 def test_commits_are_read_directly_and_other_objects_are_refused(repo: Path) -> None:

@@ -51,10 +51,20 @@ def test_history_through_the_public_pyarrow_route_is_the_same(
     pd.testing.assert_frame_equal(metrics.read_history(_parts(), "loss"), _expected())
 
 
-def test_history_frame_through_the_public_pandas_constructor_is_the_same(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("route", ["from_arrays", "public"])
+def test_history_frame_is_the_same_whichever_pandas_route_builds_it(
+    monkeypatch: pytest.MonkeyPatch, route: str
 ) -> None:
-    monkeypatch.setattr(pd.DataFrame, "_from_arrays", None, raising=False)
+    if route == "public":
+        monkeypatch.setattr(pd.DataFrame, "_from_arrays", None, raising=False)
+    frame = metrics.read_history(_parts(), "loss")
+    pd.testing.assert_frame_equal(frame, _expected())
+    one = metrics.read_history(_parts()[:1], "loss")
+    pd.testing.assert_frame_equal(one, _expected().iloc[1:].reset_index(drop=True))
+    for each in (frame, one):  # the frame owns its memory: writing to it is fine
+        each.loc[1, "value"] = 7.0
+        each.loc[1, "step"] = 70
+        assert each["value"].to_numpy()[1] == 7.0 and each["step"].to_numpy()[1] == 70
     pd.testing.assert_frame_equal(metrics.read_history(_parts(), "loss"), _expected())
 
 
