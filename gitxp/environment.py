@@ -126,6 +126,16 @@ def redact_argv(argv: list[str]) -> tuple[list[str], list[int]]:
     return out, positions
 
 
+def command_record(argv: list[str], **fields: Any) -> dict[str, Any]:
+    """run.json's `command`: *argv* with secret-looking arguments redacted, then *fields*,
+    and `redacted` (the positions replaced) when anything was."""
+    recorded, redacted = redact_argv(argv)
+    command: dict[str, Any] = {"argv": recorded, **fields}
+    if redacted:
+        command["redacted"] = redacted
+    return command
+
+
 def looks_secret_variable(name: str, value: str) -> bool:
     """True when a variable's name or value looks like it carries a credential."""
     return bool(_SECRET_NAME.search(name) or _SECRET_VALUE.search(value))

@@ -93,17 +93,6 @@ class _Tail:
         return data
 
 
-def _command_record(argv: list[str], cwd: str, params: dict[str, Any]) -> dict[str, Any]:
-    """run.json's `command` for CMD: secret-looking arguments are not recorded."""
-    from .environment import redact_argv
-
-    recorded, redacted = redact_argv(argv)
-    command: dict[str, Any] = {"argv": recorded, "cwd": cwd, "source": "cli", "params": params}
-    if redacted:
-        command["redacted"] = redacted
-    return command
-
-
 def _pump(source: IO[bytes], sink: IO[Any] | None, tail: _Tail) -> None:
     """Copy *source* to *sink* as data arrives, keeping the tail."""
     from .checkpointer import block_async_signals
@@ -226,7 +215,9 @@ def launch(
             rel = os.path.relpath(run_dir, git.root)
             record_cwd = "." if rel.startswith("..") else rel.replace(os.sep, "/")
         clean = {check_key("param", k): normalize_param(k, v) for k, v in (params or {}).items()}
-        command = _command_record(argv, record_cwd, clean)
+        from .environment import command_record
+
+        command = command_record(argv, cwd=record_cwd, source="cli", params=clean)
         run = Run(
             git,
             experiment=experiment,

@@ -140,13 +140,8 @@ class TrashedRun:
 
 def _run_names(runs: object) -> list[str]:
     """One run (a string) or several (any iterable of strings), as a list."""
-    if isinstance(runs, str):
-        return [runs]
-    try:
-        names = list(runs)  # type: ignore[call-overload]
-    except TypeError:
-        names = [runs]
-    if not all(isinstance(n, str) for n in names):
+    names = [runs] if isinstance(runs, str) else list(runs) if isinstance(runs, Iterable) else None
+    if names is None or not all(isinstance(n, str) for n in names):
         raise InvalidValueError("runs", f"{runs!r}: give a run's name or id, or a list of them")
     return names
 

@@ -752,17 +752,11 @@ def _default_command(root: str) -> dict[str, Any]:
     rel_script = os.path.relpath(script_path, root) if script_path else None
     if rel_script and rel_script.startswith(".."):
         rel_script = None
-    from .environment import redact_argv
+    from .environment import command_record
 
-    recorded, redacted = redact_argv(
-        ["python", *argv] if script_path and script.endswith(".py") else argv
+    return command_record(
+        ["python", *argv] if script_path and script.endswith(".py") else argv,
+        cwd=cwd if not cwd.startswith("..") else ".",
+        script=rel_script,
+        source="python",
     )
-    command: dict[str, Any] = {
-        "argv": recorded,
-        "cwd": cwd if not cwd.startswith("..") else ".",
-        "script": rel_script,
-        "source": "python",
-    }
-    if redacted:
-        command["redacted"] = redacted  # positions in argv of what was not recorded
-    return command
