@@ -125,6 +125,9 @@ def classification_metrics(
     """(metrics, artifacts) of a classifier's predictions; what `log_classification` logs."""
     import numpy as np
 
+    for name, given in (("y_true", y_true), ("y_pred", y_pred)):
+        if given is None or np.ndim(given) == 0:  # sklearn refuses scalars too
+            raise InvalidValueError(name, f"{given!r}: give a sequence of labels, one per sample")
     yt = np.asarray(y_true).ravel()
     yp = np.asarray(y_pred).ravel()
     if yt.size == 0 or yt.size != yp.size:

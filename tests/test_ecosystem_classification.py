@@ -121,3 +121,7 @@ def test_bad_input() -> None:
         classification_metrics([0, 1, 2], [0, 1, 2], np.ones((3, 2)))
     with pytest.raises(gitxp.InvalidValueError, match="labels"):
         classification_metrics([0, 1], [0, 1], labels=[1])
+    with pytest.raises(gitxp.InvalidValueError, match="y_true: 5: give a sequence of labels"):
+        classification_metrics(5, 6)
+    with pytest.raises(gitxp.InvalidValueError, match="y_pred: None"):
+        classification_metrics([0, 1], None)
