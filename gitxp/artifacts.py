@@ -316,6 +316,8 @@ def download(
     place, and every path is validated so nothing lands outside *to*.
     Returns the paths written.
     """
+    if not isinstance(to, (str, os.PathLike)):
+        raise InvalidValueError("download directory", f"{to!r}: give a directory path")
     manifest = manifest_at(git, commit)
     files = list_files(manifest, name)
     root = os.path.abspath(os.fspath(to))

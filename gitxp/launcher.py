@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 from typing import IO, Any
 
 from . import storage
-from ._errors import CommandNotFoundError, UsageError
+from ._errors import CommandNotFoundError, InvalidValueError, UsageError
 from .values import check_key, normalize_param
 
 OUTPUT_CAP = 1024 * 1024  # bytes of output kept in the run (the tail)
@@ -195,6 +195,10 @@ def launch(
     from .run import Run
     from .tracking import ENV_RUN_ID, ENV_RUN_REPO
 
+    if isinstance(cmd, (str, bytes)) or not all(isinstance(a, (str, os.PathLike)) for a in cmd):
+        raise InvalidValueError(
+            "command", f"{cmd!r}: give the program and its arguments as a list of strings"
+        )
     argv = [os.fspath(a) for a in cmd]
     if not argv:
         raise UsageError("no command given; e.g. gitxp run -- python train.py")

@@ -6,7 +6,7 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ._errors import GitxpError, UsageError
+from ._errors import GitxpError, InvalidValueError, UsageError
 from ._repoarg import RepoArg, opened
 
 
@@ -50,6 +50,10 @@ def checkout(
 
     if (path is None) == (branch is None):
         raise UsageError("give exactly one of --path DIR or -b BRANCH")
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise InvalidValueError("path", f"{path!r}: give the directory to write the code into")
+    if branch is not None and (not isinstance(branch, str) or not branch.strip()):
+        raise InvalidValueError("branch", f"{branch!r}: give the new branch's name")
     with opened(repo) as r:
         record = r.run(run)
         code = record.code_commit

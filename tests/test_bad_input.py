@@ -120,6 +120,11 @@ def test_rm_and_restore_take_one_run_as_a_plain_string(repo: Path) -> None:
         (lambda: gitxp.manage.tag("only", 5), "tags: 5: give a dict"),  # type: ignore[arg-type]
         (lambda: gitxp.manage.tag("only", remove=5), "remove: 5"),  # type: ignore[arg-type]
         (lambda: gitxp.manage.tag("only", remove="best"), "remove: 'best'"),
+        (lambda: gitxp.checkout("only", path=5), "path: 5"),  # type: ignore[arg-type]
+        (lambda: gitxp.checkout("only", branch=5), "branch: 5"),  # type: ignore[arg-type]
+        (lambda: gitxp.open().run("only").download_artifacts(to=None), "download directory"),  # type: ignore[arg-type]
+        (lambda: gitxp.launch("python train.py"), "command: 'python train.py': give the program"),  # type: ignore[arg-type]
+        (lambda: gitxp.launch(["python", 5]), "command: ['python', 5]"),  # type: ignore[list-item]
     ],
 )
 def test_settings_of_the_wrong_type_are_clear_errors(repo: Path, call, fragment: str) -> None:  # type: ignore[no-untyped-def]
