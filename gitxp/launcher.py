@@ -195,11 +195,12 @@ def launch(
     from .run import Run
     from .tracking import ENV_RUN_ID, ENV_RUN_REPO
 
-    if isinstance(cmd, (str, bytes)) or not all(isinstance(a, (str, os.PathLike)) for a in cmd):
+    items = None if isinstance(cmd, (str, bytes)) else list(cmd)  # any iterable, read once
+    if items is None or not all(isinstance(a, (str, os.PathLike)) for a in items):
         raise InvalidValueError(
             "command", f"{cmd!r}: give the program and its arguments as a list of strings"
         )
-    argv = [os.fspath(a) for a in cmd]
+    argv = [os.fspath(a) for a in items]
     if not argv:
         raise UsageError("no command given; e.g. gitxp run -- python train.py")
     git = GitRepo.discover(repo)

@@ -97,6 +97,12 @@ def test_workflow_calls_refuse_arguments_of_the_wrong_type(repo: Path, call, fra
         call()
 
 
+def test_launch_takes_its_command_from_any_iterable(repo: Path) -> None:
+    result = gitxp.launch((a for a in ["python", "-c", "pass"]), name="gen", stream=False)
+    assert (result.status, result.exit_code) == ("FINISHED", 0)
+    assert gitxp.open().run("gen").meta["command"]["argv"] == ["python", "-c", "pass"]
+
+
 def test_rm_and_restore_take_one_run_as_a_plain_string(repo: Path) -> None:
     from gitxp.manage import restore
 
