@@ -26,8 +26,9 @@ from .common import CACHE, EXPERIMENTS, quiet_env, run_spec
 # (gitxp 2: a run that ends within its start delay is one commit; 3: no reflog lines;
 # 4: one JSON member per line, no Parquet statistics, no commit encoding header;
 # 5: zstd on the value column only, no empty snapshot record; 6: no liveness fields at the end;
-# 7: loose objects deflated with a window sized to them)
-FIXTURE_VERSION = {"gitxp": 7, "mlflow": 1}
+# 7: loose objects deflated with a window sized to them; 8: no Parquet compression, git's
+# zlib alone compresses a part)
+FIXTURE_VERSION = {"gitxp": 8, "mlflow": 1}
 FIX = os.path.join(CACHE, "fixtures")
 
 

@@ -114,3 +114,39 @@ def test_read_file_reads_empty_small_large_and_limited_files(tmp_path: Path) -> 
     assert read_file(str(big), 10) == data[:10]
     with pytest.raises(FileNotFoundError):
         read_file(str(tmp_path / "absent"))
+
+
+def test_gitxp_parts_leave_compression_to_git() -> None:
+    # git deflates every object; a compressed column would be compressed twice
+    meta = pq.ParquetFile(io.BytesIO(_parts()[0])).metadata
+    chunks = [meta.row_group(0).column(i) for i in range(meta.num_columns)]
+    assert [c.path_in_schema for c in chunks] == list(metrics.COLUMNS)
+    assert {c.compression for c in chunks} == {"UNCOMPRESSED"}
+
+
+def test_parts_with_zstd_values_from_earlier_builds_read_and_merge_the_same() -> None:
+    old = []
+    for part in _parts():
+        sink = io.BytesIO()
+        pq.write_table(
+            pq.read_table(io.BytesIO(part)),
+            sink,
+            compression={"key": "none", "step": "none", "timestamp": "none", "value": "zstd"},
+            use_dictionary=["key"],
+            column_encoding={
+                "step": "DELTA_BINARY_PACKED",
+                "timestamp": "DELTA_BINARY_PACKED",
+                "value": "BYTE_STREAM_SPLIT",
+            },
+        )
+        old.append(sink.getvalue())
+    assert pq.ParquetFile(io.BytesIO(old[0])).metadata.row_group(0).column(3).compression == "ZSTD"
+    pd.testing.assert_frame_equal(metrics.read_history(old, "loss"), _expected())
+    merged = metrics.merge_parts(old)
+    pd.testing.assert_frame_equal(metrics.read_history([merged], "loss"), _expected())
+    assert {
+        merged_meta.compression
+        for merged_meta in (
+            pq.ParquetFile(io.BytesIO(merged)).metadata.row_group(0).column(i) for i in range(4)
+        )
+    } == {"UNCOMPRESSED"}
