@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
 from typing import Any
 
-REDACTED = "[redacted]"
+from .redaction import REDACTED, looks_secret_variable
 
 # Exact names and prefixes of variables that describe how a job ran.
 ALLOWED_NAMES = frozenset(
@@ -66,79 +65,7 @@ ALLOWED_PREFIXES = (
 # TF_ too, and TF_VAR_* holds its input variables (database passwords, keys)
 # under any name. Never recorded unless named in GITXP_ENV_ALLOW.
 DENIED_PREFIXES = ("TF_VAR_", "TF_TOKEN_", "TF_CLI_", "TF_HTTP_")
-_SECRET_NAME = re.compile(
-    r"TOKEN|SECRET|PASSW|PASSPHRASE|API_?KEY|ACCESS_?KEY|PRIVATE|CREDENTIAL|AUTH|COOKIE|SESSION",
-    re.IGNORECASE,
-)
-_SECRET_VALUE = re.compile(
-    r"^(gh[pousr]_|github_pat_|glpat-|sk-|xox[baprs]-|AKIA|ASIA|hf_|AIza|eyJ)"
-    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"
-    r"|://[^/\s:@]+:[^/\s@]+@"
-)
-
-# Command-line arguments are held to narrower rules than variable names: a
-# flag is secret only when its name ends in one of these words (`--api-key`,
-# `--hf-token`, `--db-pass`, `--password=...`), so `--max-tokens 512`,
-# `--tokenizer bert` and `--author ada` stay as they are; a value is secret
-# only when it has the full shape of a known credential.
-_SECRET_FLAG = re.compile(
-    r"(?:^|_)(?:password|passwd|pwd|secret|token|api_?key|apikey|access_?key|secret_?key"
-    r"|private_?key|credentials?|auth_?token)$|_pass$"
-)
-_SECRET_ARG = re.compile(
-    r"^(?:sk-[A-Za-z0-9_-]{20,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}|glpat-[\w-]{20,}"
-    r"|xox[baprs]-[\w-]{10,}|(?:AKIA|ASIA)[0-9A-Z]{16}|hf_[A-Za-z0-9]{20,}|AIza[\w-]{30,}"
-    r"|eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,})$"
-    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"
-)
-_URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^/\s@]+@")
-
 _cached: dict[str, Any] | None = None
-
-
-def redact_argv(argv: list[str]) -> tuple[list[str], list[int]]:
-    """*argv* with secret-looking arguments replaced, and the positions replaced.
-
-    Replaced: the value of a flag whose name says it is a secret (the next
-    argument, or what follows `=`), an argument shaped like a known token or
-    private key, and the password of a URL (`scheme://user:[redacted]@host`).
-    """
-    out: list[str] = []
-    positions: list[int] = []
-    secret_flag_before = False
-    for i, arg in enumerate(argv):
-        new = arg
-        flag, eq, value = arg.partition("=")
-        is_flag = arg.startswith("-") and len(arg) > 1
-        name = flag.lstrip("-").lower().replace("-", "_")
-        if secret_flag_before and not is_flag:
-            new = REDACTED
-        elif is_flag and eq and value and _SECRET_FLAG.search(name):
-            new = f"{flag}={REDACTED}"
-        elif _SECRET_ARG.search(value if is_flag and eq else arg):
-            new = f"{flag}={REDACTED}" if is_flag and eq else REDACTED
-        else:
-            new = _URL_PASSWORD.sub(rf"\g<1>{REDACTED}@", arg)
-        secret_flag_before = is_flag and not eq and bool(_SECRET_FLAG.search(name))
-        if new != arg:
-            positions.append(i)
-        out.append(new)
-    return out, positions
-
-
-def command_record(argv: list[str], **fields: Any) -> dict[str, Any]:
-    """run.json's `command`: *argv* with secret-looking arguments redacted, then *fields*,
-    and `redacted` (the positions replaced) when anything was."""
-    recorded, redacted = redact_argv(argv)
-    command: dict[str, Any] = {"argv": recorded, **fields}
-    if redacted:
-        command["redacted"] = redacted
-    return command
-
-
-def looks_secret_variable(name: str, value: str) -> bool:
-    """True when a variable's name or value looks like it carries a credential."""
-    return bool(_SECRET_NAME.search(name) or _SECRET_VALUE.search(value))
 
 
 def allowed_variable(name: str, extra: frozenset[str] = frozenset()) -> bool:

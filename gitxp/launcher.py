@@ -53,6 +53,7 @@ class LaunchResult:
     wall_time: float
     output_bytes: int
     signal: str | None = None
+    output_redacted: int = 0  # secret-looking strings replaced in the stored output.log
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,7 +79,12 @@ class _Tail:
             while len(self._chunks) > 1 and self._size - len(self._chunks[0]) >= self.cap:
                 self._size -= len(self._chunks.popleft())
 
-    def value(self) -> bytes:
+    def value(self) -> tuple[bytes, int]:
+        """What to store: the tail from a whole line on, secret-looking text redacted
+        (see `redaction.redact_output`), after a note of what was cut; and how many
+        strings were redacted."""
+        from .redaction import redact_output
+
         with self._lock:
             data = b"".join(self._chunks)
         if len(data) > self.cap:
@@ -87,10 +93,11 @@ class _Tail:
             if 0 <= cut < 4096:
                 data = data[cut + 1 :]  # start the stored tail on a whole line
         dropped = self.total - len(data)
+        data, secrets = redact_output(data, cut=dropped > 0)
         if dropped:
             note = f"[gitxp: output truncated, the first {dropped:,} bytes are not stored]\n"
             data = note.encode() + data
-        return data
+        return data, secrets
 
 
 def _pump(source: IO[bytes], sink: IO[Any] | None, tail: _Tail) -> None:
@@ -220,7 +227,7 @@ def launch(
             rel = os.path.relpath(run_dir, git.root)
             record_cwd = "." if rel.startswith("..") else rel.replace(os.sep, "/")
         clean = {check_key("param", k): normalize_param(k, v) for k, v in (params or {}).items()}
-        from .environment import command_record
+        from .redaction import command_record
 
         command = command_record(argv, cwd=record_cwd, source="cli", params=clean)
         run = Run(
@@ -355,15 +362,18 @@ def _supervise(
     run._reload()
     if sampler is not None:
         sampler.replay(run)  # after the reload, which drops what this process buffered
-    output = tail.value() if cap > 0 else b""  # a cap of 0: record no output at all
+    # a cap of 0: record no output at all
+    output, secrets = tail.value() if cap > 0 else (b"", 0)
     if output:
         run._put_file(storage.OUTPUT_FILE, output)
-    run._set_meta(
-        exit_code=code,
-        wall_time=round(wall, 3),
-        signal=signame,
-        output={"bytes": tail.total, "stored": len(output), "truncated": tail.total > cap},
-    )
+    stored: dict[str, Any] = {
+        "bytes": tail.total,
+        "stored": len(output),
+        "truncated": tail.total > cap,
+    }
+    if secrets:
+        stored["redacted"] = secrets
+    run._set_meta(exit_code=code, wall_time=round(wall, 3), signal=signame, output=stored)
     run.end(status, error)
     return LaunchResult(
         run_id=run.id,
@@ -374,4 +384,5 @@ def _supervise(
         wall_time=wall,
         output_bytes=tail.total,
         signal=signame,
+        output_redacted=secrets,
     )

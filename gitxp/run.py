@@ -752,7 +752,7 @@ def _default_command(root: str) -> dict[str, Any]:
     rel_script = os.path.relpath(script_path, root) if script_path else None
     if rel_script and rel_script.startswith(".."):
         rel_script = None
-    from .environment import command_record
+    from .redaction import command_record
 
     return command_record(
         ["python", *argv] if script_path and script.endswith(".py") else argv,

@@ -508,7 +508,7 @@ def test_loose_objects_are_written_as_git_writes_them(repo: Path) -> None:
 def test_secret_looking_command_arguments_are_not_recorded(
     argv: list[str], recorded: list[str] | None
 ) -> None:
-    from gitxp.environment import redact_argv
+    from gitxp.redaction import redact_argv
 
     out, positions = redact_argv(["python", "train.py", *argv])
     assert out[2:] == (argv if recorded is None else recorded)

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from .._errors import GitxpError
+from .._text import count
 from ._output import dump_json, fmt_duration
 
 
@@ -107,8 +108,10 @@ def run_command(
     exits 0, FAILED otherwise, KILLED when CMD is stopped by Ctrl-C or a
     signal (Ctrl-C reaches CMD once; SIGTERM sent to gitxp is passed on).
     The last 1 MB of its output is stored in the run as output.log
-    (git show refs/gitxp/runs/ID:output.log, or RunRecord.output in Python);
-    it is stored as printed, so use --no-capture for commands that print secrets.
+    (git show refs/gitxp/runs/ID:output.log, or RunRecord.output in Python),
+    with token-shaped strings, private keys, URL passwords and the values of
+    secret-named settings (API_KEY=..., password: ...) replaced by [redacted];
+    the terminal shows the output as printed. --no-capture stores none of it.
 
     \b
     Examples:
@@ -156,5 +159,11 @@ def run_command(
             f"({how}); see `gitxp show {result.run_id[:12] if ambiguous else result.name}`",
             err=True,
         )
+        if result.output_redacted:
+            click.echo(
+                f"gitxp: {count(result.output_redacted, 'secret-looking string')} "
+                "replaced by [redacted] in the stored output.log",
+                err=True,
+            )
     sys.stdout.flush()
     sys.exit(result.exit_code)
