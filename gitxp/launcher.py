@@ -190,7 +190,8 @@ def launch(
     repository at or above *repo*). *env* adds or overrides environment
     variables for CMD, *unset_env* removes some. With *stream* CMD's output goes to this process's
     stdout/stderr as it comes; either way its last *output_cap* bytes are
-    stored in the run as `output.log` (0: none). *on_start* is called with the new
+    stored in the run as `output.log` (0: none), secret-looking text redacted
+    (`result.output_redacted` counts it). *on_start* is called with the new
     `Run` before CMD starts. With *system_metrics* (default:
     `$GITXP_SYSTEM_METRICS`) CMD's process tree and the machine are sampled
     into `system/...` series (see gitxp/system_metrics.py).
