@@ -292,3 +292,21 @@ def test_a_busy_port_is_a_one_line_error(served: tuple[UIServer, dict[str, str]]
     assert result.exit_code == 1
     assert result.output.startswith(f"error: cannot listen on 127.0.0.1:{server.port}")
     assert "--port 0" in result.output
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads thread masks from /proc")
+def test_a_background_server_leaves_ctrl_c_to_the_main_thread(
+    served: tuple[UIServer, dict[str, str]],
+) -> None:
+    import signal
+
+    server, _ = served
+    thread = server._thread
+    assert thread is not None
+    get_json(server.port, "/api/runs")  # the thread is serving: it masked signals first
+    with open(f"/proc/self/task/{thread.native_id}/status") as f:
+        blocked = int(next(x for x in f if x.startswith("SigBlk:")).split()[1], 16)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        assert blocked & (1 << (sig - 1)), sig.name
+    assert not blocked & (1 << (signal.SIGSEGV - 1))
+    assert thread.name == "gitxp-ui"  # named as gitxp's other threads are

@@ -161,10 +161,18 @@ class UIServer:
     def start(self) -> UIServer:
         """Serve on a daemon thread (for tests and notebooks); stop with `close()`."""
         self._thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+            target=self._serve_in_background, name="gitxp-ui", daemon=True
         )
         self._thread.start()
         return self
+
+    def _serve_in_background(self) -> None:
+        from ..checkpointer import block_async_signals
+
+        # Ctrl-C in a notebook or script must reach its main thread; the threads
+        # that answer requests are started from this one and inherit its mask
+        block_async_signals()
+        self.httpd.serve_forever(poll_interval=0.1)
 
     def close(self) -> None:
         if self._thread is not None:
