@@ -72,6 +72,9 @@ __all__ = [
     "list_files",
     "local_path",
     "log_artifact",
+    "log_content",
+    "log_dict",
+    "log_text",
     "manifest_at",
     "object_key",
     "parse_size",
@@ -198,6 +201,61 @@ def log_artifact(run: Run, path: str | os.PathLike[str], name: str | None = None
         manifest["artifacts"] = dict(sorted(manifest["artifacts"].items()))
         run._put_file(storage.ARTIFACTS_FILE, storage.dumps(manifest))
     return {"name": name, **record}
+
+
+def log_content(run: Run, data: bytes, name: str) -> dict[str, Any]:
+    """Store in-memory *data* with *run* as the file artifact *name* (as if logged from a file)."""
+    import tempfile
+
+    name = check_name(name)
+    with tempfile.TemporaryDirectory(prefix="gitxp-artifact-") as tmp:
+        local = os.path.join(tmp, name.rsplit("/", 1)[-1])
+        with open(local, "wb") as f:
+            f.write(data)
+        return log_artifact(run, local, name)
+
+
+def log_text(run: Run, text: str, name: str) -> dict[str, Any]:
+    """Store *text* (UTF-8) with *run* as the file artifact *name*."""
+    if not isinstance(text, str):
+        raise InvalidValueError("text", f"{type(text).__name__} given: log_text takes a str")
+    return log_content(run, text.encode("utf-8"), name)
+
+
+def _plain(value: Any) -> Any:
+    """JSON's fallback for what a config dict commonly holds: numpy values and paths."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} {value!r} is not JSON serializable")
+
+
+def log_dict(run: Run, value: Any, name: str) -> dict[str, Any]:
+    """Store *value* as the artifact *name*: YAML when it ends in .yaml or .yml, else JSON.
+
+    numpy values and paths are written as their plain equivalents.
+    """
+    import json
+
+    yaml_wanted = isinstance(name, str) and name.lower().endswith((".yaml", ".yml"))
+    try:
+        text = json.dumps(
+            value, indent=2, ensure_ascii=False, allow_nan=yaml_wanted, default=_plain
+        )
+    except (TypeError, ValueError) as exc:
+        raise InvalidValueError(str(name), f"cannot be written as JSON or YAML: {exc}") from None
+    if yaml_wanted:
+        try:
+            import yaml
+        except ImportError:
+            raise ArtifactError(
+                name, "writing YAML needs PyYAML: pip install pyyaml, or name it .json"
+            ) from None
+        text = yaml.safe_dump(json.loads(text), sort_keys=False, allow_unicode=True)
+    else:
+        text += "\n"
+    return log_content(run, text.encode("utf-8"), name)
 
 
 def _check_overlap(manifest: dict[str, Any], name: str) -> None:

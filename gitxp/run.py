@@ -508,6 +508,21 @@ class Run:
 
         return log_artifact(self, path, name)
 
+    def log_text(self, text: str, name: str) -> dict[str, Any]:
+        """Keep *text* with the run as the file artifact *name* (`"report.md"`, `"eval/log.txt"`)."""
+        self._check_open("log_text")
+        from .artifacts import log_text
+
+        return log_text(self, text, name)
+
+    def log_dict(self, value: Any, name: str) -> dict[str, Any]:
+        """Keep *value* (a dict, list ...) with the run as artifact *name*: YAML when *name*
+        ends in .yaml or .yml, JSON otherwise; numpy values and paths are written plainly."""
+        self._check_open("log_dict")
+        from .artifacts import log_dict
+
+        return log_dict(self, value, name)
+
     # -- extension points for other gitxp modules (artifacts, `gitxp run`, ...) --
     def _put_file(self, path: str, data: bytes, mode: int = 0o100644) -> None:
         """Store *data* at *path* in the run tree from the next commit on."""

@@ -218,3 +218,13 @@ def note(text: str) -> None:
 def log_artifact(path: str | os.PathLike[str], name: str | None = None) -> dict[str, Any]:
     """Keep a file or directory with the active run (see `Run.log_artifact`)."""
     return _require("log_artifact").log_artifact(path, name)
+
+
+def log_text(text: str, name: str) -> dict[str, Any]:
+    """Keep *text* with the active run as artifact *name* (see `Run.log_text`)."""
+    return _require("log_text").log_text(text, name)
+
+
+def log_dict(value: Any, name: str) -> dict[str, Any]:
+    """Keep *value* with the active run as a JSON or YAML artifact (see `Run.log_dict`)."""
+    return _require("log_dict").log_dict(value, name)

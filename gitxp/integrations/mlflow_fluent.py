@@ -434,36 +434,19 @@ def log_artifacts(
 
 
 def _log_bytes(call: str, data: bytes, artifact_file: str, run_id: str | None = None) -> None:
-    import tempfile
+    from ..artifacts import log_content
 
-    run = _require(call, run_id)
-    with tempfile.TemporaryDirectory(prefix="gitxp-mlflow-") as tmp:
-        local = os.path.join(tmp, os.path.basename(artifact_file) or "artifact")
-        with open(local, "wb") as f:
-            f.write(data)
-        run.log_artifact(local, artifact_file.strip("/"))
+    log_content(_require(call, run_id), data, artifact_file)
 
 
 def log_text(text: str, artifact_file: str, run_id: str | None = None) -> None:
     """Store *text* as the artifact *artifact_file*."""
-    _log_bytes("log_text", text.encode("utf-8"), artifact_file, run_id)
+    _require("log_text", run_id).log_text(text, artifact_file)
 
 
 def log_dict(dictionary: Any, artifact_file: str, run_id: str | None = None) -> None:
     """Store *dictionary* as JSON, or YAML when *artifact_file* ends in .yaml/.yml."""
-    import json
-
-    if artifact_file.endswith((".yaml", ".yml")):
-        try:
-            import yaml
-        except ImportError:
-            raise GitxpError(
-                f"log_dict({artifact_file!r}) needs PyYAML for YAML; install pyyaml or use .json"
-            ) from None
-        text = yaml.safe_dump(dictionary, sort_keys=False)
-    else:
-        text = json.dumps(dictionary, indent=2, default=str)
-    _log_bytes("log_dict", text.encode("utf-8"), artifact_file, run_id)
+    _require("log_dict", run_id).log_dict(dictionary, artifact_file)
 
 
 def log_figure(
