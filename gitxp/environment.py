@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import stat
 import subprocess
 import sys
 from typing import Any
@@ -95,22 +96,58 @@ def capture_variables(environ: dict[str, str] | None = None) -> tuple[dict[str, 
     return kept, redacted
 
 
-PACKAGES_CACHE = "packages-v1.json"
+PACKAGES_CACHE = "packages-v2.json"
+PACKAGES_CACHE_KEYS = 4  # interpreters and entry points a repository sees in turn
+_METADATA_DIRS = (".dist-info", ".egg-info")
+
+
+def _install_dir(path: str, roots: tuple[str, ...]) -> bool:
+    """True for a directory packages are installed into: site-packages, or anything
+    under the interpreter's *roots* (its prefixes: the stdlib, lib-dynload).
+
+    Installing, upgrading or removing a distribution there adds or renames a
+    `*.dist-info` directory, which changes the directory's mtime.
+    """
+    if os.path.basename(path) in ("site-packages", "dist-packages"):
+        return True
+    full = os.path.abspath(path)
+    return any(full == root or full.startswith(root + os.sep) for root in roots)
+
+
+def _entry_key(entry: str, roots: tuple[str, ...]) -> list[Any]:
+    """What one `sys.path` entry contributes to the installed distributions.
+
+    An install directory counts by its mtime. Any other directory (the
+    script's own, one on PYTHONPATH, a project installed in develop mode)
+    counts by the metadata directories it holds and their files' mtimes: its
+    own mtime moves whenever a run writes a file beside its script, which
+    would make every such run scan all distributions again.
+    """
+    path = entry or "."
+    try:
+        st = os.stat(path)
+        if not stat.S_ISDIR(st.st_mode) or _install_dir(path, roots):
+            return [entry, st.st_mtime_ns]
+        metadata = []
+        with os.scandir(path) as it:
+            for item in it:
+                if item.name.endswith(_METADATA_DIRS):
+                    stamps = []
+                    for name in ("METADATA", "PKG-INFO"):
+                        try:
+                            stamps.append(os.stat(os.path.join(item.path, name)).st_mtime_ns)
+                        except OSError:
+                            stamps.append(None)
+                    metadata.append([item.name, *stamps])
+    except OSError:
+        return [entry, None]
+    return [entry, sorted(metadata)]
 
 
 def _packages_key() -> list[Any]:
-    """What the installed distributions depend on: the interpreter and each sys.path entry.
-
-    Installing, upgrading or removing a distribution adds or renames a
-    `*.dist-info` directory, which changes its parent directory's mtime.
-    """
-    key: list[Any] = [sys.prefix, sys.executable, sys.version]
-    for entry in sys.path:
-        try:
-            key.append([entry, os.stat(entry or ".").st_mtime_ns])
-        except OSError:
-            key.append([entry, None])
-    return key
+    """What the installed distributions depend on: the interpreter and each sys.path entry."""
+    roots = tuple({os.path.abspath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)})
+    return [sys.prefix, sys.executable, sys.version, *(_entry_key(e, roots) for e in sys.path)]
 
 
 def _cached_packages(cache_dir: str | None) -> dict[str, str]:
@@ -118,7 +155,9 @@ def _cached_packages(cache_dir: str | None) -> dict[str, str]:
 
     Reading the metadata of every installed distribution costs tens of
     milliseconds per hundred packages, paid by every process that records
-    a run (each `gitxp run`); the cache makes that a single small read.
+    a run (each `gitxp run`); the cache makes that a single small read. It
+    keeps the lists of the last few keys, since `gitxp run`, `python
+    train.py` and a notebook each see `sys.path` differently.
     """
     if cache_dir is None:
         return _packages()
@@ -126,21 +165,24 @@ def _cached_packages(cache_dir: str | None) -> dict[str, str]:
 
     path = os.path.join(cache_dir, PACKAGES_CACHE)
     key = _packages_key()
+    entries: list[Any] = []
     try:
         with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-        if data.get("key") == key and isinstance(data.get("packages"), dict):
-            return dict(data["packages"])
-    except (OSError, ValueError, AttributeError):
-        pass
+            entries = [e for e in json.load(f)["entries"] if isinstance(e, dict)]
+        for entry in entries:
+            if entry.get("key") == key and isinstance(entry.get("packages"), dict):
+                return dict(entry["packages"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        entries = []
     found = _packages()
+    entries = [{"key": key, "packages": found}, *entries][:PACKAGES_CACHE_KEYS]
     try:
         import tempfile
 
         os.makedirs(cache_dir, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".packages-", dir=cache_dir)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"key": key, "packages": found}, f)
+            json.dump({"entries": entries}, f)
         os.replace(tmp, path)
     except OSError:
         pass  # a read-only repository records runs too, just without the cache

@@ -49,7 +49,8 @@ def test_a_corrupt_cache_is_rebuilt(tmp_path: Path) -> None:
     (tmp_path / environment.PACKAGES_CACHE).write_text("{not json")
     packages = environment.capture(None, cache_dir=str(tmp_path))["packages"]
     assert packages == environment._packages()
-    assert json.loads((tmp_path / environment.PACKAGES_CACHE).read_text())["packages"] == packages
+    stored = json.loads((tmp_path / environment.PACKAGES_CACHE).read_text())
+    assert stored["entries"][0]["packages"] == packages
 
 
 def test_runs_record_packages_through_the_cache(repo: Path) -> None:
@@ -58,3 +59,59 @@ def test_runs_record_packages_through_the_cache(repo: Path) -> None:
     assert (repo / ".git" / "gitxp" / environment.PACKAGES_CACHE).exists()
     env = gitxp.open(repo).run(run.id).env
     assert env["packages"] == environment._packages()
+
+
+def _counting_scans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    scans: list[int] = []
+    scan = environment._packages
+
+    def counted() -> dict[str, str]:
+        scans.append(1)
+        return scan()
+
+    monkeypatch.setattr(environment, "_packages", counted)
+    return scans
+
+
+def _capture(cache: Path) -> dict[str, str]:
+    environment._cached = None
+    return dict(environment.capture(None, cache_dir=str(cache))["packages"])
+
+
+def test_files_written_beside_the_script_keep_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "project"  # sys.path[0] of `python train.py`
+    project.mkdir()
+    monkeypatch.setattr(sys, "path", [str(project), *sys.path])
+    scans = _counting_scans(monkeypatch)
+    first = _capture(tmp_path / "cache")
+    for i in range(3):  # each run leaves its outputs beside the script
+        (project / f"model-{i}.pt").write_bytes(b"weights")
+        (project / "outputs").mkdir(exist_ok=True)
+        assert _capture(tmp_path / "cache") == first
+    assert len(scans) == 1
+    # a distribution installed there in develop mode still renews it
+    info = project / "proj.egg-info"
+    info.mkdir()
+    (info / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: gitxp-dev-fake\nVersion: 0.1\n")
+    assert _capture(tmp_path / "cache")["gitxp-dev-fake"] == "0.1"
+    assert len(scans) == 2
+
+
+def test_entry_points_taking_turns_are_each_served_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scans = _counting_scans(monkeypatch)
+    base = list(sys.path)
+    cli_path, script_path = tmp_path / "bin", tmp_path / "project"
+    cli_path.mkdir()
+    script_path.mkdir()
+    (cli_path / "gitxp_bench_fake-1.0.dist-info").mkdir()  # the two keys differ
+    for _ in range(3):  # `gitxp run ...`, then `python train.py`, and again
+        for first in (cli_path, script_path):
+            monkeypatch.setattr(sys, "path", [str(first), *base])
+            _capture(tmp_path / "cache")
+    assert len(scans) == 2
+    stored = json.loads((tmp_path / "cache" / environment.PACKAGES_CACHE).read_text())
+    assert len(stored["entries"]) == 2
