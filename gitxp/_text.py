@@ -11,6 +11,16 @@ def count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
+def size(n: int) -> str:
+    """A byte count for people: '512 B', '4.1 KiB', '1.3 GiB'."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"  # pragma: no cover - the loop returns at GiB
+
+
 def progress_to(stream: Any) -> Callable[[str], None]:
     """A progress callback writing to *stream* (a terminal): a line ending in '\\r'
     is redrawn in place by the next one, as git's progress lines are."""

@@ -91,6 +91,36 @@ def test_show_text_and_json(runner: CliRunner, two_runs: list[str]) -> None:
     assert data["summary"]["acc"]["last"] == 0.8
     assert data["env"]["python"]["version"]
     assert data["history"][0]["subject"].startswith("gitxp: run first FINISHED")
+    assert data["artifacts"] == [] and "Artifacts" not in text.output
+
+
+def test_show_lists_each_artifact_with_its_size_and_where_it_lives(
+    runner: CliRunner, repo: Path
+) -> None:
+    git(repo, "config", "gitxp.artifactThreshold", "1k")
+    out = repo / "cache" / "outputs"
+    out.mkdir(parents=True)
+    (out / "a.txt").write_text("a" * 100)
+    (out / "weights.bin").write_bytes(b"w" * 3000)  # over the threshold: the store
+    with gitxp.start_run(name="arty") as run:
+        run.log_text("hello", "eval/report.md")
+        run.log_artifact(out)
+        run.log_artifact(out / "weights.bin", "model.bin")
+    text = runner.invoke(cli, ["show", "arty"])
+    assert text.exit_code == 0, text.output
+    section = text.output.split("Artifacts\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert section == [
+        "  eval/report.md  5 B",
+        "  model.bin       2.9 KiB (in the artifact store)",
+        "  outputs/        2 files, 3.0 KiB (1 in the artifact store)",
+    ]
+    data = json.loads(runner.invoke(cli, ["show", "arty", "--format", "json"]).output)
+    assert {(f["name"], f["path"], f["location"]) for f in data["artifacts"]} == {
+        ("eval/report.md", "eval/report.md", "tree"),
+        ("model.bin", "model.bin", "store"),
+        ("outputs", "outputs/a.txt", "tree"),
+        ("outputs", "outputs/weights.bin", "store"),
+    }
 
 
 @pytest.mark.parametrize(

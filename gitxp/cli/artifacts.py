@@ -6,17 +6,8 @@ import sys
 
 import click
 
-from .._text import count
+from .._text import count, size
 from ._output import dump_json, format_option, open_repo, render_table, repo_option
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
 
 
 @click.group("artifacts")
@@ -58,7 +49,7 @@ def ls_command(run: str, name: str | None, fmt: str, repo_path: str) -> None:
     rows = [
         [
             f["path"],
-            _size(int(f["size"])),
+            size(int(f["size"])),
             "git" if f.get("location") == "tree" else (f.get("store") or "local store"),
             str(f.get("sha256", ""))[:12],
         ]

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from .._text import count
+from .._text import count, size
 from ._output import (
     dump_json,
     fmt_duration,
@@ -84,6 +84,9 @@ def render(record: Any, color: bool, env_details: bool = False) -> str:
     if data["notes"]:
         out += ["", _section("Notes", color)]
         out += ["  " + line for line in data["notes"].splitlines()]
+    artifacts = _artifact_lines(record.artifacts())
+    if artifacts:
+        out += ["", _section("Artifacts", color), *artifacts]
     snap = data.get("snapshot") or {}
     if snap.get("changed_count") or snap.get("excluded_count"):
         out += ["", _section("Snapshot", color)]
@@ -115,6 +118,25 @@ def render(record: Any, color: bool, env_details: bool = False) -> str:
     return "\n".join(out)
 
 
+def _artifact_lines(files: list[dict[str, Any]]) -> list[str]:
+    """One line per artifact: its name, how many files, their size, where large ones live."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for f in files:
+        grouped.setdefault(f["name"], []).append(f)
+    rows = []
+    for name, members in grouped.items():
+        single = len(members) == 1 and members[0]["path"] == name
+        what = size(sum(int(f.get("size") or 0) for f in members))
+        if not single:
+            what = f"{count(len(members), 'file')}, {what}"
+        stored = sum(1 for f in members if f.get("location") == "store")
+        if stored:
+            what += " (in the artifact store)" if single else f" ({stored:,} in the artifact store)"
+        rows.append([name if single else name + "/", what])
+    width = max((len(r[0]) for r in rows), default=0)
+    return [f"  {n.ljust(width)}  {w}" for n, w in rows]
+
+
 @click.command("show")
 @click.argument("run")
 @click.option(
@@ -132,7 +154,7 @@ def render(record: Any, color: bool, env_details: bool = False) -> str:
 @format_option("text", "json", default="text")
 @repo_option
 def show_command(run: str, env_details: bool, output: bool, fmt: str, repo_path: str) -> None:
-    """Show one run: params, metric summary, tags, notes, code and environment.
+    """Show one run: params, metric summary, tags, notes, artifacts, code and environment.
 
     RUN is a full run id, a unique id prefix (4+ characters) or a run name.
 
@@ -152,6 +174,7 @@ def show_command(run: str, env_details: bool, output: bool, fmt: str, repo_path:
             data = record.to_dict()
             data["env"] = record.env
             data["history"] = record.history()
+            data["artifacts"] = record.artifacts()
             click.echo(dump_json(data))
         else:
             click.echo(render(record, sys.stdout.isatty(), env_details))
