@@ -49,7 +49,12 @@ def checkout(
     from .git.checkout import materialize, switch_to_new_branch
 
     if (path is None) == (branch is None):
-        raise UsageError("give exactly one of --path DIR or -b BRANCH")
+        where = "give one of them, not both" if path is not None else "say where the code goes"
+        raise UsageError(
+            f"checkout: {where}: --path DIR (path=) writes a copy and leaves your work tree "
+            f"alone, -b BRANCH (branch=) switches to a new branch at the run's code; "
+            f"e.g. gitxp checkout {run if isinstance(run, str) else 'RUN'} --path ../code-copy"
+        )
     if path is not None and not isinstance(path, (str, os.PathLike)):
         raise InvalidValueError("path", f"{path!r}: give the directory to write the code into")
     if branch is not None and (not isinstance(branch, str) or not branch.strip()):

@@ -61,6 +61,19 @@ def test_path_must_be_new_or_empty(repo: Path, tmp_path: Path) -> None:
         gitxp.checkout("dirty")
 
 
+def test_checkout_without_a_destination_says_what_to_give(repo: Path, tmp_path: Path) -> None:
+    _dirty_run(repo)
+    result = run_gitxp(repo, "checkout", "dirty")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: checkout: say where the code goes: --path DIR")
+    assert "gitxp checkout dirty --path ../code-copy" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    both = run_gitxp(repo, "checkout", "dirty", "--path", str(tmp_path / "x"), "-b", "y")
+    assert both.returncode == 2 and "give one of them, not both" in both.stderr
+    assert not (tmp_path / "x").exists()
+    assert "y" not in git(repo, "branch", "--list", "y")
+
+
 def _hostile_commit(repo: Path, entry_name: str, nested: str | None = None) -> str:
     """A commit whose tree holds *entry_name* (optionally a tree holding *nested*), built raw."""
     blob = git(repo, "hash-object", "-w", "--stdin", input="pwned\n").strip()
