@@ -230,3 +230,47 @@ def test_counts_in_messages_agree_with_their_noun(n: int, text: str) -> None:
     from gitxp._text import count
 
     assert count(n, "run") == text
+
+
+def _log_with_stderr_on_a_terminal(cwd: Path) -> tuple[int, str, str]:
+    """`gitxp log` with its stderr on a pseudo-terminal, where hints are shown."""
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    result = subprocess.run(
+        [sys.executable, "-m", "gitxp", "log"],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        timeout=60,
+    )
+    os.close(slave)
+    err = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the terminal's other end is closed
+            break
+        if not chunk:
+            break
+        err += chunk
+    os.close(master)
+    return result.returncode, result.stdout.decode(), err.decode()
+
+
+def test_an_empty_log_hints_at_recording_or_at_pulling_a_clones_runs(
+    repo: Path, tmp_path: Path
+) -> None:
+    code, out, err = _log_with_stderr_on_a_terminal(repo)
+    assert (code, out) == (0, "")
+    assert "no runs yet: record one with `gitxp run -- python train.py`" in err
+    git(repo, "remote", "add", "origin", str(tmp_path / "elsewhere.git"))
+    code, out, err = _log_with_stderr_on_a_terminal(repo)
+    assert (code, out) == (0, "")
+    assert "no runs here yet: `gitxp pull` fetches the runs pushed to origin" in err
+    piped = subprocess.run(
+        [sys.executable, "-m", "gitxp", "log"], cwd=repo, capture_output=True, text=True
+    )
+    assert (piped.returncode, piped.stdout, piped.stderr) == (0, "", "")  # scripts see nothing

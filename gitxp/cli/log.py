@@ -164,6 +164,7 @@ def log_command(
             filter=filter_, experiment=list(experiment) or None, order_by=list(order_by) or None
         )
         repo._index.warn_broken()
+        has_origin = not rows and repo.git.remote_url() is not None
     if max_count is not None:
         rows = rows[:max_count]
     color = sys.stdout.isatty()
@@ -180,10 +181,13 @@ def log_command(
     elif rows:
         click.echo("\n\n".join(_log_entry(r, color) for r in rows))
     if not rows and fmt in ("log", "table") and sys.stderr.isatty():
-        click.echo(
-            "no runs match"
-            if (filter_ or experiment)
-            else "no runs yet: record one with `gitxp run -- python train.py` or "
-            "`with gitxp.start_run(): ...`",
-            err=True,
-        )
+        if filter_ or experiment:
+            hint = "no runs match"
+        elif has_origin:  # a fresh clone: git clone does not fetch runs
+            hint = "no runs here yet: `gitxp pull` fetches the runs pushed to origin"
+        else:
+            hint = (
+                "no runs yet: record one with `gitxp run -- python train.py` or "
+                "`with gitxp.start_run(): ...`"
+            )
+        click.echo(hint, err=True)
