@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 
-from .common import ROOT, cpu_now, discard, emit, med, quiet_env, result
+from .common import ROOT, cpu_now, discard, emit, med, quiet_env, result, run_spec
 from .fixtures import (
     init_project,
     mlflow_experiments,
@@ -80,18 +80,20 @@ def _side_by_side(tmp: str, n: int) -> tuple[list[float], list[float], list[floa
     # the tools take turns in blocks of BLOCK runs: both see the disk in the same
     # state (this VM's file-system latency drifts by 10x over minutes), and neither
     # lands right behind the other's fsyncs on every single run
+    # the workload's random values are made before the clocks start: not tracker work
+    specs = {i: run_spec(i) for i in range(WARMUP, WARMUP + n)}
     for first in range(WARMUP, WARMUP + n, BLOCK):
         block = range(first, min(first + BLOCK, WARMUP + n))
         for i in block:
             c = cpu_now()
             t = time.perf_counter()
-            record_gitxp_run(repo, i, snapshot=True)
+            record_gitxp_run(repo, i, snapshot=True, spec=specs[i])
             times.append((time.perf_counter() - t) * 1000)
             cpus.append((cpu_now() - c) * 1000)
         for i in block:
             c = cpu_now()
             t = time.perf_counter()
-            record_mlflow_run(client, ids, i)
+            record_mlflow_run(client, ids, i, spec=specs[i])
             mt.append((time.perf_counter() - t) * 1000)
             mcpu.append((cpu_now() - c) * 1000)
     return times, cpus, mt, mcpu

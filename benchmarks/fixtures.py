@@ -86,10 +86,14 @@ def gitxp_path(n: int) -> str:
     return os.path.join(FIX, f"gitxp-{n}")
 
 
-def record_gitxp_run(repo: str, i: int, snapshot: bool = False) -> str:
+def record_gitxp_run(
+    repo: str, i: int, snapshot: bool = False, spec: dict[str, Any] | None = None
+) -> str:
+    """The i-th run of the shared workload through gitxp (*spec*: `run_spec(i)`, made
+    beforehand when a measure must not time the making of its random values)."""
     import gitxp
 
-    spec = run_spec(i)
+    spec = spec or run_spec(i)
     with gitxp.start_run(
         experiment=spec["experiment"],
         name=spec["name"],
@@ -164,11 +168,13 @@ def mlflow_experiments(client: Any) -> dict[str, str]:
     return ids
 
 
-def record_mlflow_run(client: Any, exp_ids: dict[str, str], i: int) -> str:
+def record_mlflow_run(
+    client: Any, exp_ids: dict[str, str], i: int, spec: dict[str, Any] | None = None
+) -> str:
     """The same run through MLflow's fastest client path: one log_batch of everything."""
     from mlflow.entities import Metric, Param
 
-    spec = run_spec(i)
+    spec = spec or run_spec(i)
     run = client.create_run(exp_ids[spec["experiment"]], run_name=spec["name"])
     rid = run.info.run_id
     now = int(time.time() * 1000)
