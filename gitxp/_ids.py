@@ -128,3 +128,17 @@ def new_run_name() -> str:
     adjective = _ADJECTIVES[rnd % len(_ADJECTIVES)]
     noun = _NOUNS[(rnd // 64) % len(_NOUNS)]
     return f"{adjective}-{noun}-{(rnd // 4096) % 100}"
+
+
+def host_name() -> str:
+    """This machine's name, as run.json's `host` records it.
+
+    `os.uname()` gives the same name as `socket.gethostname()` on POSIX
+    without importing the socket module (~1 ms of every `gitxp run`).
+    """
+    uname = getattr(os, "uname", None)
+    if uname is not None:
+        return str(uname().nodename)
+    import socket  # Windows
+
+    return socket.gethostname()

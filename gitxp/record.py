@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from . import storage
 from ._errors import CorruptRunError, GitxpError, InvalidValueError
+from ._ids import host_name
 from .values import from_json_float
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from .git.repository import GitRepo
 
-_HOST = socket.gethostname()
+_HOST = host_name()
 
 
 def _pid_alive(pid: int) -> bool:

@@ -20,7 +20,6 @@ processes see a run up to a second late.
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import threading
 import time
@@ -35,7 +34,7 @@ from ._errors import (
     ParamConflictError,
     RunFinishedError,
 )
-from ._ids import new_run_id, new_run_name
+from ._ids import host_name, new_run_id, new_run_name
 from .checkpointer import checkpointer
 from .series import Series
 from .values import check_key, non_negative, normalize_param, to_float, to_tag
@@ -261,7 +260,7 @@ class Run:
             "checkpoint_seconds": self.checkpoint_seconds,
             "user": ident.name,
             "email": ident.email,
-            "host": socket.gethostname(),
+            "host": host_name(),
             "pid": os.getpid(),
             "code_commit": code_commit,
             "head": snap.head if snap else code_commit,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -79,3 +80,13 @@ def test_exception_tree_drawing_names_every_error_once() -> None:
     drawing = errors.__doc__ or ""
     for name in classes:
         assert len(re.findall(rf"(?:── |\n    ){name} ", drawing)) == 1, name
+
+
+def test_the_recorded_host_is_the_socket_host_name_without_importing_socket() -> None:
+    import socket
+
+    from gitxp._ids import host_name
+
+    assert host_name() == socket.gethostname()
+    if hasattr(os, "uname"):  # POSIX: the name comes from uname
+        assert "socket" not in _loaded_after("import gitxp.run, gitxp.record")
