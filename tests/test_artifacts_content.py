@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -82,3 +83,14 @@ def test_an_ended_run_refuses_content(repo: Path) -> None:
         run.log_text("late", "late.txt")
     with pytest.raises(gitxp.RunFinishedError):
         run.log_dict({}, "late.json")
+
+
+def test_yaml_without_pyyaml_says_what_to_install(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "yaml", None)  # as if PyYAML were not installed
+    with gitxp.start_run() as run:
+        with pytest.raises(gitxp.ArtifactError, match=r"pip install pyyaml, or name it \.json"):
+            run.log_dict({"a": 1}, "config.yaml")
+        run.log_dict({"a": 1}, "config.json")  # JSON needs nothing
+    assert [a["name"] for a in gitxp.open(repo).run(run.id).artifacts()] == ["config.json"]
