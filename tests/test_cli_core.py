@@ -15,6 +15,7 @@ from click.testing import CliRunner
 import gitxp
 from gitxp.cli.main import cli
 from tests.gitutil import git
+from tests.workflows_util import stderr_on_a_terminal
 
 
 @pytest.fixture
@@ -234,30 +235,8 @@ def test_counts_in_messages_agree_with_their_noun(n: int, text: str) -> None:
 
 def _log_with_stderr_on_a_terminal(cwd: Path) -> tuple[int, str, str]:
     """`gitxp log` with its stderr on a pseudo-terminal, where hints are shown."""
-    import os
-    import pty
-
-    master, slave = pty.openpty()
-    result = subprocess.run(
-        [sys.executable, "-m", "gitxp", "log"],
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=slave,
-        timeout=60,
-    )
-    os.close(slave)
-    err = b""
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:  # EIO: the terminal's other end is closed
-            break
-        if not chunk:
-            break
-        err += chunk
-    os.close(master)
-    return result.returncode, result.stdout.decode(), err.decode()
+    result, err = stderr_on_a_terminal([sys.executable, "-m", "gitxp", "log"], cwd)
+    return result.returncode, result.stdout.decode(), err
 
 
 def test_an_empty_log_hints_at_recording_or_at_pulling_a_clones_runs(

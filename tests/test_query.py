@@ -11,6 +11,7 @@ import pytest
 import gitxp
 from gitxp.filter import compile_filter
 from tests.gitutil import git
+from tests.workflows_util import stderr_on_a_terminal
 
 
 @pytest.fixture
@@ -300,8 +301,6 @@ def test_a_listing_that_reads_many_runs_reports_progress(
 
 
 def test_gitxp_log_shows_indexing_progress_only_on_a_terminal(repo: Path) -> None:
-    import os
-    import pty
     import subprocess
     import sys
 
@@ -310,28 +309,9 @@ def test_gitxp_log_shows_indexing_progress_only_on_a_terminal(repo: Path) -> Non
         "import gitxp.query as q; q.PROGRESS_AFTER_SECONDS = 0\n"
         "from gitxp.cli.main import main; main(['log', '--oneline'])\n"
     )
-    master, slave = pty.openpty()
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=repo,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=slave,
-        timeout=60,
-    )
-    os.close(slave)
-    err = b""
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:  # EIO: the terminal's other end is closed
-            break
-        if not chunk:
-            break
-        err += chunk
-    os.close(master)
+    result, err = stderr_on_a_terminal([sys.executable, "-c", code], repo)
     assert result.returncode == 0
-    assert "Indexing runs: 100% (3/3), done." in err.decode()
+    assert "Indexing runs: 100% (3/3), done." in err
     assert len(result.stdout.decode().splitlines()) == 3 and b"Indexing" not in result.stdout
     (repo / ".git" / "gitxp" / "index-v1.json").unlink()
     piped = subprocess.run(

@@ -35,6 +35,31 @@ def gitxp(
     )
 
 
+def stderr_on_a_terminal(
+    argv: list[str], cwd: Path | str
+) -> tuple[subprocess.CompletedProcess[bytes], str]:
+    """Run *argv* with its stderr on a pseudo-terminal (where progress and hints show);
+    return the finished process (stdout captured) and what reached the terminal."""
+    import pty
+
+    master, slave = pty.openpty()
+    result = subprocess.run(
+        argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, timeout=60
+    )
+    os.close(slave)
+    err = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the terminal's other end is closed
+            break
+        if not chunk:
+            break
+        err += chunk
+    os.close(master)
+    return result, err.decode()
+
+
 def runs_json(cwd: Path | str) -> list[dict[str, Any]]:
     result = gitxp(cwd, "log", "--format", "json")
     assert result.returncode == 0, result.stderr
