@@ -58,6 +58,10 @@ def test_secret_looking_text_is_replaced(text: str, expected: str) -> None:
         "password=\n",  # nothing to hide
         f"token: {REDACTED} and password: ****",  # already hidden
         "sk-short and hf_tiny are not tokens",
+        # a tokenizer's special tokens, as transformers prints them
+        "BertTokenizerFast(special_tokens={'unk_token': '[UNK]', 'sep_token': '[SEP]', "
+        "'pad_token': '[PAD]', 'cls_token': '[CLS]', 'mask_token': '[MASK]'})",
+        "eos_token=</s> bos_token: <s> token: <pad>",
         "see https://example.com:8080/path and ssh git@host:repo.git",
         "the BEGIN of nothing -----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----",
     ],
