@@ -132,7 +132,7 @@ def _entry_key(entry: str, roots: tuple[str, ...]) -> list[Any]:
         with os.scandir(path) as it:
             for item in it:
                 if item.name.endswith(_METADATA_DIRS):
-                    stamps = []
+                    stamps: list[int | None] = []
                     for name in ("METADATA", "PKG-INFO"):
                         try:
                             stamps.append(os.stat(os.path.join(item.path, name)).st_mtime_ns)
