@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 import gitxp
 
@@ -90,3 +93,37 @@ def test_the_recorded_host_is_the_socket_host_name_without_importing_socket() ->
     assert host_name() == socket.gethostname()
     if hasattr(os, "uname"):  # POSIX: the name comes from uname
         assert "socket" not in _loaded_after("import gitxp.run, gitxp.record")
+
+
+def test_without_a_git_identity_runs_are_signed_by_the_login_at_this_host(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import getpass
+
+    from gitxp._ids import host_name
+
+    for name in (
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.gitconfig
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    git_config = repo / ".git" / "config"
+    git_config.write_text(
+        "\n".join(line for line in git_config.read_text().splitlines() if "user" not in line)
+    )
+    with gitxp.start_run(snapshot=False) as run:
+        pass
+    author = subprocess.run(
+        ["git", "log", "-1", "--format=%an <%ae>", f"refs/gitxp/runs/{run.id}"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    login = getpass.getuser()
+    assert author == f"{login} <{login}@{host_name()}>"

@@ -520,14 +520,15 @@ class GitRepo:
             email = os.environ.get("GIT_AUTHOR_EMAIL") or self.config_value("user", "email")
             if not name or not email:
                 import getpass
-                import socket
+
+                from .._ids import host_name
 
                 try:
                     login = getpass.getuser()
                 except Exception:
                     login = "unknown"
                 name = name or login
-                email = email or f"{login}@{socket.gethostname() or 'localhost'}"
+                email = email or f"{login}@{host_name() or 'localhost'}"
             self._identity = Identity(
                 name.replace("<", "").replace(">", "").strip() or "unknown",
                 email.replace("<", "").replace(">", "").strip(),
