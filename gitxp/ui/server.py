@@ -184,7 +184,7 @@ class UIServer:
         handler = self._handler.__new__(self._handler)
         handler.request = sock
         handler.client_address = addr
-        handler.server = self.httpd
+        handler.server = self.httpd  # type: ignore[assignment]
         handler.rfile = io.BytesIO(head)
         handler.wfile = _SocketWriter(sock)
         handler.close_connection = True
