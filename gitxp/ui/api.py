@@ -8,6 +8,7 @@ Every value returned is plain JSON (NaN and ±inf become the strings
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import GitxpError, InvalidValueError
 from ..query import public_row
 from . import downsample as ds
+from .listing import MAX_BROKEN_LISTED, MAX_COLUMNS, cut_mapping, listing_row, preview, short_key
 
 if TYPE_CHECKING:
     from ..record import RunRecord
@@ -60,26 +62,73 @@ def _sort_getter(column: str) -> Any:
 class UIData:
     """Read-only queries the UI needs, with small caches suited to a long-lived server."""
 
-    def __init__(self, repo: Repo) -> None:
-        self.repo = repo
-        # dulwich reads pack files through shared file objects (seek + read), which is
-        # not thread-safe: a threaded server takes this lock around each request
-        self.lock = threading.RLock()
-        self._lock = threading.Lock()
-        self._rows: list[dict[str, Any]] = []
+    def __init__(self, repo: Repo, per_thread: bool = False) -> None:
+        """Serve *repo*; with *per_thread*, each thread reads through its own `Repo`.
+
+        dulwich reads pack files through shared file objects (seek, then read),
+        so one repository object must not serve two threads at once. Rather
+        than one lock around every request (which let one slow request hold up
+        all the others), a threaded server gives each worker thread its own
+        repository, opened on first use and closed by `close()`. The caches
+        here are shared, each under its own short lock.
+        """
+        self._main = repo
+        self._per_thread = per_thread
+        self._local = threading.local()
+        self._opened: list[Repo] = []
+        self._opened_lock = threading.Lock()
+        self._rows_lock = threading.Lock()  # held while one thread re-reads the listing
+        self._rows: list[dict[str, Any]] | None = None
+        self._broken: dict[str, str] = {}
         self._rows_at = -math.inf
+        self._series_lock = threading.Lock()
         self._series: OrderedDict[tuple[str, str], tuple[Any, Any, Any]] = OrderedDict()
         self._series_points = 0
 
+    @property
+    def repo(self) -> Repo:
+        """The repository this thread reads through."""
+        if not self._per_thread:
+            return self._main
+        repo: Repo | None = getattr(self._local, "repo", None)
+        if repo is None:
+            from ..repo import open as open_repo
+
+            repo = open_repo(self._main.path)
+            with self._opened_lock:
+                self._opened.append(repo)
+            self._local.repo = repo
+        return repo
+
+    def close(self) -> None:
+        """Close the repositories opened for threads (not the one given)."""
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for repo in opened:
+            repo.close()
+
     # -- runs ------------------------------------------------------------------
     def all_rows(self) -> list[dict[str, Any]]:
-        """Every run's listing row, re-read at most once per ROWS_TTL_SECONDS."""
-        with self._lock:
-            now = time.monotonic()
-            if now - self._rows_at > ROWS_TTL_SECONDS:
-                self._rows = self.repo.rows()
-                self._rows_at = now
+        """Every run's listing row, re-read at most once per ROWS_TTL_SECONDS.
+
+        While one thread re-reads, the others get the previous listing
+        rather than wait (the first listing ever is waited for).
+        """
+        rows = self._rows
+        fresh = time.monotonic() - self._rows_at <= ROWS_TTL_SECONDS
+        if rows is not None and (fresh or not self._rows_lock.acquire(blocking=False)):
+            return rows
+        if rows is None:
+            self._rows_lock.acquire()
+        try:
+            if self._rows is None or time.monotonic() - self._rows_at > ROWS_TTL_SECONDS:
+                repo = self.repo
+                self._rows = repo.rows()
+                self._broken = repo.broken_runs
+                self._rows_at = time.monotonic()
             return self._rows
+        finally:
+            self._rows_lock.release()
 
     def experiments(self) -> list[dict[str, Any]]:
         """Each experiment with its number of runs and of running runs."""
@@ -119,19 +168,22 @@ class UIData:
             metrics.update(dict.fromkeys(r.get("metrics") or {}))
             tags.update(dict.fromkeys(r.get("tags") or {}))
             status[r["status"]] = status.get(r["status"], 0) + 1
-        page = [public_row(r) for r in rows[offset : offset + limit]]
+        page = [listing_row(public_row(r)) for r in rows[offset : offset + limit]]
         return _safe_dict(
             {
                 "total": len(rows),
                 "offset": offset,
                 "limit": limit,
                 "columns": {
-                    "params": sorted(params),
-                    "metrics": sorted(metrics),
-                    "tags": sorted(tags),
+                    "params": sorted({short_key(k) for k in params})[:MAX_COLUMNS],
+                    "metrics": sorted({short_key(k) for k in metrics})[:MAX_COLUMNS],
+                    "tags": sorted({short_key(k) for k in tags})[:MAX_COLUMNS],
                 },
                 "status": status,
-                "broken": self.repo.broken_runs,
+                "broken": {
+                    ref: preview(why)[0]
+                    for ref, why in list(self._broken.items())[:MAX_BROKEN_LISTED]
+                },
                 "rows": page,
             }
         )
@@ -183,12 +235,18 @@ class UIData:
         param_keys = sorted({k for r in runs for k in r["params"]})
         metric_keys = sorted({k for r in runs for k in r["summary"]})
         differing = [k for k in param_keys if len({_key(r["params"].get(k)) for r in runs}) > 1]
+        for run in runs:  # judged on the whole values above, shown cut like the runs table
+            cut: list[str] = []
+            run["params"] = cut_mapping(run["params"], "params", cut)
+            run["tags"] = cut_mapping(run["tags"], "tags", cut)
+            if cut:
+                run["truncated"] = cut
         return _safe_dict(
             {
                 "runs": runs,
-                "params": param_keys,
+                "params": [short_key(k) for k in param_keys][:MAX_COLUMNS],
                 "metrics": metric_keys,
-                "differing_params": differing,
+                "differing_params": [short_key(k) for k in differing][:MAX_COLUMNS],
             }
         )
 
@@ -198,7 +256,7 @@ class UIData:
         import numpy as np
 
         cache_key = (record.commit, key)
-        with self._lock:
+        with self._series_lock:
             hit = self._series.get(cache_key)
             if hit is not None:
                 self._series.move_to_end(cache_key)
@@ -209,7 +267,7 @@ class UIData:
             frame["timestamp"].to_numpy(np.int64),
             frame["value"].to_numpy(np.float64),
         )
-        with self._lock:
+        with self._series_lock:
             self._series[cache_key] = arrays
             self._series_points += len(arrays[0])
             while self._series_points > SERIES_CACHE_POINTS and len(self._series) > 1:
@@ -331,8 +389,6 @@ class UIData:
 
 
 def _key(value: Any) -> str:
-    import json
-
     return json.dumps(value, sort_keys=True, default=str)
 
 

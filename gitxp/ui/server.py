@@ -1,7 +1,12 @@
 """`gitxp ui`: a local, read-only web application over a repository's runs.
 
-Standard library HTTP server (one thread per request) answering only GET
-and HEAD. Security, because a browser tab is an attack surface:
+Standard library HTTP parsing (`BaseHTTPRequestHandler`) over
+`connections.ConnectionServer`: one thread reads every connection without
+blocking and under deadlines, a fixed pool of workers answers complete
+requests, so idle or slow clients cost no thread and one slow request holds
+up no other (each worker reads the repository through its own `Repo`; see
+`api.UIData`). It answers only GET and HEAD. Security, because a browser tab
+is an attack surface:
 
 - binds to 127.0.0.1 unless told otherwise (and warns when told otherwise);
 - checks the Host header against the address it is bound to, so a web page
@@ -19,19 +24,23 @@ and HEAD. Security, because a browser tab is an attack surface:
 from __future__ import annotations
 
 import gzip
+import hashlib
+import io
 import ipaddress
 import json
 import socket
 import sys
 import threading
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from .._errors import GitxpError, RunNotFoundError
-from .api import UIData
+from .._errors import GitxpError, InvalidValueError, RunNotFoundError
+from .api import MAX_PAGE, MAX_POINTS, UIData
 from .assets import Asset, plotly_js, plotly_version, static_assets
+from .connections import ConnectionServer, Limits
+from .params import BadParameter, float_param, int_param
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -44,6 +53,17 @@ CSP = (
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 GZIP_MIN_BYTES = 1024
+MAX_OFFSET = 1_000_000_000
+
+
+def _etags(header: str | None) -> set[str]:
+    """The entity tags an If-None-Match header lists, as weak tags (weak comparison)."""
+    tags = set()
+    for item in (header or "").split(","):
+        item = item.strip()
+        if item:
+            tags.add(item if item.startswith("W/") else "W/" + item)
+    return tags
 
 
 class _Response(Exception):
@@ -107,26 +127,33 @@ class UIServer:
         host: str = DEFAULT_HOST,
         port: int = DEFAULT_PORT,
         quiet: bool = True,
+        **limits: Any,
     ) -> None:
+        """Open the repository at *repo_path* and listen on *host*:*port*.
+
+        *limits* are `connections.Limits` fields: ``workers``,
+        ``max_connections``, ``request_timeout``, ``idle_timeout``,
+        ``write_timeout``, ``max_head_bytes``.
+        """
         from ..repo import open as open_repo
+
+        try:
+            self.limits = Limits(**limits)
+        except TypeError as exc:
+            raise GitxpError(f"UIServer: {exc}; the limits are {Limits.__doc__}") from None
 
         self.plotly = plotly_js()  # fails early, with the extra to install, if plotly is missing
         self.plotly_version = plotly_version()
         self.repo = open_repo(repo_path)
-        self.data = UIData(self.repo)
+        self.data = UIData(self.repo, per_thread=True)
         self.static = static_assets()
         self.quiet = quiet
         self._gzip: dict[str, bytes] = {}
         self.host = host
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-
-        class _Server(ThreadingHTTPServer):
-            address_family = family
-            daemon_threads = True
-
-        handler = type("Handler", (_Handler,), {"app": self})
+        self._handler: type[_Handler] = type("Handler", (_Handler,), {"app": self})
         try:
-            self.httpd = _Server((host, port), handler)
+            self.httpd = ConnectionServer((host, port), family, self._answer, self.limits)
         except OSError as exc:
             self.repo.close()
             raise GitxpError(
@@ -151,6 +178,24 @@ class UIServer:
         if hit is None:
             hit = self._gzip[key] = gzip.compress(data, 6)
         return hit
+
+    def _answer(self, sock: socket.socket, addr: Any, head: bytes) -> bool:
+        """Answer the request whose head is *head* on *sock*; whether to keep the connection."""
+        handler = self._handler.__new__(self._handler)
+        handler.request = sock
+        handler.client_address = addr
+        handler.server = self.httpd  # type: ignore[assignment]
+        handler.rfile = io.BytesIO(head)
+        handler.wfile = _SocketWriter(sock)
+        handler.close_connection = True
+        handler.handle_one_request()
+        headers = getattr(handler, "headers", None)
+        if headers is not None and (
+            headers.get("Transfer-Encoding")
+            or (headers.get("Content-Length") or "0").strip() != "0"
+        ):
+            return False  # a body we did not read would be taken for the next request
+        return not handler.close_connection
 
     def serve_forever(self) -> None:
         try:
@@ -180,6 +225,7 @@ class UIServer:
             self._thread.join()
             self._thread = None
         self.httpd.server_close()
+        self.data.close()
         self.repo.close()
 
     def __enter__(self) -> UIServer:
@@ -187,6 +233,20 @@ class UIServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _SocketWriter(io.BufferedIOBase):
+    """The handler's output: each write goes straight to the socket (sendall)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._sock.sendall(data)
+        return len(data)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -208,7 +268,19 @@ class _Handler(BaseHTTPRequestHandler):
         extra: dict[str, str] | None = None,
         cache: str = "no-store",
         gzip_key: str | None = None,
+        validate: bool = False,
     ) -> None:
+        """Send a whole answer. With *validate*, a 200 carries an ETag made from the
+        body, and a request whose If-None-Match has it gets an empty 304 instead."""
+        if validate and status == 200:
+            etag = 'W/"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+            if etag in _etags(self.headers.get("If-None-Match")):
+                self.send_response(HTTPStatus.NOT_MODIFIED)
+                self.send_header("ETag", etag)
+                self.send_header("Cache-Control", cache)
+                self.end_headers()
+                return
+            extra = {**(extra or {}), "ETag": etag}
         headers = {
             "Content-Type": content_type,
             "Cache-Control": cache,
@@ -237,9 +309,12 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         self._send(status, body.encode(), "application/json; charset=utf-8")
 
-    def _error(self, status: int, message: str) -> None:
+    def _error(self, status: int, message: str, parameter: str | None = None) -> None:
         if self.path.startswith("/api/"):
-            self._json({"error": message}, status)
+            answer = {"error": message}
+            if parameter:
+                answer["parameter"] = parameter
+            self._json(answer, status)
         else:
             self._send(status, (message + "\n").encode(), "text/plain; charset=utf-8")
 
@@ -272,10 +347,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(r.status, r.message)
         except RunNotFoundError as exc:
             self._error(HTTPStatus.NOT_FOUND, str(exc))
+        except InvalidValueError as exc:
+            self._error(HTTPStatus.BAD_REQUEST, str(exc), exc.what)
         except GitxpError as exc:
             self._error(HTTPStatus.BAD_REQUEST, str(exc))
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            self.close_connection = True
         except Exception as exc:  # a bug: answer 500, say it on the console
             print(f"gitxp ui: internal error on {self.path}: {exc!r}", file=sys.stderr)
             self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error: {type(exc).__name__}")
@@ -290,19 +367,10 @@ class _Handler(BaseHTTPRequestHandler):
             values = query.get(name)
             return values[-1] if values else default
 
-        def number(name: str) -> float | None:
-            raw = one(name)
-            if raw in (None, ""):
-                return None
-            try:
-                return float(raw)
-            except ValueError:
-                raise _Response(400, f"{name} must be a number, not {raw!r}") from None
-
         def need(name: str) -> str:
             value = one(name)
             if not value:
-                raise _Response(400, f"missing query parameter {name!r}")
+                raise BadParameter(name, f"missing query parameter {name!r}")
             return value
 
         if path.startswith("/api/"):
@@ -311,11 +379,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "none",
             ):
                 raise _Response(403, "forbidden: cross-site requests are refused")
-            with self.app.data.lock:
-                body, content_type, extra = self._api(
-                    path[len("/api/") :], one, number, need, query
-                )
-            self._send(200, body, content_type, extra)
+            body, content_type, extra = self._api(path[len("/api/") :], one, need, query)
+            self._send(200, body, content_type, extra, validate=extra is None)
             return
         if path in ("/", "/index.html"):
             asset = self.app.static["index.html"]
@@ -339,9 +404,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, asset.data, asset.content_type, cache=cache, gzip_key=asset.name)
 
     def _api(
-        self, name: str, one: Any, number: Any, need: Any, query: dict[str, list[str]]
+        self, name: str, one: Any, need: Any, query: dict[str, list[str]]
     ) -> tuple[bytes, str, dict[str, str] | None]:
-        """Answer an API call as (body, content type, extra headers); runs under the repo lock."""
+        """Answer an API call as (body, content type, extra headers).
+
+        Runs on a worker thread, concurrently with others: the repository is
+        the worker's own (`UIData.repo`), and UIData's caches take their locks.
+        """
         data = self.app.data
         if name == "info":
             from .. import __version__
@@ -350,9 +419,9 @@ class _Handler(BaseHTTPRequestHandler):
                 {
                     "version": __version__,
                     "plotly": self.app.plotly_version,
-                    "repo": self.app.repo.path,
-                    "head": self.app.repo.git.head(),
-                    "branch": self.app.repo.git.head_branch(),
+                    "repo": data.repo.path,
+                    "head": data.repo.git.head(),
+                    "branch": data.repo.git.head_branch(),
                 }
             )
         elif name == "experiments":
@@ -360,15 +429,15 @@ class _Handler(BaseHTTPRequestHandler):
         elif name == "runs":
             order = (one("order") or "desc").lower()
             if order not in ("asc", "desc"):
-                raise _Response(400, "order must be asc or desc")
+                raise BadParameter("order", f"must be asc or desc, not {order[:20]!r}")
             return _json_body(
                 data.runs(
                     filter=one("filter"),
                     experiment=one("experiment"),
                     sort=one("sort"),
                     descending=order == "desc",
-                    offset=int(number("offset") or 0),
-                    limit=int(number("limit") or 100),
+                    offset=int_param("offset", one("offset"), 0, 0, MAX_OFFSET),
+                    limit=int_param("limit", one("limit"), 100, 1, MAX_PAGE),
                 )
             )
         elif name == "head":
@@ -376,15 +445,18 @@ class _Handler(BaseHTTPRequestHandler):
         elif name == "run":
             return _json_body(data.run(need("run")))
         elif name == "series":
-            points = number("points")
+            points = int_param("points", one("points"), 2000, 1, MAX_POINTS)
+            lo, hi = float_param("lo", one("lo")), float_param("hi", one("hi"))
+            if lo is not None and hi is not None and lo > hi:
+                raise BadParameter("lo", f"must not be above hi ({lo} > {hi})")
             return _json_body(
                 data.series(
                     need("run"),
                     need("key"),
-                    points=int(points) if points else 2000,
+                    points=points,
                     xaxis=one("xaxis") or "step",
-                    lo=number("lo"),
-                    hi=number("hi"),
+                    lo=lo,
+                    hi=hi,
                     method=one("method") or "minmax",
                 )
             )

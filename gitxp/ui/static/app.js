@@ -10,17 +10,32 @@
   let routeToken = 0;
 
   // -- plumbing ------------------------------------------------------------
-  async function api(path, params) {
+  /* Polls are conditional: the server tags each answer with an ETag, a poll sends it back
+     (If-None-Match), and an unchanged answer is an empty 304. */
+  const UNCHANGED = Symbol("unchanged");
+  const validators = new Map(); // url -> [etag, body] of the last answer a poll had
+
+  async function api(path, params, opts) {
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(params || {})) {
       if (v === undefined || v === null || v === "") continue;
       if (Array.isArray(v)) v.forEach((x) => q.append(k, x));
       else q.set(k, v);
     }
-    const res = await fetch(`/api/${path}${q.toString() ? "?" + q : ""}`, { credentials: "same-origin" });
+    const url = `/api/${path}${q.toString() ? "?" + q : ""}`;
+    const poll = opts && opts.poll;
+    const known = poll ? validators.get(url) : null;
+    const res = await fetch(url, { credentials: "same-origin", cache: "no-store",
+      headers: known ? { "If-None-Match": known[0] } : {} });
+    if (res.status === 304 && known) return opts.ifChanged ? UNCHANGED : known[1];
     const type = res.headers.get("Content-Type") || "";
     const body = type.includes("json") ? await res.json() : await res.text();
     if (!res.ok) throw new Error(body && body.error ? body.error : `HTTP ${res.status}`);
+    const etag = res.headers.get("ETag");
+    if (poll && etag) {
+      if (validators.size > 50) validators.clear();
+      validators.set(url, [etag, body]);
+    }
     return body;
   }
 
@@ -220,7 +235,8 @@
         const cells = cols.shown.map((c) => {
           const [kind, ...rest] = c.split(".");
           const v = (r[kind] || {})[rest.join(".")];
-          return h(`td.${kind}${kind === "tags" ? "" : ".n"}`, { title: v === undefined ? null : value(v) }, v === undefined ? "" : value(v));
+          const cut = (r.truncated || []).includes(c) ? " (cut short here; the run page has the whole value)" : "";
+          return h(`td.${kind}${kind === "tags" ? "" : ".n"}`, { title: v === undefined ? null : value(v) + cut }, v === undefined ? "" : value(v));
         });
         const tr = h("tr", { class: selected.has(r.id) ? "sel" : null, dataset: { id: r.id } },
           h("td.check", null, box),
@@ -268,8 +284,8 @@
       setQuery(qs);
       try {
         const data = await api("runs", { experiment: state.experiment, filter: state.filter, sort: state.sort,
-          order: state.order, offset: state.page * state.size, limit: state.size });
-        if (token !== routeToken) return;
+          order: state.order, offset: state.page * state.size, limit: state.size }, { poll: true, ifChanged: quiet });
+        if (token !== routeToken || data === UNCHANGED) return; // a poll that found nothing new
         filterError.textContent = "";
         filterInput.classList.remove("bad");
         render(data);
