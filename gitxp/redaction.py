@@ -261,7 +261,8 @@ def _scan(data: bytes, found: list[bytes] | None) -> tuple[bytes, int]:
             continue
         text = b"\n".join(data[s:e] for s, e in spans)
         seen = b"\n".join(low[s:e] for s, e in spans) if blind else text
-        pieces, pos = [], 0
+        pieces: list[bytes] = []
+        pos = 0
         for m in pattern.finditer(seen):
             if check is not None and not check(m):
                 continue
@@ -274,7 +275,8 @@ def _scan(data: bytes, found: list[bytes] | None) -> tuple[bytes, int]:
             continue
         count += len(pieces) // 2
         pieces.append(text[pos:])
-        parts, pos = [], 0
+        parts: list[bytes] = []
+        pos = 0
         for (start, end), line in zip(spans, b"".join(pieces).split(b"\n"), strict=True):
             parts += (data[pos:start], line)
             pos = end
@@ -296,8 +298,11 @@ def _redact_text(text: str) -> tuple[str, list[str]]:
     data, _ = _scan(text.encode("utf-8", "surrogateescape"), found)
     if not found:
         return text, []
-    decode = lambda b: b.decode("utf-8", "surrogateescape")  # noqa: E731
-    return decode(data), [decode(f) for f in found]
+    return _text(data), [_text(f) for f in found]
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
 
 
 # --- the command line ----------------------------------------------------------------
