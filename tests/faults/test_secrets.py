@@ -314,6 +314,7 @@ def _rewrite_env(repo: Path, run_id: str, variables: dict[str, str]) -> None:
     git(repo, "update-ref", ref, commit, tip)
 
 
+@pytest.mark.slow
 def test_reproduce_replays_no_variable_that_loads_code(repo: Path) -> None:
     names = [*HOSTILE, "OMP_NUM_THREADS"]
     write(repo / "show_env.py", SHOW_ENV.format(names=names))
