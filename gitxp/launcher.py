@@ -38,6 +38,7 @@ from .values import check_key, normalize_param
 
 OUTPUT_CAP = 1024 * 1024  # bytes of output kept in the run (the tail)
 FORWARDED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+_LINE_CAP = 65536  # a line longer than this is stored in pieces
 _READER_GRACE_SECONDS = 2.0  # output still arriving after CMD exited (its children)
 
 
@@ -79,10 +80,10 @@ class _Tail:
             while len(self._chunks) > 1 and self._size - len(self._chunks[0]) >= self.cap:
                 self._size -= len(self._chunks.popleft())
 
-    def value(self) -> tuple[bytes, int]:
-        """What to store: the tail from a whole line on, secret-looking text redacted
-        (see `redaction.redact_output`), after a note of what was cut; and how many
-        strings were redacted."""
+    def value(self, known: Sequence[str] = ()) -> tuple[bytes, int]:
+        """What to store: the tail from a whole line on, secret-looking text and every
+        *known* secret redacted (see `redaction.redact_output`), after a note of what
+        was cut; and how many strings were redacted."""
         from .redaction import redact_output
 
         with self._lock:
@@ -93,7 +94,7 @@ class _Tail:
             if 0 <= cut < 4096:
                 data = data[cut + 1 :]  # start the stored tail on a whole line
         dropped = self.total - len(data)
-        data, secrets = redact_output(data, cut=dropped > 0)
+        data, secrets = redact_output(data, cut=dropped > 0, known=known)
         if dropped:
             note = f"[gitxp: output truncated, the first {dropped:,} bytes are not stored]\n"
             data = note.encode() + data
@@ -107,6 +108,7 @@ def _pump(source: IO[bytes], sink: IO[Any] | None, tail: _Tail) -> None:
     block_async_signals()  # signals for us are the main thread's to handle and forward
     fd = source.fileno()
     out_buffer = getattr(sink, "buffer", None) if sink is not None else None
+    pending = b""  # this stream's unfinished line: stdout and stderr never split each other's
     while True:
         try:
             data = os.read(fd, 65536)
@@ -114,7 +116,12 @@ def _pump(source: IO[bytes], sink: IO[Any] | None, tail: _Tail) -> None:
             break
         if not data:
             break
-        tail.add(data)
+        pending += data
+        end = max(pending.rfind(b"\n"), pending.rfind(b"\r")) + 1
+        if end or len(pending) > _LINE_CAP:
+            end = end or len(pending)
+            tail.add(pending[:end])
+            pending = pending[end:]
         if sink is None:
             continue
         try:
@@ -126,6 +133,8 @@ def _pump(source: IO[bytes], sink: IO[Any] | None, tail: _Tail) -> None:
                 sink.flush()
         except (OSError, ValueError):
             sink = None  # our own stdout went away (closed pipe): keep recording
+    if pending:
+        tail.add(pending)
 
 
 def _interactive() -> bool:
@@ -257,7 +266,12 @@ def launch(
         from .system_metrics import ENV_ENABLE, PARENT_SAMPLES
 
         child_env[ENV_ENABLE] = PARENT_SAMPLES  # CMD's own gitxp must not sample twice
-    return _supervise(run, argv, run_dir, child_env, stream, output_cap, sm_interval)
+    from .environment import allowed_variable
+    from .redaction import argv_secrets, environment_secrets
+
+    # what is hidden in run.json and env.json is hidden in output.log too, wherever it appears
+    known = [*argv_secrets(argv), *environment_secrets(child_env, allowed_variable)]
+    return _supervise(run, argv, run_dir, child_env, stream, output_cap, sm_interval, known)
 
 
 def _supervise(
@@ -268,6 +282,7 @@ def _supervise(
     stream: bool,
     cap: int,
     sm_interval: float | None = None,
+    known: Sequence[str] = (),
 ) -> LaunchResult:
     tail = _Tail(cap)
     # Three ways to be started, three ways to pass signals on:
@@ -364,7 +379,7 @@ def _supervise(
     if sampler is not None:
         sampler.replay(run)  # after the reload, which drops what this process buffered
     # a cap of 0: record no output at all
-    output, secrets = tail.value() if cap > 0 else (b"", 0)
+    output, secrets = tail.value(known) if cap > 0 else (b"", 0)
     if output:
         run._put_file(storage.OUTPUT_FILE, output)
     stored: dict[str, Any] = {

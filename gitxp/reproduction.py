@@ -15,8 +15,10 @@ the installed packages (their differences are listed).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -27,6 +29,7 @@ from ._errors import GitxpError, NotReproducibleError, UnsafePathError
 from ._repoarg import RepoArg, opened
 from .values import non_negative
 
+log = logging.getLogger("gitxp.reproduction")
 DEFAULT_RTOL = 1e-6
 DEFAULT_ATOL = 1e-9
 # Variables that describe where a run ran rather than configure it: never replayed.
@@ -40,7 +43,85 @@ NOT_REPLAYED = frozenset(
         "GITXP_ENV_ALLOW",
     }
 )
+# Variables that make a loader, shell or interpreter run code or read it from
+# elsewhere. A run's env.json is data anyone could have written (a pulled run):
+# replaying these would let it run code that is not in the run's code commit.
+# They are never replayed, whatever the allow-list says; the reproduction sees
+# your own values.
+NEVER_REPLAYED = frozenset(
+    {
+        "PATH",
+        "ENV",
+        "BASH_ENV",
+        "SHELL",
+        "SHELLOPTS",
+        "BASHOPTS",
+        "PS4",
+        "PROMPT_COMMAND",
+        "IFS",
+        "CDPATH",
+        "ZDOTDIR",
+        "HOME",
+        "TMPDIR",
+        "NODE_OPTIONS",
+        "NODE_PATH",
+        "PERL5OPT",
+        "PERL5LIB",
+        "PERLLIB",
+        "PERL5DB",
+        "RUBYOPT",
+        "RUBYLIB",
+        "JAVA_TOOL_OPTIONS",
+        "_JAVA_OPTIONS",
+        "JDK_JAVA_OPTIONS",
+        "CLASSPATH",
+        "LUA_INIT",
+        "LUA_PATH",
+        "LUA_CPATH",
+        "R_PROFILE",
+        "R_PROFILE_USER",
+        "R_ENVIRON",
+        "R_ENVIRON_USER",
+        "GCONV_PATH",
+        "LOCPATH",
+        "HOSTALIASES",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+    }
+)
+NEVER_REPLAYED_PREFIXES = ("LD_", "DYLD_", "BASH_FUNC_", "GIT_", "PYTHON")
+# Python's variables that only tune the interpreter (the rest load code: PYTHONPATH,
+# PYTHONSTARTUP, PYTHONHOME, PYTHONBREAKPOINT, PYTHONWARNINGS' categories, ...).
+PYTHON_TUNING = frozenset(
+    {
+        "PYTHONHASHSEED",
+        "PYTHONOPTIMIZE",
+        "PYTHONUNBUFFERED",
+        "PYTHONIOENCODING",
+        "PYTHONUTF8",
+        "PYTHONDONTWRITEBYTECODE",
+        "PYTHONFAULTHANDLER",
+    }
+)
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 EXIT_MATCH, EXIT_DRIFT, EXIT_FAILED = 0, 1, 2
+
+
+def never_replayed(name: str) -> bool:
+    """True for a variable that loads or runs code (`LD_PRELOAD`, `BASH_ENV`, `PATH`,
+    `PYTHONPATH`, `NODE_OPTIONS`, a CUDA injection or NCCL plugin path, ...)."""
+    upper = name.upper()
+    if upper in PYTHON_TUNING:
+        return False
+    return (
+        upper in NEVER_REPLAYED
+        or upper.startswith(NEVER_REPLAYED_PREFIXES)
+        or "INJECTION" in upper
+        or "PLUGIN" in upper
+        or "PROXY" in upper
+    )
 
 
 @dataclass(frozen=True)
@@ -56,6 +137,8 @@ class Plan:
     set_env: dict[str, str]
     unset_env: list[str]
     redacted: list[str]
+    # recorded variables not replayed, each with the reason (unsafe, not allow-listed, ...)
+    refused_env: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -217,16 +300,23 @@ def plan(run: str, *, repo: RepoArg = ".") -> Plan:
         if not code or not r.git.has_object(code):
             raise NotReproducibleError(record.id, "its code commit is not in this repository")
         env = record.env
-        recorded = dict(env.get("variables") or {})
-        redacted = sorted(set(env.get("redacted") or []))
-        set_env = {k: v for k, v in recorded.items() if k not in NOT_REPLAYED and k not in redacted}
+        variables = env.get("variables")
+        recorded = dict(variables) if isinstance(variables, dict) else {}
+        listed = env.get("redacted")
+        redacted = (
+            sorted({n for n in listed if isinstance(n, str)}) if isinstance(listed, list) else []
+        )
         extra = frozenset(
             n.strip() for n in os.environ.get("GITXP_ENV_ALLOW", "").split(",") if n.strip()
         )
+        set_env, refused = _replayable(recorded, redacted, extra)
         unset = sorted(
             name
             for name in os.environ
-            if allowed_variable(name, extra) and name not in recorded and name not in NOT_REPLAYED
+            if allowed_variable(name, extra)
+            and name not in recorded
+            and name not in NOT_REPLAYED
+            and not never_replayed(name)
         )
         return Plan(
             run_id=record.id,
@@ -238,7 +328,41 @@ def plan(run: str, *, repo: RepoArg = ".") -> Plan:
             set_env=set_env,
             unset_env=unset,
             redacted=redacted,
+            refused_env=refused,
         )
+
+
+def _replayable(
+    recorded: dict[Any, Any], redacted: list[str], extra: frozenset[str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The recorded variables to set again, and the others with why they are not.
+
+    The allow-list is applied again (env.json may come from anyone), and so are
+    the secret rules; variables that load code are never set.
+    """
+    from .environment import allowed_variable
+    from .redaction import looks_secret_variable
+
+    replay: dict[str, str] = {}
+    refused: dict[str, str] = {}
+    for name, value in sorted(recorded.items(), key=lambda kv: str(kv[0])):
+        if not isinstance(name, str) or not _VARIABLE_NAME.match(name):
+            refused[str(name)[:80]] = "not a variable name"
+        elif name in NOT_REPLAYED or name in redacted:
+            continue  # describes the machine, or redacted when recorded: reported apart
+        elif never_replayed(name):
+            refused[name] = "loads or runs code"
+        elif not isinstance(value, str) or "\0" in value:
+            refused[name] = "not a text value"
+        elif not allowed_variable(name, extra):
+            refused[name] = "not on the allow-list"
+        elif looks_secret_variable(name, value):
+            refused[name] = "looks like a credential"
+        else:
+            replay[name] = value
+    for name in refused:
+        log.info("not replaying %s recorded in the run: %s", name, refused[name])
+    return replay, refused
 
 
 def rebase(value: str, root: str, workdir: str) -> str:

@@ -24,15 +24,20 @@ def _show_plan(p: Any) -> None:
         click.echo(
             "  params:  " + ", ".join(f"{k}={fmt_value(v)}" for k, v in p.params.items()), err=True
         )
-    if p.set_env:
-        click.echo(
-            "  env:     " + " ".join(f"{k}={shlex.quote(v)}" for k, v in p.set_env.items()),
-            err=True,
-        )
+    click.echo(
+        "  env:     "
+        + (" ".join(f"{k}={shlex.quote(v)}" for k, v in p.set_env.items()) or "(none replayed)"),
+        err=True,
+    )
     if p.unset_env:
         click.echo("  unset:   " + " ".join(p.unset_env), err=True)
     if p.redacted:
         click.echo("  not replayed (redacted when recorded): " + " ".join(p.redacted), err=True)
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in p.refused_env.items():
+        by_reason.setdefault(reason, []).append(name)
+    for reason, names in by_reason.items():
+        click.echo(f"  not replayed ({reason}): " + " ".join(names), err=True)
 
 
 @click.command("reproduce")
