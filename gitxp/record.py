@@ -108,9 +108,7 @@ def read_row(git: GitRepo, commit_id: str, run_id: str | None = None) -> dict[st
                 raise
             summary = {}
     except schema.Invalid as exc:
-        error = CorruptRunError(who, str(exc))
-        error.salvage = _salvage(raw)
-        raise error from None
+        raise _Unreadable(who, str(exc), _salvage(raw)) from None
     row = {
         "id": meta["id"],
         "name": meta.get("name"),
@@ -140,6 +138,14 @@ def read_row(git: GitRepo, commit_id: str, run_id: str | None = None) -> dict[st
     if newer:
         row["format"] = version
     return row
+
+
+class _Unreadable(CorruptRunError):
+    """A run whose files fail the schema, with the identity members that passed."""
+
+    def __init__(self, run_id: str, reason: str, salvage: dict[str, Any]) -> None:
+        super().__init__(run_id, reason)
+        self.salvage = salvage
 
 
 # identity members a CORRUPT row keeps when they pass their own check, so it can be found

@@ -110,7 +110,7 @@ def load_json(data: bytes, what: str) -> Any:
     except Invalid as exc:
         raise Invalid(f"{what}: {exc}") from None
     except (ValueError, RecursionError) as exc:
-        raise Invalid(f"{what} is not valid JSON ({exc})") from None
+        raise Invalid(f"{what} is invalid JSON ({exc})") from None
 
 
 # -- field checks ----------------------------------------------------------------------
@@ -307,7 +307,9 @@ def check_env(env: Any) -> dict[str, Any]:
     """env.json, with any member of the wrong shape dropped (it is only ever displayed)."""
     if not isinstance(env, dict):
         raise Invalid(f"env.json is a {type(env).__name__}, not an object")
-    out = {k: v for k, v in env.items() if isinstance(v, _ENV_FIELDS.get(k, object))}
+    out: dict[str, Any] = {
+        k: v for k, v in env.items() if isinstance(v, _ENV_FIELDS.get(k, object))
+    }
     if isinstance(out.get("gpus"), list):
         out["gpus"] = [g for g in out["gpus"] if isinstance(g, dict)]
     return out
