@@ -6,6 +6,8 @@ commits the result with the tip as parent (never rewriting history), then
 moves the ref with a compare-and-swap, so an edit racing another edit
 fails cleanly instead of losing one of them. A run that is still being
 recorded is refused: its own process rewrites run.json at every checkpoint.
+So is a run whose files fail the schema (CORRUPT) and a run of a newer
+format, which this gitxp would rewrite without knowing what it drops.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import storage
-from ._errors import CorruptRunError, RunActiveError
+from . import schema, storage
+from ._errors import CorruptRunError, GitxpError, RunActiveError
 from .git.refs import update_ref
 from .git.repository import GitRepo
 from .record import effective_status
@@ -36,14 +38,38 @@ def read_state(git: GitRepo, commit_id: str) -> tuple[RunState, dict[str, tuple[
     """The editable state of the run commit *commit_id* and its full file list."""
     commit = git.read_commit(commit_id)
     files = {path: (mode, sha) for path, mode, sha in git.walk_tree(commit.tree)}
+    run_id = commit_id
     try:
-        meta = storage.loads(git.read_blob(files[storage.RUN_FILE][1]))
-        params = storage.loads(git.read_blob(files[storage.PARAMS_FILE][1]))
-    except KeyError as exc:
-        raise CorruptRunError(commit_id, f"missing {exc.args[0]}") from None
-    summary: dict[str, Any] = {}
-    if storage.SUMMARY_FILE in files:
-        summary = storage.loads(git.read_blob(files[storage.SUMMARY_FILE][1]))
+        for name in (storage.RUN_FILE, storage.PARAMS_FILE):
+            if name not in files:
+                raise schema.Invalid(f"missing {name}")
+        raw = schema.load_json(git.read_blob(files[storage.RUN_FILE][1]), storage.RUN_FILE)
+        if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+            run_id = raw["id"]
+        version = schema.meta_format(raw)
+        if version > storage.FORMAT_VERSION:
+            raise GitxpError(
+                f"run {run_id} is in format {version}, newer than this gitxp writes "
+                f"(format {storage.FORMAT_VERSION}): it is read-only here; upgrade gitxp "
+                "(pip install -U gitxp) to change it"
+            )
+        meta = schema.check_meta(raw)
+        params = schema.check_params(
+            schema.load_json(git.read_blob(files[storage.PARAMS_FILE][1]), storage.PARAMS_FILE)
+        )
+        summary: dict[str, Any] = {}
+        if storage.SUMMARY_FILE in files:
+            summary = schema.check_summary(
+                schema.load_json(
+                    git.read_blob(files[storage.SUMMARY_FILE][1]), storage.SUMMARY_FILE
+                )
+            )
+    except schema.Invalid as exc:
+        raise CorruptRunError(
+            run_id,
+            f"{exc}; a CORRUPT run cannot be changed, only deleted with "
+            f"`git update-ref -d refs/gitxp/runs/{run_id}`",
+        ) from None
     notes = ""
     if storage.NOTES_FILE in files:
         notes = git.read_blob(files[storage.NOTES_FILE][1]).decode("utf-8", "replace").rstrip("\n")

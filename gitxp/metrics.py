@@ -7,6 +7,13 @@ NaN and ±inf are kept). Steps and timestamps are delta-encoded and values
 byte-stream-split; git's zlib, which deflates every object it stores, does the
 compressing, which makes a typical point cost a few bytes.
 
+A part is read only after its footer: the row counts and uncompressed
+sizes it declares bound what decoding allocates, and a read whose parts add
+up to more than `schema.max_decode_bytes()` is refused before any is decoded
+(a few KB of run-length-encoded Parquet can hold 300 million rows). A part
+that does not decode as metrics is reported as `schema.Invalid`, which
+readers turn into a CorruptRunError naming the run.
+
 pyarrow is imported inside the functions so that `import gitxp` stays light.
 """
 
@@ -16,6 +23,8 @@ import io
 from array import array
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
+
+from . import schema
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -118,25 +127,94 @@ def _write(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-def decode_parts(blobs: Iterable[bytes], keys: Sequence[str] | None = None) -> pa.Table:
-    """Read metric parts into one Arrow table (only *keys* when given)."""
+# Each decoded column costs at least 8 bytes a row (int64, float64; the key's
+# offsets and text), and the key costs that again when it is materialised as text.
+_MIN_ROW_BYTES = 8
+
+
+def _estimate(metadata: Any) -> int:
+    """About how many bytes decoding a part with this footer allocates."""
+    total = 0
+    for i in range(metadata.num_row_groups):
+        group = metadata.row_group(i)
+        rows = group.num_rows
+        if rows < 0:
+            raise ValueError(f"row group {i} claims {rows} rows")
+        total += rows * _MIN_ROW_BYTES
+        for j in range(group.num_columns):
+            total += max(group.column(j).total_uncompressed_size, rows * _MIN_ROW_BYTES)
+    return total
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def _open_parts(
+    blobs: Iterable[bytes], names: Sequence[str] | None, dictionary_key: bool
+) -> list[tuple[str, bytes, Any]]:
+    """Open every part's footer and check the total against the decode limit, before
+    decoding anything: (name, blob, opened reader) per part."""
+    limit = schema.max_decode_bytes()
+    total = 0
+    opened = []
+    for i, blob in enumerate(blobs):
+        name = names[i] if names is not None else f"metric part {i + 1}"
+        try:
+            reader, metadata = _open(blob, dictionary_key)
+            size = _estimate(metadata)
+        except MemoryError:
+            raise
+        except Exception as exc:  # pyarrow raises many kinds for a damaged footer
+            raise schema.Invalid(
+                f"{name} is not a Parquet metric part ({_first_line(exc)})"
+            ) from None
+        total += size
+        if total > limit:
+            raise schema.Invalid(
+                f"{name} declares {metadata.num_rows:,} rows; the parts of this read would "
+                f"decode to about {total:,} bytes, over the limit of {limit:,} "
+                "(GITXP_MAX_DECODE_BYTES); nothing was decoded"
+            )
+        opened.append((name, blob, reader))
+    return opened
+
+
+def decode_parts(
+    blobs: Iterable[bytes],
+    keys: Sequence[str] | None = None,
+    names: Sequence[str] | None = None,
+) -> pa.Table:
+    """Read metric parts into one Arrow table (only *keys* when given).
+
+    *names* name the parts in errors. Raises `schema.Invalid` for a part that
+    is not a metric part, or for parts that would decode past the limit.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     tables = []
-    for blob in blobs:
+    for name, blob, reader in _open_parts(blobs, names, False):
         # a part read whole, skipping the dataset layer read_table goes through:
         # the same table from an in-memory part, 3-4x faster for a run's small parts
-        table = _read_part(blob).cast(
-            pa.schema(
-                [
-                    ("key", pa.string()),
-                    ("step", pa.int64()),
-                    ("timestamp", pa.int64()),
-                    ("value", pa.float64()),
-                ]
+        try:
+            table = _read_opened(reader, blob, False).cast(
+                pa.schema(
+                    [
+                        ("key", pa.string()),
+                        ("step", pa.int64()),
+                        ("timestamp", pa.int64()),
+                        ("value", pa.float64()),
+                    ]
+                )
             )
-        )
+        except MemoryError:
+            raise
+        except Exception as exc:
+            raise schema.Invalid(
+                f"{name} does not decode as metrics ({_first_line(exc)})"
+            ) from None
         if keys is not None:
             table = table.filter(pc.is_in(table["key"], pa.array(list(keys), pa.string())))
         tables.append(table)
@@ -178,13 +256,12 @@ def to_frame(table: pa.Table) -> pd.DataFrame:
     )
 
 
-def _read_part(blob: bytes, dictionary_key: bool = False) -> pa.Table:
-    """Every column of one in-memory part, decoded on this thread.
+def _open(blob: bytes, dictionary_key: bool) -> tuple[Any, Any]:
+    """A reader over one in-memory part with its footer parsed, and that footer.
 
-    A part is small: Arrow's thread pool costs more to wake than it saves. The
-    reader `pq.ParquetFile` wraps is used directly where this pyarrow has it,
-    which skips about 35 µs of Python a call (most of a history read is fixed
-    cost like this); any other pyarrow takes the public route.
+    The reader `pq.ParquetFile` wraps is used directly where this pyarrow has
+    it, which skips about 35 µs of Python a call (most of a history read is
+    fixed cost like this); any other pyarrow takes the public route.
     """
     import pyarrow as pa
 
@@ -192,14 +269,28 @@ def _read_part(blob: bytes, dictionary_key: bool = False) -> pa.Table:
     if reader_class is not None:
         reader = reader_class()
         reader.open(pa.BufferReader(blob), read_dictionary=[0] if dictionary_key else None)
+        return reader, reader.metadata
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(pa.BufferReader(blob), read_dictionary=["key"] if dictionary_key else None)
+    return pf, pf.metadata
+
+
+def _read_opened(reader: Any, blob: bytes, dictionary_key: bool) -> pa.Table:
+    """Every column of one opened part, decoded on this thread (a part is small:
+    Arrow's thread pool costs more to wake than it saves)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not isinstance(reader, pq.ParquetFile):
         table = reader.read_all(use_threads=False)
         if table.column_names == list(COLUMNS):
             return table
         # another writer's column order: read again by name (the key may not be first)
-    import pyarrow.parquet as pq
-
-    pf = pq.ParquetFile(pa.BufferReader(blob), read_dictionary=["key"] if dictionary_key else None)
-    return pf.read(columns=list(COLUMNS), use_threads=False)
+        reader = pq.ParquetFile(
+            pa.BufferReader(blob), read_dictionary=["key"] if dictionary_key else None
+        )
+    return reader.read(columns=list(COLUMNS), use_threads=False)
 
 
 _READER: list[Any] = []  # the class found on first use (an import statement per part
@@ -247,32 +338,43 @@ def history_frame(step: Any, stamp: Any, value: Any) -> pd.DataFrame:
     return pd.DataFrame({"step": step, "timestamp": stamp, "value": value}, copy=False)
 
 
-def read_history(blobs: Iterable[bytes], key: str) -> pd.DataFrame:
+def read_history(
+    blobs: Iterable[bytes], key: str, names: Sequence[str] | None = None
+) -> pd.DataFrame:
     """One metric's points from metric parts, ordered by step: step, timestamp, value.
 
     The key column stays dictionary-encoded and is matched by its index, so
-    no string is compared per point.
+    no string is compared per point. Errors as `decode_parts`.
     """
     import numpy as np
 
     steps, stamps, values = [], [], []
-    for blob in blobs:
-        # all four columns are read (a part holds just these), by position
-        keys, step_col, stamp_col, value_col = _read_part(blob, dictionary_key=True).columns
-        masks = []
-        for chunk in keys.chunks:
-            names = chunk.dictionary.to_pylist()
-            if key in names:
-                masks.append(chunk.indices.to_numpy() == names.index(key))
-            else:
-                masks.append(np.zeros(len(chunk), dtype=bool))
-        mask = masks[0] if len(masks) == 1 else np.concatenate(masks)
-        if not mask.any():
-            continue
-        # boolean indexing copies: the frame below can own these arrays as they are
-        steps.append(step_col.to_numpy()[mask])
-        stamps.append(stamp_col.to_numpy()[mask])
-        values.append(value_col.to_numpy()[mask])
+    for name, blob, reader in _open_parts(blobs, names, True):
+        try:
+            # all four columns are read (a part holds just these), by position
+            keys, step_col, stamp_col, value_col = _read_opened(reader, blob, True).columns
+            masks = []
+            for chunk in keys.chunks:
+                words = chunk.dictionary.to_pylist()
+                if key in words:
+                    masks.append(chunk.indices.to_numpy() == words.index(key))
+                else:
+                    masks.append(np.zeros(len(chunk), dtype=bool))
+            if not masks:
+                continue
+            mask = masks[0] if len(masks) == 1 else np.concatenate(masks)
+            if not mask.any():
+                continue
+            # boolean indexing copies: the frame below can own these arrays as they are
+            steps.append(step_col.to_numpy()[mask])
+            stamps.append(stamp_col.to_numpy()[mask])
+            values.append(value_col.to_numpy()[mask])
+        except MemoryError:
+            raise
+        except Exception as exc:
+            raise schema.Invalid(
+                f"{name} does not decode as metrics ({_first_line(exc)})"
+            ) from None
     if not steps:
         empty = np.array([], np.int64)
         return history_frame(empty, empty.copy(), np.array([], np.float64))

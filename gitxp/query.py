@@ -18,10 +18,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._errors import GitxpError, InvalidValueError
+from . import schema
+from ._errors import InvalidValueError
 from .filter import compile_filter, parse_order_by, sort_rows
 from .git.refs import RUNS_PREFIX, list_refs
-from .record import effective_status, read_row
+from .record import effective_status, listing_row
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
     from .git.repository import GitRepo
 
 CACHE_FILE = "index-v1.json"
-CACHE_VERSION = 1
+# 2: rows are validated against the schema (a version-1 cache may hold rows that are not)
+CACHE_VERSION = 2
 # The stable keys of one run as `gitxp log --format json` and the UI's API give it.
 PUBLIC_KEYS = (
     "id",
@@ -110,14 +112,15 @@ class RunIndex:
         try:
             with open(self._path, encoding="utf-8") as f:
                 data = json.load(f)
-            if data.get("version") == CACHE_VERSION:
+            # a verdict reached under other limits may no longer hold: start again
+            if data.get("version") == CACHE_VERSION and data.get("limits") == schema.limits_key():
                 return data  # type: ignore[no-any-return]
         except (OSError, ValueError, AttributeError):
             pass
         finally:
             if paused:
                 gc.enable()
-        return {"version": CACHE_VERSION, "refs": {}, "rows": {}}
+        return {"version": CACHE_VERSION, "limits": schema.limits_key(), "refs": {}, "rows": {}}
 
     def _save(self, data: dict[str, Any]) -> None:
         directory = os.path.dirname(self._path)
@@ -160,17 +163,17 @@ class RunIndex:
             if row is None:
                 if ticker is not None:
                     ticker.tick()
-                try:
-                    row = read_row(self._git, sha)
-                except GitxpError as exc:
-                    self.broken[ref] = str(exc)
-                    continue
-                except Exception as exc:  # a damaged object: report it, list the rest
-                    self.broken[ref] = f"{type(exc).__name__}: {exc}"
-                    continue
-                changed = True
+                # a run that fails the schema is listed as CORRUPT, its verdict cached
+                # under its commit id like any row; an unreadable object is not cached
+                row, cacheable = listing_row(self._git, sha, ref.rsplit("/", 1)[-1])
                 row.pop("summary", None)  # min/max/count: read per run, kept out of the cache
-            rows[sha] = row
+                if cacheable:
+                    changed = True
+                    rows[sha] = row
+            else:
+                rows[sha] = row
+            if row.get("corrupt"):
+                self.broken[ref] = row["corrupt"]
             listed.append((ref, row))
         if ticker is not None:
             ticker.finish()
@@ -193,9 +196,9 @@ class RunIndex:
         return out
 
     def warn_broken(self) -> None:
-        """Say on stderr which run refs could not be read."""
+        """Say on stderr, one line each, which runs are listed as CORRUPT and why."""
         for ref, reason in sorted(self.broken.items()):
-            print(f"warning: skipped unreadable {ref}: {reason}", file=sys.stderr)
+            print(f"warning: {ref} is CORRUPT ({reason}); listed, not read", file=sys.stderr)
 
 
 def public_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -205,6 +208,8 @@ def public_row(row: dict[str, Any]) -> dict[str, Any]:
     out["params"] = dict(row.get("params") or {})
     out["metrics"] = dict(row.get("metrics") or {})
     out["tags"] = dict(row.get("tags") or {})
+    if row.get("corrupt"):  # only on a CORRUPT run: why it cannot be read
+        out["corrupt"] = row["corrupt"]
     return out
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from . import storage
+from . import schema, storage
 from ._errors import CorruptRunError, GitxpError, InvalidValueError
 from ._ids import host_name
 from .values import from_json_float
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from .git.repository import GitRepo
 
 _HOST = host_name()
+_log = logging.getLogger("gitxp.record")
+CORRUPT = "CORRUPT"  # the status of a run whose files fail the schema (never stored)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -58,28 +61,55 @@ def effective_status(meta: dict[str, Any], now_ms: int | None = None) -> str:
     return "RUNNING"
 
 
-def read_row(git: GitRepo, commit_id: str) -> dict[str, Any]:
-    """The listing row of the run whose tip is *commit_id* (what the cache stores)."""
+def _blob(git: GitRepo, tree: dict[str, tuple[int, str]], name: str) -> bytes | None:
+    entry = tree.get(name)
+    return None if entry is None else git.read_blob(entry[1])
+
+
+def read_row(git: GitRepo, commit_id: str, run_id: str | None = None) -> dict[str, Any]:
+    """The listing row of the run whose tip is *commit_id* (what the cache stores).
+
+    run.json, params.json and summary.json are parsed within the bounds of
+    `gitxp.schema` and checked against the format-1 schema; a run that does
+    not pass raises `CorruptRunError` (its `salvage` holds the identity
+    fields that did pass). A run of a newer format is read as far as the
+    format-1 schema allows: ill-typed members are left out, and the row says
+    its `format` so edits can be refused.
+    """
+    who = run_id or commit_id
     tree = git.read_tree(git.commit_tree(commit_id))
+    raw: Any = None
     try:
-        meta = storage.loads(git.read_blob(tree[storage.RUN_FILE][1]))
-        params = storage.loads(git.read_blob(tree[storage.PARAMS_FILE][1]))
-        summary = (
-            storage.loads(git.read_blob(tree[storage.SUMMARY_FILE][1]))
-            if storage.SUMMARY_FILE in tree
-            else {}
-        )
-    except KeyError as exc:
-        raise CorruptRunError(commit_id, f"missing {exc.args[0]}") from None
-    except ValueError as exc:
-        raise CorruptRunError(commit_id, f"invalid JSON: {exc}") from None
-    if not isinstance(meta, dict) or "id" not in meta:
-        raise CorruptRunError(commit_id, "run.json lacks an id")
-    if meta.get("format", 1) > storage.FORMAT_VERSION:
-        raise CorruptRunError(
-            meta["id"], f"format {meta['format']} is newer than this gitxp; upgrade gitxp"
-        )
-    return {
+        data = _blob(git, tree, storage.RUN_FILE)
+        if data is None:
+            raise schema.Invalid(f"missing {storage.RUN_FILE}")
+        raw = schema.load_json(data, storage.RUN_FILE)
+        version = schema.meta_format(raw)
+        newer = version > storage.FORMAT_VERSION
+        meta = schema.check_meta(raw, strict=not newer)
+        data = _blob(git, tree, storage.PARAMS_FILE)
+        if data is None:
+            raise schema.Invalid(f"missing {storage.PARAMS_FILE}")
+        try:
+            params = schema.check_params(schema.load_json(data, storage.PARAMS_FILE))
+        except schema.Invalid:
+            if not newer:
+                raise
+            params = {}
+        data = _blob(git, tree, storage.SUMMARY_FILE)
+        try:
+            summary = (
+                {}
+                if data is None
+                else schema.check_summary(schema.load_json(data, storage.SUMMARY_FILE), not newer)
+            )
+        except schema.Invalid:
+            if not newer:
+                raise
+            summary = {}
+    except schema.Invalid as exc:
+        raise _Unreadable(who, str(exc), _salvage(raw)) from None
+    row = {
         "id": meta["id"],
         "name": meta.get("name"),
         "experiment": meta.get("experiment"),
@@ -96,7 +126,7 @@ def read_row(git: GitRepo, commit_id: str) -> dict[str, Any]:
         "pid": meta.get("pid"),
         "supervised": bool(meta.get("supervised")),
         "commit": commit_id,
-        "params": params if isinstance(params, dict) else {},
+        "params": params,
         "tags": meta.get("tags") or {},
         "summary": summary,
         "metrics": {k: from_json_float(s.get("last")) for k, s in summary.items()},
@@ -105,6 +135,84 @@ def read_row(git: GitRepo, commit_id: str) -> dict[str, Any]:
         "parent": meta.get("parent"),
         "source": meta.get("source"),
     }
+    if newer:
+        row["format"] = version
+    return row
+
+
+class _Unreadable(CorruptRunError):
+    """A run whose files fail the schema, with the identity members that passed."""
+
+    def __init__(self, run_id: str, reason: str, salvage: dict[str, Any]) -> None:
+        super().__init__(run_id, reason)
+        self.salvage = salvage
+
+
+# identity members a CORRUPT row keeps when they pass their own check, so it can be found
+_SALVAGED = ("name", "experiment", "start_time", "end_time", "user", "host")
+
+
+def _salvage(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        return {}
+    return {k: raw[k] for k in _SALVAGED if k in raw and schema.META_FIELDS[k](raw[k])}
+
+
+def corrupt_row(
+    commit_id: str, run_id: str, reason: str, salvage: dict[str, Any]
+) -> dict[str, Any]:
+    """The listing row of a run that cannot be read: status CORRUPT, the reason in `corrupt`."""
+    row: dict[str, Any] = dict.fromkeys(
+        (
+            "name",
+            "experiment",
+            "start_time",
+            "end_time",
+            "heartbeat_time",
+            "checkpoint_seconds",
+            "code_commit",
+            "head",
+            "user",
+            "host",
+            "pid",
+            "parent",
+            "source",
+        ),
+    )
+    row.update(salvage)
+    row.update(
+        {
+            "id": run_id,
+            "status": CORRUPT,
+            "corrupt": reason,
+            "dirty": False,
+            "supervised": False,
+            "commit": commit_id,
+            "params": {},
+            "tags": {},
+            "summary": {},
+            "metrics": {},
+            "notes": False,
+        }
+    )
+    return row
+
+
+def listing_row(git: GitRepo, commit_id: str, run_id: str) -> tuple[dict[str, Any], bool]:
+    """The row of the run *run_id* at *commit_id*, a CORRUPT row when it cannot be read.
+
+    Also returns whether the row may be cached under the commit id: a verdict
+    on the content of the commit's files is final, while a missing or
+    damaged object may be repaired (a fetch completes, a pack is restored).
+    """
+    try:
+        return read_row(git, commit_id, run_id), True
+    except CorruptRunError as exc:
+        return corrupt_row(commit_id, run_id, exc.reason, getattr(exc, "salvage", {})), True
+    except Exception as exc:  # a missing or damaged object: list it, do not cache it
+        reason = str(exc) if isinstance(exc, GitxpError) else f"{type(exc).__name__}: {exc}"
+        _log.warning("run %s: cannot read commit %s: %s", run_id, commit_id, reason)
+        return corrupt_row(commit_id, run_id, f"unreadable: {reason}", {}), False
 
 
 class RunRecord:
@@ -122,8 +230,8 @@ class RunRecord:
     @cached_property
     def _row(self) -> dict[str, Any]:
         """run.json, params.json and summary.json, read on first use (a metric
-        history alone never needs them)."""
-        return read_row(self._git, self.commit)
+        history alone never needs them); a CORRUPT row when they fail the schema."""
+        return listing_row(self._git, self.commit, self.ref.rsplit("/", 1)[-1])[0]
 
     def __repr__(self) -> str:
         return f"<gitxp.RunRecord {self.id} name={self.name!r} {self.status}>"
@@ -139,9 +247,28 @@ class RunRecord:
 
     @cached_property
     def meta(self) -> dict[str, Any]:
-        """Everything in run.json (command, host, snapshot report, ...)."""
+        """Everything in run.json (command, host, snapshot report, ...) that passes the
+        schema; members of the wrong type are left out, and a CORRUPT run gives {}."""
         data = self._blob(storage.RUN_FILE)
-        return storage.loads(data) if data else {}
+        try:
+            return (
+                schema.check_meta(schema.load_json(data, storage.RUN_FILE), strict=False)
+                if data
+                else {}
+            )
+        except schema.Invalid:
+            return {}
+
+    @property
+    def corrupt(self) -> str | None:
+        """Why the run cannot be read (its status is then CORRUPT), or None."""
+        return self._row.get("corrupt")
+
+    @property
+    def format(self) -> int:
+        """The format version the run was written in; above `storage.FORMAT_VERSION` the run
+        is read as far as this gitxp understands it, and cannot be changed."""
+        return int(self._row.get("format") or storage.FORMAT_VERSION)
 
     @property
     def id(self) -> str:
@@ -157,7 +284,8 @@ class RunRecord:
 
     @property
     def status(self) -> str:
-        """FINISHED, FAILED, KILLED, RUNNING, or CRASHED for a run whose process died."""
+        """FINISHED, FAILED, KILLED, RUNNING, CRASHED for a run whose process died, or
+        CORRUPT for a run whose files fail the schema (`corrupt` says why)."""
         return effective_status(self._row)
 
     @property
@@ -212,7 +340,11 @@ class RunRecord:
     def env(self) -> dict[str, Any]:
         """The recorded environment (Python, platform, packages, allow-listed variables)."""
         data = self._blob(storage.ENV_FILE)
-        return storage.loads(data) if data else {}
+        try:
+            return schema.check_env(schema.load_json(data, storage.ENV_FILE)) if data else {}
+        except schema.Invalid as exc:
+            _log.warning("run %s: environment not shown: %s", self.id, exc)
+            return {}
 
     @cached_property
     def output(self) -> str:
@@ -221,22 +353,38 @@ class RunRecord:
         return data.decode("utf-8", "replace") if data else ""
 
     # -- metrics -----------------------------------------------------------------
-    def _part_blobs(self) -> list[bytes]:
+    def _part_names(self) -> list[tuple[str, str]]:
         metrics = self._tree.get(storage.METRICS_DIR.rstrip("/"))
         if metrics is None:
             return []
         entries = self._git.read_tree(metrics[1])
         return [
-            self._git.read_blob(sha)
+            (storage.METRICS_DIR + name, sha)
             for name, (_, sha) in sorted(entries.items())
             if name.endswith(".parquet")
         ]
 
+    def _part_blobs(self) -> list[bytes]:
+        return [self._git.read_blob(sha) for _, sha in self._part_names()]
+
     def metrics(self) -> pd.DataFrame:
-        """Every metric point, long format: key, step, timestamp (ms), value."""
+        """Every metric point, long format: key, step, timestamp (ms), value.
+
+        A part that is not a metric part, or whose footer promises more than
+        `GITXP_MAX_DECODE_BYTES` of data, raises `CorruptRunError` before
+        anything is decoded.
+        """
         from .metrics import decode_parts, to_frame
 
-        return to_frame(decode_parts(self._part_blobs()))
+        parts = self._part_names()
+        try:
+            return to_frame(
+                decode_parts(
+                    [self._git.read_blob(sha) for _, sha in parts], names=[n for n, _ in parts]
+                )
+            )
+        except schema.Invalid as exc:
+            raise CorruptRunError(self.id, str(exc)) from None
 
     def metric_history(self, key: str) -> pd.DataFrame:
         """One metric's points ordered by step: step, timestamp (ms), value."""
@@ -244,7 +392,13 @@ class RunRecord:
 
         if not isinstance(key, str):
             raise InvalidValueError("metric key", f"{key!r} must be a string")
-        frame = read_history(self._part_blobs(), key)
+        parts = self._part_names()
+        try:
+            frame = read_history(
+                [self._git.read_blob(sha) for _, sha in parts], key, names=[n for n, _ in parts]
+            )
+        except schema.Invalid as exc:
+            raise CorruptRunError(self.id, str(exc)) from None
         if len(frame) == 0 and key not in (self._row.get("summary") or {}):
             known = ", ".join(sorted(self._row.get("summary") or {})) or "none"
             raise GitxpError(f"run {self.id} has no metric {key!r} (it has: {known})")
@@ -314,6 +468,8 @@ class RunRecord:
             "command": self.meta.get("command"),
             "snapshot": self.meta.get("snapshot"),
             "error": self.meta.get("error"),
+            **({"corrupt": self.corrupt} if self.corrupt else {}),
+            **({"format": self.format} if self.format > storage.FORMAT_VERSION else {}),
         }
 
 

@@ -14,15 +14,17 @@ import datetime as _dt
 import hashlib
 import html
 import json
+import logging
 import os
 import re
 from typing import Any
 
-from ._errors import GitxpError
+from ._errors import CorruptRunError, GitxpError
 from .ui.api import UIData, json_safe
 
 MAX_RUNS = 200
 POINTS = 1000
+_log = logging.getLogger("gitxp.report")
 
 
 def script_json(value: Any) -> str:
@@ -66,14 +68,29 @@ def collect(
             + "; list them with `gitxp log`"
         )
     series: dict[str, dict[str, Any]] = {}
+    skipped: list[dict[str, str]] = []
+    kept = []
     for row in rows:
-        for key in row.get("metrics") or {}:
-            s = data.series(row["id"], key, points=points)
-            series.setdefault(row["id"], {})[key] = {
-                "step": s["step"],
-                "value": s["value"],
-                "total": s["total"],
-            }
+        # a run that cannot be read (CORRUPT, or a damaged metric part) is left out of
+        # the report, with one warning each, rather than failing the whole report
+        reason = row.get("corrupt")
+        try:
+            for key in [] if reason else row.get("metrics") or {}:
+                s = data.series(row["id"], key, points=points)
+                series.setdefault(row["id"], {})[key] = {
+                    "step": s["step"],
+                    "value": s["value"],
+                    "total": s["total"],
+                }
+        except CorruptRunError as exc:
+            reason = exc.reason
+        if reason:
+            series.pop(row["id"], None)
+            skipped.append({"id": row["id"], "reason": reason})
+            _log.warning("gitxp report: skipped run %s: %s", row["id"], reason)
+        else:
+            kept.append(row)
+    rows = kept
     repo = data.repo
     return {
         "title": experiment or os.path.basename(repo.path),
@@ -82,9 +99,10 @@ def collect(
         "filter": filter,
         "generated": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "total": page["total"],
-        "truncated": page["total"] > len(rows),
+        "truncated": page["total"] > len(page["rows"]),
         "columns": page["columns"],
         "runs": rows,
+        "skipped": skipped,
         "series": series,
     }
 

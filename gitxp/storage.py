@@ -29,7 +29,9 @@ ARTIFACTS_FILE = "artifacts.json"
 ARTIFACTS_DIR = "artifacts/"
 METRICS_DIR = "metrics/"
 
-STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED", "CRASHED")
+# CRASHED and CORRUPT are never stored: readers report them (a dead process; files that
+# fail the schema, see gitxp.schema)
+STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED", "CRASHED", "CORRUPT")
 TRAILER_RUN = "Gitxp-Run"
 TRAILER_STATUS = "Gitxp-Status"
 

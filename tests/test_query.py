@@ -215,7 +215,9 @@ def test_cache_is_used_refreshed_per_ref_and_rebuilt_when_corrupt(
     # A corrupt cache is rebuilt silently
     cache.write_text("{not json")
     assert len(gitxp.open().rows()) == 4
-    assert json.loads(cache.read_text())["version"] == 1
+    from gitxp.query import CACHE_VERSION
+
+    assert json.loads(cache.read_text())["version"] == CACHE_VERSION
     # A deleted run disappears
     git(repo, "update-ref", "-d", alpha_ref)
     assert {r["name"] for r in gitxp.open().rows()} == {"beta", "gamma", "delta"}
@@ -230,11 +232,15 @@ def test_cache_is_never_pushed(runs: dict[str, str], repo: Path, tmp_path: Path)
     assert len(git(bare, "for-each-ref", "refs/gitxp/runs").splitlines()) == 4
 
 
-def test_unreadable_run_ref_is_reported_and_skipped(runs: dict[str, str], repo: Path) -> None:
+def test_unreadable_run_ref_is_reported_and_listed_corrupt(
+    runs: dict[str, str], repo: Path
+) -> None:
     head = git(repo, "rev-parse", "HEAD").strip()
     git(repo, "update-ref", "refs/gitxp/runs/01zzzzzzzzzzzzzzzzzzzzzzzz", head)
     repo_ = gitxp.open()
-    assert len(repo_.rows()) == 4
+    rows = repo_.rows()
+    assert len(rows) == 5
+    assert [r["status"] for r in rows].count("CORRUPT") == 1
     assert "refs/gitxp/runs/01zzzzzzzzzzzzzzzzzzzzzzzz" in repo_.broken_runs
 
 

@@ -20,6 +20,7 @@ STATUS_COLORS = {
     "FAILED": "red",
     "KILLED": "yellow",
     "CRASHED": "magenta",
+    "CORRUPT": "red",
 }
 
 

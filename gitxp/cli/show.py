@@ -46,6 +46,15 @@ def render(record: Any, color: bool, env_details: bool = False) -> str:
         f"Code:       {code}",
         f"Ref:        {record.ref} at {record.commit[:12]}",
     ]
+    if data.get("corrupt"):  # nothing else of it is read: say why, and what can be done
+        out.append(f"Corrupt:    {data['corrupt']}")
+        out.append(f"            inspect it with `git log -p {record.ref}`")
+        return "\n".join(out)
+    if data.get("format"):
+        out.append(
+            f"Format:     {data['format']} (newer than this gitxp: shown as far as it "
+            "understands it, read-only; upgrade gitxp to change it)"
+        )
     command = data.get("command") or {}
     if command.get("argv"):
         out.append(f"Command:    {' '.join(command['argv'])}  (in {command.get('cwd', '.')})")
@@ -174,7 +183,7 @@ def show_command(run: str, env_details: bool, output: bool, fmt: str, repo_path:
             data = record.to_dict()
             data["env"] = record.env
             data["history"] = record.history()
-            data["artifacts"] = record.artifacts()
+            data["artifacts"] = [] if record.corrupt else record.artifacts()
             click.echo(dump_json(data))
         else:
             click.echo(render(record, sys.stdout.isatty(), env_details))
