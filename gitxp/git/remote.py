@@ -24,6 +24,7 @@ from typing import Any
 
 from .._errors import GitxpError, RemoteError
 from .._text import count
+from .refs import accepted_refs
 from .repository import GitRepo, strip_credentials
 
 Progress = Callable[[str], None]
@@ -195,12 +196,7 @@ def ls_remote(git: GitRepo, remote: Remote, prefix: str = "refs/") -> dict[str, 
         raise _translate(remote, exc) from None
     finally:
         client.close()
-    refs = getattr(result, "refs", result)
-    return {
-        k.decode(): v.decode()
-        for k, v in refs.items()
-        if v is not None and k.decode("utf-8", "replace").startswith(prefix)
-    }
+    return accepted_refs(f"remote {remote.display}", getattr(result, "refs", result), prefix)
 
 
 def push(
@@ -219,7 +215,6 @@ def push(
     from those are sent (walking all of a 10,000-run remote's history would
     cost more than the few objects it could save).
     """
-    from dulwich.objects import ZERO_SHA
 
     client, path = _client(git, remote, "push")
     from dulwich.client import LocalGitClient
@@ -231,9 +226,7 @@ def push(
     outcome = PushOutcome({}, {})
 
     def update_refs(old: dict[bytes, bytes]) -> dict[bytes, bytes]:
-        outcome.remote_refs = {
-            k.decode("utf-8", "replace"): v.decode() for k, v in old.items() if v != ZERO_SHA
-        }
+        outcome.remote_refs = accepted_refs(f"remote {remote.display}", old)
         outcome.sent = dict(decide(dict(outcome.remote_refs)))
         if progress and outcome.sent:
             progress(f"updating {count(len(outcome.sent), 'ref')} on {remote.display}\n")
@@ -442,10 +435,7 @@ def fetch(
     seen: dict[str, str] = {}
 
     def determine_wants(refs: Mapping[bytes, bytes], depth: int | None = None) -> list[bytes]:
-        for k, v in refs.items():
-            name = k.decode("utf-8", "replace")
-            if v is not None and name.startswith(prefix) and not name.endswith("^{}"):
-                seen[name] = v.decode()
+        seen.update(accepted_refs(f"remote {remote.display}", refs, prefix))
         wanted = {sha.encode() for sha in choose(dict(seen))}
         missing = [sha for sha in sorted(wanted) if sha not in store]
         if missing:
@@ -537,6 +527,11 @@ def _fetch_local(
         return seen
     except GitxpError:
         raise
+    except KeyError as exc:  # an object the source's refs reach is not stored there
+        missing = exc.args[0] if exc.args else "?"
+        if isinstance(missing, bytes):
+            missing = missing.decode("ascii", "replace")
+        raise RemoteError(remote.display, f"object {missing} is missing there") from None
     except Exception as exc:
         raise _translate(remote, exc) from None
     finally:
