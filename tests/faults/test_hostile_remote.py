@@ -321,3 +321,40 @@ def test_a_run_with_a_missing_parent_is_skipped_and_the_rest_pulled(
         assert_victim_intact(victim, main, good + more)
         again = gitxp_cli(victim, "pull", where, "--format", "json")
         assert again.returncode == 0 and '"up-to-date": 5' in again.stdout, again.stdout
+
+
+NAMES = [
+    "refs/heads/main",
+    "refs/gitxp/runs/" + GOOD_ID,
+    "refs/heads/a.b",
+    "refs/heads/x.lock",
+    "refs/heads/.hidden",
+    "refs/heads/a..b",
+    "refs/heads/a@{1}",
+    "refs/heads/@",
+    "refs/heads/a b",
+    "refs/heads/a\tb",
+    "refs/heads/a\x7fb",
+    "refs/heads/a~1",
+    "refs/heads/a^",
+    "refs/heads/a:b",
+    "refs/heads/a?",
+    "refs/heads/a*",
+    "refs/heads/a[",
+    "refs/heads/a\\b",
+    "refs/heads//a",
+    "refs/heads/a/",
+    "refs/heads/a.",
+    "refs/heads/é",
+]
+
+
+def test_the_rules_agree_with_git_check_ref_format(tmp_path: Path) -> None:
+    from gitxp import refnames
+
+    for name in NAMES:
+        ok = subprocess.run(["git", "check-ref-format", name], cwd=tmp_path).returncode == 0
+        assert (refnames.git_problem(name) is None) == ok, name
+    assert refnames.problem("refs/gitxp/runs/not-a-run-id") is not None
+    assert refnames.problem("refs/gitxp/trash/" + GOOD_ID) is None
+    assert refnames.problem("refs/heads/" + "a" * 300) is not None  # longer than a file name
