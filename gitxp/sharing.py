@@ -26,6 +26,7 @@ the cheapest way to push "whatever is missing".
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ from . import storage
 from ._errors import (
     AmbiguousRunError,
     RefUpdateError,
+    RemoteError,
     RunNotFoundError,
     UsageError,
 )
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
     from .git.repository import GitRepo
     from .repo import Repo
 
+log = logging.getLogger("gitxp.sharing")
 Progress = Callable[[str], None]
 STATUSES = ("new", "updated", "up-to-date", "rejected", "error")
 MAX_WALK = 100_000
@@ -366,7 +369,16 @@ def fetch(
 
         if progress:
             progress(f"fetching runs from {target.display}\n")
-        _fetch_objects(git, target, choose, heads, RUNS_PREFIX, progress)
+        try:
+            _fetch_objects(git, target, choose, heads, RUNS_PREFIX, progress)
+        except RemoteError:
+            if not any(local.get(ref) != sha for ref, sha in plan.items()):
+                raise  # failed before the remote said what it has: nothing to isolate
+            wanted = sorted(ref for ref, sha in plan.items() if local.get(ref) != sha)
+            _isolate_broken(git, target, plan, local, wanted, progress)
+        for ref, sha in list(plan.items()):
+            if not git.has_object(sha):  # the remote did not send what it advertised
+                _skip_broken(target, ref, plan, "the remote did not send it")
         # new runs in one packed-refs write; the others one compare-and-swap each
         created = {ref: sha for ref, sha in plan.items() if ref not in local}
         failed = create_refs(git, created)
@@ -389,6 +401,62 @@ def fetch(
     finally:
         if owned:
             r.close()
+
+
+def _isolate_broken(
+    git: GitRepo,
+    target: Remote,
+    plan: dict[str, str],
+    local: dict[str, str],
+    refs: list[str],
+    progress: Progress | None,
+) -> None:
+    """Fetch *refs* of *plan* again in halves, until each run that cannot be fetched is alone.
+
+    A remote run whose history is incomplete (a parent or tree missing
+    there) makes the remote abort the whole pack. Halving the set of runs
+    finds the broken ones in about 2·k·log2(n) fetches for k broken runs
+    among n; each is dropped from *plan* with a warning and the rest
+    arrive. A failure before the remote's refs were read (the remote went
+    away) is raised: that is not one run's fault.
+    """
+    halves = [refs[: len(refs) // 2], refs[len(refs) // 2 :]] if len(refs) > 1 else [refs]
+    for part in halves:
+        if not part:
+            continue
+        asked = [False]
+
+        def choose(
+            remote_refs: dict[str, str], part: list[str] = part, asked: list[bool] = asked
+        ) -> list[str]:
+            asked[0] = True
+            return [plan[ref] for ref in part if remote_refs.get(ref) == plan[ref]]
+
+        def heads(remote_refs: dict[str, str], part: list[str] = part) -> list[str]:
+            return [local[ref] for ref in part if ref in local]
+
+        try:
+            _fetch_objects(git, target, choose, heads, RUNS_PREFIX, progress)
+        except RemoteError as exc:
+            if not asked[0]:
+                raise
+            if len(part) == 1:
+                _skip_broken(target, part[0], plan, exc.reason)
+            else:
+                _isolate_broken(git, target, plan, local, part, progress)
+
+
+def _skip_broken(target: Remote, ref: str, plan: dict[str, str], reason: str) -> None:
+    """Drop run *ref* from *plan* and say so: its history cannot be fetched from *target*."""
+    sha = plan.pop(ref)
+    log.warning(
+        "warning: skipped run %s (at %s) from %s: its history there is incomplete or "
+        "unreadable (%s); the other runs were fetched; ask whoever pushed it to push it again",
+        _run_id(ref),
+        sha[:12],
+        target.display,
+        reason,
+    )
 
 
 def pull(

@@ -13,23 +13,77 @@ with 10,000 `stat` calls and no reads.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import random
 import time
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 
 from dulwich.file import FileLocked
 
 from .._errors import RefUpdateError
+from ..refnames import RUNS_PREFIX as RUNS_PREFIX  # re-exported: callers import it from here
+from ..refnames import TRASH_PREFIX as TRASH_PREFIX
+from ..refnames import decode as decode_name
+from ..refnames import problem as name_problem
+from ..refnames import shown
 from .repository import GitRepo, read_file
 
-RUNS_PREFIX = "refs/gitxp/runs/"
-TRASH_PREFIX = "refs/gitxp/trash/"
+log = logging.getLogger("gitxp.refs")
 LOCK_TIMEOUT_SECONDS = 20.0
 ZERO = "0" * 40
 _HEX_BYTES = frozenset(b"0123456789abcdef")
 
 StatKey = tuple[int, int, int]
+
+
+_warned: set[tuple[str, str]] = set()
+
+
+def warn_ignored(where: str, name: str, reason: str) -> None:
+    """Say once per process that ref *name* found in *where* was ignored, and why."""
+    key = (where, name)
+    if key in _warned:
+        return
+    _warned.add(key)
+    log.warning(
+        "warning: ignored the ref %s in %s: %s (gitxp neither reads nor writes such names)",
+        shown(name),
+        where,
+        reason,
+    )
+
+
+def accepted_refs(
+    where: str, refs: Mapping[bytes, bytes | None], prefix: str = ""
+) -> dict[str, str]:
+    """The refs under *prefix* of a ref advertisement that gitxp accepts, as {name: commit id}.
+
+    A name that git or gitxp's grammar refuses (`gitxp.refnames`), or a value
+    that is not a commit id, is left out with one warning naming it and
+    *where* it came from: a hostile remote's names never reach a ref file, a
+    path or a message. Peeled tags (``^{}``) and deletions are skipped.
+    """
+    out: dict[str, str] = {}
+    for raw, value in refs.items():
+        if value is None or value == ZERO.encode() or raw.endswith(b"^{}"):
+            continue
+        name = decode_name(raw)
+        if name is not None and not name.startswith(prefix):
+            continue
+        reason = "it is not UTF-8" if name is None else name_problem(name) or _sha_problem(value)
+        if reason is not None:
+            warn_ignored(where, name or raw.decode("utf-8", "backslashreplace"), reason)
+            continue
+        out[str(name)] = value.decode()
+    return out
+
+
+def _check_name(ref: str) -> None:
+    """Raise RefUpdateError when gitxp must not write ref *ref* (see `gitxp.refnames`)."""
+    reason = name_problem(ref)
+    if reason is not None:
+        raise RefUpdateError(shown(ref), f"not a ref name gitxp writes: {reason}")
 
 
 def _retry_locked(ref: str, action):  # type: ignore[no-untyped-def]
@@ -50,8 +104,10 @@ def _retry_locked(ref: str, action):  # type: ignore[no-untyped-def]
 
 
 def read_ref(repo: GitRepo, ref: str) -> str | None:
-    """The commit id *ref* points at, or None when it does not exist."""
-    if ref.startswith("refs/gitxp/") and ".." not in ref:
+    """The commit id *ref* points at, or None when it does not exist (or is not a valid name)."""
+    if name_problem(ref) is not None:
+        return None
+    if ref.startswith("refs/gitxp/"):
         # a loose run ref is one line of hex: read it without dulwich's generic path
         try:
             value = read_file(os.path.join(repo.git_dir, ref), 128).strip()
@@ -71,8 +127,10 @@ def update_ref(repo: GitRepo, ref: str, old: str | None, new: str, message: str 
 
     *message* goes into the ref's reflog; None writes no reflog line (a run's
     own commits need none: its first-parent chain is its history).
-    Raises RefUpdateError when the ref moved under us.
+    Raises RefUpdateError when the ref moved under us, or when *ref* is not
+    a name gitxp writes (`gitxp.refnames`).
     """
+    _check_name(ref)
     if message is None:
         if not _retry_locked(ref, lambda: _swap_loose(repo, ref, old, new)):
             _moved(repo, ref, old)
@@ -184,6 +242,7 @@ def log_ref_value(repo: GitRepo, ref: str, sha: str, message: str) -> None:
 
 def delete_ref(repo: GitRepo, ref: str, old: str) -> None:
     """Delete *ref* if it still points at *old*."""
+    _check_name(ref)
     refs = repo.dulwich.refs
 
     def attempt() -> bool:
@@ -194,6 +253,7 @@ def delete_ref(repo: GitRepo, ref: str, old: str) -> None:
 
 
 def _packed_refs(git_dir: str, prefix: str) -> dict[str, str]:
+    """{ref: sha} of the packed refs under *prefix*; invalid names are ignored with a warning."""
     path = os.path.join(git_dir, "packed-refs")
     found: dict[str, str] = {}
     try:
@@ -202,12 +262,23 @@ def _packed_refs(git_dir: str, prefix: str) -> dict[str, str]:
                 if line[:1] in (b"#", b"^"):
                     continue
                 sha, _, name = line.rstrip(b"\n").partition(b" ")
-                ref = name.decode("utf-8", "replace")
-                if ref.startswith(prefix):
-                    found[ref] = sha.decode()
+                ref = name.decode("utf-8", "surrogateescape")
+                if not ref.startswith(prefix):
+                    continue
+                reason = name_problem(ref) or _sha_problem(sha)
+                if reason is not None:
+                    warn_ignored(path, ref, reason)
+                    continue
+                found[ref] = sha.decode()
     except FileNotFoundError:
         pass
     return found
+
+
+def _sha_problem(sha: bytes) -> str | None:
+    if len(sha) == 40 and _HEX_BYTES.issuperset(sha):
+        return None
+    return "its value is not a commit id"
 
 
 # A directory stamp is trusted only when its mtime was this much older than
@@ -273,9 +344,14 @@ def list_refs(
                 if entry.is_dir(follow_symlinks=False):
                     stack.append((entry.path, ref + "/"))
                     continue
+                hit = cache.get(ref)
+                if hit is None:  # a name seen for the first time: check it once
+                    reason = name_problem(ref)
+                    if reason is not None:
+                        warn_ignored(repo.git_dir, ref, reason)
+                        continue
                 st = entry.stat(follow_symlinks=False)
                 key = (st.st_mtime_ns, st.st_size, st.st_ino)
-                hit = cache.get(ref)
                 if hit is not None and tuple(hit[0]) == key:
                     sha = hit[1]
                 else:
@@ -284,7 +360,7 @@ def list_refs(
                             text = f.read().strip()
                     except FileNotFoundError:
                         continue  # deleted while we listed
-                    if len(text) != 40 or text.startswith(b"ref:"):
+                    if _sha_problem(text) is not None:
                         continue  # symbolic or garbage: not a run ref
                     sha = text.decode()
                     cache[ref] = (key, sha)
@@ -321,6 +397,10 @@ def create_refs(repo: GitRepo, refs: dict[str, str]) -> dict[str, str]:
             peeled = dict(getattr(container, "_peeled_refs", None) or {})
             added = 0
             for ref, sha in refs.items():
+                reason = name_problem(ref) or _sha_problem(sha.encode())
+                if reason is not None:
+                    failed[ref] = f"refused: {reason}"
+                    continue
                 name = ref.encode()
                 loose = os.path.join(repo.git_dir, *ref.split("/"))
                 if name in packed or os.path.lexists(loose) or os.path.lexists(loose + ".lock"):

@@ -24,6 +24,7 @@ from typing import Any
 
 from .._errors import GitxpError, RemoteError
 from .._text import count
+from .refs import accepted_refs
 from .repository import GitRepo, strip_credentials
 
 Progress = Callable[[str], None]
@@ -195,12 +196,7 @@ def ls_remote(git: GitRepo, remote: Remote, prefix: str = "refs/") -> dict[str, 
         raise _translate(remote, exc) from None
     finally:
         client.close()
-    refs = getattr(result, "refs", result)
-    return {
-        k.decode(): v.decode()
-        for k, v in refs.items()
-        if v is not None and k.decode("utf-8", "replace").startswith(prefix)
-    }
+    return accepted_refs(f"remote {remote.display}", getattr(result, "refs", result), prefix)
 
 
 def push(
@@ -219,7 +215,6 @@ def push(
     from those are sent (walking all of a 10,000-run remote's history would
     cost more than the few objects it could save).
     """
-    from dulwich.objects import ZERO_SHA
 
     client, path = _client(git, remote, "push")
     from dulwich.client import LocalGitClient
@@ -231,9 +226,7 @@ def push(
     outcome = PushOutcome({}, {})
 
     def update_refs(old: dict[bytes, bytes]) -> dict[bytes, bytes]:
-        outcome.remote_refs = {
-            k.decode("utf-8", "replace"): v.decode() for k, v in old.items() if v != ZERO_SHA
-        }
+        outcome.remote_refs = accepted_refs(f"remote {remote.display}", old)
         outcome.sent = dict(decide(dict(outcome.remote_refs)))
         if progress and outcome.sent:
             progress(f"updating {count(len(outcome.sent), 'ref')} on {remote.display}\n")
@@ -314,8 +307,7 @@ def _push_local(
             if len(ids) < UNPACK_LIMIT:
                 # like git's receive.unpackLimit: a few objects are cheaper loose
                 # than as a new pack (dulwich re-reads every pack to name one)
-                for sha in ids:
-                    target.dulwich.object_store.add_object(store[sha])
+                _add_loose(target.dulwich.object_store, store, ids)
             else:
                 records = generate_unpacked(store, ids, remote_has, True, None)
                 target.dulwich.object_store.add_pack_data(
@@ -362,6 +354,34 @@ def _missing(
                 finder.sha_done.add(entry.sha)
     ids = [sha for sha, _ in finder]
     return ids, finder.get_remote_has()
+
+
+def _add_loose(dest: Any, source: Any, ids: list[bytes]) -> None:
+    """Copy objects *ids* from *source* to *dest* as loose objects, each after those it names.
+
+    A receiver takes a present commit to mean its tree and parents are
+    present too: so a process killed half-way must never leave a commit
+    without them. (`_missing` lists a commit before its tree, a tree before
+    its entries, and commits in no particular order.)
+    """
+    objects = [source[sha] for sha in reversed(ids)]
+    commits = {obj.id: obj for obj in objects if obj.type_name == b"commit"}
+    for obj in objects:
+        if obj.id not in commits:
+            dest.add_object(obj)
+    done: set[bytes] = set()
+    for start in commits:  # parents first (a run's history is a chain: no deep recursion)
+        stack = [start]
+        while stack:
+            sha = stack[-1]
+            pending = [p for p in commits[sha].parents if p in commits and p not in done]
+            if sha in done or not pending:
+                stack.pop()
+                if sha not in done:
+                    done.add(sha)
+                    dest.add_object(commits[sha])
+            else:
+                stack.extend(pending)
 
 
 def generate_unpacked(
@@ -442,10 +462,7 @@ def fetch(
     seen: dict[str, str] = {}
 
     def determine_wants(refs: Mapping[bytes, bytes], depth: int | None = None) -> list[bytes]:
-        for k, v in refs.items():
-            name = k.decode("utf-8", "replace")
-            if v is not None and name.startswith(prefix) and not name.endswith("^{}"):
-                seen[name] = v.decode()
+        seen.update(accepted_refs(f"remote {remote.display}", refs, prefix))
         wanted = {sha.encode() for sha in choose(dict(seen))}
         missing = [sha for sha in sorted(wanted) if sha not in store]
         if missing:
@@ -529,14 +546,17 @@ def _fetch_local(
         if progress:
             progress(f"Receiving objects: {len(ids)}\n")
         if len(ids) < UNPACK_LIMIT:
-            for sha in ids:
-                store.add_object(source_store[sha])
+            _add_loose(store, source_store, ids)
         else:
             records = generate_unpacked(source_store, ids, set(), True, None)
             store.add_pack_data(len(ids), _counting(records, len(ids), progress))
         return seen
     except GitxpError:
         raise
+    except KeyError as exc:  # an object the source's refs reach is not stored there
+        missing = exc.args[0] if exc.args else b"?"
+        missing = missing.decode("ascii", "replace") if isinstance(missing, bytes) else missing
+        raise RemoteError(remote.display, f"object {missing} is missing there") from None
     except Exception as exc:
         raise _translate(remote, exc) from None
     finally:
