@@ -151,6 +151,7 @@ def take_snapshot(
     message: str = "gitxp: work-tree snapshot",
 ) -> Snapshot:
     """Record the work tree; return HEAD itself when nothing differs from it."""
+    repo.require_work_tree("a run's snapshot of the work tree")
     drepo = repo.dulwich
     head = repo.head()
     head_tree = repo.read_commit(head).tree if head else None
