@@ -26,6 +26,7 @@ from tests.gitutil import GIT_ENV, fsck, git, run_refs
 from tests.ui_helpers import get_json
 
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(gitxp.__file__)))
+DIRTY_SUBMODULE = "submodule with uncommitted changes: only its commit is recorded"
 BARE_MESSAGE = "is a bare repository (no work tree); run it in a clone with a work tree"
 
 
@@ -270,3 +271,176 @@ def test_gitxp_push_and_pull_to_from_and_between_bare_repositories(
     with gitxp.open(str(onward)) as repo:
         assert repo.run("from-clone").id == run.id
     fsck(onward)
+
+
+# -- linked worktrees, submodules, sparse checkouts, partial clones -------------------
+def _record(path: Path, name: str) -> gitxp.RunRecord:
+    """Record a short run in the repository at *path*; return it as read back."""
+    with gitxp.start_run(name=name, repo=str(path)) as run:
+        run.log_metric("acc", 0.5)
+    with gitxp.open(str(path)) as repo:
+        return repo.run(run.id)
+
+
+def _tree_entries(repo: Path, commit: str) -> dict[str, tuple[str, str]]:
+    """{path: (mode, id)} of every entry below *commit*'s tree, as git lists it."""
+    entries = {}
+    for line in git(repo, "ls-tree", "-r", commit).splitlines():
+        meta, path = line.split("\t", 1)
+        mode, _, sha = meta.split()
+        entries[path] = (mode, sha)
+    return entries
+
+
+def test_a_run_in_a_linked_worktree_lands_in_the_common_repository(
+    repo: Path, tmp_path: Path, runner: CliRunner
+) -> None:
+    wt = tmp_path / "wt"
+    git(repo, "worktree", "add", "-q", "-b", "feature", str(wt))
+    (wt / "train.py").write_text("print('feature')\n")
+    git(wt, "commit", "-q", "-am", "feature")
+    wt_head = git(wt, "rev-parse", "HEAD").strip()
+    clean = _record(wt, "clean-in-worktree")
+    (wt / "train.py").write_text("print('feature, edited')\n")
+    dirty = _record(wt, "dirty-in-worktree")
+
+    assert clean.code_commit == wt_head != git(repo, "rev-parse", "HEAD").strip()
+    assert clean.meta["branch"] == "feature"
+    assert git(repo, "rev-parse", f"{dirty.code_commit}^").strip() == wt_head
+    assert git(repo, "show", f"{dirty.code_commit}:train.py") == "print('feature, edited')\n"
+    # one set of refs, in the common repository, seen the same from both checkouts
+    expected = sorted(f"refs/gitxp/runs/{r.id}" for r in (clean, dirty))
+    assert sorted(run_refs(repo)) == expected == sorted(run_refs(wt))
+    assert not list((repo / ".git" / "worktrees" / "wt").glob("refs/gitxp/**/*"))
+    result = runner.invoke(cli, ["log", "--format", "json"])  # in the main checkout
+    assert result.exit_code == 0, result.output
+    import json
+
+    assert {r["name"] for r in json.loads(result.stdout)} == {
+        "clean-in-worktree",
+        "dirty-in-worktree",
+    }
+    assert (repo / ".git" / "gitxp").is_dir()
+    assert not (repo / ".git" / "worktrees" / "wt" / "gitxp").exists()
+    assert (repo / "train.py").read_text() == "print('training')\n"  # main untouched
+    fsck(repo)
+
+
+def test_a_submodule_is_recorded_as_its_checked_out_commit_and_its_changes_reported(
+    repo: Path, tmp_path: Path, runner: CliRunner
+) -> None:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    git(lib, "init", "-q", "-b", "main")
+    (lib / "util.py").write_text("VERSION = 1\n")
+    git(lib, "add", ".")
+    git(lib, "commit", "-q", "-m", "lib v1")
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "lib")
+    git(repo, "commit", "-q", "-m", "add lib")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    sub = repo / "lib"
+
+    clean = _record(repo, "clean")
+    assert clean.code_commit == head and "snapshot" not in clean.meta
+
+    # a newer commit checked out in the submodule, not yet staged in the superproject
+    (sub / "util.py").write_text("VERSION = 2\n")
+    git(sub, "commit", "-q", "-am", "lib v2")
+    moved = git(sub, "rev-parse", "HEAD").strip()
+    ahead = _record(repo, "submodule-ahead")
+    assert ahead.code_commit != head
+    assert _tree_entries(repo, ahead.code_commit)["lib"] == ("160000", moved)
+    assert ahead.meta["snapshot"]["changed"] == ["lib"]
+    assert ahead.meta["snapshot"]["excluded"] == []
+
+    # uncommitted edits inside the submodule: not in a gitlink, and the run says so
+    (sub / "util.py").write_text("VERSION = 3  # uncommitted\n")
+    edited = _record(repo, "submodule-edited")
+    assert _tree_entries(repo, edited.code_commit)["lib"] == ("160000", moved)
+    assert {"path": "lib/", "reason": DIRTY_SUBMODULE} in edited.meta["snapshot"]["excluded"]
+    shown = runner.invoke(cli, ["show", "submodule-edited"])
+    assert shown.exit_code == 0 and "submodule with uncommitted changes" in shown.stdout
+
+    # an untracked file in it counts as well; an ignored one does not
+    git(sub, "checkout", "-q", "--", "util.py")
+    (sub / "notes.txt").write_text("scratch\n")
+    untracked = _record(repo, "submodule-untracked")
+    assert {"path": "lib/", "reason": DIRTY_SUBMODULE} in untracked.meta["snapshot"]["excluded"]
+    (sub / "notes.txt").unlink()
+    exclude = Path(git(sub, "rev-parse", "--absolute-git-dir").strip()) / "info" / "exclude"
+    exclude.parent.mkdir(exist_ok=True)
+    exclude.write_text("*.log\n")
+    (sub / "debug.log").write_text("ignored\n")
+    tidy = _record(repo, "submodule-tidy")
+    assert tidy.meta["snapshot"]["excluded"] == []
+    fsck(repo)
+
+
+@pytest.mark.parametrize("index", ["--no-sparse-index", "--sparse-index"])
+def test_a_sparse_checkout_snapshot_keeps_the_files_outside_the_cone(
+    repo: Path, index: str
+) -> None:
+    for name in ("src/model.py", "src/data.py", "data/a.csv", "data/deep/b.csv"):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(f"{name}\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "layout")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "sparse-checkout", "set", index, "src")
+    assert not (repo / "data").exists()
+    sparse_entries = git(repo, "ls-files", "--sparse").split()
+    assert ("data/" in sparse_entries) == (index == "--sparse-index")
+
+    clean = _record(repo, "sparse-clean")
+    assert clean.code_commit == head and not clean.meta["dirty"]
+
+    (repo / "src" / "model.py").write_text("edited\n")
+    edited = _record(repo, "sparse-edited")
+    assert edited.meta["snapshot"]["changed"] == ["src/model.py"]
+    before, after = _tree_entries(repo, head), _tree_entries(repo, edited.code_commit)
+    assert set(after) == set(before)
+    assert {p: v for p, v in after.items() if p != "src/model.py"} == {
+        p: v for p, v in before.items() if p != "src/model.py"
+    }
+    fsck(repo)
+
+
+def _missing_objects(repo: Path) -> set[str]:
+    """Objects reachable from every ref that a partial clone does not have."""
+    out = git(repo, "rev-list", "--objects", "--missing=print", "--all")
+    return {line[1:] for line in out.splitlines() if line.startswith("?")}
+
+
+def test_a_partial_clone_snapshots_without_its_missing_blobs(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    git(source, "init", "-q", "-b", "main")
+    for version in (1, 2):
+        for name in ("train.py", "models/net.py", "data/prep.py", "data/big/table.csv"):
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            (source / name).write_text(f"{name} v{version}\n")
+        git(source, "add", ".")
+        git(source, "commit", "-q", "-m", f"v{version}")
+    git(source, "config", "uploadpack.allowFilter", "true")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--filter=blob:none", "--sparse", source.as_uri(), str(clone))
+    git(clone, "sparse-checkout", "set", "models")
+    missing = _missing_objects(clone)
+    head = git(clone, "rev-parse", "HEAD").strip()
+    head_blobs = {sha for _, sha in _tree_entries(clone, head).values()}
+    assert missing & head_blobs  # data/ of HEAD is not here, nor any v1 file
+    source.rename(tmp_path / "gone")  # from now on, any fetch of a missing blob would fail
+    packs = sorted(os.listdir(clone / ".git" / "objects" / "pack"))
+
+    (clone / "models" / "net.py").write_text("edited\n")
+    (clone / "notes.md").write_text("untracked\n")
+    record = _record(clone, "partial")
+
+    assert _missing_objects(clone) == missing  # nothing was fetched
+    assert sorted(os.listdir(clone / ".git" / "objects" / "pack")) == packs
+    assert record.meta["snapshot"]["changed"] == ["models/net.py", "notes.md"]
+    before, after = _tree_entries(clone, head), _tree_entries(clone, record.code_commit)
+    assert {p: v for p, v in after.items() if p.startswith("data/")} == {
+        p: v for p, v in before.items() if p.startswith("data/")
+    }
+    assert git(clone, "show", f"{record.code_commit}:models/net.py") == "edited\n"
