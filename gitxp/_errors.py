@@ -2,6 +2,7 @@
 
     GitxpError                       root: the CLI prints its message and exits 1
     ├── NotARepositoryError          no git repository at or above a path
+    ├── BareRepositoryError          a command that needs a work tree, in a bare repository
     ├── NoActiveRunError             a module-level call with no run started
     ├── RunNotFoundError             a run reference matches nothing
     ├── AmbiguousRunError            a run reference matches several runs
@@ -46,6 +47,18 @@ class NotARepositoryError(GitxpError):
         super().__init__(
             f"not a git repository (or any parent up to /): {path}; "
             "run `git init` or `gitxp init` there first"
+        )
+
+
+class BareRepositoryError(GitxpError):
+    """A command that needs a work tree was run in a bare repository."""
+
+    def __init__(self, path: str, action: str) -> None:
+        self.path = path
+        self.action = action
+        super().__init__(
+            f"{action}: {path} is a bare repository (no work tree); "
+            "run it in a clone with a work tree"
         )
 
 

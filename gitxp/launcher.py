@@ -221,6 +221,9 @@ def launch(
     if not argv:
         raise UsageError("no command given; e.g. gitxp run -- python train.py")
     git = GitRepo.discover(repo)
+    if git.bare:
+        git.close()
+        git.require_work_tree("gitxp run")
     run_dir = os.path.abspath(os.fspath(cwd)) if cwd is not None else os.getcwd()
     child_env = dict(os.environ)
     for name_ in unset_env:

@@ -261,6 +261,12 @@ def _hidden(argv: list[str], positions: list[Any]) -> str:
     return ", ".join(names)
 
 
+def refuse_bare(repo: RepoArg = ".") -> None:
+    """Raise BareRepositoryError in a bare repository: a reproduction records a run there."""
+    with opened(repo) as r:
+        r.git.require_work_tree("gitxp reproduce")
+
+
 def plan(run: str, *, repo: RepoArg = ".") -> Plan:
     """What `reproduce` would run for *run*, without running it."""
     from .environment import allowed_variable
@@ -416,6 +422,8 @@ def reproduce(
 
     rtol = non_negative("rtol", rtol)
     atol = non_negative("atol", atol)
+    if not dry_run:
+        refuse_bare(repo)
     the_plan = plan(run, repo=repo)
     result = ReproduceResult(plan=the_plan, dry_run=dry_run)
     if dry_run:

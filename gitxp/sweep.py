@@ -188,6 +188,10 @@ def sweep(
         raise InvalidValueError("jobs", "must be at least 1")
     if goal not in ("max", "min"):
         raise InvalidValueError("goal", f"{goal!r} must be max or min")
+    from .git.repository import GitRepo
+
+    with GitRepo.discover(repo) as git:
+        git.require_work_tree("gitxp sweep")  # each point is a run on the work tree's code
     sweep_id = new_sweep_id()
     points = plan(grid, random, seed)
     names = _names(name, sweep_id, len(points))

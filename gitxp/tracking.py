@@ -85,6 +85,8 @@ def start_run(
     else:
         git = open_for_run(repo if repo is not None else ".")
         try:
+            if snapshot:
+                git.require_work_tree("gitxp.start_run()")
             run = Run(
                 git,
                 experiment=experiment,

@@ -60,6 +60,8 @@ def checkout(
     if branch is not None and (not isinstance(branch, str) or not branch.strip()):
         raise InvalidValueError("branch", f"{branch!r}: give the new branch's name")
     with opened(repo) as r:
+        if branch is not None:
+            r.git.require_work_tree("gitxp checkout -b")
         record = r.run(run)
         code = record.code_commit
         if not code or not r.git.has_object(code):

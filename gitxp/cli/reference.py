@@ -16,6 +16,18 @@ Generated from `--help` by `python -m gitxp.cli.reference > docs/cli.md`;
 do not edit by hand. Every command accepts `-h`/`--help`. Errors print one
 line starting with `error:` and exit with status 1 (2 for usage errors).
 `python -m gitxp` is the same command, for when its script is not on PATH.
+
+**Which repository.** A command acts on the git repository at or above the
+current directory, or at or above `-C PATH` (like `git -C`); `GIT_DIR` is not
+read. A *bare* repository (`git init --bare`, `git clone --mirror`, a
+server's copy) is found too, as git finds it, from itself or any directory
+inside it. Everything that reads runs works there (`log`, `show`, `diff`,
+`compare`, `plot`, `export`, `report`, `ui`, `artifacts`, `push`, `pull`,
+`checkout --path`, `reproduce --dry-run`), and gitxp's cache goes to
+`<git-dir>/gitxp/`. What needs a work tree (`run`, `sweep`, `checkout -b`,
+`reproduce`, `hooks install`, `hook no-run-outputs`) refuses in one line:
+`error: gitxp run: /srv/git/project.git is a bare repository (no work tree);
+run it in a clone with a work tree`, exit status 1, nothing written.
 """
 
 

@@ -98,8 +98,10 @@ def reproduce_command(
     from ..reproduction import reproduce
 
     if fmt == "table":
-        from ..reproduction import plan
+        from ..reproduction import plan, refuse_bare
 
+        if not dry_run:
+            refuse_bare(repo_path)  # one line, before the plan is shown
         _show_plan(plan(run, repo=repo_path))
     result = reproduce(
         run,

@@ -18,6 +18,8 @@ def _warn_if_taken(name: str) -> bool:
 
     try:
         with open_repo(".") as repo:
+            if repo.git.bare:
+                return False  # launch() refuses, before anything is written
             taken = [r["id"] for r in repo.rows() if r.get("name") == name]
     except GitxpError:
         return False  # not a repository: launch() reports that properly

@@ -3,9 +3,11 @@
 dulwich parses the index entry by entry in Python with a file object,
 which is most of a snapshot's time on a 10,000-file project. Versions 2
 and 3 of the format (what git writes unless told otherwise) are parsed
-here from one buffer with a precompiled struct; anything else (version 4's
-compressed paths, split or sparse indexes, a malformed file) goes through
-dulwich as before.
+here from one buffer with a precompiled struct, sparse indexes included
+(`git sparse-checkout set --sparse-index`: a directory outside the cone is
+one entry, mode 040000, naming its tree); anything else (version 4's
+compressed paths, split indexes, a malformed file) goes through dulwich as
+before.
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ _ENTRY = struct.Struct(
     ">LLLLLLLLLL20sH"
 )  # ctime, mtime, dev, ino, mode, uid, gid, size, sha, flags
 _EXTENDED = 0x4000
+_SKIP_WORKTREE = 0x4000  # in the extended flags: outside a sparse checkout's cone
 _NAME_MASK = 0xFFF
 _MODE_TREE = 0o040000
 
 
 class IndexEntry(NamedTuple):
-    """The stage-0 entry of one path: what a snapshot compares the work tree with."""
+    """The stage-0 entry of one path (in a sparse index, maybe of a directory outside
+    the cone): what a snapshot compares the work tree with."""
 
     sha: bytes  # hex, as dulwich's IndexEntry.sha
     mode: int
@@ -37,6 +41,7 @@ class IndexEntry(NamedTuple):
     ino: int
     mtime_ns: int  # the same times as one number, for comparing with os.stat_result
     ctime_ns: int
+    skip_worktree: bool = False  # not checked out (sparse checkout): assume it unchanged
 
 
 class ConflictedEntry:
@@ -66,9 +71,11 @@ def _parse_with_tree(data: bytes) -> tuple[dict[bytes, Any], str | None]:
             data, off
         )
         start = off + size
+        skip = False
         if flags & _EXTENDED:
             if version < 3:
                 raise _Unsupported("extended flags in a version 2 index")
+            skip = bool(struct.unpack_from(">H", data, start)[0] & _SKIP_WORKTREE)
             start += 2
         length = flags & _NAME_MASK
         if length == _NAME_MASK:
@@ -79,8 +86,8 @@ def _parse_with_tree(data: bytes) -> tuple[dict[bytes, Any], str | None]:
         off += (entry_len + 8) & ~7
         if off > end:
             raise _Unsupported("truncated")
-        if mode == _MODE_TREE:
-            raise _Unsupported("sparse index")
+        if mode == _MODE_TREE and not skip:
+            raise _Unsupported("a directory entry that is not sparse")
         if (flags >> 12) & 3:
             entries[name] = conflicted
         else:
@@ -93,6 +100,7 @@ def _parse_with_tree(data: bytes) -> tuple[dict[bytes, Any], str | None]:
                 ino,
                 mtime_s * 1_000_000_000 + mtime_ns,
                 ctime_s * 1_000_000_000 + ctime_ns,
+                skip,
             )
     root_tree = None
     while off + 8 <= end:  # extensions: a split index keeps entries elsewhere

@@ -23,7 +23,8 @@ from dulwich.file import FileLocked
 from dulwich.objects import Blob, Commit, Tree, parse_tree
 from dulwich.repo import Repo as _DulwichRepo
 
-from .._errors import GitxpError, InvalidValueError, NotARepositoryError
+from .._errors import BareRepositoryError, GitxpError, NotARepositoryError
+from .discovery import find_root
 
 MODE_FILE = 0o100644
 MODE_EXEC = 0o100755
@@ -92,21 +93,6 @@ class Identity:
 
     def signature(self) -> bytes:
         return f"{self.name} <{self.email}>".encode()
-
-
-def find_root(path: str | os.PathLike[str] = ".") -> str:
-    """Return the top of the git work tree containing *path*."""
-    if not isinstance(path, (str, os.PathLike)):
-        raise InvalidValueError("repository path", f"{path!r}: give a directory, such as '.'")
-    start = os.path.abspath(os.fspath(path))
-    current = start
-    while True:
-        if os.path.exists(os.path.join(current, ".git")):
-            return current
-        parent = os.path.dirname(current)
-        if parent == current:
-            raise NotARepositoryError(start)
-        current = parent
 
 
 def init_repository(path: str | os.PathLike[str]) -> tuple[GitRepo, bool]:
@@ -242,11 +228,19 @@ class GitRepo:
             self._repo = _Repo(root)
         except Exception as exc:  # dulwich raises NotGitRepository and friends
             raise NotARepositoryError(root) from exc
-        self.root = os.path.abspath(root)
         self.git_dir = os.path.abspath(self._repo.commondir())
         self._objects = os.fspath(self._repo.object_store.path)
         self._identity: Identity | None = None
         self._config_stamp = _config_stamp(self.git_dir)  # dulwich read its settings now
+        # Bare: no work tree. dulwich knows when it opened a git directory itself;
+        # `core.bare = true` in a repository's own config says so too (a linked
+        # worktree shares its config with the repository and is never bare).
+        self.bare: bool = bool(self._repo.bare) or (
+            self._repo.controldir() == self._repo.commondir()
+            and (self.config_value("core", "bare") or "").lower() in ("true", "yes", "on", "1")
+        )
+        # the top of the work tree; for a bare repository, its git directory
+        self.root = os.path.abspath(self._repo.controldir() if self.bare else root)
         # A repository nobody closed (a script's `gitxp.open()`) is closed when it is
         # collected or the interpreter exits, before dulwich's own finalisers would
         # warn about, or fail to import warnings for, the packs it left open.
@@ -254,8 +248,13 @@ class GitRepo:
 
     @classmethod
     def discover(cls, path: str | os.PathLike[str] = ".") -> GitRepo:
-        """Open the repository whose work tree contains *path*."""
+        """Open the repository whose work tree (or bare git directory) contains *path*."""
         return cls(find_root(path))
+
+    def require_work_tree(self, action: str) -> None:
+        """Refuse *action* (`gitxp run`, ...) in a bare repository, before it writes anything."""
+        if self.bare:
+            raise BareRepositoryError(self.root, action)
 
     # -- lifetime ---------------------------------------------------------
     def close(self) -> None:
@@ -273,7 +272,7 @@ class GitRepo:
         return self._repo
 
     def gitxp_dir(self, *parts: str) -> str:
-        """A path under `.git/gitxp/`, gitxp's private, never-pushed area."""
+        """A path under `<git-dir>/gitxp/` (`.git/gitxp/`), gitxp's private, never-pushed area."""
         return os.path.join(self.git_dir, "gitxp", *parts)
 
     # -- objects ----------------------------------------------------------

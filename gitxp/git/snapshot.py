@@ -5,6 +5,13 @@ touching the work tree, the index or any ref: the work tree as it is
 (tracked changes and untracked, non-ignored files, exec bits, symlinks,
 submodules as gitlinks) committed with HEAD as its only parent.
 
+A submodule is recorded as the commit checked out in it (its HEAD, which
+may differ from the gitlink staged in the index); when it has uncommitted
+changes of its own, those cannot be in a gitlink, and the snapshot says so.
+Files a sparse checkout leaves out (skip-worktree in the index) keep their
+index entry: they are not deletions, and their blobs are never read (in a
+partial clone they may not even be present).
+
 Files whose stat matches the index reuse their index blob id and are not
 re-read; "racily clean" entries (modified in the same second the index was
 written) are re-hashed, as git does. Left out, and reported:
@@ -18,17 +25,29 @@ import fnmatch
 import hashlib
 import os
 import stat
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from dulwich.ignore import IgnoreFilterManager
-from dulwich.objects import Blob
+from dulwich.objects import Blob, Tree
 
+from .._errors import GitxpError
 from .index import index_mtime_ns, read_index_with_tree
-from .repository import MODE_EXEC, MODE_FILE, MODE_GITLINK, MODE_LINK, GitRepo, build_trees
+from .repository import (
+    MODE_EXEC,
+    MODE_FILE,
+    MODE_GITLINK,
+    MODE_LINK,
+    MODE_TREE,
+    GitRepo,
+    build_trees,
+)
 
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
 MAX_LISTED_EXCLUSIONS = 200
+DIRTY_SUBMODULE = "submodule with uncommitted changes: only its commit is recorded"
+NOT_CHANGES = ("ignored", "nested repository")  # exclusions that are not left-out edits
 
 # Basenames that usually hold credentials; they are never snapshotted.
 SECRET_PATTERNS = (
@@ -151,6 +170,68 @@ def take_snapshot(
     message: str = "gitxp: work-tree snapshot",
 ) -> Snapshot:
     """Record the work tree; return HEAD itself when nothing differs from it."""
+    repo.require_work_tree("a run's snapshot of the work tree")
+    scan = _scan(repo, max_file_size)
+    snap = scan.snap
+    if scan.trees is None:
+        return snap
+    # Something differs: write the new blobs, the trees and the snapshot commit.
+    for sha, data in scan.new_blobs.items():
+        if not repo.has_object(sha):
+            repo.add_object(Blob.from_string(data))
+    for tree in scan.trees:
+        repo.add_object(tree)
+    snap.changed = _changed_paths(repo, scan.head_tree, scan.files)
+    snap.dirty = True
+    head = snap.head
+    snap.code_commit = repo.write_commit(scan.tree_id, [head] if head else [], message)
+    return snap
+
+
+@dataclass
+class _Scan:
+    """What reading a work tree found; `trees` is None when it matches HEAD."""
+
+    snap: Snapshot
+    head_tree: str | None
+    files: dict[str, tuple[int, str]] = field(default_factory=dict)
+    new_blobs: dict[str, bytes] = field(default_factory=dict)
+    tree_id: str = ""
+    trees: list[Tree] | None = None
+
+
+def _skips_worktree(entry: object) -> bool:
+    """True for an index entry a sparse checkout keeps out of the work tree."""
+    flag = getattr(entry, "skip_worktree", False)
+    return bool(flag() if callable(flag) else flag)  # dulwich's entries have a method
+
+
+def _submodule_commit(repo: GitRepo, path: str, rel: str, snap: Snapshot) -> str | None:
+    """The commit checked out in the submodule at *path* (None: not initialised).
+
+    Says in *snap* when the submodule has uncommitted changes (tracked edits
+    or untracked files that are not ignored, in it or in its own submodules).
+    """
+    if not os.path.exists(os.path.join(path, ".git")):
+        return None
+    try:
+        sub = GitRepo(path)
+    except GitxpError:
+        return None
+    with sub:
+        if sub.bare or sub.root != os.path.abspath(path):
+            return None
+        head = sub.head()
+        scan = _scan(sub, sys.maxsize)
+        if scan.trees is not None or any(
+            e["reason"] not in NOT_CHANGES for e in scan.snap.excluded
+        ):
+            snap.exclude(rel + "/", DIRTY_SUBMODULE)
+        return head
+
+
+def _scan(repo: GitRepo, max_file_size: int) -> _Scan:
+    """Read the work tree against the index and HEAD, writing nothing."""
     drepo = repo.dulwich
     head = repo.head()
     head_tree = repo.read_commit(head).tree if head else None
@@ -159,8 +240,18 @@ def take_snapshot(
     tracked: dict[str, object] = {}
     tracked_dirs: set[str] = {""}
     gitlinks: set[str] = set()
+    skipped: dict[str, tuple[int, str | bytes]] = {}  # sparse checkout: kept as indexed
     for raw_path, entry in index.items():
         path = raw_path.decode("utf-8", "surrogateescape")
+        if _skips_worktree(entry):
+            mode = getattr(entry, "mode", 0)
+            if mode == MODE_TREE:  # a sparse index: one entry for a whole directory
+                path = path.rstrip("/")
+                tree = entry.sha.decode()
+                for sub_path, sub_mode, sha in repo.walk_tree(tree, path + "/"):
+                    skipped[sub_path] = (sub_mode, sha)
+            else:
+                skipped[path] = (mode, entry.sha)
         tracked[path] = entry
         if getattr(entry, "mode", 0) == MODE_GITLINK:
             gitlinks.add(path)
@@ -170,9 +261,10 @@ def take_snapshot(
             parent = parent.rpartition("/")[0]
 
     snap = Snapshot(code_commit=head, head=head, dirty=False)
-    files: dict[str, tuple[int, str]] = {}
+    scan = _Scan(snap, head_tree)
+    files: dict[str, tuple[int, str]] = scan.files
     as_indexed = 0  # files whose stat, mode and blob are exactly the index entry's
-    new_blobs: dict[str, bytes] = {}
+    new_blobs: dict[str, bytes] = scan.new_blobs
     ignore: IgnoreFilterManager | None = None
 
     def is_ignored(rel: str) -> bool:
@@ -201,9 +293,16 @@ def take_snapshot(
         for name, st in listed:
             rel = f"{rel_dir}/{name}" if rel_dir else name
             entry = tracked.get(rel)
-            if entry is not None and rel in gitlinks:
-                files[rel] = (MODE_GITLINK, entry.sha.decode())  # type: ignore[attr-defined]
+            if rel in skipped:
+                files[rel] = skipped[rel]  # type: ignore[assignment]
                 as_indexed += 1
+                continue
+            if entry is not None and rel in gitlinks:
+                staged = entry.sha.decode()  # type: ignore[attr-defined]
+                commit = _submodule_commit(repo, os.path.join(abs_dir, name), rel, snap)
+                files[rel] = (MODE_GITLINK, commit or staged)
+                if commit in (None, staged):
+                    as_indexed += 1
                 continue
             if st is None:
                 continue
@@ -264,6 +363,10 @@ def take_snapshot(
                 continue
             add_content(rel, mode, data, entry.sha.decode() if entry is not None else None)  # type: ignore[attr-defined]
 
+    for rel, value in skipped.items():
+        if rel not in files:  # not checked out: as indexed, not deleted
+            files[rel] = value  # type: ignore[assignment]
+            as_indexed += 1
     if (
         cached_root is not None
         and cached_root == head_tree
@@ -272,23 +375,14 @@ def take_snapshot(
     ):
         # Every file is exactly as indexed, nothing untracked was added, and
         # git's cache-tree says the index is HEAD's tree: nothing to build.
-        return snap
+        return scan
     for rel, (mode, sha) in files.items():
         if isinstance(sha, bytes):
             files[rel] = (mode, sha.decode())
-    tree_id, trees = build_trees(files)
-    if tree_id == head_tree:
-        return snap
-    # Something differs: write the new blobs, the trees and the snapshot commit.
-    for sha, data in new_blobs.items():
-        if not repo.has_object(sha):
-            repo.add_object(Blob.from_string(data))
-    for tree in trees:
-        repo.add_object(tree)
-    snap.changed = _changed_paths(repo, head_tree, files)
-    snap.dirty = True
-    snap.code_commit = repo.write_commit(tree_id, [head] if head else [], message)
-    return snap
+    scan.tree_id, trees = build_trees(files)
+    if scan.tree_id != head_tree:
+        scan.trees = trees
+    return scan
 
 
 def _changed_paths(

@@ -128,10 +128,12 @@ def _hook_types(hook_types: Sequence[str] | None) -> list[str]:
     return chosen
 
 
-def _locate(repo: str) -> str:
+def _locate(repo: str, action: str | None = None) -> str:
     from ..git.repository import GitRepo
 
     with GitRepo.discover(repo) as git:
+        if action is not None:  # commit and push hooks never run in a bare repository
+            git.require_work_tree(action)
         return hooks_dir(git.root, git.git_dir, git.config_value("core", "hooksPath"))
 
 
@@ -146,7 +148,7 @@ def install(
     An existing hook that is not gitxp's is renamed `<hook>.before-gitxp`
     and chained. If such a file already exists too, *force* is needed.
     """
-    directory = _locate(repo)
+    directory = _locate(repo, "gitxp hooks install")
     os.makedirs(directory, exist_ok=True)
     interpreter = sys.executable if python is None else python
     changes = []

@@ -116,6 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if git is None:
         return 0
     with git:
+        git.require_work_tree(f"gitxp hook {NAME}")  # it checks what is staged
         config = load_hooks_config(git.root, args.config)
         if args.max_model_size is not None:
             config.max_model_size = parse_size(args.max_model_size, "--max-model-size", "value")
