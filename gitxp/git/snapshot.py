@@ -10,6 +10,12 @@ re-read; "racily clean" entries (modified in the same second the index was
 written) are re-hashed, as git does. Left out, and reported:
 ignored paths, files above a size cap, secret-looking files, nested
 repositories.
+
+Files that are read go through `.gitattributes` as `git add` would take
+them (`filters.WorkTreeFilters`: filter drivers such as Git LFS, line-ending
+conversion), so a file `git status` calls clean is clean here too and an
+LFS file is stored as its pointer. A file whose filter driver is configured
+is not held to the size cap (its stored form is what the cap applies to).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from dataclasses import dataclass, field
 from dulwich.ignore import IgnoreFilterManager
 from dulwich.objects import Blob
 
+from .filters import WorkTreeFilters
 from .index import index_mtime_ns, read_index_with_tree
 from .repository import MODE_EXEC, MODE_FILE, MODE_GITLINK, MODE_LINK, GitRepo, build_trees
 
@@ -83,6 +90,7 @@ class Snapshot:
     changed: list[str] = field(default_factory=list)
     excluded: list[dict[str, str]] = field(default_factory=list)
     excluded_count: int = 0
+    unfiltered: list[dict[str, str]] = field(default_factory=list)  # stored without their filter
 
     def exclude(self, path: str, reason: str) -> None:
         self.excluded_count += 1
@@ -151,6 +159,21 @@ def take_snapshot(
     message: str = "gitxp: work-tree snapshot",
 ) -> Snapshot:
     """Record the work tree; return HEAD itself when nothing differs from it."""
+    filters: list[WorkTreeFilters] = []  # made when the first file is read; one per snapshot
+    try:
+        snap = _take_snapshot(repo, max_file_size, message, filters)
+    finally:
+        for made in filters:
+            made.close()
+    if filters and snap.changed:
+        changed = set(snap.changed)
+        snap.unfiltered = [item for item in filters[0].unfiltered if item["path"] in changed]
+    return snap
+
+
+def _take_snapshot(
+    repo: GitRepo, max_file_size: int, message: str, filters: list[WorkTreeFilters]
+) -> Snapshot:
     drepo = repo.dulwich
     head = repo.head()
     head_tree = repo.read_commit(head).tree if head else None
@@ -174,6 +197,16 @@ def take_snapshot(
     as_indexed = 0  # files whose stat, mode and blob are exactly the index entry's
     new_blobs: dict[str, bytes] = {}
     ignore: IgnoreFilterManager | None = None
+
+    def get_filters() -> WorkTreeFilters:
+        if not filters:
+            filters.append(WorkTreeFilters(repo))
+        return filters[0]
+
+    def over_cap(rel: str, st: os.stat_result, mode: int) -> bool:
+        if st.st_size <= max_file_size or mode == MODE_LINK:
+            return False
+        return not get_filters().has_driver(rel)  # its clean form is checked once read
 
     def is_ignored(rel: str) -> bool:
         nonlocal ignore
@@ -232,15 +265,15 @@ def take_snapshot(
                     and entry.ino in (0, st.st_ino & 0xFFFFFFFF)  # type: ignore[attr-defined]
                 ):
                     # as indexed: the id stays bytes until a tree is built (never, when clean)
-                    files[rel] = (mode, entry.sha)  # type: ignore[attr-defined]
+                    files[rel] = (mode, entry.sha)
                     as_indexed += 1
                     continue
-                idx_sha = entry.sha.decode()  # type: ignore[attr-defined]
+                idx_sha = entry.sha.decode()
                 if looks_secret(rel):
                     files[rel] = (entry.mode, idx_sha)  # type: ignore[attr-defined]
                     snap.exclude(rel, "secret-looking file: its changes are not snapshotted")
                     continue
-                if st.st_size > max_file_size and mode != MODE_LINK:
+                if over_cap(rel, st, mode):
                     files[rel] = (entry.mode, idx_sha)  # type: ignore[attr-defined]
                     snap.exclude(rel, f"larger than {max_file_size} bytes: changes not snapshotted")
                     continue
@@ -251,7 +284,7 @@ def take_snapshot(
                 if looks_secret(rel):
                     snap.exclude(rel, "secret-looking file")
                     continue
-                if st.st_size > max_file_size and mode != MODE_LINK:
+                if over_cap(rel, st, mode):
                     snap.exclude(rel, f"larger than {max_file_size} bytes")
                     continue
             try:
@@ -262,7 +295,15 @@ def take_snapshot(
                         data = f.read()
             except OSError:
                 continue
-            add_content(rel, mode, data, entry.sha.decode() if entry is not None else None)  # type: ignore[attr-defined]
+            known = entry.sha.decode() if entry is not None else None
+            if mode != MODE_LINK:
+                data = get_filters().clean(rel, data, known)
+                if len(data) > max_file_size:
+                    if known is not None:
+                        files[rel] = (entry.mode, known)
+                    snap.exclude(rel, f"larger than {max_file_size} bytes once filtered")
+                    continue
+            add_content(rel, mode, data, known)
 
     if (
         cached_root is not None
