@@ -278,3 +278,54 @@ def test_one_filter_process_per_snapshot_and_none_when_stat_matches(tmp_path: Pa
     (repo / "model.bin").write_bytes(b"changed")
     assert _snapshot(repo)[1] is True
     assert log.read_text() == "start\n"
+
+
+# -- checkout -----------------------------------------------------------------------------
+@needs_lfs
+def test_checkout_of_an_lfs_snapshot_gives_the_real_file_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = _lfs_repo(tmp_path / "r")
+    monkeypatch.chdir(repo)
+    content = os.urandom(250_000)
+    (repo / "model.bin").write_bytes(content)
+    with gitxp.start_run() as run:
+        pass
+    (repo / "model.bin").write_bytes(b"later work")
+    gitxp.checkout(run.id, path=str(tmp_path / "copy"))
+    assert (tmp_path / "copy" / "model.bin").read_bytes() == content
+    assert (tmp_path / "copy" / "train.py").read_text() == "print('x')\n"
+    # on a branch, too: git then finds the work tree clean
+    git(repo, "checkout", "-q", "--", "model.bin")
+    gitxp.checkout(run.id, branch="from-run")
+    assert (repo / "model.bin").read_bytes() == content
+    assert _status(repo) == ""
+
+
+def test_checkout_applies_eol_as_git_checkout_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = _new_repo(tmp_path / "r", {"core.autocrlf": "true"})
+    (repo / ".gitattributes").write_text("*.sh eol=lf\n*.bat eol=crlf\n*.raw -text\n")
+    (repo / "a.txt").write_bytes(b"one\ntwo\n")
+    (repo / "b.sh").write_bytes(b"echo\n")
+    (repo / "c.bat").write_bytes(b"rem\n")
+    (repo / "d.raw").write_bytes(b"x\ny\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "one")
+    monkeypatch.chdir(repo)
+    (repo / "a.txt").write_bytes(b"one\r\ntwo\r\nthree\r\n")
+    with gitxp.start_run() as run:
+        pass
+    code = gitxp.open().run(run.id).code_commit
+    assert code is not None
+    gitxp.checkout(run.id, path=str(tmp_path / "ours"))
+    subprocess.run(
+        ["git", "-c", "core.autocrlf=true", "worktree", "add", "-q", "--detach", "../theirs", code],
+        cwd=repo,
+        check=True,
+        env={**os.environ, **GIT_ENV},
+    )
+    for name in ("a.txt", "b.sh", "c.bat", "d.raw", ".gitattributes"):
+        assert (tmp_path / "ours" / name).read_bytes() == (tmp_path / "theirs" / name).read_bytes()
+    assert (tmp_path / "ours" / "a.txt").read_bytes() == b"one\r\ntwo\r\nthree\r\n"
