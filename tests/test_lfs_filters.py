@@ -329,3 +329,112 @@ def test_checkout_applies_eol_as_git_checkout_does(
     for name in ("a.txt", "b.sh", "c.bat", "d.raw", ".gitattributes"):
         assert (tmp_path / "ours" / name).read_bytes() == (tmp_path / "theirs" / name).read_bytes()
     assert (tmp_path / "ours" / "a.txt").read_bytes() == b"one\r\ntwo\r\nthree\r\n"
+
+
+# -- push and the new user's path -----------------------------------------------------------
+def _gitxp(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The gitxp CLI as a user runs it: its own process, this checkout's code."""
+    root = str(Path(gitxp.__file__).resolve().parent.parent)
+    env = {**os.environ, **GIT_ENV, "PYTHONPATH": root, "GITXP_START_DELAY": "0"}
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "gitxp", *args], cwd=cwd, env=env, capture_output=True, text=True
+    )
+
+
+def _run_ok(cwd: Path, *cmd: str) -> str:
+    """Run a git or gitxp command; it must succeed and print no error or warning."""
+    if cmd[0] == "gitxp":
+        result = _gitxp(cwd, *cmd[1:])
+    else:
+        result = subprocess.run(
+            list(cmd), cwd=cwd, env={**os.environ, **GIT_ENV}, capture_output=True, text=True
+        )
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, f"{cmd}: {out}"
+    lowered = out.lower()
+    assert "error" not in lowered and "warning" not in lowered and "fatal" not in lowered, out
+    return result.stdout
+
+
+def _lfs_origin(tmp_path: Path) -> Path:
+    """A bare origin with one commit holding an LFS-tracked file (content on its LFS store)."""
+    _run_ok(tmp_path, "git", "lfs", "install")  # this test's own HOME, never the machine's
+    origin = tmp_path / "origin.git"
+    _run_ok(tmp_path, "git", "init", "-q", "--bare", "-b", "main", str(origin))
+    seed = _new_repo(tmp_path / "seed")
+    _run_ok(seed, "git", "lfs", "track", "*.bin")
+    (seed / "model.bin").write_bytes(os.urandom(100_000))
+    (seed / "train.py").write_text("print('train')\n")
+    _run_ok(seed, "git", "add", ".")
+    _run_ok(seed, "git", "commit", "-q", "-m", "seed")
+    # git-lfs's standalone transfer serves file:// remotes (a plain path is not an LFS URL)
+    _run_ok(seed, "git", "push", "-q", origin.as_uri(), "main")
+    return origin
+
+
+@needs_lfs
+def test_gitxp_push_says_which_lfs_objects_the_remote_lacks(tmp_path: Path) -> None:
+    origin = _lfs_origin(tmp_path)
+    work = tmp_path / "work"
+    _run_ok(tmp_path, "git", "clone", "-q", origin.as_uri(), str(work))
+    content = os.urandom(120_000)
+    (work / "model.bin").write_bytes(content)
+    _run_ok(work, "gitxp", "run", "-n", "tuned", "--", "true")
+    oid = next(iter(_lfs_objects(work) - _lfs_objects_of_bare(origin)))
+    pushed = _gitxp(work, "push", "origin")
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    assert (
+        f"warning: 1 LFS object of the pushed snapshots is not on origin: run "
+        f"`git lfs push --object-id origin {oid}` (or `git lfs push --all origin`)"
+    ) in pushed.stderr
+    # the advice works, and a second look finds nothing missing
+    _run_ok(work, "git", "lfs", "push", "--object-id", "origin", oid)
+    assert oid in _lfs_objects_of_bare(origin)
+    from gitxp.git.repository import GitRepo as _GitRepo
+    from gitxp.lfs import lfs_push_advice, unpushed_lfs_objects
+    from gitxp.sharing import RefResult
+
+    with _GitRepo(str(work)) as g:
+        tip = git(work, "rev-parse", "refs/gitxp/runs/" + _only_run(work)).strip()
+        check = unpushed_lfs_objects(g, [RefResult("x", "r", "new", "", None, tip)], "origin")
+    assert check is not None and check.checked and lfs_push_advice(check) is None
+
+
+def _lfs_objects_of_bare(bare: Path) -> set[str]:
+    root = bare / "lfs" / "objects"
+    return {p.name for p in root.rglob("*") if p.is_file()} if root.exists() else set()
+
+
+def _only_run(repo: Path) -> str:
+    refs = git(repo, "for-each-ref", "--format=%(refname:lstrip=3)", "refs/gitxp/runs/").split()
+    assert len(refs) == 1, refs
+    return refs[0]
+
+
+@needs_lfs
+@pytest.mark.slow
+def test_a_new_users_path_through_an_lfs_repository_has_no_error(tmp_path: Path) -> None:
+    origin = _lfs_origin(tmp_path)
+    work = tmp_path / "work"
+    _run_ok(tmp_path, "git", "clone", "-q", origin.as_uri(), str(work))
+    content = os.urandom(150_000)
+    (work / "model.bin").write_bytes(content)
+    _run_ok(work, "gitxp", "run", "-n", "first", "--", "true")
+    run_id = _only_run(work)
+    _run_ok(work, "gitxp", "remote", "setup")
+    _run_ok(work, "gitxp", "hooks", "install")
+    (work / "model.bin").write_bytes(os.urandom(1000))  # the next experiment's weights...
+    _run_ok(work, "git", "checkout", "-q", "--", "model.bin")  # ...thrown away
+    (work / "train.py").write_text("print('train better')\n")
+    _run_ok(work, "git", "commit", "-q", "-am", "better training")
+    _run_ok(work, "git", "push", "-q")
+    elsewhere = tmp_path / "elsewhere"
+    _run_ok(tmp_path, "git", "clone", "-q", origin.as_uri(), str(elsewhere))
+    _run_ok(elsewhere, "gitxp", "pull")
+    _run_ok(elsewhere, "gitxp", "checkout", run_id, "--path", str(tmp_path / "copy"))
+    assert (tmp_path / "copy" / "model.bin").read_bytes() == content
+    _run_ok(elsewhere, "gitxp", "checkout", run_id, "-b", "first-run")
+    assert (elsewhere / "model.bin").read_bytes() == content
+    assert _status(elsewhere) == ""
