@@ -375,6 +375,7 @@ def _lfs_origin(tmp_path: Path) -> Path:
 
 
 @needs_lfs
+@pytest.mark.slow
 def test_gitxp_push_says_which_lfs_objects_the_remote_lacks(tmp_path: Path) -> None:
     origin = _lfs_origin(tmp_path)
     work = tmp_path / "work"
