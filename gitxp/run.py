@@ -276,6 +276,8 @@ class Run:
                 "excluded": snap.excluded,
                 "excluded_count": snap.excluded_count,
             }
+            if snap.unfiltered:  # stored without the filter their attributes name
+                self._meta["snapshot"]["unfiltered"] = snap.unfiltered[:200]
         if extra_meta:
             self._meta.update(extra_meta)
         env = environment.capture(self._git.remote_url(), cache_dir=self._git.gitxp_dir())

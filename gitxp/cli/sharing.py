@@ -156,7 +156,19 @@ def push_command(
         if not results and fmt != "json":
             click.echo("no runs to push")
             return
+        if not dry_run:
+            _warn_unpushed_lfs(repo, results, remote)
         report(repo, results, target, fmt, verbose, "push", dry_run)
+
+
+def _warn_unpushed_lfs(repo: Any, results: list[Any], remote: str | None) -> None:
+    """Say on stderr when Git LFS content of the pushed snapshots is not on the remote."""
+    from ..lfs import lfs_push_advice, unpushed_lfs_objects
+
+    check = unpushed_lfs_objects(repo.git, results, remote)
+    advice = lfs_push_advice(check) if check is not None else None
+    if advice:
+        click.echo(f"warning: {advice}", err=True)
 
 
 def _fetch_options(func: Any) -> Any:

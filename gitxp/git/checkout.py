@@ -10,6 +10,10 @@ with gitxp's own rules (no empty, absolute or NUL-carrying names, no
 The work tree is never overwritten silently: `switch_to_new_branch`
 refuses when there are uncommitted changes (listing them), and with
 `force` first saves them as a commit on `refs/gitxp/saved/<stamp>`.
+
+Files are written as `git checkout` writes them: through the line-ending
+conversion and filter drivers (Git LFS smudge) that the commit's
+`.gitattributes` name (`filters.WorkTreeFilters`).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from dulwich.objects import Blob
 from dulwich.refs import check_ref_format
 
 from .._errors import GitxpError, InvalidValueError, UncommittedChangesError, UnsafePathError
+from .filters import WorkTreeFilters
 from .refs import read_ref, update_ref
 from .repository import MODE_EXEC, MODE_GITLINK, MODE_LINK, GitRepo
 
@@ -102,6 +107,13 @@ def materialize(git: GitRepo, commit: str, dest: str) -> int:
             raise GitxpError(f"{dest} is not empty; choose a new or empty directory")
     else:
         os.makedirs(dest)
+    with WorkTreeFilters(git, tree=git.read_commit(commit).tree) as filters:
+        return _write_entries(git, entries, dest, filters)
+
+
+def _write_entries(
+    git: GitRepo, entries: list[tuple[str, int, str]], dest: str, filters: WorkTreeFilters
+) -> int:
     made: set[str] = set()
     store = git.dulwich.object_store
     count = 0
@@ -119,6 +131,7 @@ def materialize(git: GitRepo, commit: str, dest: str) -> int:
         if mode == MODE_LINK:
             os.symlink(data, full)
         else:
+            data = filters.smudge(path, data)
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
             fd = os.open(full, flags, 0o755 if mode == MODE_EXEC else 0o644)
             with os.fdopen(fd, "wb") as f:
@@ -247,15 +260,17 @@ def switch_to_new_branch(git: GitRepo, name: str, commit: str, force: bool = Fal
     head_tree = _head_tree(git)
     old_tree = head_tree.encode() if head_tree else None
     config = drepo.get_config_stack()
-    update_working_tree(
-        drepo,
-        old_tree,
-        target_tree,
-        change_iterator=tree_changes(drepo.object_store, old_tree, target_tree),
-        validate_path_element=get_path_element_validator(config),
-        allow_overwrite_modified=force,
-        config=config,
-    )
+    with WorkTreeFilters(git, tree=target_tree.decode()) as filters:
+        update_working_tree(
+            drepo,
+            old_tree,
+            target_tree,
+            change_iterator=tree_changes(drepo.object_store, old_tree, target_tree),
+            validate_path_element=get_path_element_validator(config),
+            allow_overwrite_modified=force,
+            blob_normalizer=filters,  # type: ignore[arg-type]  # the same two methods
+            config=config,
+        )
     create_branch(git, name, commit)
     drepo.refs.set_symbolic_ref(b"HEAD", ref.encode(), message=b"gitxp: checkout")
     return saved

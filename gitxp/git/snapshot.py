@@ -17,6 +17,12 @@ re-read; "racily clean" entries (modified in the same second the index was
 written) are re-hashed, as git does. Left out, and reported:
 ignored paths, files above a size cap, secret-looking files, nested
 repositories.
+
+Files that are read go through `.gitattributes` as `git add` would take
+them (`filters.WorkTreeFilters`: filter drivers such as Git LFS, line-ending
+conversion), so a file `git status` calls clean is clean here too and an
+LFS file is stored as its pointer. A file whose filter driver is configured
+is not held to the size cap (its stored form is what the cap applies to).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from dulwich.ignore import IgnoreFilterManager
 from dulwich.objects import Blob, Tree
 
 from .._errors import GitxpError
+from .filters import WorkTreeFilters
 from .index import index_mtime_ns, read_index_with_tree
 from .repository import (
     MODE_EXEC,
@@ -102,6 +109,7 @@ class Snapshot:
     changed: list[str] = field(default_factory=list)
     excluded: list[dict[str, str]] = field(default_factory=list)
     excluded_count: int = 0
+    unfiltered: list[dict[str, str]] = field(default_factory=list)  # stored without their filter
 
     def exclude(self, path: str, reason: str) -> None:
         self.excluded_count += 1
@@ -171,7 +179,12 @@ def take_snapshot(
 ) -> Snapshot:
     """Record the work tree; return HEAD itself when nothing differs from it."""
     repo.require_work_tree("a run's snapshot of the work tree")
-    scan = _scan(repo, max_file_size)
+    filters: list[WorkTreeFilters] = []  # made when the first file is read; one per snapshot
+    try:
+        scan = _scan(repo, max_file_size, filters)
+    finally:
+        for made in filters:
+            made.close()
     snap = scan.snap
     if scan.trees is None:
         return snap
@@ -185,6 +198,9 @@ def take_snapshot(
     snap.dirty = True
     head = snap.head
     snap.code_commit = repo.write_commit(scan.tree_id, [head] if head else [], message)
+    if filters and snap.changed:
+        changed = set(snap.changed)
+        snap.unfiltered = [item for item in filters[0].unfiltered if item["path"] in changed]
     return snap
 
 
@@ -222,7 +238,12 @@ def _submodule_commit(repo: GitRepo, path: str, rel: str, snap: Snapshot) -> str
         if sub.bare or sub.root != os.path.abspath(path):
             return None
         head = sub.head()
-        scan = _scan(sub, sys.maxsize)
+        sub_filters: list[WorkTreeFilters] = []
+        try:
+            scan = _scan(sub, sys.maxsize, sub_filters)
+        finally:
+            for made in sub_filters:
+                made.close()
         if scan.trees is not None or any(
             e["reason"] not in NOT_CHANGES for e in scan.snap.excluded
         ):
@@ -230,7 +251,7 @@ def _submodule_commit(repo: GitRepo, path: str, rel: str, snap: Snapshot) -> str
         return head
 
 
-def _scan(repo: GitRepo, max_file_size: int) -> _Scan:
+def _scan(repo: GitRepo, max_file_size: int, filters: list[WorkTreeFilters]) -> _Scan:
     """Read the work tree against the index and HEAD, writing nothing."""
     drepo = repo.dulwich
     head = repo.head()
@@ -266,6 +287,16 @@ def _scan(repo: GitRepo, max_file_size: int) -> _Scan:
     as_indexed = 0  # files whose stat, mode and blob are exactly the index entry's
     new_blobs: dict[str, bytes] = scan.new_blobs
     ignore: IgnoreFilterManager | None = None
+
+    def get_filters() -> WorkTreeFilters:
+        if not filters:
+            filters.append(WorkTreeFilters(repo))
+        return filters[0]
+
+    def over_cap(rel: str, st: os.stat_result, mode: int) -> bool:
+        if st.st_size <= max_file_size or mode == MODE_LINK:
+            return False
+        return not get_filters().has_driver(rel)  # its clean form is checked once read
 
     def is_ignored(rel: str) -> bool:
         nonlocal ignore
@@ -339,7 +370,7 @@ def _scan(repo: GitRepo, max_file_size: int) -> _Scan:
                     files[rel] = (entry.mode, idx_sha)  # type: ignore[attr-defined]
                     snap.exclude(rel, "secret-looking file: its changes are not snapshotted")
                     continue
-                if st.st_size > max_file_size and mode != MODE_LINK:
+                if over_cap(rel, st, mode):
                     files[rel] = (entry.mode, idx_sha)  # type: ignore[attr-defined]
                     snap.exclude(rel, f"larger than {max_file_size} bytes: changes not snapshotted")
                     continue
@@ -350,7 +381,7 @@ def _scan(repo: GitRepo, max_file_size: int) -> _Scan:
                 if looks_secret(rel):
                     snap.exclude(rel, "secret-looking file")
                     continue
-                if st.st_size > max_file_size and mode != MODE_LINK:
+                if over_cap(rel, st, mode):
                     snap.exclude(rel, f"larger than {max_file_size} bytes")
                     continue
             try:
@@ -361,7 +392,15 @@ def _scan(repo: GitRepo, max_file_size: int) -> _Scan:
                         data = f.read()
             except OSError:
                 continue
-            add_content(rel, mode, data, entry.sha.decode() if entry is not None else None)  # type: ignore[attr-defined]
+            known = entry.sha.decode() if entry is not None else None  # type: ignore[attr-defined]
+            if mode != MODE_LINK:
+                data = get_filters().clean(rel, data, known)
+                if len(data) > max_file_size:
+                    if known is not None:
+                        files[rel] = (entry.mode, known)  # type: ignore[attr-defined]
+                    snap.exclude(rel, f"larger than {max_file_size} bytes once filtered")
+                    continue
+            add_content(rel, mode, data, known)
 
     for rel, value in skipped.items():
         if rel not in files:  # not checked out: as indexed, not deleted

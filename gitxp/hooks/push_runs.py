@@ -106,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"to {context.target}: {exc}",
             )
             return 1 if strict else 0
+        _warn_unpushed_lfs(git, results, context.target)
     bad = failures(results)
     for r in bad:
         say(
@@ -119,3 +120,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verbose:
         say(NAME, f"pushed {count(len(runs), 'run')} to {context.target}")
     return 0
+
+
+def _warn_unpushed_lfs(git: Any, results: list[Any], remote: str) -> None:
+    """Say when Git LFS content of the pushed runs' snapshots is not on the remote."""
+    from ..lfs import lfs_push_advice, unpushed_lfs_objects
+
+    try:
+        check = unpushed_lfs_objects(git, results, remote)
+    except Exception as exc:  # a failed check must not stop the code push
+        say(NAME, f"warning: could not check the runs' LFS objects on {remote}: {exc}")
+        return
+    advice = lfs_push_advice(check) if check is not None else None
+    if advice:
+        say(NAME, f"warning: {advice}")
