@@ -13,6 +13,7 @@ with 10,000 `stat` calls and no reads.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import random
 import time
@@ -25,6 +26,7 @@ from .repository import GitRepo, read_file
 
 RUNS_PREFIX = "refs/gitxp/runs/"
 TRASH_PREFIX = "refs/gitxp/trash/"
+PENDING_PREFIX = "refs/gitxp/pending/"
 LOCK_TIMEOUT_SECONDS = 20.0
 ZERO = "0" * 40
 _HEX_BYTES = frozenset(b"0123456789abcdef")
@@ -193,6 +195,33 @@ def delete_ref(repo: GitRepo, ref: str, old: str) -> None:
         raise RefUpdateError(ref, "it changed while being deleted; retry the command")
 
 
+def pin_pending(repo: GitRepo, run_id: str, sha: str) -> str:
+    """Point `refs/gitxp/pending/<run-id>` at *sha*, a commit a run needs before its
+    ref exists (its work-tree snapshot); return the ref.
+
+    While a run waits for its start delay, nothing else reaches the snapshot:
+    the pin keeps `git gc`, `git repack -a -d` and `gitxp gc` from dropping it.
+    Listing, push and pull only look under refs/gitxp/runs/, so they ignore it.
+    """
+    ref = PENDING_PREFIX + run_id
+    update_ref(repo, ref, None, sha, None)
+    return ref
+
+
+def unpin_pending(repo: GitRepo, run_id: str) -> None:
+    """Delete the run's pending ref (its run ref now reaches the snapshot)."""
+    ref = PENDING_PREFIX + run_id
+    sha = read_ref(repo, ref)
+    if sha is None:
+        return
+    try:
+        delete_ref(repo, ref, sha)
+    except RefUpdateError as exc:  # harmless: `gitxp gc` removes pins of existing runs
+        logging.getLogger("gitxp.git.refs").info("could not remove %s: %s", ref, exc)
+    with contextlib.suppress(OSError):
+        os.remove(os.path.join(repo.git_dir, "logs", *ref.split("/")))
+
+
 def _packed_refs(git_dir: str, prefix: str) -> dict[str, str]:
     path = os.path.join(git_dir, "packed-refs")
     found: dict[str, str] = {}
@@ -244,11 +273,15 @@ def list_refs(
     mtime has not moved is not even listed: git replaces a ref file by
     renaming a new one into place, which always changes the directory.
     """
-    found = _packed_refs(repo.git_dir, prefix)
+    # Loose refs are read before packed-refs: packing (git's or gitxp's) writes
+    # packed-refs before it deletes the loose files, so a ref whose loose file
+    # vanished during the listing is in the packed-refs read afterwards.
     cache = stat_cache if stat_cache is not None else {}
     if dir_stamps is not None and cache and _dirs_unchanged(dir_stamps):
+        found = _packed_refs(repo.git_dir, prefix)
         found.update((ref, hit[1]) for ref, hit in cache.items())
         return found
+    loose: dict[str, str] = {}
     if dir_stamps is not None:
         dir_stamps.clear()
     base = os.path.join(repo.git_dir, *prefix.rstrip("/").split("/"))
@@ -273,7 +306,10 @@ def list_refs(
                 if entry.is_dir(follow_symlinks=False):
                     stack.append((entry.path, ref + "/"))
                     continue
-                st = entry.stat(follow_symlinks=False)
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # deleted while we listed (packed, or removed)
                 key = (st.st_mtime_ns, st.st_size, st.st_ino)
                 hit = cache.get(ref)
                 if hit is not None and tuple(hit[0]) == key:
@@ -288,10 +324,12 @@ def list_refs(
                         continue  # symbolic or garbage: not a run ref
                     sha = text.decode()
                     cache[ref] = (key, sha)
-                found[ref] = sha
+                loose[ref] = sha
                 seen.add(ref)
     for ref in [r for r in cache if r not in seen]:
         del cache[ref]
+    found = _packed_refs(repo.git_dir, prefix)
+    found.update(loose)
     return found
 
 
