@@ -21,7 +21,7 @@ import pytest
 
 import gitxp
 from tests.gitutil import fsck, git
-from tests.workflows_util import child_env
+from tests.workflows_util import GITXP, child_env
 from tests.workflows_util import gitxp as run_gitxp
 
 
@@ -85,15 +85,15 @@ def test_loose_writes_survive_fanout_directories_vanishing(repo: Path, tmp_path:
     spinner = _spawn(_script(tmp_path, "spin.py", SPIN_RMDIR), repo, ".git/objects", "20")
     try:
         time.sleep(0.2)
-        writer = _spawn(_script(tmp_path, "write.py", WRITE_BLOBS), repo, str(repo), "4000")
-        out, err = writer.communicate(timeout=60)
+        writer = _spawn(_script(tmp_path, "write.py", WRITE_BLOBS), repo, str(repo), "2500")
+        _out, err = writer.communicate(timeout=60)
     finally:
         spinner.kill()
         spinner.wait()
     assert writer.returncode == 0, err[-2000:]
     missing = [
         i
-        for i in range(0, 4000, 97)
+        for i in range(0, 2500, 97)
         if git(repo, "cat-file", "-t", _blob_id(b"blob %d of the writer\n" % i), check=False)
         != "blob\n"
     ]
@@ -125,7 +125,7 @@ def test_run_writers_survive_real_prune_packed_and_repack(repo: Path, tmp_path: 
             git(repo, *cmd, check=False)
         rounds += 1
     for w in writers:
-        out, err = w.communicate()
+        _out, err = w.communicate()
         assert w.returncode == 0, err[-2000:]
     assert rounds >= 2
     rows = gitxp.open(repo).runs()
@@ -179,7 +179,7 @@ def test_snapshot_of_a_run_in_its_start_delay_survives_maintenance(
         else:
             git(repo, *cmd[1:])
     go.write_text("go")
-    out, err = writer.communicate(timeout=60)
+    _out, err = writer.communicate(timeout=60)
     assert writer.returncode == 0, err
     assert git(repo, "cat-file", "-t", info["code"], check=False) == "commit\n"
     record = gitxp.open(repo).run(info["id"])
@@ -216,15 +216,51 @@ print(rounds)
 """
 
 
+def test_an_edit_made_while_gc_packs_refs_is_kept(repo: Path, tmp_path: Path) -> None:
+    """Deterministic: 4,000 other loose refs keep `gitxp gc` packing for a while; the
+    edit starts the moment gc takes packed-refs.lock (watched from outside)."""
+    (run_id,) = _record_runs(repo, 1)
+    head = git(repo, "rev-parse", "HEAD").strip()
+    fill = "".join(
+        f"create refs/gitxp/fill/d{d:02d}/r{i:04d} {head}\n" for d in range(10) for i in range(400)
+    )
+    git(repo, "update-ref", "--stdin", input=fill)
+    lock = repo / ".git" / "packed-refs.lock"
+    gc_proc = subprocess.Popen(
+        [*GITXP, "gc", "--no-repack"], cwd=repo, env=child_env(), stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while not lock.exists():
+        assert gc_proc.poll() is None, gc_proc.communicate()[1]
+        assert time.monotonic() < deadline, "gc never took packed-refs.lock"
+    from gitxp.manage import tag
+
+    error = None
+    try:
+        tag(run_id, {"during": "gc"})
+    except gitxp.GitxpError as exc:  # the edit must not fail because gc is packing
+        error = exc
+    _, err = gc_proc.communicate(timeout=120)
+    assert gc_proc.returncode == 0, err
+    assert error is None, f"tag failed while gc packed refs: {error}"
+    assert gitxp.open(repo).run(run_id).tags == {"during": "gc"}, "the acknowledged edit is lost"
+    assert "refs/gitxp/runs/" + run_id in (repo / ".git" / "packed-refs").read_text()
+    fsck(repo)
+
+
+@pytest.mark.slow
 def test_acknowledged_edits_survive_concurrent_ref_packing(repo: Path, tmp_path: Path) -> None:
-    ids = _record_runs(repo, 12)
+    # many runs, each edited in turn: every `gitxp gc` pass finds many loose refs to
+    # pack, while the taggers keep moving them
+    ids = _record_runs(repo, 60)
     tagger = _script(tmp_path, "tagger.py", TAGGER)
-    taggers = [_spawn(tagger, repo, "150", *ids[k::2]) for k in range(2)]
+    taggers = [_spawn(tagger, repo, "45", *ids[k::2]) for k in range(2)]
     packer = _spawn(_script(tmp_path, "gc.py", GC_LOOP), repo, "1000")
     acked: dict[str, str] = {}
     git_rounds = 0
     try:
         while any(t.poll() is None for t in taggers):
+            time.sleep(0.3)
             git(repo, "pack-refs", "--all", check=False)  # git's own packing, as `git gc` does
             git_rounds += 1
         for t in taggers:
@@ -295,9 +331,7 @@ def test_gc_clears_provably_stale_locks_and_names_live_ones(repo: Path) -> None:
     ref_lock.parent.mkdir(parents=True, exist_ok=True)
     ref_lock.write_text(f"gitxp {dead.pid} {socket.gethostname()}\n")
     report = gitxp.gc()
-    assert [c.split(" ")[0] for c in report.locks_cleared] == [
-        f"refs/gitxp/runs/{ids[0]}.lock"
-    ]
+    assert [c.split(" ")[0] for c in report.locks_cleared] == [f"refs/gitxp/runs/{ids[0]}.lock"]
     from gitxp.manage import tag
 
     assert tag(ids[0], {"after": "gc"}) == {"after": "gc"}
