@@ -284,7 +284,7 @@ class Run:
         self._tip: str | None = None
         self._parent = code_commit
         self._pinned = False
-        if snap is not None and snap.code_commit != snap.head and self._start_delay > 0:
+        if snap and snap.code_commit and snap.code_commit != snap.head and self._start_delay > 0:
             # nothing reaches the snapshot until the first commit: pin it till then
             from .git.refs import pin_pending
 
@@ -650,8 +650,9 @@ class Run:
         summary = self._summary()
         write = self._git.write_blob
         files = self._files
-        if getattr(self, "_env_data", None) is not None:
-            files[storage.ENV_FILE] = (0o100644, write(self._env_data))  # type: ignore[arg-type]
+        env_data = getattr(self, "_env_data", None)
+        if env_data is not None:
+            files[storage.ENV_FILE] = (0o100644, write(env_data))
             self._env_data = None
         files[storage.RUN_FILE] = (0o100644, write(storage.dumps(self._meta)))
         files[storage.PARAMS_FILE] = (0o100644, write(storage.dumps(self._params)))

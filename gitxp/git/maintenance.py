@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from dulwich.file import FileLocked
 from dulwich.objects import Commit, ShaFile, Tag, Tree
@@ -72,8 +73,9 @@ def repack(git: GitRepo) -> RepackStats:
                         "time; run `gitxp gc` again when it is done"
                     ) from None
             except FileLocked as exc:
-                lock = inspect_lock(git.git_dir, os.fspath(exc.lockfilename))
-                what = lock.describe() if lock else os.fspath(exc.lockfilename)
+                name = os.fsdecode(exc.lockfilename)
+                lock = inspect_lock(git.git_dir, name)
+                what = lock.describe() if lock else name
                 raise GitxpError(
                     f"cannot write the new pack: {what} is held; another process is writing "
                     "the same pack. Retry later, or delete that file if no git or gitxp "
@@ -90,7 +92,7 @@ def _reachable_loose(git: GitRepo, loose: set[bytes]) -> set[bytes]:
     left loose, which is always safe (and keeps gc from walking the whole
     code history).
     """
-    store = git.dulwich.object_store
+    store: Any = git.dulwich.object_store
     tips = [sha for _ref, sha in git.dulwich.refs.as_dict().items() if sha in loose]
     seen: set[bytes] = set()
     stack = list(tips)
@@ -98,7 +100,7 @@ def _reachable_loose(git: GitRepo, loose: set[bytes]) -> set[bytes]:
         sha = stack.pop()
         if sha in seen or sha not in loose:
             continue
-        obj = store._get_loose_object(sha)  # type: ignore[attr-defined]
+        obj = store._get_loose_object(sha)
         if obj is None:
             continue  # pruned meanwhile (it was packed by someone else)
         seen.add(sha)
@@ -113,12 +115,12 @@ def _reachable_loose(git: GitRepo, loose: set[bytes]) -> set[bytes]:
 
 
 def _repack_once(git: GitRepo) -> None:
-    store = git.dulwich.object_store
-    loose = set(store._iter_loose_objects())  # type: ignore[attr-defined]
+    store: Any = git.dulwich.object_store
+    loose = set(store._iter_loose_objects())
     take = _reachable_loose(git, loose)
     objects: dict[bytes, ShaFile] = {}
     for sha in take:
-        obj = store._get_loose_object(sha)  # type: ignore[attr-defined]
+        obj = store._get_loose_object(sha)
         if obj is not None:
             objects[sha] = obj
     old_packs = list(store.packs)
@@ -136,8 +138,8 @@ def _repack_once(git: GitRepo) -> None:
         if new is not None and pack.name() == new.name():
             continue
         with contextlib.suppress(FileNotFoundError):
-            store._remove_pack(pack)  # type: ignore[attr-defined]
-    store._update_pack_cache()  # type: ignore[attr-defined]
+            store._remove_pack(pack)
+    store._update_pack_cache()
 
 
 def held_locks(git: GitRepo) -> list[str]:
@@ -160,7 +162,7 @@ def pack_gitxp_refs(git: GitRepo) -> tuple[int, str | None]:
     from dulwich.file import GitFile
     from dulwich.refs import write_packed_refs
 
-    container = git.dulwich.refs
+    container: Any = git.dulwich.refs
     path = os.path.join(git.git_dir, "packed-refs")
     try:
         packed_file = GitFile(path, "wb")
@@ -196,15 +198,15 @@ def pack_gitxp_refs(git: GitRepo) -> tuple[int, str | None]:
         if not locked:
             packed_file.abort()
             return 0, f"{busy} ref(s) were being updated" if busy else None
-        container._invalidate_packed_refs_cache()  # type: ignore[attr-defined]
-        packed = dict(container.get_packed_refs())
-        peeled = dict(getattr(container, "_peeled_refs", None) or {})
+        container._invalidate_packed_refs_cache()
+        packed: dict[Any, Any] = dict(container.get_packed_refs())
+        peeled: dict[Any, Any] = dict(getattr(container, "_peeled_refs", None) or {})
         for ref, (sha, _lock) in locked.items():
-            packed[ref.encode()] = sha.encode()  # type: ignore[assignment]
-            peeled.pop(ref.encode(), None)  # type: ignore[call-overload]
+            packed[ref.encode()] = sha.encode()
+            peeled.pop(ref.encode(), None)
         write_packed_refs(packed_file, packed, peeled)
         packed_file.close()  # renames packed-refs.lock over packed-refs
-        container._invalidate_packed_refs_cache()  # type: ignore[attr-defined]
+        container._invalidate_packed_refs_cache()
         for ref in locked:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(os.path.join(git.git_dir, *ref.split("/")))
@@ -221,7 +223,7 @@ def pack_gitxp_refs(git: GitRepo) -> tuple[int, str | None]:
 
 def _loose_ref_names(git_dir: str, prefix: str) -> list[str]:
     base = os.path.join(git_dir, *prefix.rstrip("/").split("/"))
-    names = []
+    names: list[str] = []
     for directory, _dirs, files in os.walk(base):
         rel = os.path.relpath(directory, git_dir).replace(os.sep, "/")
         names.extend(f"{rel}/{n}" for n in files if not n.endswith(".lock"))

@@ -53,13 +53,11 @@ _FANOUT_ATTEMPTS = 50
 
 
 def _create_in_fanout(directory: str, tmp: str) -> int:
-    """Create *tmp* (exclusively) in the fan-out directory *directory*; return its fd.
+    """Create *tmp* exclusively in fan-out directory *directory*; return its fd.
 
-    git's `prune-packed` (run by `git gc` and `git repack -d`) removes every
-    fan-out directory it leaves empty, so the directory may vanish between
-    being created here and the file being created in it: create it again and
-    retry. Once the file exists the directory is not empty and stays.
-    """
+    `git prune-packed` (run by `git gc`, `git repack -d`) removes empty fan-out
+    directories, even one just made here: make it again and retry. Once the
+    file exists the directory is not empty and stays."""
     for _ in range(_FANOUT_ATTEMPTS):
         try:
             return os.open(tmp, _CREATE_FLAGS, 0o444)
