@@ -8,6 +8,7 @@ run moves its ref to `refs/gitxp/trash/<id>`, which `restore` moves back;
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -378,9 +379,13 @@ def _drop_pins(git: Any) -> None:
     for ref, sha in list_refs(git, PENDING_PREFIX).items():
         run_id = ref[len(PENDING_PREFIX) :]
         exists = any(read_ref(git, p + run_id) for p in (RUNS_PREFIX, TRASH_PREFIX))
-        try:
-            old = now - git.read_commit(sha).commit_time > PIN_MAX_AGE_SECONDS
-        except (GitxpError, KeyError):
-            old = True
+        try:  # a loose pin's age is its file's; a packed one's, its commit's
+            made = os.stat(os.path.join(git.git_dir, *ref.split("/"))).st_mtime
+        except OSError:
+            try:
+                made = git.read_commit(sha).commit_time
+            except (GitxpError, KeyError):
+                made = 0
+        old = now - made > PIN_MAX_AGE_SECONDS
         if exists or old:
             unpin_pending(git, run_id)

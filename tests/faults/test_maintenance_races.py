@@ -336,3 +336,26 @@ def test_gc_clears_provably_stale_locks_and_names_live_ones(repo: Path) -> None:
 
     assert tag(ids[0], {"after": "gc"}) == {"after": "gc"}
     fsck(repo)
+
+
+def test_gc_keeps_a_live_pin_and_drops_one_a_killed_run_left(repo: Path, tmp_path: Path) -> None:
+    (repo / "train.py").write_text("print('dirty')\n")
+    writer = _spawn(
+        _script(tmp_path, "delayed.py", DELAYED_RUN),
+        repo,
+        str(tmp_path / "never"),
+        GITXP_START_DELAY="60",
+    )
+    assert writer.stdout is not None
+    info = json.loads(writer.stdout.readline())
+    writer.kill()  # SIGKILL in the start delay: the run never gets its ref
+    writer.wait()
+    pin = repo / ".git" / "refs" / "gitxp" / "pending" / info["id"]
+    assert pin.read_text().strip() == info["code"]
+    gitxp.gc()
+    assert pin.exists()  # young: it could be a live run's
+    _age(pin, 2 * 86_400)
+    gitxp.gc()
+    assert git(repo, "for-each-ref", "refs/gitxp/pending/") == ""
+    assert git(repo, "cat-file", "-t", info["code"]) == "commit\n"  # loose: git's grace applies
+    fsck(repo)
