@@ -8,9 +8,10 @@ run moves its ref to `refs/gitxp/trash/<id>`, which `restore` moves back;
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ._errors import (
@@ -289,6 +290,7 @@ class GcReport:
     loose_after: int
     refs_packed: int
     refs_skipped: str | None
+    locks_cleared: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -301,18 +303,24 @@ def gc(
 ) -> GcReport:
     """Delete trash older than *grace_days*, repack objects, pack gitxp's refs when safe.
 
-    Refs are packed only when no run is being recorded and no ref lock is
-    held (packing deletes loose ref files without taking their locks).
-    Objects are never deleted here: `git gc --prune=now` reclaims the space
-    of deleted runs.
+    One `gitxp gc` runs at a time (`.git/gitxp/gc.pid`, like git's `gc.pid`).
+    It first removes lock files a killed process provably left (see
+    `gitxp.git.locks`), and pins of runs that now exist. Refs are packed with
+    git's lock-compare-delete protocol, so concurrent writers lose nothing;
+    they are left loose while a run is being recorded. Objects are never
+    deleted here, and unreachable loose objects stay loose (git's grace
+    period protects them): `git gc --prune=now` reclaims deleted runs' space.
     """
     from .git import maintenance
+    from .git.locks import clear_stale_locks, gc_lock
     from .git.refs import TRASH_PREFIX, delete_ref, list_refs
     from .query import RunIndex
 
     grace_days = non_negative("grace_days", grace_days, unit="days")
     cutoff = _now_ms() - grace_days * 86_400_000
-    with opened(repo) as r:
+    with opened(repo) as r, gc_lock(r.git):
+        cleared = [lock.describe() for lock in clear_stale_locks(r.git)]
+        _drop_pins(r.git)
         deleted, kept = [], 0
         for ref, sha in list_refs(r.git, TRASH_PREFIX).items():
             try:
@@ -332,15 +340,12 @@ def gc(
         if repack:
             stats = maintenance.repack(r.git)
         running = [row["id"] for row in r.rows() if row["status"] == "RUNNING"]
-        locks = maintenance.held_locks(r.git)
         skipped = None
         packed = 0
         if running:
             skipped = f"{count(len(running), 'run')} still being recorded"
-        elif locks:
-            skipped = f"a writer holds {locks[0]}"
         else:
-            packed = maintenance.pack_gitxp_refs(r.git)
+            packed, skipped = maintenance.pack_gitxp_refs(r.git)
         RunIndex(r.git).rows()  # rewrites the listing cache without the deleted runs
         return GcReport(
             deleted=deleted,
@@ -351,4 +356,36 @@ def gc(
             loose_after=stats.loose_after,
             refs_packed=packed,
             refs_skipped=skipped,
+            locks_cleared=cleared,
         )
+
+
+PIN_MAX_AGE_SECONDS = 86_400.0
+
+
+def _drop_pins(git: Any) -> None:
+    """Delete pending refs no run needs: its run (or trashed run) exists, or it is a
+    day old (the process that made it died before the run's first commit)."""
+    from .git.refs import (
+        PENDING_PREFIX,
+        RUNS_PREFIX,
+        TRASH_PREFIX,
+        list_refs,
+        read_ref,
+        unpin_pending,
+    )
+
+    now = time.time()
+    for ref, sha in list_refs(git, PENDING_PREFIX).items():
+        run_id = ref[len(PENDING_PREFIX) :]
+        exists = any(read_ref(git, p + run_id) for p in (RUNS_PREFIX, TRASH_PREFIX))
+        try:  # a loose pin's age is its file's; a packed one's, its commit's
+            made = os.stat(os.path.join(git.git_dir, *ref.split("/"))).st_mtime
+        except OSError:
+            try:
+                made = git.read_commit(sha).commit_time
+            except (GitxpError, KeyError):
+                made = 0
+        old = now - made > PIN_MAX_AGE_SECONDS
+        if exists or old:
+            unpin_pending(git, run_id)

@@ -11,7 +11,7 @@ rules here:
   no component starting with ``.`` or ending with ``.lock``; not ending
   with ``/`` or ``.``; not ``@``. Besides, a component longer than a file
   name may be, or a name longer than `MAX_LENGTH`, is refused;
-- gitxp's namespaces: ``refs/gitxp/runs/`` and ``refs/gitxp/trash/`` are
+- gitxp's namespaces: ``refs/gitxp/runs/``, ``refs/gitxp/trash/`` and ``refs/gitxp/pending/`` are
   followed by exactly one run id (see `gitxp._ids`), nothing else.
 
 A name that breaks a rule is never "repaired": it is refused, with a reason.
@@ -26,13 +26,14 @@ from ._ids import RUN_ID_RE
 GITXP_PREFIX = "refs/gitxp/"
 RUNS_PREFIX = "refs/gitxp/runs/"
 TRASH_PREFIX = "refs/gitxp/trash/"
-RUN_NAMESPACES = (RUNS_PREFIX, TRASH_PREFIX)
+PENDING_PREFIX = "refs/gitxp/pending/"  # a run's snapshot, pinned until its run ref exists
+RUN_NAMESPACES = (RUNS_PREFIX, TRASH_PREFIX, PENDING_PREFIX)
 MAX_LENGTH = 1024  # git has no limit of its own; file systems and wire formats do
 MAX_COMPONENT_BYTES = 255  # a loose ref component is a file name
 
 _FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 _RUN_REF = re.compile(
-    "^refs/gitxp/(?:runs|trash)/" + RUN_ID_RE.pattern.lstrip("^").rstrip("$") + "$"
+    "^refs/gitxp/(?:runs|trash|pending)/" + RUN_ID_RE.pattern.lstrip("^").rstrip("$") + "$"
 )
 
 
@@ -92,7 +93,7 @@ def is_valid(name: str) -> bool:
 
 
 def is_run_ref(name: str) -> bool:
-    """Whether *name* is `refs/gitxp/runs/<run id>` or `refs/gitxp/trash/<run id>`."""
+    """Whether *name* is `refs/gitxp/{runs,trash,pending}/<run id>` (a name gitxp may write)."""
     return isinstance(name, str) and bool(_RUN_REF.match(name))
 
 

@@ -281,12 +281,17 @@ class Run:
         if extra_meta:
             self._meta.update(extra_meta)
         env = environment.capture(self._git.remote_url(), cache_dir=self._git.gitxp_dir())
-        self._files[storage.ENV_FILE] = (
-            0o100644,
-            self._git.write_blob(storage.dumps_env(env)),
-        )
+        # written with the first commit: until a ref reaches it, git may prune it
+        self._env_data: bytes | None = storage.dumps_env(env)
         self._tip: str | None = None
         self._parent = code_commit
+        self._pinned = False
+        if snap and snap.code_commit and snap.code_commit != snap.head and self._start_delay > 0:
+            # nothing reaches the snapshot until the first commit: pin it till then
+            from .git.refs import pin_pending
+
+            pin_pending(self._git, self.id, snap.code_commit)
+            self._pinned = True
 
     def _load_existing(self, run_id: str) -> None:
         """Attach to a run created by another process (`gitxp run`) to add to it."""
@@ -647,6 +652,10 @@ class Run:
         summary = self._summary()
         write = self._git.write_blob
         files = self._files
+        env_data = getattr(self, "_env_data", None)
+        if env_data is not None:
+            files[storage.ENV_FILE] = (0o100644, write(env_data))
+            self._env_data = None
         files[storage.RUN_FILE] = (0o100644, write(storage.dumps(self._meta)))
         files[storage.PARAMS_FILE] = (0o100644, write(storage.dumps(self._params)))
         files[storage.SUMMARY_FILE] = (0o100644, write(storage.dumps(summary)))
@@ -666,6 +675,11 @@ class Run:
         # ever moves forward along the run's own chain (a line would add a file per run)
         update_ref(self._git, self.ref, self._tip, commit, None)
         self._tip = commit
+        if getattr(self, "_pinned", False):
+            from .git.refs import unpin_pending
+
+            self._pinned = False
+            unpin_pending(self._git, self.id)
         _unpublished.discard(self)
         self._parent = commit
         self._dirty_meta = False

@@ -138,9 +138,11 @@ def rm_command(runs: tuple[str, ...], undo: bool, list_: bool, fmt: str, repo_pa
 def gc_command(grace_days: float, no_repack: bool, fmt: str, repo_path: str) -> None:
     """Empty old trash, repack objects into one pack, and pack gitxp's refs when safe.
 
-    Refs are packed only when no run is being recorded and no ref lock is
-    held. No object is deleted: run `git gc --prune=now` afterwards to
-    reclaim the space of deleted runs.
+    Refs are packed as git packs them (a ref being updated stays loose), and
+    not while a run is being recorded. Lock files a killed git or gitxp left
+    are removed once provably stale. No object is deleted, and objects no ref
+    reaches stay loose under git's grace period: run `git gc --prune=now`
+    afterwards to reclaim the space of deleted runs.
 
     \b
     Examples:
@@ -160,6 +162,8 @@ def gc_command(grace_days: float, no_repack: bool, fmt: str, repo_path: str) -> 
         f"{count(report.packs_before, 'pack')} + {report.loose_before:,} loose -> "
         f"{count(report.packs_after, 'pack')} + {report.loose_after:,} loose"
     )
+    for lock in report.locks_cleared:
+        click.echo(f"removed the stale lock {lock}")
     if report.refs_skipped:
         click.echo(f"refs not packed: {report.refs_skipped}; run gc again later")
     else:

@@ -22,6 +22,7 @@ from collections.abc import Mapping, MutableMapping
 from dulwich.file import FileLocked
 
 from .._errors import RefUpdateError
+from ..refnames import PENDING_PREFIX as PENDING_PREFIX
 from ..refnames import RUNS_PREFIX as RUNS_PREFIX  # re-exported: callers import it from here
 from ..refnames import TRASH_PREFIX as TRASH_PREFIX
 from ..refnames import decode as decode_name
@@ -252,6 +253,33 @@ def delete_ref(repo: GitRepo, ref: str, old: str) -> None:
         raise RefUpdateError(ref, "it changed while being deleted; retry the command")
 
 
+def pin_pending(repo: GitRepo, run_id: str, sha: str) -> str:
+    """Point `refs/gitxp/pending/<run-id>` at *sha*, a commit a run needs before its
+    ref exists (its work-tree snapshot); return the ref.
+
+    While a run waits for its start delay, nothing else reaches the snapshot:
+    the pin keeps `git gc`, `git repack -a -d` and `gitxp gc` from dropping it.
+    Listing, push and pull only look under refs/gitxp/runs/, so they ignore it.
+    """
+    ref = PENDING_PREFIX + run_id
+    update_ref(repo, ref, None, sha, None)
+    return ref
+
+
+def unpin_pending(repo: GitRepo, run_id: str) -> None:
+    """Delete the run's pending ref (its run ref now reaches the snapshot)."""
+    ref = PENDING_PREFIX + run_id
+    sha = read_ref(repo, ref)
+    if sha is None:
+        return
+    try:
+        delete_ref(repo, ref, sha)
+    except RefUpdateError as exc:  # harmless: `gitxp gc` removes pins of existing runs
+        logging.getLogger("gitxp.git.refs").info("could not remove %s: %s", ref, exc)
+    with contextlib.suppress(OSError):
+        os.remove(os.path.join(repo.git_dir, "logs", *ref.split("/")))
+
+
 def _packed_refs(git_dir: str, prefix: str) -> dict[str, str]:
     """{ref: sha} of the packed refs under *prefix*; invalid names are ignored with a warning."""
     path = os.path.join(git_dir, "packed-refs")
@@ -315,11 +343,15 @@ def list_refs(
     mtime has not moved is not even listed: git replaces a ref file by
     renaming a new one into place, which always changes the directory.
     """
-    found = _packed_refs(repo.git_dir, prefix)
+    # Loose refs are read before packed-refs: packing (git's or gitxp's) writes
+    # packed-refs before it deletes the loose files, so a ref whose loose file
+    # vanished during the listing is in the packed-refs read afterwards.
     cache = stat_cache if stat_cache is not None else {}
     if dir_stamps is not None and cache and _dirs_unchanged(dir_stamps):
+        found = _packed_refs(repo.git_dir, prefix)
         found.update((ref, hit[1]) for ref, hit in cache.items())
         return found
+    loose: dict[str, str] = {}
     if dir_stamps is not None:
         dir_stamps.clear()
     base = os.path.join(repo.git_dir, *prefix.rstrip("/").split("/"))
@@ -350,7 +382,10 @@ def list_refs(
                     if reason is not None:
                         warn_ignored(repo.git_dir, ref, reason)
                         continue
-                st = entry.stat(follow_symlinks=False)
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # deleted while we listed (packed, or removed)
                 key = (st.st_mtime_ns, st.st_size, st.st_ino)
                 if hit is not None and tuple(hit[0]) == key:
                     sha = hit[1]
@@ -364,10 +399,12 @@ def list_refs(
                         continue  # symbolic or garbage: not a run ref
                     sha = text.decode()
                     cache[ref] = (key, sha)
-                found[ref] = sha
+                loose[ref] = sha
                 seen.add(ref)
     for ref in [r for r in cache if r not in seen]:
         del cache[ref]
+    found = _packed_refs(repo.git_dir, prefix)
+    found.update(loose)
     return found
 
 

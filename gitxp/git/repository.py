@@ -49,6 +49,24 @@ def _window(body: bytes) -> tuple[int, int]:
     return bits, max(1, min(8, bits - 6))
 
 
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+_FANOUT_ATTEMPTS = 50
+
+
+def _create_in_fanout(directory: str, tmp: str) -> int:
+    """Create *tmp* exclusively in fan-out directory *directory*; return its fd.
+
+    `git prune-packed` (run by `git gc`, `git repack -d`) removes empty fan-out
+    directories, even one just made here: make it again and retry. Once the
+    file exists the directory is not empty and stays."""
+    for _ in range(_FANOUT_ATTEMPTS):
+        try:
+            return os.open(tmp, _CREATE_FLAGS, 0o444)
+        except FileNotFoundError:
+            os.makedirs(directory, exist_ok=True)
+    return os.open(tmp, _CREATE_FLAGS, 0o444)  # still racing: let the error name the file
+
+
 def read_file(path: str, limit: int = -1) -> bytes:
     """The bytes of the file at *path* (at most *limit* of them when it is >= 0).
 
@@ -391,12 +409,7 @@ class GitRepo:
         packer = zlib.compressobj(store.loose_compression_level, zlib.DEFLATED, *_window(body))
         data = packer.compress(header) + packer.compress(body) + packer.flush()
         tmp = os.path.join(directory, f"tmp_obj_{os.getpid()}_{os.urandom(6).hex()}")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-        try:
-            fd = os.open(tmp, flags, 0o444)
-        except FileNotFoundError:
-            os.makedirs(directory, exist_ok=True)
-            fd = os.open(tmp, flags, 0o444)
+        fd = _create_in_fanout(directory, tmp)
         try:
             try:
                 view = memoryview(data)
