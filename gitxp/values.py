@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from ._errors import InvalidValueError
@@ -108,6 +109,28 @@ def to_tag(key: str, value: object) -> str:
     if value is None or isinstance(value, (bool, int, float)) or _is_numpy(value):
         return str(value.item() if _is_numpy(value) else value)  # type: ignore[union-attr]
     raise InvalidValueError(f"tag {key!r}", f"tag values are strings, got {type(value).__name__}")
+
+
+def check_int(key: str, what: str, value: Any) -> int:
+    """*value* (a step or timestamp of metric *key*) as an int64-sized int, or raise."""
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise InvalidValueError(f"metric {key!r}", f"{what} must be an integer, got {value!r:.40}")
+    result = int(value.__index__())
+    if not -(2**63) <= result < 2**63:
+        raise InvalidValueError(f"metric {key!r}", f"{what} {result} does not fit in int64")
+    return result
+
+
+def int_array(key: str, what: str, values: Iterable[int], n: int) -> Any:
+    """*values* (steps or timestamps for *n* points of metric *key*) as an int64 array."""
+    import numpy as np
+
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "iu" or arr.ndim != 1:
+        raise InvalidValueError(f"metric {key!r}", f"{what} must be a 1-d array of integers")
+    if len(arr) != n:
+        raise InvalidValueError(f"metric {key!r}", f"{len(arr)} {what} given for {n} values")
+    return arr.astype(np.int64)
 
 
 def json_float(value: float) -> float | str:
