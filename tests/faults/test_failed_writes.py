@@ -90,14 +90,14 @@ def test_points_logged_while_the_disk_is_full_are_written_once_space_returns(
     run = gitxp.start_run(repo=disk.repo, checkpoint_seconds=3600, buffer_points=20_000)
     for i in range(1000):
         run.log_metric("loss", float(i))
-    assert run.checkpoint()
+    run.checkpoint()
     good = _tip(disk.repo, run.id)
 
     disk.fill()
     # 49,000 more points: the buffer (20,000) triggers checkpoints, which fail
     for i in range(1000, 50_000):
         run.log_metric("loss", float(i) + 0.5)
-    assert not run.checkpoint()
+    assert run.checkpoint() is False  # said, not raised: training goes on
     err = capfd.readouterr().err
     assert "No space left on device" in err and "stay in memory" in err, err
     assert _tip(disk.repo, run.id) == good  # nothing half-written moved the ref
@@ -123,7 +123,7 @@ def test_points_logged_while_the_disk_is_full_are_written_once_space_returns(
 def test_timed_checkpoints_retry_until_space_returns(disk: Disk) -> None:
     run = gitxp.start_run(repo=disk.repo, checkpoint_seconds=0.1)
     run.log_metric("acc", 0.1)
-    assert run.checkpoint()
+    run.checkpoint()
     disk.fill()
     for i in range(1, 20_000):
         run.log_metric("acc", i / 20_000)
