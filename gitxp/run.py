@@ -32,7 +32,18 @@ from ._errors import GitxpError, InvalidValueError, ParamConflictError, RunFinis
 from ._ids import host_name, new_run_id, new_run_name
 from .checkpointer import checkpointer
 from .series import Series
-from .values import check_int, check_key, int_array, non_negative, normalize_param, to_float, to_tag
+from .values import (
+    check_int,
+    check_key,
+    check_name,
+    check_note,
+    check_text,
+    int_array,
+    non_negative,
+    normalize_param,
+    to_float,
+    to_tag,
+)
 
 DEFAULT_CHECKPOINT_SECONDS = 30.0
 DEFAULT_BUFFER_POINTS = 1_000_000
@@ -212,10 +223,7 @@ class Run:
         from . import environment
         from .git.snapshot import DEFAULT_MAX_FILE_SIZE, take_snapshot
 
-        if experiment is not None and (not isinstance(experiment, str) or not experiment.strip()):
-            raise InvalidValueError("experiment", f"{experiment!r} must be a non-empty string")
-        if name is not None and (not isinstance(name, str) or not name.strip()):
-            raise InvalidValueError("name", f"{name!r} must be a non-empty string")
+        experiment, name = check_name("experiment", experiment), check_name("name", name)
         self._params: dict[str, Any] = {}
         self._tags: dict[str, str] = {}
         self._notes = ""
@@ -224,12 +232,13 @@ class Run:
         if tags:
             self.set_tags(tags)
         if notes:
-            self._notes = self._check_note(notes)
+            self._notes = check_note(notes)
         # importers pass the source's start time so the id sorts with the original run
         origin_start = (extra_meta or {}).get("start_time")
         self.id = new_run_id(origin_start if isinstance(origin_start, int) else None)
-        self.name = name.strip() if name else new_run_name()
-        self.experiment = (experiment or os.environ.get("GITXP_EXPERIMENT") or "default").strip()
+        self.name = name or new_run_name()
+        env_exp = os.environ.get("GITXP_EXPERIMENT") or "default"
+        self.experiment = experiment or check_text("GITXP_EXPERIMENT", env_exp).strip()
         self.ref = f"refs/gitxp/runs/{self.id}"
         start = _now_ms()
         snap = None
@@ -385,15 +394,10 @@ class Run:
         self._tags.update(clean)
         self._dirty_meta = True
 
-    def _check_note(self, text: object) -> str:
-        if not isinstance(text, str):
-            raise InvalidValueError("note", f"notes are text, got {type(text).__name__}")
-        return text
-
     def note(self, text: str) -> None:
         """Append a paragraph of free text (Markdown) to the run's notes."""
         self._check_open("note")
-        text = self._check_note(text).strip()
+        text = check_note(text).strip()
         if text:
             self._notes = f"{self._notes}\n\n{text}" if self._notes else text
             self._dirty_meta = True

@@ -237,3 +237,107 @@ def test_a_final_write_that_fails_ends_the_run_failed_with_what_is_missing(
     assert record.summary["loss"]["count"] == 1000 == len(record.metric_history("loss"))
     fsck(disk.repo)
     disk.free()
+
+
+# -- bad bytes: text that is not UTF-8 -------------------------------------------------
+
+
+def _python(repo: Path, code: str, *args: str | bytes) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **GIT_ENV, "PYTHONPATH": str(ROOT), "GITXP_START_DELAY": "0"},
+    )
+
+
+def test_a_command_line_argument_that_is_not_utf8_is_recorded_escaped(repo: Path) -> None:
+    code = """
+        import sys, gitxp
+        assert sys.argv[1] == "--data=caf\\udce9"  # how Python decodes the byte 0xE9
+        with gitxp.start_run() as run:
+            run.log_metric("loss", 0.5)
+        """
+    result = _python(repo, code, b"--data=caf\xe9")
+    assert result.returncode == 0, result.stderr
+    runs = gitxp.open(repo).runs()
+    assert len(runs) == 1  # the run was recorded, not lost to its argv
+    record = gitxp.open(repo).run(runs["id"][0])
+    assert record.status == "FINISHED"
+    argv = record.meta["command"]["argv"]
+    assert argv[-1] == "--data=caf\\xe9", argv  # the byte, escaped
+    assert record.summary["loss"]["count"] == 1
+    fsck(repo)
+
+
+def test_gitxp_run_records_a_command_whose_arguments_are_not_utf8(repo: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gitxp", "run", "--", sys.executable, "-c", "pass", b"caf\xe9"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **GIT_ENV, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr
+    record = gitxp.open(repo).run(gitxp.open(repo).runs()["id"][0])
+    assert record.status == "FINISHED"
+    assert record.meta["command"]["argv"][-1] == "caf\\xe9"
+    fsck(repo)
+
+
+def test_an_error_quoting_a_path_that_is_not_utf8_still_ends_the_run_failed(repo: Path) -> None:
+    code = """
+        import os, gitxp
+        with gitxp.start_run() as run:
+            run.log_metric("loss", 0.5)
+            raise RuntimeError("cannot read " + os.fsdecode(b"/data/caf\\xe9.csv"))
+        """
+    result = _python(repo, code)
+    assert result.returncode == 1 and "RuntimeError" in result.stderr, result.stderr
+    record = gitxp.open(repo).run(gitxp.open(repo).runs()["id"][0])
+    assert record.status == "FAILED"
+    assert "caf\\xe9.csv" in record.meta["error"]
+    assert record.summary["loss"]["count"] == 1
+    fsck(repo)
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        ({"params": {"data": "caf\udce9"}}, "param 'data'"),
+        ({"params": {"cfg": {"path\udce9": 1}}}, "param 'cfg'"),
+        ({"params": {"paths": ["ok", "\udce9"]}}, "param 'paths'"),
+        ({"tags": {"host": "\udce9"}}, "tag 'host'"),
+        ({"name": "run-\udce9"}, "name"),
+        ({"experiment": "exp-\udce9"}, "experiment"),
+        ({"notes": "see caf\udce9"}, "note"),
+    ],
+)
+def test_text_that_is_not_utf8_is_refused_at_start_with_one_line(
+    repo: Path, given: dict[str, object], named: str
+) -> None:
+    with pytest.raises(gitxp.InvalidValueError) as caught:
+        gitxp.start_run(**given)  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert message.startswith(f"{named}: contains U+DCE9"), message
+    assert "U+DCE9" in message and "\n" not in message
+    assert git(repo, "for-each-ref", "refs/gitxp/") == ""  # nothing half-recorded
+
+
+def test_text_that_is_not_utf8_is_refused_during_a_run_which_still_records(repo: Path) -> None:
+    with gitxp.start_run() as run:
+        run.log_metric("loss", 0.5)
+        for call in (
+            lambda: run.log_param("data", "caf\udce9"),
+            lambda: run.set_tag("host", "\udce9"),
+            lambda: run.note("caf\udce9"),
+            lambda: run.log_metric("loss\udce9", 1.0),
+        ):
+            with pytest.raises(gitxp.InvalidValueError, match=r"U\+DCE9|use letters"):
+                call()
+    record = gitxp.open(repo).run(run.id)
+    assert record.status == "FINISHED" and record.summary["loss"]["count"] == 1
+    assert record.params == {} and record.tags == {} and record.notes == ""
