@@ -13,6 +13,7 @@
     ├── CorruptRunError              a run ref whose content does not parse
     ├── RefUpdateError               a ref stayed locked or moved under us
     ├── RunActiveError               editing a run that is still RUNNING
+    ├── RunWriteError                a run's commit could not be written (disk full, I/O error)
     ├── CommandNotFoundError         `gitxp run`: CMD cannot be started (exit 127/126)
     ├── NotReproducibleError         a run without a recorded command to re-run
     ├── UncommittedChangesError      checkout would overwrite uncommitted work
@@ -164,6 +165,30 @@ class RefUpdateError(GitxpError):
     def __init__(self, ref: str, reason: str) -> None:
         self.ref = ref
         super().__init__(f"could not update {ref}: {reason}")
+
+
+class RunWriteError(GitxpError):
+    """A run's final commit could not be written (disk full, read-only, I/O error).
+
+    *unwritten* points are not in the repository; *spilled* is the Parquet
+    file they were saved to instead (None when that failed too); *status* is
+    what the run's ref now says (FAILED, or RUNNING when not even that could
+    be written: readers show it CRASHED once the process is gone).
+    """
+
+    def __init__(
+        self, run_id: str, cause: str, unwritten: int, status: str, spilled: str | None
+    ) -> None:
+        self.run_id = run_id
+        self.unwritten = unwritten
+        self.status = status
+        self.spilled = spilled
+        where = f"saved to {spilled}" if spilled else "lost"
+        super().__init__(
+            f"run {run_id}: could not write to the repository ({cause}); {unwritten:,} "
+            f"points are not in it ({where}) and its ref holds the last checkpoint that "
+            f"was written, as {status}; free space (or fix the disk) before the next run"
+        )
 
 
 class RunActiveError(GitxpError):

@@ -1,17 +1,21 @@
 """The one background thread that makes the timed checkpoints of every live run.
 
 Also `block_async_signals`, which gitxp's background threads call first so
-that Ctrl-C and `kill` reach the main thread.
+that Ctrl-C and `kill` reach the main thread, and `at_interpreter_exit`,
+with which they are stopped and joined before the interpreter finalises.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import heapq
 import itertools
 import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -35,6 +39,23 @@ def block_async_signals() -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, asynchronous)
 
 
+def at_interpreter_exit(stop: Callable[[], None]) -> None:
+    """Call *stop* (which stops a gitxp thread and joins it) as the interpreter exits.
+
+    It runs when the main thread has finished, before `atexit` handlers (which
+    end the runs left open, from the main thread) and before the interpreter
+    finalises. A daemon thread still working then, inside pyarrow's C++ say,
+    is unwound mid-call, and the process aborts ("terminate called without an
+    active exception", exit 134) after the run was committed.
+    """
+    register = getattr(threading, "_register_atexit", None)
+    if register is None:  # pragma: no cover - every CPython gitxp supports has it
+        atexit.register(stop)
+        return
+    with contextlib.suppress(RuntimeError):  # already exiting: nothing more will start
+        register(stop)
+
+
 class Checkpointer:
     """The one thread that makes the timed commits of every live run of the process.
 
@@ -49,6 +70,7 @@ class Checkpointer:
     """
 
     def __init__(self) -> None:
+        self._registered = False
         self._reset()
 
     def _reset(self) -> None:
@@ -56,20 +78,43 @@ class Checkpointer:
         self._heap: list[tuple[float, int, Run]] = []
         self._seq = itertools.count()
         self._pid: int | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = False
 
     def add(self, run: Run, due: float) -> None:
         with self._cond:
             heapq.heappush(self._heap, (due, next(self._seq), run))
-            if self._pid != os.getpid():
+            if self._pid != os.getpid() and not self._closed:
                 self._pid = os.getpid()
-                threading.Thread(target=self._loop, name="gitxp-checkpointer", daemon=True).start()
+                self._thread = threading.Thread(
+                    target=self._loop, name="gitxp-checkpointer", daemon=True
+                )
+                self._thread.start()
+                if not self._registered:  # once: a forked child inherits the registration
+                    self._registered = True
+                    at_interpreter_exit(lambda: checkpointer.close())
             self._cond.notify()
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Stop the thread (after the commit it may be making) and wait for it.
+
+        Called as the interpreter exits; runs still open are then ended by the
+        main thread (`tracking._end_all_at_exit`), which needs no timed commit.
+        """
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
 
     def _loop(self) -> None:
         block_async_signals()
         while True:
             with self._cond:
                 while True:
+                    if self._closed:
+                        return
                     if not self._heap:
                         self._cond.wait()
                         continue

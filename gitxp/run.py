@@ -27,17 +27,23 @@ import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from . import storage
-from ._errors import (
-    GitxpError,
-    InvalidValueError,
-    ParamConflictError,
-    RunFinishedError,
-)
+from . import storage, transaction
+from ._errors import GitxpError, InvalidValueError, ParamConflictError, RunFinishedError
 from ._ids import host_name, new_run_id, new_run_name
 from .checkpointer import checkpointer
 from .series import Series
-from .values import check_key, non_negative, normalize_param, to_float, to_tag
+from .values import (
+    check_int,
+    check_key,
+    check_name,
+    check_note,
+    check_text,
+    int_array,
+    non_negative,
+    normalize_param,
+    to_float,
+    to_tag,
+)
 
 DEFAULT_CHECKPOINT_SECONDS = 30.0
 DEFAULT_BUFFER_POINTS = 1_000_000
@@ -134,7 +140,8 @@ class Run:
         self._start_delay = _env_seconds("GITXP_START_DELAY", DEFAULT_START_DELAY, zero_ok=True)
         if buffer_points < 1:
             raise InvalidValueError("buffer_points", "must be at least 1")
-        self._buffer_points = int(buffer_points)
+        # log_metric checkpoints once _buffer_points wait; a failed write raises it (transaction.py)
+        self._buffer_points = self._buffer_limit = int(buffer_points)
         from .system_metrics import resolve as resolve_system_metrics
 
         # checked before anything is committed: a bad setting or a missing psutil fails early
@@ -142,6 +149,8 @@ class Run:
         self._lock = threading.RLock()
         self._series: dict[str, Series] = {}
         self._pending = 0
+        self._held: list[transaction.Chunk] = []  # points taken by commits that failed, to retry
+        self._attempt: transaction.Attempt | None = None
         self._files: dict[str, tuple[int, str]] = {}
         self._parts = 0
         self._dirty_meta = True
@@ -214,10 +223,7 @@ class Run:
         from . import environment
         from .git.snapshot import DEFAULT_MAX_FILE_SIZE, take_snapshot
 
-        if experiment is not None and (not isinstance(experiment, str) or not experiment.strip()):
-            raise InvalidValueError("experiment", f"{experiment!r} must be a non-empty string")
-        if name is not None and (not isinstance(name, str) or not name.strip()):
-            raise InvalidValueError("name", f"{name!r} must be a non-empty string")
+        experiment, name = check_name("experiment", experiment), check_name("name", name)
         self._params: dict[str, Any] = {}
         self._tags: dict[str, str] = {}
         self._notes = ""
@@ -226,12 +232,13 @@ class Run:
         if tags:
             self.set_tags(tags)
         if notes:
-            self._notes = self._check_note(notes)
+            self._notes = check_note(notes)
         # importers pass the source's start time so the id sorts with the original run
         origin_start = (extra_meta or {}).get("start_time")
         self.id = new_run_id(origin_start if isinstance(origin_start, int) else None)
-        self.name = name.strip() if name else new_run_name()
-        self.experiment = (experiment or os.environ.get("GITXP_EXPERIMENT") or "default").strip()
+        self.name = name or new_run_name()
+        env_exp = os.environ.get("GITXP_EXPERIMENT") or "default"
+        self.experiment = experiment or check_text("GITXP_EXPERIMENT", env_exp).strip()
         self.ref = f"refs/gitxp/runs/{self.id}"
         start = _now_ms()
         snap = None
@@ -394,15 +401,10 @@ class Run:
         self._tags.update(clean)
         self._dirty_meta = True
 
-    def _check_note(self, text: object) -> str:
-        if not isinstance(text, str):
-            raise InvalidValueError("note", f"notes are text, got {type(text).__name__}")
-        return text
-
     def note(self, text: str) -> None:
         """Append a paragraph of free text (Markdown) to the run's notes."""
         self._check_open("note")
-        text = self._check_note(text).strip()
+        text = check_note(text).strip()
         if text:
             self._notes = f"{self._notes}\n\n{text}" if self._notes else text
             self._dirty_meta = True
@@ -426,11 +428,11 @@ class Run:
         if step is None:
             step = s.next_step
         elif type(step) is not int:
-            step = _check_int(key, "step", step)
+            step = check_int(key, "step", step)
         ts = (
             time.time_ns() // 1_000_000
             if timestamp is None
-            else _check_int(key, "timestamp", timestamp)
+            else check_int(key, "timestamp", timestamp)
         )
         try:
             s.steps.append(step)  # first: an out-of-range step fails before anything is stored
@@ -484,11 +486,11 @@ class Run:
             first = 0 if s is None else s.next_step
             st = np.arange(first, first + n, dtype=np.int64)
         else:
-            st = _int_array(key, "steps", steps, n)
+            st = int_array(key, "steps", steps, n)
         if timestamps is None:
             tss = np.full(n, _now_ms(), dtype=np.int64)
         else:
-            tss = _int_array(key, "timestamps", timestamps, n)
+            tss = int_array(key, "timestamps", timestamps, n)
         if n == 0:
             return
         if s is None:  # only once the points are known good: a failed call leaves no key
@@ -574,6 +576,7 @@ class Run:
         """
         with self._lock:
             self._series = {}
+            self._held = []
             self._pending = 0
             self._load_existing(self.id)
 
@@ -603,24 +606,29 @@ class Run:
                 ):
                     self._commit("checkpoint")
         except Exception as exc:  # never kill the training loop from this thread
-            print(f"gitxp: checkpoint of run {self.id} failed: {exc}", file=sys.stderr)
+            transaction.warn_kept(self, exc)
         return time.monotonic() + self.checkpoint_seconds
 
-    def checkpoint(self) -> None:
-        """Commit everything logged so far now (normally automatic)."""
+    def checkpoint(self) -> bool:
+        """Commit everything logged so far now (normally automatic); False if that failed.
+
+        A failed write (a full disk) loses nothing: the points stay in memory,
+        a warning says so, and the next checkpoint writes them.
+        """
         with self._lock:
             if self._ended:
-                return
-            self._commit("checkpoint")
+                return False
+            try:
+                self._commit("checkpoint")
+            except Exception as exc:
+                transaction.warn_kept(self, exc)
+                return False
+            return True
 
     def _flush_points(self) -> int:
         from .metrics import encode_points, part_name
 
-        chunks = []
-        for key, series in list(self._series.items()):
-            taken = series.take()
-            if taken is not None:
-                chunks.append((key, *taken))
+        chunks = transaction.take_points(self)
         self._pending = 0
         if not chunks:
             return 0
@@ -634,6 +642,10 @@ class Run:
         return {k: s.summary() for k, s in sorted(self._series.items()) if s.count}
 
     def _commit(self, kind: str, detail: str = "") -> None:
+        with transaction.Attempt(self):  # a failed write puts the run back as it was
+            self._write_commit(kind, detail)
+
+    def _write_commit(self, kind: str, detail: str) -> None:
         from .git.refs import update_ref
 
         if self._tip is None and kind == "checkpoint":
@@ -718,28 +730,32 @@ class Run:
         sampler, self._sampler = self._sampler, None
         if sampler is not None and not self._ended:
             sampler.stop()  # before the final commit, which must hold its last sample
+        from . import tracking
+
+        end_ms = _now_ms() if end_time is None else int(end_time)
         with self._lock:
             if self._ended:
                 return
             self._stop.set()
             try:
-                if self._joined:
-                    # another process (gitxp run) owns this run and will finish it
-                    self._commit("checkpoint")
-                else:
-                    self._flush_points()
-                    self._merge_parts()
-                    self._meta["status"] = status
-                    self._meta["end_time"] = _now_ms() if end_time is None else int(end_time)
-                    if error:
-                        self._meta["error"] = error[:2000]
-                    self._commit("end")
+                with transaction.Attempt(self):
+                    if self._joined:
+                        # another process (gitxp run) owns this run and will finish it
+                        self._commit("checkpoint")
+                    else:
+                        self._flush_points()
+                        self._merge_parts()
+                        self._meta["status"] = status
+                        self._meta["end_time"] = end_ms
+                        if error:
+                            self._meta["error"] = error[:2000]
+                        self._commit("end")
+            except Exception as exc:  # never FINISHED with points missing: see transaction.py
+                transaction.finish_after_failure(self, status, error, end_ms, exc)
             finally:
                 self._ended = True
                 self._series = {}
-        from . import tracking
-
-        tracking._forget(self)
+                tracking._forget(self)
 
     def __enter__(self) -> Run:
         return self
@@ -747,30 +763,12 @@ class Run:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is None:
             self.end("FINISHED")
-        elif issubclass(exc_type, KeyboardInterrupt):
-            self.end("KILLED", "KeyboardInterrupt")
-        else:
-            self.end("FAILED", f"{exc_type.__name__}: {exc}")
-
-
-def _check_int(key: str, what: str, value: Any) -> int:
-    if isinstance(value, bool) or not hasattr(value, "__index__"):
-        raise InvalidValueError(f"metric {key!r}", f"{what} must be an integer, got {value!r:.40}")
-    result = int(value.__index__())
-    if not -(2**63) <= result < 2**63:
-        raise InvalidValueError(f"metric {key!r}", f"{what} {result} does not fit in int64")
-    return result
-
-
-def _int_array(key: str, what: str, values: Iterable[int], n: int) -> Any:
-    import numpy as np
-
-    arr = np.asarray(values)
-    if arr.dtype.kind not in "iu" or arr.ndim != 1:
-        raise InvalidValueError(f"metric {key!r}", f"{what} must be a 1-d array of integers")
-    if len(arr) != n:
-        raise InvalidValueError(f"metric {key!r}", f"{len(arr)} {what} given for {n} values")
-    return arr.astype(np.int64)
+        else:  # the block's own exception goes on; a failed final write is reported beside it
+            with transaction.report_write_failure(self):
+                if issubclass(exc_type, KeyboardInterrupt):
+                    self.end("KILLED", "KeyboardInterrupt")
+                else:
+                    self.end("FAILED", f"{exc_type.__name__}: {exc}")
 
 
 def _default_command(root: str) -> dict[str, Any]:

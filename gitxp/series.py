@@ -4,7 +4,8 @@ Points go into typed arrays (`array('q')` for steps and timestamps,
 `array('d')` for values): appending costs a fraction of a microsecond. A
 logging thread only appends; the checkpointer takes a prefix (`take`), then
 deletes it. Under the GIL both are atomic per array, so no lock sits on the
-logging path.
+logging path. The summary counts a point once the commit holding it is being
+written (`add`); a failed write puts the summary back (`state`/`restore`).
 """
 
 from __future__ import annotations
@@ -46,7 +47,10 @@ class Series:
         self.max: float | None = None
 
     def take(self) -> tuple[array, array, array] | None:  # type: ignore[type-arg]
-        """Remove and return the buffered points (safe against concurrent appends)."""
+        """Remove and return the buffered points (safe against concurrent appends).
+
+        The summary does not count them yet: the caller `add`s them when it commits.
+        """
         n = len(self.vals)  # values are appended last, so steps/ts hold at least n
         if n == 0:
             return None
@@ -54,10 +58,17 @@ class Series:
         del self.steps[:n]
         del self.ts[:n]
         del self.vals[:n]
-        self._summarise(steps, vals, ts)
         return steps, ts, vals
 
-    def _summarise(self, steps: array, vals: array, ts: array) -> None:  # type: ignore[type-arg]
+    def state(self) -> tuple[Any, ...]:
+        """The summary as it is now, for `restore` after a failed commit."""
+        return (self.count, self.last, self.last_step, self.last_ts, self.min, self.max)
+
+    def restore(self, state: tuple[Any, ...]) -> None:
+        self.count, self.last, self.last_step, self.last_ts, self.min, self.max = state
+
+    def add(self, steps: array, ts: array, vals: array) -> None:  # type: ignore[type-arg]
+        """Count *steps*, *ts*, *vals* (taken points) in the summary."""
         import numpy as np
 
         v = np.frombuffer(vals, dtype=np.float64)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ._text import escape_undecodable, escape_undecodable_in
+
 FORMAT_VERSION = 1
 RUN_FILE = "run.json"
 PARAMS_FILE = "params.json"
@@ -43,8 +45,13 @@ def dumps(value: Any, depth: int = 1) -> bytes:
     deeper ones stay on their member's line (a summary is one metric per
     line). Compared with `indent=2` this is the C encoder's speed and ~5%
     fewer bytes in the object store, and no less readable.
+    Text that is not valid UTF-8 (a lone surrogate from undecodable bytes in a
+    command line or a path) is stored escaped rather than failing the commit.
     """
-    return (_layout(value, 0, depth) + "\n").encode()
+    try:
+        return (_layout(value, 0, depth) + "\n").encode()
+    except UnicodeEncodeError:
+        return (_layout(escape_undecodable_in(value), 0, depth) + "\n").encode()
 
 
 # one encoder for every member: json.dumps(..., ensure_ascii=False) builds a new one per call
@@ -135,4 +142,9 @@ def commit_message(
     if meta.get("error"):
         lines.append(f"error: {meta['error']}")
     lines += ["", f"{TRAILER_RUN}: {meta['id']}", f"{TRAILER_STATUS}: {status}"]
-    return "\n".join(lines) + "\n"
+    message = "\n".join(lines) + "\n"
+    try:
+        message.encode()
+    except UnicodeEncodeError:  # an error text quoting a path that is not UTF-8
+        return escape_undecodable(message)
+    return message

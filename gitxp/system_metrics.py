@@ -39,6 +39,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -295,7 +296,14 @@ class SystemMetricsSampler:
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     def start(self) -> SystemMetricsSampler:
+        global _exit_hook
         self._thread.start()
+        _live.add(self)
+        if not _exit_hook:  # stopped and joined before the interpreter finalises
+            from .checkpointer import at_interpreter_exit
+
+            _exit_hook = True
+            at_interpreter_exit(_stop_all)
         return self
 
     @property
@@ -331,6 +339,19 @@ class SystemMetricsSampler:
         if final_sample and time.monotonic() - self._last_sample >= min(self.interval, 1.0) / 2:
             self._record()
         self.probe.close()
+
+
+_live: weakref.WeakSet[SystemMetricsSampler] = weakref.WeakSet()
+_exit_hook = False
+
+
+def _stop_all() -> None:
+    """Stop every sampler thread still running (the interpreter is exiting)."""
+    for sampler in list(_live):
+        sampler._stop.set()
+    for sampler in list(_live):
+        if sampler._thread.is_alive():
+            sampler._thread.join(timeout=5)
 
 
 class BufferedSampler:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from ._errors import InvalidValueError
@@ -36,13 +37,51 @@ def check_key(kind: str, key: object) -> str:
     return key
 
 
+def check_text(what: str, value: str) -> str:
+    """Return *value* if it can be stored (as UTF-8), else raise naming *what*.
+
+    A lone surrogate (what Python makes of bytes that are not UTF-8, e.g.
+    from `os.fsdecode`) cannot be written into JSON or a commit message.
+    """
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = value[exc.start]
+        raise InvalidValueError(
+            what,
+            f"contains U+{ord(bad):04X}, which is not text (undecodable bytes?); pass "
+            "valid Unicode, e.g. bytes.decode('utf-8', 'backslashreplace')",
+        ) from None
+    return value
+
+
+def check_name(what: str, value: object) -> str | None:
+    """*value* (a run's name or experiment) stripped, if it is None or non-empty text."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidValueError(what, f"{value!r} must be a non-empty string")
+    return check_text(what, value).strip()
+
+
+def check_note(text: object) -> str:
+    """*text* if it can be a run's note, else raise."""
+    if not isinstance(text, str):
+        raise InvalidValueError("note", f"notes are text, got {type(text).__name__}")
+    return check_text("note", text)
+
+
 def _is_numpy(value: object) -> bool:
     return type(value).__module__ == "numpy"
 
 
 def normalize_param(key: str, value: Any, _depth: int = 0) -> Any:
     """Convert *value* to a JSON-exact Python value or raise InvalidValueError."""
-    if value is None or isinstance(value, (bool, str)):
+    if isinstance(value, str):
+        return check_text(f"param {key!r}", value)
+    if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
         return int(value)
@@ -72,7 +111,7 @@ def normalize_param(key: str, value: Any, _depth: int = 0) -> Any:
         for k, v in value.items():
             if not isinstance(k, str):
                 raise InvalidValueError(f"param {key!r}", f"object keys must be strings, got {k!r}")
-            out[k] = normalize_param(key, v, _depth + 1)
+            out[check_text(f"param {key!r}", k)] = normalize_param(key, v, _depth + 1)
         return out
     raise InvalidValueError(
         f"param {key!r}",
@@ -104,10 +143,32 @@ def to_float(key: str, value: object) -> float:
 def to_tag(key: str, value: object) -> str:
     """Tags are strings; numbers and bools are stored as their text."""
     if isinstance(value, str):
-        return value
+        return check_text(f"tag {key!r}", value)
     if value is None or isinstance(value, (bool, int, float)) or _is_numpy(value):
         return str(value.item() if _is_numpy(value) else value)  # type: ignore[union-attr]
     raise InvalidValueError(f"tag {key!r}", f"tag values are strings, got {type(value).__name__}")
+
+
+def check_int(key: str, what: str, value: Any) -> int:
+    """*value* (a step or timestamp of metric *key*) as an int64-sized int, or raise."""
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise InvalidValueError(f"metric {key!r}", f"{what} must be an integer, got {value!r:.40}")
+    result = int(value.__index__())
+    if not -(2**63) <= result < 2**63:
+        raise InvalidValueError(f"metric {key!r}", f"{what} {result} does not fit in int64")
+    return result
+
+
+def int_array(key: str, what: str, values: Iterable[int], n: int) -> Any:
+    """*values* (steps or timestamps for *n* points of metric *key*) as an int64 array."""
+    import numpy as np
+
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "iu" or arr.ndim != 1:
+        raise InvalidValueError(f"metric {key!r}", f"{what} must be a 1-d array of integers")
+    if len(arr) != n:
+        raise InvalidValueError(f"metric {key!r}", f"{len(arr)} {what} given for {n} values")
+    return arr.astype(np.int64)
 
 
 def json_float(value: float) -> float | str:
