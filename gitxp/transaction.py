@@ -51,6 +51,7 @@ class Attempt:
             self.files = dict(run._files)
             self.parts = run._parts
             self.meta = dict(run._meta)
+            self.env_data = getattr(run, "_env_data", None)  # written with the first commit
             self.chunks: list[Chunk] = []
             self.summaries: dict[str, tuple[Any, ...]] = {}
 
@@ -71,6 +72,7 @@ class Attempt:
         run._files = self.files
         run._parts = self.parts
         run._meta = self.meta
+        run._env_data = self.env_data
         for key, state in self.summaries.items():
             series = run._series.get(key)
             if series is not None:

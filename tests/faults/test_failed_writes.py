@@ -120,6 +120,25 @@ def test_points_logged_while_the_disk_is_full_are_written_once_space_returns(
     fsck(disk.repo)
 
 
+def test_a_first_commit_that_fails_keeps_the_environment_for_the_retry(disk: Disk) -> None:
+    # env.json is written with the run's first commit; a failed first commit
+    # must leave it for the next try, not drop it with the rolled-back tree
+    # room for one or two small objects: the commit fails part-way through
+    for pages in (1, 2, 3):
+        run = gitxp.start_run(repo=disk.repo, checkpoint_seconds=3600)
+        disk.fill(leave=pages * 4096)
+        run.log_metric("loss", 1.0)
+        assert run.checkpoint() is False
+        assert git(disk.repo, "for-each-ref", f"refs/gitxp/runs/{run.id}").strip() == ""
+        disk.free()
+        assert run.checkpoint()
+        run.end()
+        record = gitxp.open(disk.repo).run(run.id)
+        assert record.status == "FINISHED"
+        assert record.env, f"env.json was lost with the failed first commit ({pages} pages)"
+    fsck(disk.repo)
+
+
 def test_timed_checkpoints_retry_until_space_returns(disk: Disk) -> None:
     run = gitxp.start_run(repo=disk.repo, checkpoint_seconds=0.1)
     run.log_metric("acc", 0.1)
