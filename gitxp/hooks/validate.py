@@ -32,7 +32,7 @@ class Problem:
 
 
 def _metrics_problem(git: GitRepo, tree: str) -> str | None:
-    from .. import storage
+    from .. import schema, storage
     from ..metrics import decode_parts
 
     entry = git.read_tree(tree).get(storage.METRICS_DIR.rstrip("/"))
@@ -42,7 +42,7 @@ def _metrics_problem(git: GitRepo, tree: str) -> str | None:
         if not name.endswith(".parquet"):
             continue
         try:  # decode exactly as readers do: Parquet, v1 columns, v1 types
-            decode_parts([git.read_blob(sha)])
+            decode_parts([git.read_blob(sha, limit=schema.max_decode_bytes())])
         except Exception as exc:  # pyarrow raises many kinds for a damaged file
             return f"metrics/{name} does not decode as v1 metrics ({type(exc).__name__}: {exc})"
     return None
