@@ -226,3 +226,81 @@ def test_a_run_file_over_the_limit_in_a_pack_makes_that_run_corrupt(tmp_path: Pa
     assert rows[good]["status"] == "FINISHED"
     assert rows[bad]["status"] == "CORRUPT"
     assert "over the 65,536-byte limit (GITXP_MAX_JSON_BYTES)" in rows[bad]["corrupt"]
+
+
+# -- artifacts.json (item 2) ----------------------------------------------------------------------
+def _file(path: str, **extra: object) -> dict[str, object]:
+    data = b"payload"
+    return {
+        "path": path,
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "mode": "100644",
+        "location": "tree",
+        **extra,
+    }
+
+
+HOSTILE_MANIFESTS = {
+    "parent": ("x", [_file("x/../../escaped.txt")], "not a safe path"),
+    "absolute": ("x", [_file("/tmp/escaped-gitxp.txt")], "not a safe path"),
+    "git dir": ("x", [_file("x/.GIT/config")], "not a safe path"),
+    "nul": ("x", [_file("x/a\x00b")], "not a safe path"),
+    "control": ("x", [_file("x/a\nb")], "not a safe path"),
+    "backslash": ("x", [_file("x\\..\\..\\escaped.txt")], "not a safe path"),
+    "other artifact": ("x", [_file("y/escaped.txt")], "not a safe path"),
+    "name": ("../x", [_file("../x")], "not a safe relative path"),
+    "negative size": ("x", [_file("x", size=-1)], "ill-typed size"),
+    "sha256": ("x", [_file("x", sha256="zz" * 32)], "ill-typed sha256"),
+    "no sha256": (
+        "x",
+        [{"path": "x", "size": 1, "location": "tree"}],
+        "missing or ill-typed sha256",
+    ),
+    "files": ("x", "x", "not a file or directory record"),
+}
+
+
+@pytest.fixture(scope="module")
+def manifests(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A project with a good run and one run per hostile manifest."""
+    path = make_project(tmp_path_factory.mktemp("manifests") / "p")
+    ids = {case: record(path, case, points=1) for case in ("good", *HOSTILE_MANIFESTS)}
+    for case, (name, files, _) in HOSTILE_MANIFESTS.items():
+        manifest = {"format": 1, "artifacts": {name: {"type": "file", "size": 7, "files": files}}}
+        replace_file(path, ids[case], "artifacts.json", json.dumps(manifest).encode())
+    return path, ids
+
+
+def _gitxp(path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **GIT_ENV, "PYTHONPATH": ROOT}
+    return subprocess.run(
+        [sys.executable, "-m", "gitxp", *argv], cwd=path, env=env, capture_output=True, text=True
+    )
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_MANIFESTS))
+def test_a_hostile_manifest_fails_show_and_download_in_one_line(
+    manifests: tuple[Path, dict[str, str]], tmp_path: Path, case: str
+) -> None:
+    path, ids = manifests
+    bad, reason = ids[case], HOSTILE_MANIFESTS[case][2]
+    target = tmp_path / "out" / "to"
+    for argv in (["show", bad], ["artifacts", "get", bad, "--to", str(target)]):
+        out = _gitxp(path, *argv)
+        assert out.returncode == 1, out.stdout + out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+        assert f"run {bad} is not a valid gitxp run (artifacts.json" in out.stderr
+        assert reason in out.stderr, out.stderr
+    assert list((tmp_path / "out").rglob("*")) in ([], [target])  # nothing written
+    assert not Path("/tmp/escaped-gitxp.txt").exists()
+
+
+def test_runs_beside_a_hostile_manifest_are_unaffected(
+    manifests: tuple[Path, dict[str, str]],
+) -> None:
+    path, ids = manifests
+    assert _gitxp(path, "show", ids["good"]).returncode == 0
+    listed = _gitxp(path, "log", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert {r["status"] for r in json.loads(listed.stdout)} == {"FINISHED"}
