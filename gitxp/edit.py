@@ -77,8 +77,7 @@ def read_state(git: GitRepo, commit_id: str) -> tuple[RunState, dict[str, tuple[
     except schema.Invalid as exc:
         raise CorruptRunError(
             run_id,
-            f"{exc}; a CORRUPT run cannot be changed, only deleted with "
-            f"`git update-ref -d refs/gitxp/runs/{run_id}`",
+            f"{exc}; a CORRUPT run cannot be changed, only removed with `gitxp rm {run_id}`",
         ) from None
     return RunState(meta, notes, params, summary), files
 

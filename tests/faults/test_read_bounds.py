@@ -304,3 +304,56 @@ def test_runs_beside_a_hostile_manifest_are_unaffected(
     listed = _gitxp(path, "log", "--format", "json")
     assert listed.returncode == 0, listed.stderr
     assert {r["status"] for r in json.loads(listed.stdout)} == {"FINISHED"}
+
+
+# -- rm of unreadable runs (item 3) ---------------------------------------------------------------
+@pytest.mark.slow
+def test_rm_moves_each_kind_of_unreadable_run_to_the_trash_untouched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = make_project(tmp_path / "p")
+    kinds = ("bad-time", "params-list", "deep", "no-run-json", "oversized", "future")
+    ids = {kind: record(path, kind, points=1) for kind in ("good", *kinds)}
+    meta = json.loads(git(path, "show", f"{RUNS}{ids['bad-time']}:run.json"))
+    replace_file(
+        path, ids["bad-time"], "run.json", json.dumps({**meta, "start_time": "x"}).encode()
+    )
+    replace_file(path, ids["params-list"], "params.json", b"[1, 2, 3]")
+    replace_file(path, ids["deep"], "params.json", b'{"lr": ' + b"[" * 5000 + b"]" * 5000 + b"}")
+    tree = git(path, "ls-tree", f"{RUNS}{ids['no-run-json']}").splitlines()
+    kept = "".join(line + "\n" for line in tree if not line.endswith("\trun.json"))
+    tip = git(path, "rev-parse", RUNS + ids["no-run-json"]).strip()
+    bare = git(path, "commit-tree", git(path, "mktree", input=kept).strip(), "-p", tip, "-m", "x")
+    git(path, "update-ref", RUNS + ids["no-run-json"], bare.strip(), tip)
+    meta = json.loads(git(path, "show", f"{RUNS}{ids['oversized']}:run.json"))
+    replace_file(
+        path, ids["oversized"], "run.json", json.dumps({**meta, "pad": " " * 70_000}).encode()
+    )
+    meta = json.loads(git(path, "show", f"{RUNS}{ids['future']}:run.json"))
+    replace_file(path, ids["future"], "run.json", json.dumps({**meta, "format": 99}).encode())
+    monkeypatch.setenv("GITXP_MAX_JSON_BYTES", "64K")  # the 70 KB run.json is over it
+    tips = {k: git(path, "rev-parse", RUNS + v).strip() for k, v in ids.items()}
+    statuses = {
+        r["id"]: r["status"] for r in json.loads(_gitxp(path, "log", "--format", "json").stdout)
+    }
+    assert [statuses[ids[k]] for k in kinds] == ["CORRUPT"] * 5 + ["FINISHED"]
+    removed = _gitxp(path, "rm", *(ids[k] for k in kinds))
+    assert removed.returncode == 0, removed.stderr
+    listed = _gitxp(path, "log", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert [r["id"] for r in json.loads(listed.stdout)] == [ids["good"]]
+    for kind in kinds:  # moved as it was: same commit, files neither read nor rewritten
+        assert git(path, "rev-parse", f"refs/gitxp/trash/{ids[kind]}").strip() == tips[kind]
+        assert git(path, "show-ref", RUNS + ids[kind], check=False) == ""
+    listed_trash = json.loads(_gitxp(path, "rm", "--list", "--format", "json").stdout)
+    assert {t["id"] for t in listed_trash} == {ids[k] for k in kinds}
+    restored = _gitxp(path, "rm", "--undo", ids["deep"])
+    assert restored.returncode == 0, restored.stderr
+    assert git(path, "rev-parse", RUNS + ids["deep"]).strip() == tips["deep"]
+    kept_trash = _gitxp(path, "gc", "--no-repack", "--format", "json")  # within grace
+    assert kept_trash.returncode == 0, kept_trash.stderr
+    assert git(path, "for-each-ref", "refs/gitxp/trash/").count("\n") == 5
+    dropped = _gitxp(path, "gc", "--grace-days", "0", "--no-repack")
+    assert dropped.returncode == 0, dropped.stderr
+    assert git(path, "for-each-ref", "refs/gitxp/trash/") == ""
+    git(path, "fsck", "--strict")
