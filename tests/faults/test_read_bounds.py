@@ -357,3 +357,17 @@ def test_rm_moves_each_kind_of_unreadable_run_to_the_trash_untouched(
     assert dropped.returncode == 0, dropped.stderr
     assert git(path, "for-each-ref", "refs/gitxp/trash/") == ""
     git(path, "fsck", "--strict")
+
+
+# -- the validation hook and newer formats (item 4) -----------------------------------------------
+def test_the_validate_hook_refuses_a_run_it_cannot_fully_check(tmp_path: Path) -> None:
+    path = make_project(tmp_path / "p")
+    good, future = record(path, "good", points=1), record(path, "future", points=1)
+    assert _gitxp(path, "hook", "validate").returncode == 0
+    meta = json.loads(git(path, "show", f"{RUNS}{future}:run.json"))
+    replace_file(path, future, "run.json", json.dumps({**meta, "format": 99}).encode())
+    checked = _gitxp(path, "hook", "validate")
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    out = checked.stdout + checked.stderr
+    assert future in out and good not in out and "Traceback" not in out
+    assert "format 99, written by a newer gitxp" in out and "upgrade gitxp" in out
