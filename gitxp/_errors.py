@@ -11,6 +11,7 @@
     ├── InvalidValueError            a value gitxp cannot store (type, key, ...)
     ├── FilterSyntaxError            a malformed filter or order-by string
     ├── CorruptRunError              a run ref whose content does not parse
+    ├── ObjectTooLargeError          a git object inflates to more than its reader allows
     ├── RefUpdateError               a ref stayed locked or moved under us
     ├── RunActiveError               editing a run that is still RUNNING
     ├── RunWriteError                a run's commit could not be written (disk full, I/O error)
@@ -156,6 +157,22 @@ class CorruptRunError(GitxpError):
         super().__init__(
             f"run {run_id} is not a valid gitxp run ({reason}); "
             "inspect it with `git log refs/gitxp/runs/" + run_id + "`"
+        )
+
+
+class ObjectTooLargeError(GitxpError):
+    """A git object declares more bytes than its reader's limit; nothing was inflated.
+
+    Readers of run files turn it into a `CorruptRunError` naming the run and file.
+    """
+
+    def __init__(self, sha: str, size: int, limit: int) -> None:
+        self.sha = sha
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            f"object {sha} inflates to {size:,} bytes, over the {limit:,}-byte limit "
+            "of its reader; it was not read"
         )
 
 

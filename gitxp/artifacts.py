@@ -30,8 +30,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from . import storage
-from ._errors import ArtifactError, ArtifactIntegrityError, InvalidValueError
+from . import schema, storage
+from ._errors import ArtifactError, ArtifactIntegrityError, CorruptRunError, InvalidValueError
 from .artifact_store import (
     DEFAULT_THRESHOLD,
     LOCAL_STORE,
@@ -101,20 +101,11 @@ def check_name(name: str) -> str:
 
 
 def _read_manifest(data: bytes | None) -> dict[str, Any]:
+    """The manifest in *data*, checked against its schema (`schema.Invalid` when it fails)."""
     if not data:
         return {"format": MANIFEST_FORMAT, "artifacts": {}}
-    manifest = storage.loads(data)
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("artifacts"), dict):
-        raise ArtifactError(storage.ARTIFACTS_FILE, "is not a valid artifact manifest")
-    if (
-        not isinstance(manifest.get("format", 1), int)
-        or manifest.get("format", 1) > MANIFEST_FORMAT
-    ):
-        raise ArtifactError(
-            storage.ARTIFACTS_FILE,
-            f"format {manifest.get('format')!r} is newer than this gitxp; upgrade gitxp",
-        )
-    return manifest
+    manifest = schema.load_json(data, storage.ARTIFACTS_FILE)
+    return schema.check_manifest(manifest, MANIFEST_FORMAT)
 
 
 def _files_of(path: str, name: str) -> tuple[str, list[tuple[str, str]], list[str]]:
@@ -265,11 +256,18 @@ def _check_overlap(manifest: dict[str, Any], name: str) -> None:
 
 
 # -- reading ---------------------------------------------------------------------------------------
-def manifest_at(git: GitRepo, commit: str) -> dict[str, Any]:
-    """The artifact manifest of the run whose tip is *commit* (empty when it has none)."""
+def manifest_at(git: GitRepo, commit: str, run_id: str | None = None) -> dict[str, Any]:
+    """The artifact manifest of the run *run_id* whose tip is *commit* (empty when it has
+    none). One over `GITXP_MAX_JSON_BYTES` or off its schema is a `CorruptRunError`."""
+    from .record import read_run_file
+
     tree = git.read_commit(commit).tree
     entry = git.lookup_path(tree, storage.ARTIFACTS_FILE)
-    return _read_manifest(git.read_blob(entry[1]) if entry else None)
+    try:
+        data = read_run_file(git, entry[1], storage.ARTIFACTS_FILE) if entry else None
+        return _read_manifest(data)
+    except schema.Invalid as exc:
+        raise CorruptRunError(run_id or _run_id_at(git, commit), str(exc)) from None
 
 
 def list_files(manifest: dict[str, Any], name: str | None = None) -> list[dict[str, Any]]:
@@ -374,9 +372,11 @@ def download(
     place, and every path is validated so nothing lands outside *to*.
     Returns the paths written.
     """
+    from .record import read_run_file
+
     if not isinstance(to, (str, os.PathLike)):
         raise InvalidValueError("download directory", f"{to!r}: give a directory path")
-    manifest = manifest_at(git, commit)
+    manifest = manifest_at(git, commit, run_id)
     files = list_files(manifest, name)
     root = os.path.abspath(os.fspath(to))
     os.makedirs(root, exist_ok=True)
@@ -395,7 +395,10 @@ def download(
             found = git.lookup_path(tree, storage.ARTIFACTS_DIR + rel)
             if found is None:
                 raise ArtifactError(what, "is listed but missing from the run's tree")
-            chunks = [git.read_blob(found[1])]
+            try:  # the manifest's size bounds what is inflated
+                chunks = [read_run_file(git, found[1], rel, limit=int(entry["size"]))]
+            except schema.Invalid as exc:
+                raise CorruptRunError(run_id, f"artifacts/{exc}") from None
         os.makedirs(os.path.dirname(target), exist_ok=True)
         tmp, _ = hash_copy(chunks, os.path.dirname(target), entry.get("sha256"), what)
         os.chmod(tmp, 0o755 if entry.get("mode") == "100755" else 0o644)
@@ -493,12 +496,19 @@ def download_artifacts(
 
 
 def _run_id_at(git: GitRepo, commit: str) -> str:
+    from .record import read_run_file
+
     found = git.lookup_path(git.read_commit(commit).tree, storage.RUN_FILE)
     if found is None:
         return commit[:12]
-    return str(storage.loads(git.read_blob(found[1])).get("id") or commit[:12])
+    try:
+        meta = schema.load_json(read_run_file(git, found[1], storage.RUN_FILE), storage.RUN_FILE)
+    except schema.Invalid:
+        return commit[:12]
+    run_id = meta.get("id") if isinstance(meta, dict) else None
+    return run_id if isinstance(run_id, str) else commit[:12]
 
 
 def record_files(record: RunRecord, name: str | None = None) -> list[dict[str, Any]]:
     """The artifact files of a committed run (see `RunRecord.artifacts`)."""
-    return list_files(manifest_at(record._git, record.commit), name)
+    return list_files(manifest_at(record._git, record.commit, record.id), name)

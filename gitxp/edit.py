@@ -21,7 +21,7 @@ from . import schema, storage
 from ._errors import CorruptRunError, GitxpError, RunActiveError
 from .git.refs import update_ref
 from .git.repository import GitRepo
-from .record import effective_status
+from .record import effective_status, read_run_file
 
 
 @dataclass
@@ -43,7 +43,9 @@ def read_state(git: GitRepo, commit_id: str) -> tuple[RunState, dict[str, tuple[
         for name in (storage.RUN_FILE, storage.PARAMS_FILE):
             if name not in files:
                 raise schema.Invalid(f"missing {name}")
-        raw = schema.load_json(git.read_blob(files[storage.RUN_FILE][1]), storage.RUN_FILE)
+        raw = schema.load_json(
+            read_run_file(git, files[storage.RUN_FILE][1], storage.RUN_FILE), storage.RUN_FILE
+        )
         if isinstance(raw, dict) and isinstance(raw.get("id"), str):
             run_id = raw["id"]
         version = schema.meta_format(raw)
@@ -55,24 +57,28 @@ def read_state(git: GitRepo, commit_id: str) -> tuple[RunState, dict[str, tuple[
             )
         meta = schema.check_meta(raw)
         params = schema.check_params(
-            schema.load_json(git.read_blob(files[storage.PARAMS_FILE][1]), storage.PARAMS_FILE)
+            schema.load_json(
+                read_run_file(git, files[storage.PARAMS_FILE][1], storage.PARAMS_FILE),
+                storage.PARAMS_FILE,
+            )
         )
         summary: dict[str, Any] = {}
         if storage.SUMMARY_FILE in files:
             summary = schema.check_summary(
                 schema.load_json(
-                    git.read_blob(files[storage.SUMMARY_FILE][1]), storage.SUMMARY_FILE
+                    read_run_file(git, files[storage.SUMMARY_FILE][1], storage.SUMMARY_FILE),
+                    storage.SUMMARY_FILE,
                 )
             )
+        notes = ""
+        if storage.NOTES_FILE in files:
+            data = read_run_file(git, files[storage.NOTES_FILE][1], storage.NOTES_FILE)
+            notes = data.decode("utf-8", "replace").rstrip("\n")
     except schema.Invalid as exc:
         raise CorruptRunError(
             run_id,
-            f"{exc}; a CORRUPT run cannot be changed, only deleted with "
-            f"`git update-ref -d refs/gitxp/runs/{run_id}`",
+            f"{exc}; a CORRUPT run cannot be changed, only removed with `gitxp rm {run_id}`",
         ) from None
-    notes = ""
-    if storage.NOTES_FILE in files:
-        notes = git.read_blob(files[storage.NOTES_FILE][1]).decode("utf-8", "replace").rstrip("\n")
     return RunState(meta, notes, params, summary), files
 
 

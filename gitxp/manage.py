@@ -25,6 +25,7 @@ from ._errors import (
 from ._repoarg import RepoArg, opened
 from ._text import count
 from .edit import RunState, edit_run
+from .storage import FORMAT_VERSION
 from .values import check_key, non_negative, to_tag
 
 TRASH_GRACE_DAYS = 14.0
@@ -168,6 +169,10 @@ def rm(runs: str | Iterable[str], *, repo: RepoArg = ".") -> list[TrashedRun]:
         out = []
         for ref, tip in dict(resolved).items():
             run_id = ref.rsplit("/", 1)[-1]
+            record = r.run(run_id)
+            if record.corrupt or record.format > FORMAT_VERSION:
+                out.append(_move_unreadable(r, ref, TRASH_PREFIX + run_id, tip, "gitxp: rm"))
+                continue
             stamp = {"time": _now_ms(), "by": _who(r)}
 
             def change(state: RunState, stamp: dict[str, Any] = stamp) -> None:
@@ -186,10 +191,37 @@ def rm(runs: str | Iterable[str], *, repo: RepoArg = ".") -> list[TrashedRun]:
         return out
 
 
-def _trashed(git: Any, commit: str) -> TrashedRun:
-    from .edit import read_state
+def _move_unreadable(r: Any, ref: str, target: str, tip: str, message: str) -> TrashedRun:
+    """Move a run this gitxp cannot rewrite (CORRUPT, or of a newer format) from *ref* to
+    *target* as it is: its files are neither read nor rewritten, and the reflog of
+    *target* records when (what `gc` counts its grace period from)."""
+    from .git.maintenance import remove_reflog
+    from .git.refs import delete_ref, read_ref, update_ref
 
-    state, _ = read_state(git, commit)
+    update_ref(r.git, target, read_ref(r.git, target), tip, message)
+    try:
+        delete_ref(r.git, ref, tip)
+    except GitxpError:
+        delete_ref(r.git, target, tip)  # the run moved meanwhile: leave it where it was
+        raise
+    remove_reflog(r.git, ref)
+    run_id = ref.rsplit("/", 1)[-1]
+    return TrashedRun(run_id, "", "", _now_ms(), _who(r))
+
+
+def _trashed(git: Any, commit: str) -> TrashedRun:
+    """The run in the trash at *commit*; one this gitxp cannot read (CORRUPT, newer format)
+    is known by its trash ref's name, removed when that ref's reflog says."""
+    from .edit import read_state
+    from .git.refs import TRASH_PREFIX, list_refs, reflog_time
+
+    try:
+        state, _ = read_state(git, commit)
+    except GitxpError:
+        refs = [ref for ref, sha in list_refs(git, TRASH_PREFIX).items() if sha == commit]
+        if not refs:
+            raise
+        return TrashedRun(refs[0].rsplit("/", 1)[-1], "", "", reflog_time(git, refs[0]), None)
     removed = state.meta.get("removed") or {}
     return TrashedRun(
         id=str(state.meta["id"]),
@@ -231,6 +263,17 @@ def _resolve_trash(r: Any, name: str) -> tuple[str, str]:
     return hits[0], refs[hits[0]]
 
 
+def _readable(git: Any, commit: str) -> bool:
+    """Whether this gitxp can rewrite the run at *commit* (not CORRUPT, not a newer format)."""
+    from .edit import read_state
+
+    try:
+        read_state(git, commit)
+    except GitxpError:
+        return False
+    return True
+
+
 def restore(runs: str | Iterable[str], *, repo: RepoArg = ".") -> list[TrashedRun]:
     """Bring removed runs back from the trash (by id, id prefix or name)."""
     from .git.maintenance import remove_reflog
@@ -247,6 +290,9 @@ def restore(runs: str | Iterable[str], *, repo: RepoArg = ".") -> list[TrashedRu
             target = RUNS_PREFIX + run_id
             if read_ref(r.git, target) is not None:
                 raise GitxpError(f"run {run_id} exists already; it was restored before")
+            if not _readable(r.git, tip):
+                out.append(_move_unreadable(r, trash_ref, target, tip, "gitxp: restore"))
+                continue
 
             def change(state: RunState) -> None:
                 state.meta.pop("removed", None)

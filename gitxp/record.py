@@ -9,7 +9,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from . import schema, storage
-from ._errors import CorruptRunError, GitxpError, InvalidValueError
+from ._errors import CorruptRunError, GitxpError, InvalidValueError, ObjectTooLargeError
 from ._ids import host_name
 from .values import from_json_float
 
@@ -61,9 +61,23 @@ def effective_status(meta: dict[str, Any], now_ms: int | None = None) -> str:
     return "RUNNING"
 
 
+def read_run_file(git: GitRepo, sha: str, name: str, limit: int | None = None) -> bytes:
+    """The blob *sha*, the file *name* of a run, refused (`schema.Invalid`) before it is
+    inflated when it declares more than *limit* bytes (default: `GITXP_MAX_JSON_BYTES`,
+    the bound of every JSON and text file of a run)."""
+    bound = schema.max_json_bytes() if limit is None else limit
+    try:
+        return git.read_blob(sha, limit=bound)
+    except ObjectTooLargeError as exc:
+        setting = "GITXP_MAX_JSON_BYTES" if limit is None else "its limit"
+        raise schema.Invalid(
+            f"{name} inflates to {exc.size:,} bytes, over the {exc.limit:,}-byte limit ({setting})"
+        ) from None
+
+
 def _blob(git: GitRepo, tree: dict[str, tuple[int, str]], name: str) -> bytes | None:
     entry = tree.get(name)
-    return None if entry is None else git.read_blob(entry[1])
+    return None if entry is None else read_run_file(git, entry[1], name)
 
 
 def read_row(git: GitRepo, commit_id: str, run_id: str | None = None) -> dict[str, Any]:
@@ -242,15 +256,24 @@ class RunRecord:
         return self._git.read_tree(self._git.commit_tree(self.commit))
 
     def _blob(self, name: str) -> bytes | None:
-        entry = self._tree.get(name)
-        return None if entry is None else self._git.read_blob(entry[1])
+        """The file *name* of the run (None when absent); `schema.Invalid` when it is over
+        its limit."""
+        return _blob(self._git, self._tree, name)
+
+    def _text(self, name: str) -> str:
+        """A text file of the run ('' when absent); one over the limit is a CorruptRunError."""
+        try:
+            data = self._blob(name)
+        except schema.Invalid as exc:
+            raise CorruptRunError(self.id, str(exc)) from None
+        return data.decode("utf-8", "replace") if data else ""
 
     @cached_property
     def meta(self) -> dict[str, Any]:
         """Everything in run.json (command, host, snapshot report, ...) that passes the
         schema; members of the wrong type are left out, and a CORRUPT run gives {}."""
-        data = self._blob(storage.RUN_FILE)
         try:
+            data = self._blob(storage.RUN_FILE)
             return (
                 schema.check_meta(schema.load_json(data, storage.RUN_FILE), strict=False)
                 if data
@@ -333,14 +356,14 @@ class RunRecord:
 
     @cached_property
     def notes(self) -> str:
-        data = self._blob(storage.NOTES_FILE)
-        return data.decode("utf-8", "replace").rstrip("\n") if data else ""
+        """The run's notes (notes.md); over `GITXP_MAX_JSON_BYTES`, a CorruptRunError."""
+        return self._text(storage.NOTES_FILE).rstrip("\n")
 
     @cached_property
     def env(self) -> dict[str, Any]:
         """The recorded environment (Python, platform, packages, allow-listed variables)."""
-        data = self._blob(storage.ENV_FILE)
         try:
+            data = self._blob(storage.ENV_FILE)
             return schema.check_env(schema.load_json(data, storage.ENV_FILE)) if data else {}
         except schema.Invalid as exc:
             _log.warning("run %s: environment not shown: %s", self.id, exc)
@@ -348,9 +371,9 @@ class RunRecord:
 
     @cached_property
     def output(self) -> str:
-        """The captured output of a `gitxp run` command (its tail), or ''."""
-        data = self._blob(storage.OUTPUT_FILE)
-        return data.decode("utf-8", "replace") if data else ""
+        """The captured output of a `gitxp run` command (its tail), or ''; over
+        `GITXP_MAX_JSON_BYTES`, a CorruptRunError."""
+        return self._text(storage.OUTPUT_FILE)
 
     # -- metrics -----------------------------------------------------------------
     def _part_names(self) -> list[tuple[str, str]]:
@@ -364,8 +387,21 @@ class RunRecord:
             if name.endswith(".parquet")
         ]
 
-    def _part_blobs(self) -> list[bytes]:
-        return [self._git.read_blob(sha) for _, sha in self._part_names()]
+    def _part_blobs(self, parts: list[tuple[str, str]] | None = None) -> list[bytes]:
+        """The metric parts' bytes; a part over `GITXP_MAX_DECODE_BYTES` is refused
+        (`CorruptRunError`) before it is inflated."""
+        limit = schema.max_decode_bytes()
+        out = []
+        for name, sha in self._part_names() if parts is None else parts:
+            try:
+                out.append(self._git.read_blob(sha, limit=limit))
+            except ObjectTooLargeError as exc:
+                raise CorruptRunError(
+                    self.id,
+                    f"{name} inflates to {exc.size:,} bytes, over the limit of {limit:,} "
+                    "bytes (GITXP_MAX_DECODE_BYTES)",
+                ) from None
+        return out
 
     def metrics(self) -> pd.DataFrame:
         """Every metric point, long format: key, step, timestamp (ms), value.
@@ -378,11 +414,7 @@ class RunRecord:
 
         parts = self._part_names()
         try:
-            return to_frame(
-                decode_parts(
-                    [self._git.read_blob(sha) for _, sha in parts], names=[n for n, _ in parts]
-                )
-            )
+            return to_frame(decode_parts(self._part_blobs(parts), names=[n for n, _ in parts]))
         except schema.Invalid as exc:
             raise CorruptRunError(self.id, str(exc)) from None
 
@@ -394,9 +426,7 @@ class RunRecord:
             raise InvalidValueError("metric key", f"{key!r} must be a string")
         parts = self._part_names()
         try:
-            frame = read_history(
-                [self._git.read_blob(sha) for _, sha in parts], key, names=[n for n, _ in parts]
-            )
+            frame = read_history(self._part_blobs(parts), key, names=[n for n, _ in parts])
         except schema.Invalid as exc:
             raise CorruptRunError(self.id, str(exc)) from None
         if len(frame) == 0 and key not in (self._row.get("summary") or {}):

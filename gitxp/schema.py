@@ -313,3 +313,68 @@ def check_env(env: Any) -> dict[str, Any]:
     if isinstance(out.get("gpus"), list):
         out["gpus"] = [g for g in out["gpus"] if isinstance(g, dict)]
     return out
+
+
+# -- artifacts.json -----------------------------------------------------------------------
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def safe_relative_path(path: Any) -> bool:
+    """A path that stays inside the directory it is joined to, on every platform: relative,
+    no empty, `.`, `..` or `.git` component, no backslash, NUL or control character."""
+    if not isinstance(path, str) or not path or len(path) > 4096:
+        return False
+    if path.startswith("/") or re.match(r"[A-Za-z]:", path) or _CONTROL.search(path):
+        return False
+    return all(p not in ("", ".", "..") and p.lower() != ".git" for p in path.split("/"))
+
+
+_MANIFEST_FILE = _fields(
+    {
+        "size": lambda v: _int(v) and v >= 0,
+        "sha256": lambda v: isinstance(v, str) and _SHA256.fullmatch(v) is not None,
+        "mode": lambda v: v in ("100644", "100755"),
+        "location": lambda v: v in ("tree", "store"),
+        "store": _OPT_STR,
+        "uri": _OPT_STR,
+    }
+)
+_MANIFEST_ENTRY = _fields(
+    {
+        "type": lambda v: v in ("file", "directory"),
+        "logged_at": _opt(_time),
+        "size": lambda v: _int(v) and v >= 0,
+        "files": lambda v: isinstance(v, list),
+        "skipped": _str_list,
+    }
+)
+
+
+def check_manifest(manifest: Any, newest: int) -> dict[str, Any]:
+    """artifacts.json as documented (docs/sharing.md, "artifacts.json (format 1)"): every
+    artifact and file of the right shape, every path safe. The first problem raises `Invalid`;
+    a manifest of a format above *newest* too (this gitxp cannot know what it means)."""
+    what = "artifacts.json"
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("artifacts"), dict):
+        raise Invalid(f"{what} is not an object with an `artifacts` object")
+    version = manifest.get("format", 1)
+    if not _int(version) or version < 1:
+        raise Invalid(f"{what} has format = {version!r}, not a format number")
+    if version > newest:
+        raise Invalid(f"{what} is in format {version}, newer than this gitxp reads; upgrade gitxp")
+    for name, entry in manifest["artifacts"].items():
+        if not safe_relative_path(name):
+            raise Invalid(f"{what} names an artifact {name[:80]!r}, not a safe relative path")
+        if not isinstance(entry, dict) or not _MANIFEST_ENTRY(entry) or "files" not in entry:
+            raise Invalid(f"{what}: artifact {name!r} is not a file or directory record")
+        for file in entry["files"]:
+            path = file.get("path") if isinstance(file, dict) else None
+            if not safe_relative_path(path) or not (path == name or path.startswith(name + "/")):
+                shown = repr(path)[:80]
+                raise Invalid(f"{what}: artifact {name!r} lists the path {shown}, not a safe path")
+            missing = [k for k in ("size", "sha256", "location") if k not in file]
+            if missing or not _MANIFEST_FILE(file):
+                bad = missing or [k for k in file if not _MANIFEST_FILE({k: file[k]})]
+                raise Invalid(f"{what}: file {path!r} has a missing or ill-typed {bad[0]}")
+    return manifest

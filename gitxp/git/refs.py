@@ -241,6 +241,19 @@ def log_ref_value(repo: GitRepo, ref: str, sha: str, message: str) -> None:
         f.write(line)
 
 
+def reflog_time(repo: GitRepo, ref: str) -> int | None:
+    """When *ref* last moved, in ms since the epoch, from its reflog (None without one)."""
+    path = os.path.join(repo.git_dir, "logs", *ref.split("/"))
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - 4096))
+            last = f.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    except OSError:
+        return None
+    fields = last.split(b"\t", 1)[0].rsplit(b" ", 2)
+    return int(fields[1]) * 1000 if len(fields) == 3 and fields[1].isdigit() else None
+
+
 def delete_ref(repo: GitRepo, ref: str, old: str) -> None:
     """Delete *ref* if it still points at *old*."""
     _check_name(ref)

@@ -25,6 +25,7 @@ from dulwich.repo import Repo as _DulwichRepo
 
 from .._errors import BareRepositoryError, GitxpError, NotARepositoryError
 from .discovery import find_root
+from .objects import STRUCTURE_LIMIT, inflate_loose, read_stored
 
 MODE_FILE = 0o100644
 MODE_EXEC = 0o100755
@@ -294,9 +295,11 @@ class GitRepo:
         return os.path.join(self.git_dir, "gitxp", *parts)
 
     # -- objects ----------------------------------------------------------
-    def _read_raw(self, sha: str, want: bytes) -> bytes:
+    def _read_raw(self, sha: str, want: bytes, limit: int | None = None) -> bytes:
         """The content of object *sha*, which must be of type *want* (b"blob", ...).
 
+        With a *limit*, an object declaring more bytes raises
+        `ObjectTooLargeError` before it is inflated (see `gitxp.git.objects`).
         A loose object is opened and inflated here: dulwich's object layer
         (probing every pack first, parsing into an object, serialising back)
         doubles the cost of the small reads listings and metric histories are
@@ -305,36 +308,35 @@ class GitRepo:
         kind = body = None
         if len(sha) == 40 and _HEX.issuperset(sha):
             try:
-                data = zlib.decompress(read_file(f"{self._objects}/{sha[:2]}/{sha[2:]}"))
+                raw = read_file(f"{self._objects}/{sha[:2]}/{sha[2:]}")
             except FileNotFoundError:
                 pass
-            except zlib.error as exc:
-                raise GitxpError(f"object {sha} is corrupt ({exc}); run `git fsck`") from None
             else:
-                header, sep, body = data.partition(b"\0")
-                kind, _, size = header.partition(b" ")
-                if not sep or not size.isdigit() or int(size) != len(body):
-                    raise GitxpError(f"object {sha} is corrupt; run `git fsck`")
+                kind, body = inflate_loose(raw, sha, limit)
         if body is None:
-            type_num, body = self._repo.object_store.get_raw(sha.encode())
+            type_num, body = read_stored(self._repo.object_store, sha, limit)
             kind = _TYPE_NAMES.get(type_num, b"unknown")
         if kind != want:
             raise GitxpError(f"object {sha} is a {kind.decode()}, not a {want.decode()}")
         return body
 
-    def read_blob(self, sha: str) -> bytes:
-        return self._read_raw(sha, b"blob")
+    def read_blob(self, sha: str, limit: int | None = None) -> bytes:
+        """The content of blob *sha*; over *limit* bytes, `ObjectTooLargeError` before inflating.
+
+        Every reader of a run's files passes the limit of that file.
+        """
+        return self._read_raw(sha, b"blob", limit)
 
     def read_tree(self, sha: str) -> dict[str, tuple[int, str]]:
         """Map each entry name of tree *sha* to its (mode, id)."""
         return {
             name.decode("utf-8", "surrogateescape"): (mode, hexsha.decode())
-            for name, mode, hexsha in parse_tree(self._read_raw(sha, b"tree"), 20)
+            for name, mode, hexsha in parse_tree(self._read_raw(sha, b"tree", STRUCTURE_LIMIT), 20)
         }
 
     def commit_tree(self, sha: str) -> str:
         """The tree id of commit *sha* (its first header line), without parsing the rest."""
-        body = self._read_raw(sha, b"commit")
+        body = self._read_raw(sha, b"commit", STRUCTURE_LIMIT)
         if not body.startswith(b"tree ") or body[45:46] != b"\n":
             raise GitxpError(f"object {sha} is not a well-formed commit; run `git fsck`")
         return body[5:45].decode()
@@ -361,7 +363,9 @@ class GitRepo:
         return mode, sha
 
     def read_commit(self, sha: str) -> CommitInfo:
-        obj = Commit.from_raw_string(Commit.type_num, self._read_raw(sha, b"commit"))
+        obj = Commit.from_raw_string(
+            Commit.type_num, self._read_raw(sha, b"commit", STRUCTURE_LIMIT)
+        )
         if not isinstance(obj, Commit):  # pragma: no cover - from_raw_string made it one
             raise GitxpError(f"object {sha} is not a commit")
         return CommitInfo(

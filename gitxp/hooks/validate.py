@@ -1,7 +1,8 @@
 """gitxp-validate: check that every run ref holds a readable format-v1 run, and name the broken.
 
 For each `refs/gitxp/runs/<id>`: run.json, params.json and summary.json
-parse and agree with the ref's id; every metrics Parquet part decodes with
+parse and agree with the ref's id, in a format this gitxp knows (a newer
+one cannot be fully checked, so it is refused: upgrade gitxp); every metrics Parquet part decodes with
 the v1 columns; following first parents from the tip reaches the run's
 code commit, which exists.
 """
@@ -32,7 +33,7 @@ class Problem:
 
 
 def _metrics_problem(git: GitRepo, tree: str) -> str | None:
-    from .. import storage
+    from .. import schema, storage
     from ..metrics import decode_parts
 
     entry = git.read_tree(tree).get(storage.METRICS_DIR.rstrip("/"))
@@ -42,7 +43,7 @@ def _metrics_problem(git: GitRepo, tree: str) -> str | None:
         if not name.endswith(".parquet"):
             continue
         try:  # decode exactly as readers do: Parquet, v1 columns, v1 types
-            decode_parts([git.read_blob(sha)])
+            decode_parts([git.read_blob(sha, limit=schema.max_decode_bytes())])
         except Exception as exc:  # pyarrow raises many kinds for a damaged file
             return f"metrics/{name} does not decode as v1 metrics ({type(exc).__name__}: {exc})"
     return None
@@ -52,7 +53,7 @@ def check_run(git: GitRepo, ref: str, commit: str) -> str | None:
     """Why the run at *ref* (tip *commit*) is not a valid format-v1 run, or None when it is."""
     from .._errors import GitxpError
     from ..record import read_row
-    from ..storage import STATUSES
+    from ..storage import FORMAT_VERSION, STATUSES
 
     try:
         row = read_row(git, commit)
@@ -60,6 +61,12 @@ def check_run(git: GitRepo, ref: str, commit: str) -> str | None:
         return str(getattr(exc, "reason", exc))
     except Exception as exc:  # a missing or damaged object
         return f"unreadable ({type(exc).__name__}: {exc})"
+    version = row.get("format") or FORMAT_VERSION
+    if version > FORMAT_VERSION:  # read leniently elsewhere, but a guard must see everything
+        return (
+            f"format {version}, written by a newer gitxp (this one checks format "
+            f"{FORMAT_VERSION}); upgrade gitxp (pip install -U gitxp) to validate it"
+        )
     run_id = ref.rsplit("/", 1)[-1]
     if row["id"] != run_id:
         return f"run.json says id {row['id']!r}, but the ref is named {run_id!r}"

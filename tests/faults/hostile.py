@@ -52,8 +52,14 @@ def run_json(path: Path, run_id: str) -> dict[str, Any]:
 def replace_file(path: Path, run_id: str, name: str, content: bytes) -> str:
     """Commit the run's tree with *name* (``x.json`` or ``metrics/part-...``) replaced by
     *content*, as a new commit on its ref; return the new commit id."""
+    return replace_blob(
+        path, run_id, name, _git_bytes(path, "hash-object", "-w", "--stdin", data=content)
+    )
+
+
+def replace_blob(path: Path, run_id: str, name: str, blob: str) -> str:
+    """Like `replace_file`, with the blob *blob* (already in the repository) as the file."""
     ref = RUNS + run_id
-    blob = _git_bytes(path, "hash-object", "-w", "--stdin", data=content)
 
     def rebuild(tree: str, parts: list[str]) -> str:
         lines = git(path, "ls-tree", tree).splitlines()
