@@ -325,8 +325,10 @@ def test_validate_names_every_broken_run_and_passes_healthy_ones(
     part = git(repo, "ls-tree", "--name-only", f"{tip[ids[1]]}:metrics").split()[0]
     tree = _replace_in_tree(repo, tip[ids[1]], part, b"PAR1 garbage", subdir="metrics")
     git(repo, "update-ref", refs[ids[1]], _commit_with_tree(repo, tree, tip[ids[1]]))
-    # 3: the ref's name and run.json disagree
-    git(repo, "update-ref", "refs/gitxp/runs/0000impostor", tip[ids[2]])
+    # 3: the ref's name and run.json disagree (a well-formed id: other names are
+    # not run refs at all, and listing ignores them with a warning)
+    impostor = "0000000000abcdefghjkmnpqrs"
+    git(repo, "update-ref", f"refs/gitxp/runs/{impostor}", tip[ids[2]])
     # 4: the run's commits do not lead to its code commit
     orphan_tree = git(repo, "rev-parse", f"{tip[ids[3]]}^{{tree}}").strip()
     orphan = git(repo, "commit-tree", orphan_tree, "-m", "detached").strip()
@@ -336,7 +338,7 @@ def test_validate_names_every_broken_run_and_passes_healthy_ones(
     assert "4 broken run refs" in out
     assert f"{refs[ids[0]]}" in out and "invalid JSON" in out
     assert f"{refs[ids[1]]}" in out and f"metrics/{part}" in out
-    assert "refs/gitxp/runs/0000impostor" in out and "ref is named" in out
+    assert f"refs/gitxp/runs/{impostor}" in out and "ref is named" in out
     assert f"{refs[ids[3]]}" in out and "does not reach its code commit" in out
     assert refs[ids[4]] not in out
 
