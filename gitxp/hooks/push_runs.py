@@ -91,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if r.get("dirty") and not r.get("head") and r.get("code_commit")
             }
             runs = select_runs(rows, commits, heads)
+        carried = context.carried_runs()  # git's own refspec pushes these right after us
+        runs = [run for run in runs if run not in carried]
         if not runs:
             return 0
         try:

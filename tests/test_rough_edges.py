@@ -1,0 +1,71 @@
+"""The rough edges a new user hit (issue 17, items 5-11), each reproduced with real git and processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+import gitxp
+from gitxp.cli.main import cli
+from tests.gitutil import GIT_ENV, git
+
+WORKTREE = str(Path(gitxp.__file__).resolve().parents[1])
+
+
+def user_env(**extra: str) -> dict[str, str]:
+    """The environment of a user's shell: this checkout of gitxp importable, the venv on PATH."""
+    env = {**os.environ, **GIT_ENV, **extra}
+    env["PYTHONPATH"] = WORKTREE + os.pathsep + env.get("PYTHONPATH", "")
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def real_git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run git as a user would (hooks included), without failing the test on a non-zero exit."""
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, env=user_env())
+
+
+def record(repo: Path, acc: float, **kwargs: object) -> str:
+    """Record a finished run on the repository's current code; return its id."""
+    run = gitxp.start_run(experiment="e", repo=repo, **kwargs)  # type: ignore[arg-type]
+    run.log_metric("acc", acc)
+    run.end()
+    return run.id
+
+
+def remote_runs(remote: Path) -> set[str]:
+    out = git(remote, "for-each-ref", "--format=%(refname)", "refs/gitxp/runs/")
+    return {ref.rsplit("/", 1)[-1] for ref in out.split()}
+
+
+# -- 5: `gitxp remote setup` and `gitxp hooks install` together ------------------------------
+
+
+def test_plain_git_push_with_the_runs_refspec_and_the_pre_push_hook(
+    repo: Path, tmp_path: Path, runner: CliRunner
+) -> None:
+    remote = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    assert runner.invoke(cli, ["remote", "setup"]).exit_code == 0
+    assert runner.invoke(cli, ["hooks", "install", "-t", "pre-push"]).exit_code == 0
+    first = record(repo, 0.5)
+    push = real_git(repo, "push", "origin")
+    assert push.returncode == 0, push.stderr
+    assert "remote rejected" not in push.stderr
+    assert remote_runs(remote) == {first}
+    # a new commit and a new run together, on a bare `git push`
+    for i in range(1):
+        (repo / "train.py").write_text(f"print('v{i}')\n")
+        git(repo, "commit", "-qam", f"v{i}")
+        record(repo, 0.6 + i / 10)
+        push = real_git(repo, "push")
+        assert push.returncode == 0, push.stderr
+        assert "failed to update ref" not in push.stderr
+    assert remote_runs(remote) == set(gitxp.open(repo).runs()["id"])
+    head = git(repo, "rev-parse", "HEAD").strip()
+    assert git(remote, "rev-parse", "main").strip() == head
