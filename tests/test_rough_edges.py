@@ -69,3 +69,38 @@ def test_plain_git_push_with_the_runs_refspec_and_the_pre_push_hook(
     assert remote_runs(remote) == set(gitxp.open(repo).runs()["id"])
     head = git(repo, "rev-parse", "HEAD").strip()
     assert git(remote, "rev-parse", "main").strip() == head
+
+
+# -- 7: a mistyped option is an error, not the command ------------------------------------------
+
+
+def gitxp_cli(repo: Path, *args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run `gitxp ARGS` as a separate process, as a user would from a shell."""
+    return subprocess.run(
+        [sys.executable, "-m", "gitxp", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=user_env(),
+        **kwargs,  # type: ignore[call-overload]
+    )
+
+
+def test_a_mistyped_option_before_the_command_is_a_usage_error(repo: Path) -> None:
+    for args in (
+        ["run", "--bogus", "--", "python", "train.py"],
+        ["run", "-e", "x", "--bogus", "python", "train.py"],
+        ["sweep", "-p", "lr=1,2", "--mode", "min", "--", "python", "train.py"],
+    ):
+        result = gitxp_cli(repo, *args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "No such option '--" in result.stderr, result.stderr
+        assert "not found on PATH" not in result.stderr
+    assert git(repo, "for-each-ref", "refs/gitxp/") == ""  # nothing recorded
+    # options of the command itself still pass through, with or without `--`
+    script = "import sys; print('args', sys.argv[1:])"
+    result = gitxp_cli(repo, "run", "-q", "python", "-c", script, "--bogus", "-x")
+    assert result.returncode == 0, result.stderr
+    result = gitxp_cli(repo, "run", "--format", "json", "--", "python", "-c", script, "--lr")
+    assert result.returncode == 0, result.stderr
+    assert "args ['--lr']" in result.stdout

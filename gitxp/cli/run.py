@@ -32,7 +32,7 @@ def _warn_if_taken(name: str) -> bool:
 
 @click.command(
     "run",
-    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+    context_settings={"allow_interspersed_args": False},  # options stop at CMD
 )
 @click.option(
     "-e",
