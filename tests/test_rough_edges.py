@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 import gitxp
@@ -104,3 +105,37 @@ def test_a_mistyped_option_before_the_command_is_a_usage_error(repo: Path) -> No
     result = gitxp_cli(repo, "run", "--format", "json", "--", "python", "-c", script, "--lr")
     assert result.returncode == 0, result.stderr
     assert "args ['--lr']" in result.stdout
+
+
+# -- 9: huge values ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_huge_param_is_cut_in_human_output_and_whole_in_json(repo: Path) -> None:
+    huge = "x" * 4_000_000
+    run_id = record(repo, 0.5, params={"blob": huge, "lr": 0.1}, tags={"t": "y" * 5000})
+    for args in (["log"], ["log", "--format", "table"], ["log", "--oneline"], ["show", run_id]):
+        # 20 s is far above what a linear layout takes (well under a second here)
+        result = gitxp_cli(repo, *args, timeout=20)
+        assert result.returncode == 0, result.stderr
+        assert len(result.stdout) < 5_000, (args, len(result.stdout))
+    shown = gitxp_cli(repo, "show", run_id).stdout
+    assert "characters)" in shown and "4,000,000" in shown  # says it was cut, and from what
+    assert "lr" in shown and "0.1" in shown
+    full = gitxp_cli(repo, "show", run_id, "--full").stdout
+    assert huge in full and "y" * 5000 in full
+    assert huge in gitxp_cli(repo, "log", "--format", "json").stdout
+    assert huge in gitxp_cli(repo, "show", run_id, "--format", "json").stdout
+
+
+def test_table_layout_is_one_cap_found_without_walking_the_widths() -> None:
+    from gitxp.cli._output import fit_widths, render_table
+
+    # widths no character-by-character narrowing could ever walk down
+    assert fit_widths([10**15, 3, 10**15], 50) == [24, 3, 23]
+    assert fit_widths([30, 5, 100], 60) == [28, 5, 27]  # the widest cut to one cap
+    assert fit_widths([100, 100], 10) == [12, 12]  # never below 12 characters
+    assert fit_widths([5, 6], 80) == [5, 6]
+    table = render_table(["key", "value"], [["a", "v" * 10_000_000]], max_width=60)
+    assert max(len(line) for line in table.splitlines()) <= 60
+    assert table.splitlines()[2].endswith("…")

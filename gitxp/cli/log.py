@@ -103,7 +103,7 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         line = [r.get(c) for c in base]
         line += [
-            fmt_value((r.get("params") or {}).get(k)) if k in (r.get("params") or {}) else ""
+            fmt_value((r.get("params") or {}).get(k), None) if k in (r.get("params") or {}) else ""
             for k in param_keys
         ]
         line += [(r.get("metrics") or {}).get(k, "") for k in metric_keys]
@@ -157,7 +157,9 @@ def log_command(
     --format json prints a JSON array; each object has the stable keys id,
     name, experiment, status, start_time, end_time (ms since the epoch, UTC),
     duration (s), code_commit, dirty, user, host, commit, params, metrics
-    (last values) and tags.
+    (last values) and tags. The log, oneline and table forms cut values
+    longer than 200 characters (saying how long they are); json and csv
+    print them whole, as does `gitxp show RUN --full`.
     """
     with open_repo(repo_path) as repo:
         rows = repo.rows(
