@@ -34,7 +34,7 @@ from ._errors import (
     ParamConflictError,
     RunFinishedError,
 )
-from ._ids import host_name, new_run_id, new_run_name
+from ._ids import check_run_name, host_name, new_run_id, new_run_name
 from .checkpointer import checkpointer
 from .series import Series
 from .values import check_key, non_negative, normalize_param, to_float, to_tag
@@ -216,8 +216,8 @@ class Run:
 
         if experiment is not None and (not isinstance(experiment, str) or not experiment.strip()):
             raise InvalidValueError("experiment", f"{experiment!r} must be a non-empty string")
-        if name is not None and (not isinstance(name, str) or not name.strip()):
-            raise InvalidValueError("name", f"{name!r} must be a non-empty string")
+        if name is not None:
+            name = check_run_name(name)
         self._params: dict[str, Any] = {}
         self._tags: dict[str, str] = {}
         self._notes = ""
@@ -230,7 +230,7 @@ class Run:
         # importers pass the source's start time so the id sorts with the original run
         origin_start = (extra_meta or {}).get("start_time")
         self.id = new_run_id(origin_start if isinstance(origin_start, int) else None)
-        self.name = name.strip() if name else new_run_name()
+        self.name = name or new_run_name()
         self.experiment = (experiment or os.environ.get("GITXP_EXPERIMENT") or "default").strip()
         self.ref = f"refs/gitxp/runs/{self.id}"
         start = _now_ms()

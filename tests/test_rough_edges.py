@@ -139,3 +139,80 @@ def test_table_layout_is_one_cap_found_without_walking_the_widths() -> None:
     table = render_table(["key", "value"], [["a", "v" * 10_000_000]], max_width=60)
     assert max(len(line) for line in table.splitlines()) <= 60
     assert table.splitlines()[2].endswith("…")
+
+
+# -- 10: names that shadow ids, names a shell would need quoted --------------------------------
+
+
+def rename_by_hand(repo: Path, run_id: str, name: str) -> None:
+    """Give a run *name* as an older gitxp could have, with git plumbing alone."""
+    import json
+
+    ref = f"refs/gitxp/runs/{run_id}"
+    meta = json.loads(git(repo, "show", f"{ref}:run.json"))
+    meta["name"] = name
+    blob = git(repo, "hash-object", "-w", "--stdin", input=json.dumps(meta)).strip()
+    entries = [
+        line if not line.endswith("\trun.json") else f"100644 blob {blob}\trun.json"
+        for line in git(repo, "ls-tree", ref).splitlines()
+    ]
+    tree = git(repo, "mktree", input="\n".join(entries) + "\n").strip()
+    commit = git(repo, "commit-tree", tree, "-p", ref, "-m", f"rename to {name}").strip()
+    git(repo, "update-ref", ref, commit)
+
+
+def cli_run(*args: str) -> tuple[int, str]:
+    """`gitxp ARGS` in this process (the real CLI, faster than a new interpreter): (exit, output)."""
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.exit_code, result.output
+
+
+@pytest.mark.slow
+def test_names_that_read_as_an_id_prefix_or_need_quoting_are_refused(repo: Path) -> None:
+    first = record(repo, 0.1, name="first")
+    other = record(repo, 0.2, name="other")
+    prefix = other[:12]
+    for bad, why in (
+        (prefix, "looks like a run id prefix"),
+        (prefix.upper(), "looks like a run id prefix"),
+        (other, "looks like a run id prefix"),
+        ("0a1b", "looks like a run id prefix"),
+        ("my run", "quoted"),
+        ("a;rm -rf x", "quoted"),
+        ("$HOME", "quoted"),
+        ("-n", "option"),
+    ):
+        code, out = cli_run("rename", first, "--", bad)
+        assert code == 1 and why in out, (bad, out)
+        assert len(out.strip().splitlines()) == 1, out
+    code, out = cli_run("show", prefix, "--format", "json")
+    assert other in out and first not in out
+    code, out = cli_run("run", "-n", "0abc", "--", "python", "-c", "pass")
+    assert code == 1 and "looks like a run id prefix" in out
+    assert len(set(gitxp.open(repo).runs()["id"])) == 2  # nothing recorded
+    # ordinary and generated names stay valid
+    for good in ("best", "2024", "deadbeef", "lr=0.1,bs=32", "v1.2/ablation", "modèle-été"):
+        assert cli_run("rename", first, good)[0] == 0, good
+    from gitxp._ids import name_problem, new_run_name
+
+    assert all(name_problem(new_run_name()) is None for _ in range(500))
+
+
+def test_old_runs_with_such_names_stay_readable_and_hints_are_shell_quoted(
+    repo: Path, tmp_path: Path
+) -> None:
+    old = record(repo, 0.1)
+    rename_by_hand(repo, old, "0zzzz")  # no id starts with 0zzz before AD 3040
+    other = record(repo, 0.2)
+    rename_by_hand(repo, other, "my run")
+    assert old in cli_run("show", "0zzzz", "--format", "json")[1]
+    assert other in cli_run("show", "my run", "--format", "json")[1]
+    assert "my run" in cli_run("log", "--oneline")[1]
+    remote = tmp_path / "r.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(repo, "remote", "add", "we$ird", str(remote))
+    code, out = cli_run("remote", "setup", "we$ird")
+    assert code == 0 and "`git fetch 'we$ird'` now fetches runs" in out, out
+    code, out = cli_run("branch", old, "try$it")
+    assert code == 0 and "`git push origin 'try$it'`" in out, out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from typing import Any
 
@@ -156,7 +157,7 @@ def run_command(
             how += f", {result.signal}"
         click.echo(
             f"gitxp: run {result.name} {result.status} in {fmt_duration(result.wall_time)} "
-            f"({how}); see `gitxp show {result.run_id[:12] if ambiguous else result.name}`",
+            f"({how}); see `gitxp show {shlex.quote(result.run_id[:12] if ambiguous else result.name)}`",
             err=True,
         )
         if result.output_redacted:

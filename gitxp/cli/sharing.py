@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from typing import Any
 
@@ -282,6 +283,6 @@ def setup_command(remote: str | None, with_push: bool, fmt: str, repo_path: str)
     for spec in result.push:
         click.echo(f"added remote.{result.remote}.push = {spec}")
     click.echo(
-        f"`git fetch {result.remote}` now fetches runs"
-        + (f" and `git push {result.remote}` pushes them" if result.push else "")
+        f"`git fetch {shlex.quote(result.remote)}` now fetches runs"
+        + (f" and `git push {shlex.quote(result.remote)}` pushes them" if result.push else "")
     )

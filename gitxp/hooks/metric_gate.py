@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -183,7 +184,7 @@ def render_missing(result: GateResult, gate: GateConfig) -> str:
         if counts
         else ""
     )
-    exp = f" -e {gate.experiment[0]}" if gate.experiment else ""
+    exp = f" -e {shlex.quote(gate.experiment[0])}" if gate.experiment else ""
     return (
         f"no FINISHED run{scope} recorded on commit {result.commit[:12]}{others}; "
         f"record one on it first (e.g. `gitxp run{exp} -- python train.py`), "

@@ -9,6 +9,7 @@ Every value returned is plain JSON (NaN and ±inf become the strings
 from __future__ import annotations
 
 import math
+import shlex
 import threading
 import time
 from collections import OrderedDict
@@ -407,7 +408,7 @@ def read_artifact(repo: Repo, record: RunRecord, name: str) -> bytes:
         if name in stored:
             raise GitxpError(
                 f"artifact {name!r} of run {record.id} is in the artifact store; "
-                f"fetch it with `gitxp artifacts get {record.id[:12]} {name}`"
+                f"fetch it with `gitxp artifacts get {record.id[:12]} {shlex.quote(name)}`"
             )
         raise GitxpError(
             f"run {record.id} has no artifact {name!r}"
