@@ -216,3 +216,31 @@ def test_old_runs_with_such_names_stay_readable_and_hints_are_shell_quoted(
     assert code == 0 and "`git fetch 'we$ird'` now fetches runs" in out, out
     code, out = cli_run("branch", old, "try$it")
     assert code == 0 and "`git push origin 'try$it'`" in out, out
+
+
+# -- 6: checkout --force leaves nothing of the old work behind ---------------------------------
+
+
+def test_checkout_force_makes_the_work_tree_the_runs_code_exactly(repo: Path) -> None:
+    run_id = record(repo, 0.5)  # on the first commit, clean
+    (repo / "train.py").write_text("print('v2')\n")
+    git(repo, "commit", "-qam", "v2")
+    # README.md is the same at HEAD and at the run's commit: edited, and another file staged
+    (repo / "README.md").write_text("# my local edit\n")
+    (repo / ".gitignore").write_text("*.tmp\n")
+    git(repo, "add", ".gitignore")
+    (repo / "new.py").write_text("x = 1\n")
+    git(repo, "add", "new.py")
+    code, out = cli_run("checkout", run_id, "-b", "try", "--force")
+    assert code == 0, out
+    assert git(repo, "status", "--porcelain") == ""
+    assert (repo / "README.md").read_text() == "# project\n"
+    assert (repo / "train.py").read_text() == "print('training')\n"
+    assert not (repo / "new.py").exists()
+    saved = git(repo, "for-each-ref", "--format=%(refname)", "refs/gitxp/saved/").split()
+    assert len(saved) == 1  # the edits were saved first
+    assert git(repo, "show", f"{saved[0]}:README.md") == "# my local edit\n"
+    assert git(repo, "show", f"{saved[0]}:new.py") == "x = 1\n"
+    later = gitxp.open(repo).run(record(repo, 0.6))
+    assert not later.to_dict()["dirty"]
+    assert later.code_commit == git(repo, "rev-parse", "HEAD").strip()
