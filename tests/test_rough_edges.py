@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -244,3 +246,48 @@ def test_checkout_force_makes_the_work_tree_the_runs_code_exactly(repo: Path) ->
     later = gitxp.open(repo).run(record(repo, 0.6))
     assert not later.to_dict()["dirty"]
     assert later.code_commit == git(repo, "rev-parse", "HEAD").strip()
+
+
+# -- 8: a signal the command ignores does not make its run KILLED --------------------------------
+
+IGNORES_SIGINT = """
+import os, time
+open("ready", "w").close()
+while not os.path.exists("go"):
+    time.sleep(0.02)
+print("finished the work")
+"""
+
+
+def _ignore_sigint() -> None:
+    """What a non-interactive shell does to a background job: SIGINT ignored, inherited."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def test_sigint_that_the_command_ignores_leaves_the_run_finished(repo: Path) -> None:
+    (repo / "ignore.py").write_text(IGNORES_SIGINT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gitxp", "run", "-n", "stubborn", "--", "python", "ignore.py"],
+        cwd=repo,
+        env=user_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_ignore_sigint,
+    )
+    deadline = time.monotonic() + 60
+    while not (repo / "ready").exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the command never started"
+        time.sleep(0.02)
+    subprocess.run(["kill", "-INT", str(proc.pid)], check=True)
+    time.sleep(0.3)  # let gitxp handle the signal before the command ends
+    (repo / "go").touch()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "finished the work" in out
+    assert "stopped by SIGINT" not in err and "FINISHED" in err, err
+    record = gitxp.open(repo).run("stubborn")
+    assert record.status == "FINISHED"
+    assert record.meta["exit_code"] == 0 and record.meta.get("signal") is None

@@ -107,7 +107,9 @@ def run_command(
     and gitxp.log_metric() or gitxp.start_run() add to it instead of starting
     another. gitxp exits with CMD's exit code. The run is FINISHED when CMD
     exits 0, FAILED otherwise, KILLED when CMD is stopped by Ctrl-C or a
-    signal (Ctrl-C reaches CMD once; SIGTERM sent to gitxp is passed on).
+    signal (Ctrl-C reaches CMD once; SIGTERM sent to gitxp is passed on; a
+    signal CMD ignores, as a background job ignores SIGINT, leaves the
+    status to how CMD ends).
     The last 1 MB of its output is stored in the run as output.log
     (git show refs/gitxp/runs/ID:output.log, or RunRecord.output in Python),
     with token-shaped strings, private keys, URL passwords and the values of
