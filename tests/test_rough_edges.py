@@ -291,3 +291,82 @@ def test_sigint_that_the_command_ignores_leaves_the_run_finished(repo: Path) -> 
     record = gitxp.open(repo).run("stubborn")
     assert record.status == "FINISHED"
     assert record.meta["exit_code"] == 0 and record.meta.get("signal") is None
+
+
+# -- 11: the small ones ------------------------------------------------------------------------
+
+
+def test_diff_with_code_does_not_tell_you_to_pass_code(repo: Path) -> None:
+    a = record(repo, 0.1)
+    (repo / "train.py").write_text("print('v2')\n")
+    git(repo, "commit", "-qam", "v2")
+    b = record(repo, 0.2)
+    code, out = cli_run("diff", a, b)
+    assert code == 0 and "(--code shows the diff)" in out
+    code, out = cli_run("diff", a, b, "--code")
+    assert code == 0 and "--code shows the diff" not in out, out
+    assert "(the diff is below)" in out and "+print('v2')" in out
+
+
+def test_a_too_short_id_prefix_says_the_minimum(repo: Path) -> None:
+    run_id = record(repo, 0.1)
+    code, out = cli_run("show", run_id[:2])
+    assert code == 1 and "at least 4 characters" in out, out
+    code, out = cli_run("show", "nosuchrun")
+    assert code == 1 and "at least 4" not in out
+
+
+def test_empty_log_of_a_clone_without_origin_says_how_to_pull_or_record(
+    repo: Path, tmp_path: Path
+) -> None:
+    upstream = tmp_path / "upstream.git"
+    git(tmp_path, "clone", "-q", "--bare", str(repo), str(upstream))
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "-o", "upstream", str(upstream), str(clone))
+    result = gitxp_cli(clone, "log")  # stdout and stderr piped, as from a script
+    assert result.returncode == 0 and result.stdout == ""
+    assert "`gitxp pull upstream`" in result.stderr and "gitxp run" in result.stderr
+
+
+def test_export_parquet_keeps_integer_params_int64(repo: Path, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    record(repo, 0.1, params={"epochs": 10, "lr": 0.1, "mixed": 1})
+    record(repo, 0.2, params={"epochs": 20, "lr": 1, "mixed": "a"})
+    record(repo, 0.3, params={"lr": 0.5})
+    out = tmp_path / "out"
+    code, text = cli_run("export", "parquet", str(out))
+    assert code == 0, text
+    assert "params.mixed has values of several types (int, str): written as text" in text
+    schema = pq.read_schema(out / "runs.parquet")
+    assert str(schema.field("params.epochs").type) == "int64"
+    assert str(schema.field("params.lr").type) == "double"
+    assert str(schema.field("params.mixed").type) in ("string", "large_string")
+    epochs = pq.read_table(out / "runs.parquet").column("params.epochs").to_pylist()
+    assert sorted(epochs, key=lambda v: -1 if v is None else v) == [None, 10, 20]
+
+
+def test_metric_gate_names_where_its_conditions_came_from(repo: Path) -> None:
+    record(repo, 0.5)
+    code, out = cli_run("hook", "metric-gate", "--require", "metrics.acc > 0.8")
+    assert code == 1 and "(--require)" in out, out
+    assert "pyproject.toml)" not in out
+    (repo / "pyproject.toml").write_text("[tool.gitxp.gate]\nrequire = ['metrics.acc > 0.9']\n")
+    code, out = cli_run("hook", "metric-gate", "--require", "metrics.acc > 0.8")
+    assert code == 1 and "([tool.gitxp.gate] in pyproject.toml and --require)" in out, out
+
+
+def test_reproduce_of_a_script_outside_the_repository_says_so(repo: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere" / "train_outside.py"
+    outside.parent.mkdir()
+    outside.write_text(
+        "import gitxp\nwith gitxp.start_run(name='outside') as run:\n    run.log_metric('a', 1)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(outside)], cwd=repo, capture_output=True, text=True, env=user_env()
+    )
+    assert done.returncode == 0, done.stderr
+    code, out = cli_run("reproduce", "outside")
+    assert code == 1
+    assert "interactive session" not in out, out
+    assert "train_outside.py, a script outside the repository" in out
