@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import gitxp
 from gitxp.cli.main import cli
-from tests.gitutil import GIT_ENV, git
+from tests.gitutil import GIT_ENV, fsck, git
 
 WORKTREE = str(Path(gitxp.__file__).resolve().parents[1])
 
@@ -370,3 +370,77 @@ def test_reproduce_of_a_script_outside_the_repository_says_so(repo: Path, tmp_pa
     assert code == 1
     assert "interactive session" not in out, out
     assert "train_outside.py, a script outside the repository" in out
+
+
+# -- 11: a run edited on two clones -------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_pull_rebase_edits_resolves_a_run_edited_on_two_clones(repo: Path, tmp_path: Path) -> None:
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    git(repo, "remote", "add", "origin", str(origin))
+    run_id = record(repo, 0.5, name="shared")
+    git(repo, "push", "-q", "origin", "main")
+    assert cli_run("push")[0] == 0
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(origin), str(other))
+    assert gitxp_cli(other, "pull").returncode == 0
+    # edited on both clones
+    assert cli_run("tag", run_id, "best=yes")[0] == 0
+    assert cli_run("note", run_id, "from the first clone")[0] == 0
+    assert cli_run("push")[0] == 0
+    for args in (["tag", run_id, "reviewed=ada", "best=maybe"], ["note", run_id, "from the other"]):
+        assert gitxp_cli(other, *args).returncode == 0
+    push = gitxp_cli(other, "push")
+    assert push.returncode == 1 and "`gitxp pull` first" in push.stderr, push.stderr
+    pull = gitxp_cli(other, "pull")
+    assert pull.returncode == 1
+    # the advice is whole, not cut by the table's width
+    assert "`gitxp pull --rebase-edits` replays your tag/note edits on theirs" in pull.stderr
+    push = gitxp_cli(other, "push")
+    assert push.returncode == 1 and "`gitxp pull --rebase-edits` replays" in push.stderr
+    rebased = gitxp_cli(other, "pull", "--rebase-edits")
+    assert rebased.returncode == 0, rebased.stdout + rebased.stderr
+    assert "2 local edits replayed" in rebased.stdout
+    run = gitxp.open(other).run(run_id)
+    assert run.tags == {"best": "maybe", "reviewed": "ada"}  # the local edit, replayed last, wins
+    assert run.notes == "from the first clone\n\nfrom the other"
+    assert run.last_metrics == {"acc": 0.5}
+    assert gitxp_cli(other, "push").returncode == 0  # now a fast-forward
+    assert cli_run("pull")[0] == 0
+    assert gitxp.open(repo).run(run_id).tags == run.tags
+    fsck(other)
+
+
+def test_rebase_edits_refuses_a_run_whose_local_commits_are_more_than_edits(
+    repo: Path, tmp_path: Path
+) -> None:
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    git(repo, "remote", "add", "origin", str(origin))
+    run = gitxp.start_run(experiment="e", repo=repo, name="live")
+    run.log_metric("acc", 0.1)
+    run.checkpoint()
+    assert cli_run("push")[0] == 0
+    ref = f"refs/gitxp/runs/{run.id}"
+    shared = git(repo, "rev-parse", ref).strip()
+    run.log_metric("acc", 0.2)
+    run.end()  # a local commit that is not an edit
+    ours = git(repo, "rev-parse", ref).strip()
+    # the remote's side: an edit on the shared commit, written with git plumbing
+    edited = git(
+        repo,
+        "commit-tree",
+        f"{shared}^{{tree}}",
+        "-p",
+        shared,
+        "-m",
+        f"gitxp: tag x=1 on run live\n\nGitxp-Run: {run.id}\n",
+    ).strip()
+    git(repo, "push", "-q", "origin", f"{edited}:{ref}", "-f")
+    code, out = cli_run("pull", "--rebase-edits")
+    assert code == 1 and "not rebased: local commit" in out and "local kept" in out, out
+    assert git(repo, "rev-parse", ref).strip() == ours  # left as it was
+    code, out = cli_run("pull", "--rebase-edits", "--force")
+    assert code == 2 and "--force takes the remote's runs" in out
