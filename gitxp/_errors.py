@@ -78,9 +78,10 @@ class NoActiveRunError(GitxpError):
 class RunNotFoundError(GitxpError):
     """A run reference (id, id prefix or name) matched no run."""
 
-    def __init__(self, ref: str, suggestions: Sequence[str] = ()) -> None:
+    def __init__(self, ref: str, suggestions: Sequence[str] = (), note: str = "") -> None:
         self.ref = ref
         hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
+        hint += f"; {note}" if note else ""
         super().__init__(f"no run matches {ref!r}{hint} (list runs with `gitxp log`)")
 
 

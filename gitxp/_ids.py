@@ -14,6 +14,11 @@ import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 RUN_ID_RE = re.compile(r"^[0-9a-hjkmnp-tv-z]{26}$")
+# A name that `gitxp show NAME` would take as an id prefix: 4-26 id characters, any case,
+# starting with 0 (the top 5 bits of a 50-bit ms timestamp: 0 for every id until AD 3084)
+ID_LIKE_NAME_RE = re.compile(r"0[0-9a-hjkmnp-tv-z]{3,25}", re.IGNORECASE)
+# Characters a POSIX shell takes literally, so a name can be pasted into a command unquoted
+NAME_RE = re.compile(r"[\w@%+=:,./-]+")
 
 _ADJECTIVES = [
     "amber",
@@ -120,6 +125,42 @@ def new_run_id(now_ms: int | None = None) -> str:
 def is_run_id(text: str) -> bool:
     """True when *text* has the exact shape of a full run id."""
     return bool(RUN_ID_RE.match(text))
+
+
+def name_problem(name: object) -> str | None:
+    """Why *name* cannot name a run (None: it can). The rules are in docs/format.md, Names."""
+    if not isinstance(name, str) or not name.strip():
+        return "must be a non-empty string"
+    text = name.strip()
+    if ID_LIKE_NAME_RE.fullmatch(text):
+        return "looks like a run id prefix, so `gitxp show` would look it up as an id"
+    if text.startswith("-"):
+        return "starts with '-', so commands would read it as an option"
+    if not NAME_RE.fullmatch(text):
+        return (
+            "has characters a shell would need quoted; use letters, digits and _ - . , : = + @ % /"
+        )
+    return None
+
+
+def check_run_name(name: object) -> str:
+    """*name* stripped of surrounding blanks, or InvalidValueError saying what is wrong."""
+    from ._errors import InvalidValueError
+
+    problem = name_problem(name)
+    if problem is not None:
+        raise InvalidValueError("name", f"{name!r} {problem}")
+    return str(name).strip()
+
+
+def usable_run_name(name: object) -> str | None:
+    """A name from another tool made valid: unsafe runs of characters become '-' (None: none left)."""
+    if not isinstance(name, str):
+        return None
+    text = "-".join(part for part in re.split(r"[^\w@%+=:,./-]+", name) if part).lstrip("-")
+    if not text:
+        return None
+    return f"run-{text}" if ID_LIKE_NAME_RE.fullmatch(text) else text
 
 
 def new_run_name() -> str:

@@ -8,6 +8,7 @@ at the current directory: everything happens in the demo's own repository.
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import tempfile
 from collections.abc import Callable
@@ -182,7 +183,7 @@ def record_sweep(
     if failed:
         raise GitxpError(
             f"demo run {failed[0].name} {failed[0].status} (exit code {failed[0].exit_code}); "
-            f"see `gitxp -C {target} show {failed[0].name}`"
+            f"see `gitxp -C {shlex.quote(target)} show {shlex.quote(failed[0].name)}`"
         )
     return results
 

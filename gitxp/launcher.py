@@ -145,6 +145,22 @@ def _interactive() -> bool:
         return False
 
 
+def ignores_signal(pid: int, signum: int) -> bool:
+    """True when process *pid* ignores *signum* (SIG_IGN), so sending it changes nothing.
+
+    Read from /proc/<pid>/status (Linux); elsewhere, or if the process is
+    gone, False: the signal is then taken to have reached it.
+    """
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("SigIgn:"):
+                    return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
 def _resolve_program(cmd: Sequence[str], cwd: str, path: str | None) -> None:
     program = cmd[0]
     if os.sep in program:
@@ -316,7 +332,10 @@ def _supervise(
     received: list[int] = []
 
     def forward(signum: int, frame: Any) -> None:
-        received.append(signum)
+        # a CMD that ignores it (SIGINT inherited ignored from a non-interactive shell) runs on:
+        # its run ends as CMD does, not KILLED
+        if not ignores_signal(proc.pid, signum):
+            received.append(signum)
         if interactive and signum in (signal.SIGINT, signal.SIGHUP):
             return  # the terminal sent it to CMD as well
         with contextlib.suppress(OSError):

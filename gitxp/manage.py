@@ -22,6 +22,7 @@ from ._errors import (
     RunNotFoundError,
     UsageError,
 )
+from ._ids import check_run_name
 from ._repoarg import RepoArg, opened
 from ._text import count
 from .edit import RunState, edit_run
@@ -106,9 +107,7 @@ def note(run: str, text: str, *, replace: bool = False, repo: RepoArg = ".") -> 
 
 def rename(run: str, name: str, *, repo: RepoArg = ".") -> str:
     """Give a committed run a new name; return the old name."""
-    if not isinstance(name, str) or not name.strip() or "\n" in name:
-        raise InvalidValueError("name", f"{name!r} must be a non-empty single line")
-    name = name.strip()
+    name = check_run_name(name)  # also refuses id-like and shell-unsafe names
     with opened(repo) as r:
         ref, tip = r.resolve(run)
         taken = [row["id"] for row in r.rows() if row.get("name") == name and row["ref"] != ref]

@@ -116,7 +116,10 @@ class Repo:
             )
         del by_ref
         names = sorted({r.get("name") or "" for r in rows} | {r["id"][:10] for r in rows})
-        raise RunNotFoundError(text, difflib.get_close_matches(text, names, n=3, cutoff=0.6))
+        note = ""
+        if len(lowered) < MIN_PREFIX and any(r["id"].startswith(lowered) for r in rows):
+            note = f"an id prefix needs at least {MIN_PREFIX} characters"
+        raise RunNotFoundError(text, difflib.get_close_matches(text, names, n=3, cutoff=0.6), note)
 
     def run(self, ref: str) -> RunRecord:
         """The run named by a full id, a unique id prefix, or its name."""

@@ -293,6 +293,13 @@ def plan(run: str, *, repo: RepoArg = ".") -> Plan:
         elif source == "python":
             script = command.get("script")
             if not script or argv[0] != "python" or len(argv) < 2:
+                if len(argv) >= 2 and argv[0] == "python" and argv[1].endswith(".py"):
+                    raise NotReproducibleError(
+                        record.id,
+                        f"it was recorded by {argv[1]}, a script outside the repository, "
+                        "so the run's code does not include it",
+                        "keep the script in the repository to make its runs reproducible",
+                    )
                 raise NotReproducibleError(
                     record.id, "it was recorded from an interactive session, not a script"
                 )

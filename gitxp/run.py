@@ -29,7 +29,7 @@ from typing import Any
 
 from . import storage, transaction
 from ._errors import GitxpError, InvalidValueError, ParamConflictError, RunFinishedError
-from ._ids import host_name, new_run_id, new_run_name
+from ._ids import check_run_name, host_name, new_run_id, new_run_name
 from .checkpointer import checkpointer
 from .series import Series
 from .values import (
@@ -224,6 +224,8 @@ class Run:
         from .git.snapshot import DEFAULT_MAX_FILE_SIZE, take_snapshot
 
         experiment, name = check_name("experiment", experiment), check_name("name", name)
+        if name is not None:
+            name = check_run_name(name)
         self._params: dict[str, Any] = {}
         self._tags: dict[str, str] = {}
         self._notes = ""

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from . import storage
 from ._errors import (
     AmbiguousRunError,
+    GitxpError,
     RefUpdateError,
     RemoteError,
     RunNotFoundError,
@@ -326,8 +327,8 @@ def _push_rejection(git: GitRepo, theirs: str, ours: str, run_id: str) -> str:
     if is_ancestor(git, ours, theirs, run_id):
         return "the remote has newer commits of this run; `gitxp pull` to get them"
     return (
-        "this run's history differs on the remote; push --force replaces theirs, "
-        "`gitxp pull --force` takes theirs"
+        "this run's history differs on the remote; `gitxp pull --rebase-edits` replays "
+        "your tag/note edits on theirs (then push), push --force replaces theirs"
     )
 
 
@@ -339,14 +340,16 @@ def fetch(
     force: bool = False,
     artifacts: bool = False,
     progress: Progress | None = None,
+    rebase_edits: bool = False,
 ) -> list[RefResult]:
     """Fetch runs from *remote* (a remote name, URL or path; None: as git chooses).
 
     Every run on the remote is fetched unless *runs* names some (id, id
     prefix, or name of a run known locally). A run that exists on both sides
     with diverged histories is ``rejected`` and the local one kept, unless
-    *force*, which takes the remote's (the old tip stays in the reflog).
-    With *artifacts*, the large artifacts of the fetched runs are downloaded
+    *force*, which takes the remote's (the old tip stays in the reflog), or
+    *rebase_edits*, which replays the local tag/name/note edits on top of the
+    remote's history (see `gitxp.rebase_edits`). With *artifacts*, the large artifacts of the fetched runs are downloaded
     from their store into the local one too.
     """
     r, owned = _open(repo)
@@ -391,7 +394,9 @@ def fetch(
                 else:
                     results.append(RefResult(run_id, ref, "new", "", None, theirs))
             else:
-                results.append(_apply(git, ref, local.get(ref), theirs, force, target))
+                results.append(
+                    _apply(git, ref, local.get(ref), theirs, force, target, rebase_edits)
+                )
         if artifacts:
             from .artifacts import download_artifacts
 
@@ -466,16 +471,31 @@ def pull(
     force: bool = False,
     artifacts: bool = False,
     progress: Progress | None = None,
+    rebase_edits: bool = False,
 ) -> list[RefResult]:
     """Fetch runs from *remote*, and with *artifacts* their large artifacts (see `fetch`).
 
     Runs are never merged into anything: a pull of runs is a fetch.
     """
-    return fetch(repo, remote, runs, force=force, artifacts=artifacts, progress=progress)
+    return fetch(
+        repo,
+        remote,
+        runs,
+        force=force,
+        artifacts=artifacts,
+        progress=progress,
+        rebase_edits=rebase_edits,
+    )
 
 
 def _apply(
-    git: GitRepo, ref: str, ours: str | None, theirs: str, force: bool, target: Remote
+    git: GitRepo,
+    ref: str,
+    ours: str | None,
+    theirs: str,
+    force: bool,
+    target: Remote,
+    rebase_edits: bool = False,
 ) -> RefResult:
     """Move local *ref* to the fetched *theirs* when that loses nothing (or *force*)."""
     run_id = _run_id(ref)
@@ -509,16 +529,32 @@ def _apply(
                 ours,
                 theirs,
             )
+        if rebase_edits:
+            from .rebase_edits import replay_edits
+
+            tip, n = replay_edits(git, ref, ours, theirs, run_id)
+            return RefResult(
+                run_id,
+                ref,
+                "updated",
+                f"{count(n, 'local edit')} replayed on the remote's history; "
+                "`gitxp push` publishes them",
+                ours,
+                tip,
+            )
         return RefResult(
             run_id,
             ref,
             "rejected",
             f"this run's history differs on the remote ({theirs[:12]}); local kept; "
-            "fetch --force to take theirs, or push --force to replace theirs",
+            "`gitxp pull --rebase-edits` replays your tag/note edits on theirs, "
+            "`--force` takes theirs",
             ours,
             ours,
         )
-    except RefUpdateError as exc:
+    except GitxpError as exc:  # RefUpdateError, or edits that cannot be replayed
+        if not isinstance(exc, RefUpdateError):
+            return RefResult(run_id, ref, "rejected", f"not rebased: {exc}; local kept", ours, ours)
         return RefResult(run_id, ref, "error", str(exc), ours, ours)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -53,7 +54,8 @@ def checkout(
         raise UsageError(
             f"checkout: {where}: --path DIR (path=) writes a copy and leaves your work tree "
             f"alone, -b BRANCH (branch=) switches to a new branch at the run's code; "
-            f"e.g. gitxp checkout {run if isinstance(run, str) else 'RUN'} --path ../code-copy"
+            f"e.g. gitxp checkout {shlex.quote(run) if isinstance(run, str) else 'RUN'} "
+            "--path ../code-copy"
         )
     if path is not None and not isinstance(path, (str, os.PathLike)):
         raise InvalidValueError("path", f"{path!r}: give the directory to write the code into")

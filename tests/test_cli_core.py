@@ -44,8 +44,8 @@ def test_log_limits_oneline_experiment_and_filter(runner: CliRunner, two_runs: l
     assert len(out) == 1 and out[0].startswith(two_runs[1][:12]) and "exp/second" in out[0]
     out = runner.invoke(cli, ["log", "--oneline", "--filter", "params.lr > 0.05"]).output
     assert "first" in out and "second" not in out
-    out = runner.invoke(cli, ["log", "--oneline", "-e", "other"]).output
-    assert out == ""
+    result = runner.invoke(cli, ["log", "--oneline", "-e", "other"])
+    assert result.stdout == "" and result.stderr == "no runs match\n"
     out = runner.invoke(cli, ["log", "--oneline", "--order-by", "metrics.acc ASC"]).output
     assert out.index("first") < out.index("second")
 
@@ -197,7 +197,8 @@ def test_log_in_repository_without_runs(runner: CliRunner, repo: Path) -> None:
     assert result.exit_code == 0 and json.loads(result.output) == []
     for args in (["log"], ["log", "--oneline"], ["log", "--format", "table"]):
         result = runner.invoke(cli, args)
-        assert result.exit_code == 0 and result.output == "", (args, result.output)
+        assert result.exit_code == 0 and result.stdout == "", (args, result.output)
+        assert "no runs yet: record one" in result.stderr  # on stderr: scripts reading stdout
 
 
 def test_show_reports_exit_code_and_prints_captured_output(repo: Path) -> None:
@@ -252,4 +253,5 @@ def test_an_empty_log_hints_at_recording_or_at_pulling_a_clones_runs(
     piped = subprocess.run(
         [sys.executable, "-m", "gitxp", "log"], cwd=repo, capture_output=True, text=True
     )
-    assert (piped.returncode, piped.stdout, piped.stderr) == (0, "", "")  # scripts see nothing
+    assert (piped.returncode, piped.stdout) == (0, "")  # a script reading stdout sees nothing
+    assert "`gitxp pull` fetches the runs pushed to origin" in piped.stderr  # issue 17

@@ -302,6 +302,25 @@ def test_checkout_of_an_lfs_snapshot_gives_the_real_file_back(
     assert _status(repo) == ""
 
 
+@needs_lfs
+def test_checkout_force_restores_an_edited_lfs_file_as_the_real_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # model.bin is the same at HEAD and in the run; a local edit is saved and
+    # the file put back: it must come back smudged, not as its LFS pointer
+    repo = _lfs_repo(tmp_path / "r")
+    original = (repo / "model.bin").read_bytes()
+    monkeypatch.chdir(repo)
+    (repo / "train.py").write_text("print('run')\n")
+    with gitxp.start_run() as run:
+        pass
+    (repo / "model.bin").write_bytes(b"local edit")
+    gitxp.checkout(run.id, branch="from-run", force=True)
+    assert (repo / "model.bin").read_bytes() == original
+    assert (repo / "train.py").read_text() == "print('run')\n"
+    assert _status(repo) == ""
+
+
 def test_checkout_applies_eol_as_git_checkout_does(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

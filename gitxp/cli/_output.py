@@ -85,8 +85,19 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-def fmt_value(value: Any) -> str:
-    """A param or metric value, short and unambiguous."""
+# Longest value human output prints whole; `--format json` and `show --full` print all of it.
+VALUE_LIMIT = 200
+
+
+def shorten(text: str, limit: int | None = VALUE_LIMIT) -> str:
+    """*text* cut to *limit* characters, saying how long it was (None: never cut)."""
+    if limit is None or len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def fmt_value(value: Any, limit: int | None = VALUE_LIMIT) -> str:
+    """A param or metric value, short and unambiguous; longer than *limit* characters is cut."""
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -98,8 +109,8 @@ def fmt_value(value: Any) -> str:
             return "inf" if value > 0 else "-inf"
         return f"{value:.6g}"
     if isinstance(value, (list, dict)):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
+        return shorten(json.dumps(value, separators=(",", ":")), limit)
+    return shorten(str(value), limit)
 
 
 def fmt_status(status: str, color: bool) -> str:
@@ -121,6 +132,42 @@ def dump_json(value: Any) -> str:
     return json.dumps(json_safe(value), indent=2, ensure_ascii=False, allow_nan=False)
 
 
+def fit_widths(widths: Sequence[int], budget: int, floor: int = 12) -> list[int]:
+    """Column widths summing to at most *budget*: the widest are cut to one common cap.
+
+    The cap is the largest that fits (never below *floor*; a table that
+    cannot fit at *floor* is left wider than *budget*), and the room left
+    under the budget goes one character each to the first capped columns.
+    A binary search over the cap: O(columns × log(widest)), whatever the
+    widths, so a 10 MB cell costs no more than a 100-character one.
+    """
+    widths = list(widths)
+    if sum(widths) <= budget or not widths or max(widths) <= floor:
+        return widths
+
+    def total(cap: int) -> int:
+        return sum(min(w, cap) for w in widths)
+
+    low, high = floor, max(widths)  # total(high) > budget
+    if total(low) > budget:
+        return [min(w, low) for w in widths]
+    while high - low > 1:  # invariant: total(low) <= budget < total(high)
+        middle = (low + high) // 2
+        if total(middle) <= budget:
+            low = middle
+        else:
+            high = middle
+    room = budget - total(low)
+    fitted = []
+    for w in widths:
+        if w > low and room > 0:
+            fitted.append(low + 1)
+            room -= 1
+        else:
+            fitted.append(min(w, low))
+    return fitted
+
+
 def render_table(
     headers: Sequence[str], rows: Sequence[Sequence[str]], max_width: int | None = None
 ) -> str:
@@ -130,9 +177,7 @@ def render_table(
         for i, cell in enumerate(row):
             widths[i] = max(widths[i], len(cell))
     limit = max_width or shutil.get_terminal_size((160, 24)).columns
-    while sum(widths) + 2 * (len(widths) - 1) > limit and max(widths) > 12:
-        widest = widths.index(max(widths))
-        widths[widest] -= 1
+    widths = fit_widths(widths, limit - 2 * (len(widths) - 1))
 
     def cut(text: str, width: int) -> str:
         return text if len(text) <= width else text[: width - 1] + "…"

@@ -91,10 +91,16 @@ def demo_command(path: str | None) -> None:
     )
 
     best, worst = demo.best_and_worst(target)
-    _step(f"4. $ gitxp diff {best['name']} {worst['name']}    (best vs worst)", color)
+    _step(
+        f"4. $ gitxp diff {shlex.quote(best['name'])} {shlex.quote(worst['name'])}    (best vs worst)",
+        color,
+    )
     click.echo(render_text(diff(best["id"], worst["id"], repo=target)))
 
-    _step(f"5. $ gitxp reproduce {best['name']}    (re-run from its recorded code)", color)
+    _step(
+        f"5. $ gitxp reproduce {shlex.quote(best['name'])}    (re-run from its recorded code)",
+        color,
+    )
     result = reproduce(best["id"], repo=target, stream=False)
     click.echo(f"   command: {shlex.join(['python', *result.plan.argv[1:]])} in a fresh checkout")
     rows = [
@@ -115,13 +121,15 @@ def demo_command(path: str | None) -> None:
     if activate:
         click.echo(f"  {activate}    # puts gitxp and this python on PATH")
     click.echo(f"  cd {shlex.quote(target)}")
-    click.echo(f"  gitxp show {best['name']}")
-    click.echo(f"  gitxp compare {best['name']} {worst['name']} {result.run_name}")
+    click.echo(f"  gitxp show {shlex.quote(best['name'])}")
+    click.echo(
+        f"  gitxp compare {shlex.quote(best['name'])} {shlex.quote(worst['name'])} {shlex.quote(result.run_name)}"
+    )
     click.echo("  gitxp run -e iris -p C=3 -p epochs=30 -- python train.py")
     click.echo(
         f'  gitxp log --filter "metrics.accuracy >= {fmt_value(best["metrics"]["accuracy"])}"'
     )
-    click.echo(f"  gitxp checkout {best['name']} --path /tmp/best-iris")
+    click.echo(f"  gitxp checkout {shlex.quote(best['name'])} --path /tmp/best-iris")
     click.echo("  git log --glob=refs/gitxp/runs --oneline")
     if result.exit_status != 0:
         sys.exit(result.exit_status)

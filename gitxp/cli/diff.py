@@ -82,7 +82,8 @@ def _header(result: Any) -> list[str]:
     elif code["same"]:
         lines.append("code: identical")
     else:
-        lines.append(f"code: {count(len(code['files']), 'file')} changed (--code shows the diff)")
+        shown = "the diff is below" if code.get("patch") else "--code shows the diff"
+        lines.append(f"code: {count(len(code['files']), 'file')} changed ({shown})")
     return lines
 
 

@@ -81,6 +81,8 @@ def parquet_command(
             f"{count(len(result.written), 'run')} written ({result.points:,} points), "
             f"{len(result.unchanged)} unchanged, in {result.outdir}"
         )
+        for note in result.notes:
+            click.echo(f"note: {note}", err=True)
 
 
 @export_group.command("tensorboard")

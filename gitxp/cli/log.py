@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shlex
 import sys
 from typing import Any
 
@@ -103,7 +104,7 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         line = [r.get(c) for c in base]
         line += [
-            fmt_value((r.get("params") or {}).get(k)) if k in (r.get("params") or {}) else ""
+            fmt_value((r.get("params") or {}).get(k), None) if k in (r.get("params") or {}) else ""
             for k in param_keys
         ]
         line += [(r.get("metrics") or {}).get(k, "") for k in metric_keys]
@@ -157,14 +158,16 @@ def log_command(
     --format json prints a JSON array; each object has the stable keys id,
     name, experiment, status, start_time, end_time (ms since the epoch, UTC),
     duration (s), code_commit, dirty, user, host, commit, params, metrics
-    (last values) and tags.
+    (last values) and tags. The log, oneline and table forms cut values
+    longer than 200 characters (saying how long they are); json and csv
+    print them whole, as does `gitxp show RUN --full`.
     """
     with open_repo(repo_path) as repo:
         rows = repo.rows(
             filter=filter_, experiment=list(experiment) or None, order_by=list(order_by) or None
         )
         repo._index.warn_broken()
-        has_origin = not rows and repo.git.remote_url() is not None
+        remote = None if rows else _pull_source(repo.git)
     if max_count is not None:
         rows = rows[:max_count]
     color = sys.stdout.isatty()
@@ -180,14 +183,30 @@ def log_command(
             click.echo(_oneline(r, color))
     elif rows:
         click.echo("\n\n".join(_log_entry(r, color) for r in rows))
-    if not rows and fmt in ("log", "table") and sys.stderr.isatty():
+    # on stderr, so a script reading stdout still gets nothing
+    if not rows and fmt in ("log", "table"):
         if filter_ or experiment:
             hint = "no runs match"
-        elif has_origin:  # a fresh clone: git clone does not fetch runs
-            hint = "no runs here yet: `gitxp pull` fetches the runs pushed to origin"
+        elif remote:  # a fresh clone: git clone does not fetch runs
+            pull = "gitxp pull" if remote == "origin" else f"gitxp pull {shlex.quote(remote)}"
+            hint = (
+                f"no runs here yet: `{pull}` fetches the runs pushed to {remote}; "
+                "record one with `gitxp run -- python train.py`"
+            )
         else:
             hint = (
                 "no runs yet: record one with `gitxp run -- python train.py` or "
-                "`with gitxp.start_run(): ...`"
+                "`with gitxp.start_run(): ...`; or fetch someone's with `gitxp pull URL`"
             )
         click.echo(hint, err=True)
+
+
+def _pull_source(git: Any) -> str | None:
+    """The remote `gitxp pull` would fetch from (origin, else the only one), or None."""
+    from ..git.remote import configured_remotes, default_remote_name
+
+    names = configured_remotes(git)
+    preferred = default_remote_name(git, "fetch")
+    if preferred in names:
+        return preferred
+    return names[0] if len(names) == 1 else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 
 import click
@@ -191,4 +192,6 @@ def branch_command(run: str, name: str, force: bool, repo_path: str) -> None:
     from ..manage import branch
 
     ref = branch(run, name, force=force, repo=repo_path)
-    click.echo(f"{ref} now points at run {run}; publish it with `git push origin {name}`")
+    click.echo(
+        f"{ref} now points at run {run}; publish it with `git push origin {shlex.quote(name)}`"
+    )

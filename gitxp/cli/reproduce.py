@@ -145,12 +145,13 @@ def reproduce_command(
     if result.exit_status == 2:
         click.echo(
             f"FAILED: the command ended {result.status} (exit code {result.exit_code}); "
-            f"see `gitxp show {result.run_name}`",
+            f"see `gitxp show {shlex.quote(result.run_name)}`",
         )
     elif result.drifted:
         click.echo(
             f"DRIFT: {', '.join(result.drifted)} differ beyond rtol={rtol:g} atol={atol:g} "
-            f"(new run {result.run_name}; compare with `gitxp diff {result.plan.name} {result.run_name}`)"
+            f"(new run {result.run_name}; compare with "
+            f"`gitxp diff {shlex.quote(result.plan.name)} {shlex.quote(result.run_name)}`)"
         )
     else:
         click.echo(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from typing import Any
 
@@ -34,7 +35,7 @@ def _warn_if_taken(name: str) -> bool:
 
 @click.command(
     "run",
-    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+    context_settings={"allow_interspersed_args": False},  # options stop at CMD
 )
 @click.option(
     "-e",
@@ -108,7 +109,9 @@ def run_command(
     and gitxp.log_metric() or gitxp.start_run() add to it instead of starting
     another. gitxp exits with CMD's exit code. The run is FINISHED when CMD
     exits 0, FAILED otherwise, KILLED when CMD is stopped by Ctrl-C or a
-    signal (Ctrl-C reaches CMD once; SIGTERM sent to gitxp is passed on).
+    signal (Ctrl-C reaches CMD once; SIGTERM sent to gitxp is passed on; a
+    signal CMD ignores, as a background job ignores SIGINT, leaves the
+    status to how CMD ends).
     The last 1 MB of its output is stored in the run as output.log
     (git show refs/gitxp/runs/ID:output.log, or RunRecord.output in Python),
     with token-shaped strings, private keys, URL passwords and the values of
@@ -158,7 +161,7 @@ def run_command(
             how += f", {result.signal}"
         click.echo(
             f"gitxp: run {result.name} {result.status} in {fmt_duration(result.wall_time)} "
-            f"({how}); see `gitxp show {result.run_id[:12] if ambiguous else result.name}`",
+            f"({how}); see `gitxp show {shlex.quote(result.run_id[:12] if ambiguous else result.name)}`",
             err=True,
         )
         if result.output_redacted:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from typing import Any
 
@@ -78,9 +79,13 @@ def report(
     bad = counts["rejected"] + counts["error"]
     if bad:
         if fmt != "json":
+            # the table may cut the detail column: the advice is repeated whole
+            for r in results:
+                if r.status in ("rejected", "error"):
+                    click.echo(f"{r.run_id[:12]}: {r.message}", err=True)
             click.echo(
-                f"error: {count(bad, 'run')} not {'pushed' if action == 'push' else 'fetched'}; "
-                "see the detail column (nothing was overwritten)",
+                f"error: {count(bad, 'run')} not {'pushed' if action == 'push' else 'fetched'} "
+                "(nothing was overwritten)",
                 err=True,
             )
         sys.exit(1)
@@ -179,6 +184,12 @@ def _fetch_options(func: Any) -> Any:
     func = click.option("-f", "--force", is_flag=True, help="Take the remote's diverged runs.")(
         func
     )
+    func = click.option(
+        "--rebase-edits",
+        is_flag=True,
+        help="For a run edited on both sides: replay your tag/name/note edits on the "
+        "remote's history (then `gitxp push`).",
+    )(func)
     func = click.argument("runs", nargs=-1, metavar="[RUN]...")(func)
     return click.argument("remote", required=False)(func)
 
@@ -187,6 +198,8 @@ def _fetch(action: str, remote: str | None, runs: tuple[str, ...], **options: An
     from ..git.remote import resolve_remote
     from ..sharing import fetch
 
+    if options["force"] and options["rebase_edits"]:
+        raise click.UsageError("--force takes the remote's runs, --rebase-edits keeps your edits")
     with open_repo(options["repo_path"]) as repo:
         target = resolve_remote(repo.git, remote, "fetch").display
         results = fetch(
@@ -196,6 +209,7 @@ def _fetch(action: str, remote: str | None, runs: tuple[str, ...], **options: An
             force=options["force"],
             artifacts=options["artifacts"],
             progress=_progress(options["quiet"]),
+            rebase_edits=options["rebase_edits"],
         )
         if not results and options["fmt"] != "json":
             click.echo(f"no runs on {target}")
@@ -238,6 +252,12 @@ def pull_command(remote: str | None, runs: tuple[str, ...], **options: Any) -> N
       gitxp pull
       gitxp pull origin --artifacts
       gitxp pull --force origin swift-otter-42
+      gitxp pull --rebase-edits && gitxp push   # edited on two clones: keep both
+
+    A run edited on two clones (tags, name, notes) has diverged; --rebase-edits
+    replays your edits on top of the remote's history, so `gitxp push` can
+    then fast-forward it. Runs whose local commits are more than edits
+    (checkpoints) stay rejected.
     """
     _fetch("pull", remote, runs, **options)
 
@@ -294,6 +314,6 @@ def setup_command(remote: str | None, with_push: bool, fmt: str, repo_path: str)
     for spec in result.push:
         click.echo(f"added remote.{result.remote}.push = {spec}")
     click.echo(
-        f"`git fetch {result.remote}` now fetches runs"
-        + (f" and `git push {result.remote}` pushes them" if result.push else "")
+        f"`git fetch {shlex.quote(result.remote)}` now fetches runs"
+        + (f" and `git push {shlex.quote(result.remote)}` pushes them" if result.push else "")
     )

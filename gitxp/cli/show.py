@@ -9,6 +9,7 @@ import click
 
 from .._text import count, size
 from ._output import (
+    VALUE_LIMIT,
     dump_json,
     fmt_duration,
     fmt_status,
@@ -18,6 +19,7 @@ from ._output import (
     open_repo,
     render_table,
     repo_option,
+    shorten,
 )
 
 
@@ -25,8 +27,9 @@ def _section(title: str, color: bool) -> str:
     return click.style(title, bold=True) if color else title
 
 
-def render(record: Any, color: bool, env_details: bool = False) -> str:
-    """The human form of `gitxp show`."""
+def render(record: Any, color: bool, env_details: bool = False, full: bool = False) -> str:
+    """The human form of `gitxp show`; long values are cut unless *full*."""
+    limit = None if full else VALUE_LIMIT
     data = record.to_dict()
     end = data["end_time"]
     duration = (
@@ -70,7 +73,7 @@ def render(record: Any, color: bool, env_details: bool = False) -> str:
     if data["params"]:
         out += ["", _section("Params", color)]
         width = max(len(k) for k in data["params"])
-        out += [f"  {k.ljust(width)}  {fmt_value(v)}" for k, v in data["params"].items()]
+        out += [f"  {k.ljust(width)}  {fmt_value(v, limit)}" for k, v in data["params"].items()]
     summary = record.summary
     if summary:
         out += ["", _section("Metrics", color)]
@@ -89,7 +92,7 @@ def render(record: Any, color: bool, env_details: bool = False) -> str:
         out += ["  " + line for line in table.splitlines()]
     if data["tags"]:
         out += ["", _section("Tags", color)]
-        out += [f"  {k} = {v}" for k, v in data["tags"].items()]
+        out += [f"  {k} = {shorten(str(v), limit)}" for k, v in data["tags"].items()]
     if data["notes"]:
         out += ["", _section("Notes", color)]
         out += ["  " + line for line in data["notes"].splitlines()]
@@ -160,9 +163,16 @@ def _artifact_lines(files: list[dict[str, Any]]) -> list[str]:
     is_flag=True,
     help="Print the captured output of a `gitxp run` command instead.",
 )
+@click.option(
+    "--full",
+    is_flag=True,
+    help=f"Print long param and tag values whole (cut at {VALUE_LIMIT} characters otherwise).",
+)
 @format_option("text", "json", default="text")
 @repo_option
-def show_command(run: str, env_details: bool, output: bool, fmt: str, repo_path: str) -> None:
+def show_command(
+    run: str, env_details: bool, output: bool, full: bool, fmt: str, repo_path: str
+) -> None:
     """Show one run: params, metric summary, tags, notes, artifacts, code and environment.
 
     RUN is a full run id, a unique id prefix (4+ characters) or a run name.
@@ -171,6 +181,7 @@ def show_command(run: str, env_details: bool, output: bool, fmt: str, repo_path:
     Examples:
       gitxp show 01jdx3k9
       gitxp show swift-otter-42 --env
+      gitxp show swift-otter-42 --full      # long param values whole
       gitxp show swift-otter-42 --output | tail
       gitxp show swift-otter-42 --format json | jq .params
     """
@@ -186,4 +197,4 @@ def show_command(run: str, env_details: bool, output: bool, fmt: str, repo_path:
             data["artifacts"] = [] if record.corrupt else record.artifacts()
             click.echo(dump_json(data))
         else:
-            click.echo(render(record, sys.stdout.isatty(), env_details))
+            click.echo(render(record, sys.stdout.isatty(), env_details, full))

@@ -13,7 +13,7 @@ from ._output import dump_json, fmt_duration, fmt_value, format_option, render_t
 
 @click.command(
     "sweep",
-    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+    context_settings={"allow_interspersed_args": False},  # options stop at CMD
 )
 @click.option(
     "-p",

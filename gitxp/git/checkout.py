@@ -271,6 +271,44 @@ def switch_to_new_branch(git: GitRepo, name: str, commit: str, force: bool = Fal
             blob_normalizer=filters,  # type: ignore[arg-type]  # the same two methods
             config=config,
         )
+        if saved:
+            # update_working_tree only touches what differs between HEAD and *commit*:
+            # an edit to a file the two share would survive. It is saved; put it back too.
+            _match_commit(git, state.changed, commit, filters)
     create_branch(git, name, commit)
     drepo.refs.set_symbolic_ref(b"HEAD", ref.encode(), message=b"gitxp: checkout")
     return saved
+
+
+def _match_commit(git: GitRepo, paths: list[str], commit: str, filters: WorkTreeFilters) -> None:
+    """Make *paths* in the work tree and the index what they are in *commit* (or absent),
+    written through *filters* (smudge, eol) as git checkout writes them."""
+    from dulwich.index import build_file_from_blob, get_symlink_fn, index_entry_from_stat
+
+    wanted = {p: (m, s) for p, m, s in git.walk_tree(git.read_commit(commit).tree)}
+    drepo = git.dulwich
+    config = drepo.get_config_stack()
+    index = drepo.open_index()
+    made: set[str] = set()
+    for path in paths:
+        key = path.encode("utf-8", "surrogateescape")
+        full = os.path.join(git.root, *path.split("/"))
+        if os.path.lexists(full) and (os.path.islink(full) or not os.path.isdir(full)):
+            os.unlink(full)
+        if path not in wanted:
+            if key in index:
+                del index[key]
+            continue
+        mode, sha = wanted[path]
+        if mode == MODE_GITLINK:
+            continue  # a submodule's own work tree is not this checkout's
+        _safe_dir(git.root, path.rpartition("/")[0], made)
+        blob = drepo.object_store[sha.encode()]
+        assert isinstance(blob, Blob)
+        if mode != MODE_LINK:
+            blob = filters.checkout_normalize(blob, key)
+        st = build_file_from_blob(
+            blob, mode, full.encode("utf-8", "surrogateescape"), symlink_fn=get_symlink_fn(config)
+        )
+        index[key] = index_entry_from_stat(st, sha.encode(), mode)
+    index.write()

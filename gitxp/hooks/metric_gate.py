@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -140,8 +141,11 @@ def _show(value: Any) -> str:
     return "missing" if value is None else fmt_value(value)
 
 
-def render_unmet(result: GateResult) -> str:
-    """The failure report: the run checked, then a table of the unmet conditions."""
+def render_unmet(result: GateResult, source: str = "[tool.gitxp.gate] in pyproject.toml") -> str:
+    """The failure report: the run checked, then a table of the unmet conditions.
+
+    *source* says where the conditions were set (pyproject.toml, --require or both).
+    """
     from ..cli._output import fmt_short_time, render_table
 
     run = result.run or {}
@@ -156,7 +160,7 @@ def render_unmet(result: GateResult) -> str:
     return "\n".join(
         [
             f"commit {result.commit[:12]} fails {n} of {len(result.checks)} gate condition"
-            f"{'s' if len(result.checks) != 1 else ''} ([tool.gitxp.gate] in pyproject.toml)",
+            f"{'s' if len(result.checks) != 1 else ''} ({source})",
             f"checked against run {run.get('id')} ({run.get('name')}, experiment "
             f"{run.get('experiment')}, FINISHED, started {fmt_short_time(run.get('start_time'))}),"
             " the newest finished run on that commit:",
@@ -183,7 +187,7 @@ def render_missing(result: GateResult, gate: GateConfig) -> str:
         if counts
         else ""
     )
-    exp = f" -e {gate.experiment[0]}" if gate.experiment else ""
+    exp = f" -e {shlex.quote(gate.experiment[0])}" if gate.experiment else ""
     return (
         f"no FINISHED run{scope} recorded on commit {result.commit[:12]}{others}; "
         f"record one on it first (e.g. `gitxp run{exp} -- python train.py`), "
@@ -227,6 +231,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             gate.missing = args.missing
         if not (configured or args.require or args.experiment or args.missing):
             return 0  # no gate set up: nothing to check
+        configured_require = len(gate.require) > len(args.require)
+        source = " and ".join(
+            ["[tool.gitxp.gate] in pyproject.toml"] * configured_require
+            + ["--require"] * bool(args.require)
+        )
         commits = _commits_to_check(git, args)
         if not commits:
             return 0
@@ -243,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 failed |= gate.missing == "fail"
             elif result.unmet:
-                say(NAME, render_unmet(result))
+                say(NAME, render_unmet(result, source))
                 failed = True
     return 1 if failed else 0
 

@@ -9,6 +9,7 @@ unless `push-failure = "fail"`.
 from __future__ import annotations
 
 import argparse
+import shlex
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -91,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if r.get("dirty") and not r.get("head") and r.get("code_commit")
             }
             runs = select_runs(rows, commits, heads)
+        carried = context.carried_runs()  # git's own refspec pushes these right after us
+        runs = [run for run in runs if run not in carried]
         if not runs:
             return 0
         try:
@@ -115,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{context.target}: {r.status}{': ' + r.message if r.message else ''}",
         )
     if bad:
-        say(NAME, "push them later with `gitxp push " + context.target + "`")
+        say(NAME, f"push them later with `gitxp push {shlex.quote(context.target)}`")
         return 1 if strict else 0
     if args.verbose:
         say(NAME, f"pushed {count(len(runs), 'run')} to {context.target}")

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ..git.repository import GitRepo
 
 GITXP_REFS = "refs/gitxp/"
+RUNS_REFS = GITXP_REFS + "runs/"
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,18 @@ class PushContext:
     def target(self) -> str | None:
         """What to push runs to: the remote's name when it has one, else its URL."""
         return self.remote or self.url
+
+    def carried_runs(self) -> set[str]:
+        """Ids of the runs this push itself sends (a `refs/gitxp/runs/*` refspec in git config).
+
+        The push-runs hook leaves them to git: pushing them first would make
+        git's own update of the same refs fail ("failed to update ref").
+        """
+        return {
+            r.local_ref[len(RUNS_REFS) :]
+            for r in self.refs
+            if not r.is_delete and r.local_ref.startswith(RUNS_REFS) and r.remote_ref == r.local_ref
+        }
 
     def code_refs(self) -> list[PushedRef]:
         """The refs that carry code: not deletions, not gitxp's own refs."""

@@ -39,6 +39,7 @@ class ExportResult:
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     points: int = 0
+    notes: list[str] = field(default_factory=list)  # columns written as text, and why
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -46,18 +47,32 @@ class ExportResult:
             "written": self.written,
             "unchanged": self.unchanged,
             "points": self.points,
+            "notes": self.notes,
         }
 
 
-def _uniform(frame: pd.DataFrame) -> pd.DataFrame:
-    """Columns of mixed Python types (a param int here, text there) become text, so Arrow
-    and CSV readers get one type per column; lists and objects become JSON."""
+def _uniform(
+    frame: pd.DataFrame, raw: dict[str, list[Any]], notes: list[str] | None = None
+) -> pd.DataFrame:
+    """One type per column, so Arrow and CSV readers agree: integer params stay int64
+    (nullable: a run without the param is null, not NaN), ints mixed with floats are
+    float64, and mixed types (an int here, text there) become text, noted in *notes*;
+    lists and objects become JSON. *raw* holds the params' values as recorded."""
+    import pandas as pd
+
     for col in frame.columns:
+        values = raw.get(col, list(frame[col]))
+        kinds = {type(v) for v in values if v is not None}
+        if kinds == {int}:
+            frame[col] = pd.array(values, dtype="Int64")
+            continue
         if frame[col].dtype != object:
             continue
-        kinds = {type(v) for v in frame[col] if v is not None}
         if kinds <= {int} or kinds <= {float, int} or kinds <= {bool} or kinds <= {str}:
             continue
+        if notes is not None and len(kinds) > 1:
+            names = ", ".join(sorted(k.__name__ for k in kinds))
+            notes.append(f"{col} has values of several types ({names}): written as text")
         frame[col] = [
             None if v is None else (json.dumps(v) if isinstance(v, (list, dict)) else str(v))
             for v in frame[col]
@@ -65,14 +80,19 @@ def _uniform(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def runs_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """The runs table: the columns of `Repo.runs()` plus parent, source, user, host, commit."""
+def runs_table(rows: list[dict[str, Any]], notes: list[str] | None = None) -> pd.DataFrame:
+    """The runs table: the columns of `Repo.runs()` plus parent, source, user, host, commit.
+
+    A param column of mixed types is written as text, with a line in *notes*.
+    """
     from ..query import to_frame
 
     frame = to_frame(rows)
     for i, col in enumerate(EXTRA_COLUMNS):
         frame.insert(7 + i, col, [r.get(col) for r in rows])
-    return _uniform(frame)
+    keys = {k for r in rows for k in (r.get("params") or {})}
+    raw = {f"params.{k}": [(r.get("params") or {}).get(k) for r in rows] for k in keys}
+    return _uniform(frame, raw, notes)
 
 
 def _write(frame: Any, path: str, fmt: str) -> None:
@@ -148,7 +168,7 @@ def export_parquet(
             result.points += table.num_rows
             done[run_id] = {"commit": row["commit"], "dir": rel}
             result.written.append(run_id)
-        _write(runs_table(rows), os.path.join(out, f"runs.{ext}"), fmt)
+        _write(runs_table(rows, result.notes), os.path.join(out, f"runs.{ext}"), fmt)
     # the dataset mirrors this export's selection: drop runs no longer in it
     selected = {r["id"] for r in rows}
     for run_id in [r for r in done if r not in selected]:

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._errors import GitxpError, InvalidValueError
+from .._ids import usable_run_name
 from .mlflow_entities import (
     DEFAULT_EXPERIMENT,
     TAG_NOTE,
@@ -250,7 +251,8 @@ def start_run(
             resumed = True
         else:
             tags = dict(tags or {})
-            name = run_name or tags.pop(TAG_RUN_NAME, None)
+            # "my run" -> my-run: gitxp names are shell-safe and never look like an id
+            name = usable_run_name(run_name or tags.pop(TAG_RUN_NAME, None))
             notes = description or tags.pop(TAG_NOTE, None)
             parent = parent_run_id or tags.pop(TAG_PARENT, None)
             if parent is None and nested and stack:
@@ -370,7 +372,7 @@ def apply_tags(run: GitxpRun, tags: Mapping[str, Any]) -> None:
     plain = {}
     for key, value in tags.items():
         if key == TAG_RUN_NAME:
-            name = str(value).strip()
+            name = usable_run_name(str(value))
             if name:
                 run.name = name
                 run._set_meta(name=name)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._errors import GitxpError, InvalidValueError
+from .._ids import usable_run_name
 from .mlflow_entities import TAG_NOTE, TAG_PARENT, TAG_RUN_NAME, TAG_USER
 
 # MLflow's RunStatus numbers, as the file store writes them
@@ -371,7 +372,7 @@ def write_run(
     run = Run(
         git,
         experiment=experiment,
-        name=src.name or None,
+        name=usable_run_name(src.name),  # "run 1" -> run-1: names must be shell-safe
         params=dict(src.params)
         if src.typed
         else {k: typed_param(v) for k, v in src.params.items()},

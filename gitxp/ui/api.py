@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import threading
 import time
 from collections import OrderedDict
@@ -463,7 +464,7 @@ def read_artifact(repo: Repo, record: RunRecord, name: str) -> bytes:
         if name in stored:
             raise GitxpError(
                 f"artifact {name!r} of run {record.id} is in the artifact store; "
-                f"fetch it with `gitxp artifacts get {record.id[:12]} {name}`"
+                f"fetch it with `gitxp artifacts get {record.id[:12]} {shlex.quote(name)}`"
             )
         raise GitxpError(
             f"run {record.id} has no artifact {name!r}"
