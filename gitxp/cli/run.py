@@ -114,9 +114,11 @@ def run_command(
     status to how CMD ends).
     The last 1 MB of its output is stored in the run as output.log
     (git show refs/gitxp/runs/ID:output.log, or RunRecord.output in Python),
-    with token-shaped strings, private keys, URL passwords and the values of
-    secret-named settings (API_KEY=..., password: ...) replaced by [redacted];
-    the terminal shows the output as printed. --no-capture stores none of it.
+    with credentials replaced by [redacted]: known token shapes, private keys,
+    passwords in URLs and query strings, Authorization headers, the values of
+    secret-named settings and flags (API_KEY=..., --api-key ..., password: ...),
+    and every value redacted from the command line or the environment. The
+    terminal shows the output as printed. --no-capture stores none of it.
 
     \b
     Examples:
