@@ -9,7 +9,6 @@ run, query or CLI layers.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import threading
 import time
@@ -25,6 +24,7 @@ from dulwich.repo import Repo as _DulwichRepo
 
 from .._errors import BareRepositoryError, GitxpError, NotARepositoryError
 from .discovery import find_root
+from .hashing import SHA1_IDS, ObjectIds, ids_of
 
 MODE_FILE = 0o100644
 MODE_EXEC = 0o100755
@@ -230,6 +230,9 @@ class GitRepo:
             raise NotARepositoryError(root) from exc
         self.git_dir = os.path.abspath(self._repo.commondir())
         self._objects = os.fspath(self._repo.object_store.path)
+        # SHA-1 or SHA-256 (`git init --object-format=sha256`): see `gitxp.git.hashing`
+        self.ids: ObjectIds = ids_of(self._repo)
+        self._hex_length = self.ids.hex_length
         self._identity: Identity | None = None
         self._config_stamp = _config_stamp(self.git_dir)  # dulwich read its settings now
         # Bare: no work tree. dulwich knows when it opened a git directory itself;
@@ -285,7 +288,7 @@ class GitRepo:
         made of. Packed objects and alternates go through dulwich.
         """
         kind = body = None
-        if len(sha) == 40 and _HEX.issuperset(sha):
+        if len(sha) == self._hex_length and _HEX.issuperset(sha):
             try:
                 data = zlib.decompress(read_file(f"{self._objects}/{sha[:2]}/{sha[2:]}"))
             except FileNotFoundError:
@@ -311,15 +314,16 @@ class GitRepo:
         """Map each entry name of tree *sha* to its (mode, id)."""
         return {
             name.decode("utf-8", "surrogateescape"): (mode, hexsha.decode())
-            for name, mode, hexsha in parse_tree(self._read_raw(sha, b"tree"), 20)
+            for name, mode, hexsha in parse_tree(self._read_raw(sha, b"tree"), self.ids.raw_length)
         }
 
     def commit_tree(self, sha: str) -> str:
         """The tree id of commit *sha* (its first header line), without parsing the rest."""
         body = self._read_raw(sha, b"commit")
-        if not body.startswith(b"tree ") or body[45:46] != b"\n":
+        end = 5 + self._hex_length
+        if not body.startswith(b"tree ") or body[end : end + 1] != b"\n":
             raise GitxpError(f"object {sha} is not a well-formed commit; run `git fsck`")
-        return body[5:45].decode()
+        return body[5:end].decode()
 
     def walk_tree(self, sha: str, prefix: str = "") -> Iterator[tuple[str, int, str]]:
         """Yield (path, mode, id) for every non-tree entry below tree *sha*."""
@@ -343,7 +347,9 @@ class GitRepo:
         return mode, sha
 
     def read_commit(self, sha: str) -> CommitInfo:
-        obj = Commit.from_raw_string(Commit.type_num, self._read_raw(sha, b"commit"))
+        obj = Commit.from_raw_string(
+            Commit.type_num, self._read_raw(sha, b"commit"), object_format=self.ids.format
+        )
         if not isinstance(obj, Commit):  # pragma: no cover - from_raw_string made it one
             raise GitxpError(f"object {sha} is not a commit")
         return CommitInfo(
@@ -361,7 +367,7 @@ class GitRepo:
 
     def add_object(self, obj: Blob | Tree | Commit) -> None:
         """Store one object loose (see `_write_loose`)."""
-        self._write_loose(obj.id.decode(), obj.type_name, obj.as_raw_string(), obj)
+        self._write_loose(self.ids.object_id(obj), obj.type_name, obj.as_raw_string(), obj)
 
     def _write_loose(
         self, sha: str, kind: bytes, body: bytes, obj: Blob | Tree | Commit | None = None
@@ -427,19 +433,17 @@ class GitRepo:
                 store.add_object(obj)
                 return
             except FileLocked:
-                if obj.id in store:
+                if self.ids.object_id(obj).encode() in store:
                     return
                 if time.monotonic() > deadline:
                     raise GitxpError(
-                        f"object {obj.id.decode()} stays locked; if no git or gitxp process "
+                        f"object {self.ids.object_id(obj)} stays locked; if no git or gitxp process "
                         "is running, delete its .lock file under .git/objects and retry"
                     ) from None
                 time.sleep(0.002)
 
     def write_blob(self, data: bytes) -> str:
-        sha = hashlib.sha1(b"blob %d\0" % len(data))
-        sha.update(data)
-        hexsha = sha.hexdigest()
+        hexsha = self.ids.blob_id(data)
         self._write_loose(hexsha, b"blob", data)
         return hexsha
 
@@ -448,7 +452,7 @@ class GitRepo:
 
         Only modes git fsck accepts are allowed; the blobs must already exist.
         """
-        root_id, trees = build_trees(files)
+        root_id, trees = build_trees(files, self.ids)
         for tree in trees:
             self.add_object(tree)
         return root_id
@@ -473,8 +477,9 @@ class GitRepo:
         commit.author_timezone = commit.commit_timezone = tz
         # no `encoding` header: git reads a message without one as UTF-8
         commit.message = message.encode("utf-8")
-        self.add_object(commit)
-        return commit.id.decode()
+        sha = self.ids.object_id(commit)
+        self._write_loose(sha, b"commit", commit.as_raw_string(), commit)
+        return sha
 
     # -- HEAD and config --------------------------------------------------
     def head(self) -> str | None:
@@ -540,8 +545,13 @@ class GitRepo:
         return strip_credentials(url) if url else None
 
 
-def build_trees(files: Mapping[str, tuple[int, str]]) -> tuple[str, list[Tree]]:
-    """Build (without writing) the trees holding *files*; return the root id and all trees."""
+def build_trees(
+    files: Mapping[str, tuple[int, str]], ids: ObjectIds = SHA1_IDS
+) -> tuple[str, list[Tree]]:
+    """Build (without writing) the trees holding *files*; return the root id and all trees.
+
+    *ids* is the repository's object format (`GitRepo.ids`): it names the trees.
+    """
     root: dict[str, Any] = {}
     for path, (mode, sha) in files.items():
         if mode not in VALID_FILE_MODES:
@@ -566,7 +576,7 @@ def build_trees(files: Mapping[str, tuple[int, str]]) -> tuple[str, list[Tree]]:
             else:
                 tree.add(name.encode("utf-8", "surrogateescape"), value[0], value[1].encode())
         trees.append(tree)
-        return tree.id.decode()
+        return ids.object_id(tree)
 
     return build(root), trees
 
