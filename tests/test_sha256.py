@@ -10,7 +10,6 @@ before anything is written, with a one-line error.
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
