@@ -19,7 +19,7 @@ from click.testing import CliRunner
 import gitxp
 from gitxp.cli.main import cli
 from tests.gitutil import fsck, git, run_refs
-from tests.servers import git_daemon
+from tests.servers import git_daemon, git_http
 from tests.workflows_util import gitxp as gitxp_process
 
 
@@ -96,6 +96,7 @@ def test_runs_record_in_a_sha256_repository_clean_and_dirty(repo256: Path) -> No
     assert {len(c) for c in frame["code_commit"]} == {64}
 
 
+@pytest.mark.slow  # several `gitxp` processes
 def test_gitxp_run_then_the_cli_reads_edits_and_cleans_up(repo256: Path) -> None:
     (repo256 / "train.py").write_text(
         "import gitxp\ngitxp.log_metric('acc', 0.75)\nprint('trained')\n"
@@ -129,6 +130,7 @@ def test_gitxp_run_then_the_cli_reads_edits_and_cleans_up(repo256: Path) -> None
     assert gitxp.open(str(repo256)).run("first").metric_history("acc")["value"].tolist() == [0.75]
 
 
+@pytest.mark.slow  # several `gitxp` processes
 def test_checkout_and_reproduce_a_sha256_run(repo256: Path, tmp_path: Path) -> None:
     (repo256 / "train.py").write_text("import gitxp\ngitxp.log_metric('acc', 0.25)\n")
     done = gitxp_process(repo256, "run", "-n", "snap", "--", "python", "train.py")
@@ -214,6 +216,18 @@ def test_push_and_fetch_between_sha256_repositories_over_git_daemon(
     fsck(other)
     assert {r.rsplit("/", 1)[-1] for r in run_refs(other)} == set(ids)
     assert gitxp.open(str(other)).run("two").metric_history("loss")["value"].tolist() == [1.0, 0.5]
+
+    # smart HTTP: fetching works; dulwich's HTTP push writes SHA-1 packs, so it is refused
+    third = _init(tmp_path / "third")
+    _record(repo256, name="three")
+    before = _state(bare)
+    with git_http(base) as url:
+        fetched = runner.invoke(cli, ["fetch", "-C", str(third), f"{url}/runs.git"])
+        assert fetched.exit_code == 0, fetched.output
+        _one_line_refusal(runner.invoke(cli, ["push", f"{url}/runs.git"]), "http", "git://")
+    assert len(run_refs(third)) == 2
+    fsck(third)
+    assert _state(bare) == before
 
 
 @pytest.mark.parametrize("local_format", ["sha1", "sha256"])

@@ -33,6 +33,9 @@ class ObjectIds:
     raw_length: int  # 20 or 32: the binary id in trees, indexes and packs
     new_hash: Callable[..., Any]  # hashlib constructor
     format: ObjectFormat  # dulwich's description of the same format
+    # The id of a dulwich object in this format (chosen per format, not tested per object):
+    # dulwich's `obj.id` is always SHA-1 (and cached); a SHA-256 id is hashed from the bytes.
+    object_id: Callable[[Any], str]
 
     @property
     def zero(self) -> str:
@@ -50,24 +53,22 @@ class ObjectIds:
         digest.update(data)
         return str(digest.hexdigest())
 
-    def object_id(self, obj: Any) -> str:
-        """The id of dulwich object *obj* in this format.
-
-        dulwich's `obj.id` is always SHA-1 (and cached); a SHA-256 id is
-        computed from the object's bytes.
-        """
-        if self.format is SHA1:
-            return str(obj.id.decode())
-        obj.object_format = self.format
-        return str(obj.get_id(self.format).decode())
-
     def is_id(self, text: str) -> bool:
         """True when *text* is a full lower-case hex object id of this format."""
         return len(text) == self.hex_length and _HEX.issuperset(text)
 
 
-SHA1_IDS = ObjectIds("sha1", 40, 20, hashlib.sha1, SHA1)
-SHA256_IDS = ObjectIds("sha256", 64, 32, hashlib.sha256, SHA256)
+def _sha1_id(obj: Any) -> str:
+    return str(obj.id.decode())
+
+
+def _sha256_id(obj: Any) -> str:
+    obj.object_format = SHA256
+    return str(obj.get_id(SHA256).decode())
+
+
+SHA1_IDS = ObjectIds("sha1", 40, 20, hashlib.sha1, SHA1, _sha1_id)
+SHA256_IDS = ObjectIds("sha256", 64, 32, hashlib.sha256, SHA256, _sha256_id)
 HEX_LENGTHS = (40, 64)
 
 

@@ -77,12 +77,12 @@ def send_pack_sha256(
     client.protocol_version = 0
     proto, _, _stderr = client._connect(b"receive-pack", path)
     with proto:
-        old_refs, server_caps = read_pkt_refs_v1(proto.read_pkt_seq())
+        advertised, server_caps = read_pkt_refs_v1(proto.read_pkt_seq())
         theirs = advertised_format(server_caps)
         if theirs != SHA256_IDS.name:
             proto.write_pkt_line(None)
             raise mismatch(SHA256_IDS, remote, theirs, "pushed")
-        old_refs = {ref: sha for ref, sha in old_refs.items() if sha != zero}
+        old_refs: dict[Any, Any] = {r: sha for r, sha in advertised.items() if sha != zero}
         wanted = {c for c in client._send_capabilities if not c.startswith(b"push-options")}
         caps = (wanted & server_caps) - {b"atomic"}
         caps.add(b"object-format=" + SHA256_IDS.name.encode())
@@ -93,12 +93,12 @@ def send_pack_sha256(
         except BaseException:
             proto.write_pkt_line(None)
             raise
-        changed = {ref: sha for ref, sha in new_refs.items() if old_refs.get(ref) != sha}
+        changed: dict[Any, Any] = {r: sha for r, sha in new_refs.items() if old_refs.get(r) != sha}
         if not changed:
             proto.write_pkt_line(None)
             return {}
         # a ref the remote lacks is announced as moving from the 64-digit zero id
-        before = {**{ref: zero for ref in changed}, **old_refs}
+        before: dict[Any, Any] = {**dict.fromkeys(changed, zero), **old_refs}
         header = _v1ReceivePackHeader(sorted(caps), before, changed)
         for pkt in header:
             proto.write_pkt_line(pkt)
