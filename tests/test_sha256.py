@@ -10,6 +10,9 @@ before anything is written, with a one-line error.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +21,7 @@ from click.testing import CliRunner
 
 import gitxp
 from gitxp.cli.main import cli
-from tests.gitutil import fsck, git, run_refs
+from tests.gitutil import GIT_ENV, fsck, git, run_refs
 from tests.servers import git_daemon, git_http
 from tests.workflows_util import gitxp as gitxp_process
 
@@ -260,3 +263,33 @@ def test_runs_never_travel_between_sha1_and_sha256_repositories(
     assert {p: _state(p) for p in (local, bare, peer)} == before
     fsck(local)
     fsck(peer)
+
+
+def test_the_pre_push_hook_carries_runs_of_a_sha256_repository(
+    repo256: Path, tmp_path: Path, runner: CliRunner
+) -> None:
+    bare = _init(tmp_path / "origin.git", bare=True)
+    git(repo256, "remote", "add", "origin", str(bare))
+    assert runner.invoke(cli, ["hooks", "install", "-t", "pre-push"]).exit_code == 0
+    git(repo256, "checkout", "-q", "-b", "feature")
+    (repo256 / "train.py").write_text("print('feature')\n")
+    git(repo256, "commit", "-qam", "feature")
+    run_id = _record(repo256)
+    git(repo256, "checkout", "-q", "main")
+    (repo256 / "README.md").write_text("# main only\n")
+    git(repo256, "commit", "-qam", "main only")
+    _record(repo256, name="on-main")  # on HEAD, which is not pushed
+    # git hands the hook lines of 64-digit ids (and 64 zeros for a new branch): the hook
+    # must read them to know that `feature` is pushed, not HEAD
+    env = {**os.environ, **GIT_ENV}
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    push = subprocess.run(
+        ["git", "push", "-q", "origin", "feature"],
+        cwd=repo256,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert push.returncode == 0, push.stderr
+    assert run_refs(bare) == [f"refs/gitxp/runs/{run_id}"]
+    fsck(bare)
