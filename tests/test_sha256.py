@@ -293,3 +293,20 @@ def test_the_pre_push_hook_carries_runs_of_a_sha256_repository(
     assert push.returncode == 0, push.stderr
     assert run_refs(bare) == [f"refs/gitxp/runs/{run_id}"]
     fsck(bare)
+
+
+def test_an_mlflow_run_hangs_off_its_64_digit_commit(repo256: Path) -> None:
+    from gitxp.integrations.mlflow_import import SourceRun, write_runs
+
+    head = git(repo256, "rev-parse", "HEAD").strip()
+    (repo256 / "new.txt").write_text("later work\n")
+    git(repo256, "add", ".")
+    git(repo256, "commit", "-q", "-m", "later")
+    source = SourceRun(
+        "a", "exp", "old-code", "FINISHED", 1000, 2000, "ada",
+        tags={"mlflow.source.git.commit": head},
+    )  # fmt: skip
+    assert len(write_runs([source], repo256, "mlflow:", "mlflow", None, None).imported) == 1
+    run = gitxp.open(str(repo256)).run("old-code")
+    assert run.code_commit == head
+    fsck(repo256)
