@@ -5,15 +5,12 @@ All answers are hex commit ids (`str`); dulwich stays inside this module.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from dulwich.objects import Commit, Tag
 
-from .refs import ZERO
+from .hashing import is_zero
 from .repository import GitRepo
-
-_HEX40 = re.compile(r"[0-9a-f]{40}")
 
 
 def resolve_commit(git: GitRepo, rev: str) -> str | None:
@@ -25,7 +22,7 @@ def resolve_commit(git: GitRepo, rev: str) -> str | None:
     if not text:
         return None
     sha: bytes | None = None
-    if _HEX40.fullmatch(text.lower()):
+    if git.ids.is_id(text.lower()):
         sha = text.lower().encode()
     else:
         refs = git.dulwich.refs
@@ -50,7 +47,7 @@ def peel_commit(git: GitRepo, sha: str) -> str | None:
         except KeyError:
             return None
         if isinstance(obj, Commit):
-            return obj.id.decode()
+            return key.decode()
         if not isinstance(obj, Tag):
             return None
         key = obj.object[1]
@@ -91,9 +88,9 @@ def new_commits(git: GitRepo, include: Iterable[str], exclude: Iterable[str] = (
     fetched cannot hide anything.
     """
     store = git.dulwich.object_store
-    wanted = [s.encode() for s in include if s and s != ZERO and s.encode() in store]
+    wanted = [s.encode() for s in include if s and not is_zero(s) and s.encode() in store]
     if not wanted:
         return set()
-    unwanted = [s.encode() for s in exclude if s and s != ZERO and s.encode() in store]
+    unwanted = [s.encode() for s in exclude if s and not is_zero(s) and s.encode() in store]
     walker = git.dulwich.get_walker(include=wanted, exclude=unwanted or None)
-    return {entry.commit.id.decode() for entry in walker}
+    return {git.ids.object_id(entry.commit) for entry in walker}

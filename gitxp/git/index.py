@@ -20,9 +20,9 @@ from typing import Any, NamedTuple
 from .repository import GitRepo
 
 _HEADER = struct.Struct(">4sLL")
-_ENTRY = struct.Struct(
-    ">LLLLLLLLLL20sH"
-)  # ctime, mtime, dev, ino, mode, uid, gid, size, sha, flags
+# ctime, mtime, dev, ino, mode, uid, gid, size, sha, flags; by the id's width in bytes
+# (20: SHA-1, 32: SHA-256 -- `gitxp.git.hashing`)
+_ENTRIES = {width: struct.Struct(f">LLLLLLLLLL{width}sH") for width in (20, 32)}
 _EXTENDED = 0x4000
 _SKIP_WORKTREE = 0x4000  # in the extended flags: outside a sparse checkout's cone
 _NAME_MASK = 0xFFF
@@ -54,16 +54,18 @@ class _Unsupported(Exception):
     pass
 
 
-def _parse_with_tree(data: bytes) -> tuple[dict[bytes, Any], str | None]:
-    if len(data) < _HEADER.size + 20:
+def _parse_with_tree(data: bytes, width: int = 20) -> tuple[dict[bytes, Any], str | None]:
+    """Parse index *data* whose object ids (and trailing checksum) are *width* bytes."""
+    if len(data) < _HEADER.size + width:
         raise _Unsupported("too short")
     signature, version, count = _HEADER.unpack_from(data, 0)
     if signature != b"DIRC" or version not in (2, 3):
         raise _Unsupported(f"version {version}")
-    end = len(data) - 20  # trailing checksum
+    end = len(data) - width  # trailing checksum
     entries: dict[bytes, Any] = {}
-    unpack = _ENTRY.unpack_from
-    size = _ENTRY.size
+    entry_struct = _ENTRIES[width]
+    unpack = entry_struct.unpack_from
+    size = entry_struct.size
     off = _HEADER.size
     conflicted = ConflictedEntry()
     for _ in range(count):
@@ -108,12 +110,12 @@ def _parse_with_tree(data: bytes) -> tuple[dict[bytes, Any], str | None]:
         if ext == b"link":
             raise _Unsupported("split index")
         if ext == b"TREE":
-            root_tree = _cached_root_tree(data[off + 8 : off + 8 + ext_size])
+            root_tree = _cached_root_tree(data[off + 8 : off + 8 + ext_size], width)
         off += 8 + ext_size
     return entries, root_tree
 
 
-def _cached_root_tree(ext: bytes) -> str | None:
+def _cached_root_tree(ext: bytes, width: int = 20) -> str | None:
     """The root tree id recorded in the index's cache-tree extension, if still valid.
 
     git keeps the tree ids of the index's directories there (what makes
@@ -125,9 +127,9 @@ def _cached_root_tree(ext: bytes) -> str | None:
     if name_end != 0 or line_end < 0:  # the first entry is the root, whose path is ""
         return None
     count = ext[name_end + 1 : line_end].split(b" ")[0]
-    if count.startswith(b"-") or len(ext) < line_end + 21:
+    if count.startswith(b"-") or len(ext) < line_end + 1 + width:
         return None
-    return hexlify(ext[line_end + 1 : line_end + 21]).decode()
+    return hexlify(ext[line_end + 1 : line_end + 1 + width]).decode()
 
 
 def read_index(repo: GitRepo) -> dict[bytes, Any]:
@@ -144,7 +146,7 @@ def read_index_with_tree(repo: GitRepo) -> tuple[dict[bytes, Any], str | None]:
     except FileNotFoundError:
         return {}, None
     try:
-        return _parse_with_tree(data)
+        return _parse_with_tree(data, repo.ids.raw_length)
     except (_Unsupported, struct.error, ValueError):
         return dict(repo.dulwich.open_index().items()), None
 

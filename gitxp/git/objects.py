@@ -125,8 +125,9 @@ def _entry(data: bytes, sha: str) -> tuple[int, int, int, int | bytes | None]:
             pos += 1
             base = ((base + 1) << 7) | (byte & 0x7F)
     elif kind == _REF_DELTA:
-        base = data[pos : pos + 20]
-        pos += 20
+        width = len(sha) // 2  # the base's id: 20 bytes (SHA-1) or 32 (SHA-256)
+        base = data[pos : pos + width]
+        pos += width
     elif kind not in (1, 2, 3, 4):
         raise _corrupt(sha, f"pack entry of type {kind}")
     return kind, size, pos, base
@@ -206,7 +207,7 @@ def check_size(store: Any, sha: str, limit: int) -> bool:
 def read_stored(store: Any, sha: str, limit: int | None) -> tuple[int, bytes]:
     """(type number, body) of object *sha* from dulwich *store* (packs, loose, alternates),
     checked against *limit* before dulwich inflates it. KeyError when it is missing."""
-    if limit is not None and len(sha) == 40:
+    if limit is not None and len(sha) in (40, 64):  # SHA-1 or SHA-256 ids
         check_size(store, sha, limit)
     type_num, body = store.get_raw(sha.encode())
     return type_num, body

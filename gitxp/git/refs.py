@@ -28,11 +28,12 @@ from ..refnames import TRASH_PREFIX as TRASH_PREFIX
 from ..refnames import decode as decode_name
 from ..refnames import problem as name_problem
 from ..refnames import shown
+from .hashing import HEX_LENGTHS
 from .repository import GitRepo, read_file
 
 log = logging.getLogger("gitxp.refs")
 LOCK_TIMEOUT_SECONDS = 20.0
-ZERO = "0" * 40
+ZERO = "0" * 40  # "no object" in a SHA-1 repository; `is_zero` knows both formats
 _HEX_BYTES = frozenset(b"0123456789abcdef")
 
 StatKey = tuple[int, int, int]
@@ -67,7 +68,7 @@ def accepted_refs(
     """
     out: dict[str, str] = {}
     for raw, value in refs.items():
-        if value is None or value == ZERO.encode() or raw.endswith(b"^{}"):
+        if value is None or not value.strip(b"0") or raw.endswith(b"^{}"):
             continue
         name = decode_name(raw)
         if name is not None and not name.startswith(prefix):
@@ -115,7 +116,7 @@ def read_ref(repo: GitRepo, ref: str) -> str | None:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             pass
         else:
-            if len(value) == 40 and _HEX_BYTES.issuperset(value):
+            if len(value) == repo.ids.hex_length and _HEX_BYTES.issuperset(value):
                 return value.decode()
     try:
         return repo.dulwich.refs[ref.encode()].decode()
@@ -316,8 +317,10 @@ def _packed_refs(git_dir: str, prefix: str) -> dict[str, str]:
     return found
 
 
-def _sha_problem(sha: bytes) -> str | None:
-    if len(sha) == 40 and _HEX_BYTES.issuperset(sha):
+def _sha_problem(sha: bytes, hex_length: int | None = None) -> str | None:
+    """Why *sha* is not an object id (of *hex_length* digits; None: of either format)."""
+    length_ok = len(sha) == hex_length if hex_length else len(sha) in HEX_LENGTHS
+    if length_ok and _HEX_BYTES.issuperset(sha):
         return None
     return "its value is not a commit id"
 
@@ -408,7 +411,7 @@ def list_refs(
                             text = f.read().strip()
                     except FileNotFoundError:
                         continue  # deleted while we listed
-                    if _sha_problem(text) is not None:
+                    if _sha_problem(text, repo.ids.hex_length) is not None:
                         continue  # symbolic or garbage: not a run ref
                     sha = text.decode()
                     cache[ref] = (key, sha)
@@ -447,7 +450,7 @@ def create_refs(repo: GitRepo, refs: dict[str, str]) -> dict[str, str]:
             peeled = dict(getattr(container, "_peeled_refs", None) or {})
             added = 0
             for ref, sha in refs.items():
-                reason = name_problem(ref) or _sha_problem(sha.encode())
+                reason = name_problem(ref) or _sha_problem(sha.encode(), repo.ids.hex_length)
                 if reason is not None:
                     failed[ref] = f"refused: {reason}"
                     continue

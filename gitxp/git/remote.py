@@ -25,7 +25,10 @@ from typing import Any
 from .._errors import GitxpError, RemoteError
 from .._text import count
 from .refs import accepted_refs
+from .remote_config import add_refspecs as add_refspecs  # re-exported: it used to live here
+from .remote_config import refspecs as refspecs
 from .repository import GitRepo, strip_credentials
+from .wire import check_advertised, mismatch, send_pack_sha256
 
 Progress = Callable[[str], None]
 
@@ -224,8 +227,17 @@ def push(
         return _push_local(git, remote, path, decide, relevant_haves, progress)
     store = git.dulwich.object_store
     outcome = PushOutcome({}, {})
+    sha256 = git.ids.name == "sha256"  # dulwich's own push sends SHA-1 packs only
+    if sha256 and not hasattr(client, "_connect"):
+        client.close()
+        raise RemoteError(
+            remote.display,
+            "pushing a SHA-256 repository over http(s) is not "
+            "supported yet; push over ssh://, git:// or a path",
+        )
 
     def update_refs(old: dict[bytes, bytes]) -> dict[bytes, bytes]:
+        check_advertised(git.ids, remote.display, old, "pushed")
         outcome.remote_refs = accepted_refs(f"remote {remote.display}", old)
         outcome.sent = dict(decide(dict(outcome.remote_refs)))
         if progress and outcome.sent:
@@ -250,19 +262,27 @@ def push(
     report = progress
 
     try:
-        result = client.send_pack(
-            path.encode() if isinstance(path, str) else path,
-            update_refs,
-            generate_pack_data,
-            progress=_wrap_progress(progress),
-        )
+        where = path.encode() if isinstance(path, str) else path
+        if sha256:
+            status = send_pack_sha256(
+                client,
+                where,
+                remote.display,
+                update_refs,
+                generate_pack_data,
+                _wrap_progress(progress),
+            )
+        else:
+            status = client.send_pack(
+                where, update_refs, generate_pack_data, progress=_wrap_progress(progress)
+            ).ref_status
     except GitxpError:  # raised by the caller's callbacks: pass through
         raise
     except Exception as exc:
         raise _translate(remote, exc) from None
     finally:
         client.close()
-    for ref, error in (getattr(result, "ref_status", None) or {}).items():
+    for ref, error in (status or {}).items():
         if error:
             name = ref.decode("utf-8", "replace") if isinstance(ref, bytes) else str(ref)
             outcome.errors[name] = str(error)
@@ -291,6 +311,8 @@ def _push_local(
     except GitxpError:
         raise RemoteError(remote.display, "is not a git repository; check the path") from None
     try:
+        if target.ids is not git.ids:
+            raise mismatch(git.ids, remote.display, target.ids.name, "pushed")
         store = git.dulwich.object_store
         remote_refs = list_refs(target, "refs/")
         outcome = PushOutcome(remote_refs, dict(decide(dict(remote_refs))))
@@ -462,6 +484,7 @@ def fetch(
     seen: dict[str, str] = {}
 
     def determine_wants(refs: Mapping[bytes, bytes], depth: int | None = None) -> list[bytes]:
+        check_advertised(git.ids, remote.display, refs, "fetched")
         seen.update(accepted_refs(f"remote {remote.display}", refs, prefix))
         wanted = {sha.encode() for sha in choose(dict(seen))}
         missing = [sha for sha in sorted(wanted) if sha not in store]
@@ -486,7 +509,7 @@ def fetch(
 
     wrapped = _wrap_progress(progress)
     try:
-        client.fetch_pack(
+        result = client.fetch_pack(
             path.encode() if isinstance(path, str) else path,
             determine_wants,
             walker,
@@ -494,6 +517,9 @@ def fetch(
             progress=wrapped,
             ref_prefix=[prefix.encode()],
         )
+        theirs = getattr(result, "object_format", None) or "sha1"
+        if theirs != git.ids.name:  # a remote with no refs: nothing was received either
+            raise mismatch(git.ids, remote.display, theirs, "fetched")
         if spool.tell():
             if progress and received[0] > 1 << 20:
                 progress(f"Receiving objects: {received[0] / (1 << 20):.1f} MiB, done.\n")
@@ -532,6 +558,8 @@ def _fetch_local(
     except GitxpError:
         raise RemoteError(remote.display, "is not a git repository; check the path") from None
     try:
+        if source.ids is not git.ids:
+            raise mismatch(git.ids, remote.display, source.ids.name, "fetched")
         seen = list_refs(source, prefix)
         store = git.dulwich.object_store
         wanted = {sha.encode() for sha in choose(dict(seen))}
@@ -561,40 +589,3 @@ def _fetch_local(
         raise _translate(remote, exc) from None
     finally:
         source.close()
-
-
-# -- configuration ------------------------------------------------------------------
-def refspecs(git: GitRepo, name: str, kind: str) -> list[str]:
-    """The `remote.<name>.<kind>` values (kind: fetch or push) from git config."""
-    config = git.dulwich.get_config_stack()
-    try:
-        values = config.get_multivar((b"remote", name.encode()), kind.encode())
-        return [v.decode("utf-8", "replace") for v in values]
-    except KeyError:
-        return []
-
-
-def add_refspecs(git: GitRepo, name: str, kind: str, specs: list[str]) -> list[str]:
-    """Append the *specs* missing from `remote.<name>.<kind>`; return those added.
-
-    The lines are appended as a new `[remote "<name>"]` block (git merges
-    blocks of the same name) so the rest of the config file is left byte for
-    byte as it was, comments included.
-    """
-    if git.config_value("remote", "url", name) is None:
-        raise RemoteError(name, "not a configured remote; add it with `git remote add`")
-    present = set(refspecs(git, name, kind))
-    missing = [s for s in specs if s not in present]
-    if not missing:
-        return []
-    path = os.path.join(git.dulwich.controldir(), "config")
-    quoted = name.replace("\\", "\\\\").replace('"', '\\"')
-    block = f'[remote "{quoted}"]\n' + "".join(f"\t{kind} = {s}\n" for s in missing)
-    with open(path, "a+", encoding="utf-8") as f:
-        f.seek(0, os.SEEK_END)
-        if f.tell():
-            f.seek(f.tell() - 1)
-            if f.read(1) != "\n":
-                f.write("\n")
-        f.write(block)
-    return missing

@@ -9,7 +9,6 @@ run, query or CLI layers.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import threading
 import time
@@ -25,14 +24,36 @@ from dulwich.repo import Repo as _DulwichRepo
 
 from .._errors import BareRepositoryError, GitxpError, NotARepositoryError
 from .discovery import find_root
+from .hashing import ObjectIds, ids_of
 from .objects import STRUCTURE_LIMIT, inflate_loose, read_stored
+from .trees import (  # re-exported: callers take the modes and tree building from here
+    MODE_EXEC,
+    MODE_FILE,
+    MODE_GITLINK,
+    MODE_LINK,
+    MODE_TREE,
+    VALID_FILE_MODES,
+    build_trees,
+)
 
-MODE_FILE = 0o100644
-MODE_EXEC = 0o100755
-MODE_LINK = 0o120000
-MODE_TREE = 0o040000
-MODE_GITLINK = 0o160000
-VALID_FILE_MODES = frozenset({MODE_FILE, MODE_EXEC, MODE_LINK, MODE_GITLINK})
+__all__ = [
+    "MODE_EXEC",
+    "MODE_FILE",
+    "MODE_GITLINK",
+    "MODE_LINK",
+    "MODE_TREE",
+    "VALID_FILE_MODES",
+    "CommitInfo",
+    "GitRepo",
+    "Identity",
+    "build_trees",
+    "init_repository",
+    "open_for_run",
+    "read_file",
+    "release",
+    "strip_credentials",
+]
+
 _HEX = frozenset("0123456789abcdef")
 _TYPE_NAMES = {1: b"commit", 2: b"tree", 3: b"blob", 4: b"tag"}
 
@@ -249,6 +270,9 @@ class GitRepo:
             raise NotARepositoryError(root) from exc
         self.git_dir = os.path.abspath(self._repo.commondir())
         self._objects = os.fspath(self._repo.object_store.path)
+        # SHA-1 or SHA-256 (`git init --object-format=sha256`): see `gitxp.git.hashing`
+        self.ids: ObjectIds = ids_of(self._repo)
+        self._hex_length = self.ids.hex_length
         self._identity: Identity | None = None
         self._config_stamp = _config_stamp(self.git_dir)  # dulwich read its settings now
         # Bare: no work tree. dulwich knows when it opened a git directory itself;
@@ -306,7 +330,7 @@ class GitRepo:
         made of. Packed objects and alternates go through dulwich.
         """
         kind = body = None
-        if len(sha) == 40 and _HEX.issuperset(sha):
+        if len(sha) == self._hex_length and _HEX.issuperset(sha):
             try:
                 raw = read_file(f"{self._objects}/{sha[:2]}/{sha[2:]}")
             except FileNotFoundError:
@@ -331,15 +355,18 @@ class GitRepo:
         """Map each entry name of tree *sha* to its (mode, id)."""
         return {
             name.decode("utf-8", "surrogateescape"): (mode, hexsha.decode())
-            for name, mode, hexsha in parse_tree(self._read_raw(sha, b"tree", STRUCTURE_LIMIT), 20)
+            for name, mode, hexsha in parse_tree(
+                self._read_raw(sha, b"tree", STRUCTURE_LIMIT), self.ids.raw_length
+            )
         }
 
     def commit_tree(self, sha: str) -> str:
         """The tree id of commit *sha* (its first header line), without parsing the rest."""
         body = self._read_raw(sha, b"commit", STRUCTURE_LIMIT)
-        if not body.startswith(b"tree ") or body[45:46] != b"\n":
+        end = 5 + self._hex_length
+        if not body.startswith(b"tree ") or body[end : end + 1] != b"\n":
             raise GitxpError(f"object {sha} is not a well-formed commit; run `git fsck`")
-        return body[5:45].decode()
+        return body[5:end].decode()
 
     def walk_tree(self, sha: str, prefix: str = "") -> Iterator[tuple[str, int, str]]:
         """Yield (path, mode, id) for every non-tree entry below tree *sha*."""
@@ -364,7 +391,9 @@ class GitRepo:
 
     def read_commit(self, sha: str) -> CommitInfo:
         obj = Commit.from_raw_string(
-            Commit.type_num, self._read_raw(sha, b"commit", STRUCTURE_LIMIT)
+            Commit.type_num,
+            self._read_raw(sha, b"commit", STRUCTURE_LIMIT),
+            object_format=self.ids.format,
         )
         if not isinstance(obj, Commit):  # pragma: no cover - from_raw_string made it one
             raise GitxpError(f"object {sha} is not a commit")
@@ -383,7 +412,7 @@ class GitRepo:
 
     def add_object(self, obj: Blob | Tree | Commit) -> None:
         """Store one object loose (see `_write_loose`)."""
-        self._write_loose(obj.id.decode(), obj.type_name, obj.as_raw_string(), obj)
+        self._write_loose(self.ids.object_id(obj), obj.type_name, obj.as_raw_string(), obj)
 
     def _write_loose(
         self, sha: str, kind: bytes, body: bytes, obj: Blob | Tree | Commit | None = None
@@ -444,19 +473,17 @@ class GitRepo:
                 store.add_object(obj)
                 return
             except FileLocked:
-                if obj.id in store:
+                if self.ids.object_id(obj).encode() in store:
                     return
                 if time.monotonic() > deadline:
                     raise GitxpError(
-                        f"object {obj.id.decode()} stays locked; if no git or gitxp process "
+                        f"object {self.ids.object_id(obj)} stays locked; if no git or gitxp process "
                         "is running, delete its .lock file under .git/objects and retry"
                     ) from None
                 time.sleep(0.002)
 
     def write_blob(self, data: bytes) -> str:
-        sha = hashlib.sha1(b"blob %d\0" % len(data))
-        sha.update(data)
-        hexsha = sha.hexdigest()
+        hexsha = self.ids.blob_id(data)
         self._write_loose(hexsha, b"blob", data)
         return hexsha
 
@@ -465,7 +492,7 @@ class GitRepo:
 
         Only modes git fsck accepts are allowed; the blobs must already exist.
         """
-        root_id, trees = build_trees(files)
+        root_id, trees = build_trees(files, self.ids)
         for tree in trees:
             self.add_object(tree)
         return root_id
@@ -490,8 +517,9 @@ class GitRepo:
         commit.author_timezone = commit.commit_timezone = tz
         # no `encoding` header: git reads a message without one as UTF-8
         commit.message = message.encode("utf-8")
-        self.add_object(commit)
-        return commit.id.decode()
+        sha = self.ids.object_id(commit)
+        self._write_loose(sha, b"commit", commit.as_raw_string(), commit)
+        return sha
 
     # -- HEAD and config --------------------------------------------------
     def head(self) -> str | None:
@@ -555,37 +583,6 @@ class GitRepo:
         """The URL of *remote* with any credentials stripped, or None."""
         url = self.config_value("remote", "url", remote)
         return strip_credentials(url) if url else None
-
-
-def build_trees(files: Mapping[str, tuple[int, str]]) -> tuple[str, list[Tree]]:
-    """Build (without writing) the trees holding *files*; return the root id and all trees."""
-    root: dict[str, Any] = {}
-    for path, (mode, sha) in files.items():
-        if mode not in VALID_FILE_MODES:
-            raise GitxpError(f"refusing to write {path!r} with invalid mode {mode:o}")
-        parts = path.split("/")
-        if any(p in ("", ".", "..", ".git") for p in parts):
-            raise GitxpError(f"refusing to write unsafe path {path!r} into a tree")
-        node = root
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise GitxpError(f"{path!r} is both a file and a directory")
-            node = child
-        node[parts[-1]] = (mode, sha)
-    trees: list[Tree] = []
-
-    def build(node: dict[str, Any]) -> str:
-        tree = Tree()
-        for name, value in node.items():
-            if isinstance(value, dict):
-                tree.add(name.encode("utf-8", "surrogateescape"), MODE_TREE, build(value).encode())
-            else:
-                tree.add(name.encode("utf-8", "surrogateescape"), value[0], value[1].encode())
-        trees.append(tree)
-        return tree.id.decode()
-
-    return build(root), trees
 
 
 def strip_credentials(url: str) -> str:

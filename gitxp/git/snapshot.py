@@ -28,7 +28,6 @@ is not held to the size cap (its stored form is what the cap applies to).
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import os
 import stat
 import sys
@@ -304,11 +303,13 @@ def _scan(repo: GitRepo, max_file_size: int, filters: list[WorkTreeFilters]) -> 
             ignore = IgnoreFilterManager.from_repo(drepo, repo.config_stack())
         return bool(ignore.is_ignored(rel))
 
+    new_hash = repo.ids.new_hash  # SHA-1 or SHA-256: chosen once per snapshot
+
     def add_content(rel: str, mode: int, data: bytes, known: str | None) -> None:
         # hash as git does; build a Blob only for content the index does not
         # already hold (a copied or touched tree re-hashes every file, and
         # nearly all of them come out unchanged)
-        sha = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+        sha = new_hash(b"blob %d\0" % len(data) + data).hexdigest()
         files[rel] = (mode, sha)
         if sha != known:
             new_blobs[sha] = data
@@ -418,7 +419,7 @@ def _scan(repo: GitRepo, max_file_size: int, filters: list[WorkTreeFilters]) -> 
     for rel, (mode, sha) in files.items():
         if isinstance(sha, bytes):
             files[rel] = (mode, sha.decode())
-    scan.tree_id, trees = build_trees(files)
+    scan.tree_id, trees = build_trees(files, repo.ids)
     if scan.tree_id != head_tree:
         scan.trees = trees
     return scan

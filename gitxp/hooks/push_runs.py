@@ -68,7 +68,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         push_all = args.all or config.push_runs == "all"
         strict = args.strict or config.push_failure == "fail"
         from ..git.history import first_parent, resolve_commit
-        from ..git.refs import ZERO
         from ..repo import Repo
         from .pushinfo import PushContext, PushedRef, push_context, pushed_commits
 
@@ -76,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not context.refs:
             # run by hand, not from a push: treat HEAD as pushed (to origin by default)
             head = resolve_commit(git, "HEAD")
-            refs = [PushedRef("HEAD", head, "", ZERO)] if head else []
+            refs = [PushedRef("HEAD", head, "", git.ids.zero)] if head else []
             target = context.target is None
             context = PushContext("origin" if target else context.remote, context.url, refs)
         rows = Repo(git).rows()

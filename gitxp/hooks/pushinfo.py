@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..git.refs import ZERO
+from ..git.hashing import HEX_LENGTHS, is_zero
 
 if TYPE_CHECKING:
     from ..git.repository import GitRepo
@@ -35,7 +35,7 @@ class PushedRef:
 
     @property
     def is_delete(self) -> bool:
-        return self.local_sha == ZERO
+        return is_zero(self.local_sha)  # 40 zeros, or 64 in a SHA-256 repository
 
     @property
     def is_gitxp(self) -> bool:
@@ -81,7 +81,7 @@ def parse_push_lines(text: str) -> list[PushedRef]:
         if len(parts) != 4:
             continue
         local_ref, local_sha, remote_ref, remote_sha = parts
-        if len(local_sha) != 40 or len(remote_sha) != 40:
+        if len(local_sha) not in HEX_LENGTHS or len(remote_sha) != len(local_sha):
             continue
         refs.append(PushedRef(local_ref, local_sha.lower(), remote_ref, remote_sha.lower()))
     return refs
@@ -123,7 +123,7 @@ def push_context(
                     env.get("PRE_COMMIT_LOCAL_BRANCH", "HEAD"),
                     local,
                     env.get("PRE_COMMIT_REMOTE_BRANCH", ""),
-                    env.get("PRE_COMMIT_FROM_REF") or ZERO,
+                    env.get("PRE_COMMIT_FROM_REF") or git.ids.zero,
                 )
             ]
     if remote and url and remote == url:

@@ -365,7 +365,7 @@ def write_run(
     if parent:
         extra["parent"] = parent
     known_code = None
-    if code_commit and re.fullmatch(r"[0-9a-f]{40}", code_commit) and git.has_object(code_commit):
+    if code_commit and git.ids.is_id(code_commit) and git.has_object(code_commit):
         # the recorded commit exists here: the run hangs off the code it really ran
         known_code = code_commit
         extra["branch"] = None

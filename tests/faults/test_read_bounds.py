@@ -265,7 +265,11 @@ HOSTILE_MANIFESTS = {
 def manifests(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     """A project with a good run and one run per hostile manifest."""
     path = make_project(tmp_path_factory.mktemp("manifests") / "p")
-    ids = {case: record(path, case, points=1) for case in ("good", *HOSTILE_MANIFESTS)}
+    # run names may not need shell quoting: "git dir" is recorded as git-dir
+    ids = {
+        case: record(path, case.replace(" ", "-"), points=1)
+        for case in ("good", *HOSTILE_MANIFESTS)
+    }
     for case, (name, files, _) in HOSTILE_MANIFESTS.items():
         manifest = {"format": 1, "artifacts": {name: {"type": "file", "size": 7, "files": files}}}
         replace_file(path, ids[case], "artifacts.json", json.dumps(manifest).encode())
