@@ -199,3 +199,23 @@ def test_mlflow_runs_in_two_threads_and_two_tasks_stay_apart(repo: Path) -> None
         assert _values(repo, ids[name], "m") == [value] * 100
         assert _values(repo, ids[name], "native") == [value] * 100
     assert mlflow.active_run() is None and gitxp.active_run() is None
+
+
+def test_under_gitxp_run_every_thread_and_task_joins_the_one_run(repo: Path) -> None:
+    script = (
+        "import asyncio, threading, gitxp\n"
+        "def worker():\n"
+        "    gitxp.log_metric('worker', 1.0)\n"
+        "async def task():\n"
+        "    gitxp.log_metric('task', 2.0)\n"
+        "with gitxp.start_run(params={'k': 1}) as run:\n"
+        "    t = threading.Thread(target=worker)\n"
+        "    t.start(); t.join()\n"
+        "    asyncio.run(task())\n"
+        "    gitxp.log_metric('main', 3.0)\n"
+    )
+    result = gitxp.launch([sys.executable, "-c", script], repo=repo, stream=False)
+    assert (result.status, result.exit_code) == ("FINISHED", 0)
+    record = gitxp.open(repo).run(result.run_id)
+    assert record.last_metrics == {"worker": 1.0, "task": 2.0, "main": 3.0}
+    assert len(gitxp.open(repo).runs()) == 1
