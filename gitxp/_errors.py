@@ -32,6 +32,7 @@ message that says what to do.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 
@@ -69,9 +70,15 @@ class NoActiveRunError(GitxpError):
 
     def __init__(self, call: str) -> None:
         self.call = call
+        hint = ""
+        if threading.current_thread() is not threading.main_thread():
+            hint = (
+                f" (the active run is per thread: from a worker thread call run.{call}(...) "
+                "or make the run active there with `with gitxp.tracking.activate(run): ...`)"
+            )
         super().__init__(
             f"gitxp.{call}() needs an active run; start one with "
-            "`with gitxp.start_run(): ...` or launch the script with `gitxp run -- ...`"
+            f"`with gitxp.start_run(): ...` or launch the script with `gitxp run -- ...`{hint}"
         )
 
 

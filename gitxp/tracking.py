@@ -3,6 +3,13 @@
 `gitxp.start_run()` inside a process launched by `gitxp run` joins the run
 that command created (its id arrives in `GITXP_RUN_ID`), so a script
 records into one run whether it is started by hand or through the CLI.
+
+Which run is active is kept per context (`contextvars`): a thread starts
+with none, an asyncio task inherits its creator's, and a run started in one
+never becomes active in another. Each context holds an immutable tuple (the
+stack of runs activated there), so a task's copy is never changed by its
+siblings. Separately, every run started and not yet ended is registered
+process-wide, so interpreter exit ends the runs of every thread and task.
 """
 
 from __future__ import annotations
@@ -11,15 +18,20 @@ import atexit
 import os
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from ._errors import NoActiveRunError
+from ._errors import GitxpError, NoActiveRunError
 
 if TYPE_CHECKING:
     from .run import Run
 
-_active: list[Run] = []
+# the runs activated in this context, innermost last (never mutated: replaced)
+_stack: ContextVar[tuple[Run, ...]] = ContextVar("gitxp_active_runs", default=())
+# every run started or activated in this process and not yet ended, for exit and joining
+_open: list[Run] = []
 _lock = threading.Lock()
 _atexit_registered = False
 
@@ -64,7 +76,8 @@ def start_run(
 
     joined_id = os.environ.get(ENV_RUN_ID)
     if joined_id:
-        existing = next((r for r in _active if r.id == joined_id), None)
+        with _lock:  # the joined run is shared by every thread and task of the process
+            existing = next((r for r in _open if r.id == joined_id), None)
         git = open_for_run(os.environ.get(ENV_RUN_REPO) or repo or ".")
         run = existing or Run(
             git,
@@ -104,17 +117,67 @@ def start_run(
         except BaseException:
             release(git)
             raise
-    with _lock:
-        if run not in _active:
-            _active.append(run)
-    _register_atexit()
+    if run not in _stack.get():  # a joined run started again in the same context
+        push_active(run)
     return run
 
 
-def _forget(run: Run) -> None:
+def push_active(run: Run) -> None:
+    """Make *run* the active run of the current thread or asyncio task, until `pop_active`.
+
+    For integrations that start or resume a `Run` themselves, or that share
+    one with a worker thread: the module-level calls (`gitxp.log_metric`...)
+    then act on it here, and it is ended at interpreter exit if still open.
+    Pushing does not end or take over anything; `Run.end()` pops the run
+    from the context that ends it, and an ended run is skipped everywhere.
+    """
+    if run._ended:
+        raise GitxpError(f"run {run.id} has ended; start or resume a run to make it active")
+    _stack.set((*_stack.get(), run))
     with _lock:
-        if run in _active:
-            _active.remove(run)
+        if run not in _open:
+            _open.append(run)
+    _register_atexit()
+
+
+def pop_active(run: Run) -> None:
+    """Undo the innermost `push_active(run)` of the current context; the run stays open."""
+    stack = _stack.get()
+    for i in range(len(stack) - 1, -1, -1):
+        if stack[i] is run:
+            _stack.set(stack[:i] + stack[i + 1 :])
+            return
+    raise GitxpError(f"run {run.id} is not active in this thread or task")
+
+
+@contextmanager
+def activate(run: Run) -> Iterator[Run]:
+    """Make *run* active in this thread or task for the block (`push_active`/`pop_active`).
+
+    ::
+
+        def worker(run):
+            with gitxp.tracking.activate(run):
+                gitxp.log_metric("loss", 0.5)  # goes to *run*, from this thread
+
+    The run is not ended when the block exits.
+    """
+    push_active(run)
+    try:
+        yield run
+    finally:
+        if run in _stack.get():  # Run.end() in the block already popped it
+            pop_active(run)
+
+
+def _forget(run: Run) -> None:
+    """Drop an ended run: from the exit registry and from this context's stack."""
+    with _lock:
+        if run in _open:
+            _open.remove(run)
+    stack = _stack.get()
+    if run in stack:
+        _stack.set(tuple(r for r in stack if r is not run))
     from .git.repository import release
 
     release(run._git)
@@ -130,7 +193,9 @@ def _register_atexit() -> None:
 def _end_all_at_exit() -> None:
     """End runs still open when the interpreter exits (FAILED after an uncaught error)."""
     last = getattr(sys, "last_value", None)
-    for run in list(reversed(_active)):
+    with _lock:
+        runs = list(reversed(_open))
+    for run in runs:
         try:
             if isinstance(last, KeyboardInterrupt):
                 run.end("KILLED", "KeyboardInterrupt")
@@ -143,12 +208,19 @@ def _end_all_at_exit() -> None:
 
 
 def active_run() -> Run | None:
-    """The innermost run started in this process and not yet ended, or None.
+    """The innermost run active in this thread or asyncio task and not yet ended, or None.
 
-    In a process launched by `gitxp run`, the first call joins that run.
+    A new thread has none (an asyncio task has its creator's). In a process
+    launched by `gitxp run`, a context without one joins that command's run.
     """
-    if _active:
-        return _active[-1]
+    stack = _stack.get()
+    if stack and not stack[-1]._ended:
+        return stack[-1]
+    if stack:  # runs ended from another context are still on this one's stack
+        stack = tuple(r for r in stack if not r._ended)
+        _stack.set(stack)
+        if stack:
+            return stack[-1]
     if os.environ.get(ENV_RUN_ID):
         return start_run()
     return None
@@ -162,10 +234,10 @@ def _require(call: str) -> Run:
 
 
 def end_run(status: str = "FINISHED") -> None:
-    """End the active run (no-op when there is none)."""
-    run = active_run() if _active else None
-    if run is not None:
-        run.end(status)
+    """End this thread's or task's active run (no-op when there is none)."""
+    live = [r for r in _stack.get() if not r._ended]
+    if live:
+        live[-1].end(status)
 
 
 def log_param(key: str, value: Any) -> None:

@@ -31,7 +31,7 @@ def no_leftover_runs() -> object:
     from gitxp import tracking
 
     yield
-    left = list(tracking._active)
+    left = list(tracking._open)
     for run in left:
         run.end("KILLED")
     assert not left, f"runs left open: {left}"

@@ -110,12 +110,10 @@ def _reopen(run_id: str, root: str) -> Any:
     """
     from ..git.repository import GitRepo
     from ..run import Run
-    from ..tracking import _active, _lock, _register_atexit
+    from ..tracking import push_active
 
     run = Run(GitRepo.discover(root), _join=run_id, system_metrics=False)
-    with _lock:
-        _active.append(run)  # so that interpreter exit commits what it holds
-    _register_atexit()
+    push_active(run)  # so that interpreter exit commits what it holds
     return run
 
 

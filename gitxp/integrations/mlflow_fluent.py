@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from .._errors import GitxpError, InvalidValueError
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 RUN_VIEW_ACTIVE_ONLY = 1
 MAX_RESULTS = 100_000
 
-_state = threading.local()
+_runs: ContextVar[tuple[ActiveRun, ...]] = ContextVar("gitxp_mlflow_active_runs", default=())
 _global: dict[str, Any] = {"uri": None, "experiment": None, "warned": set()}
 
 
@@ -144,11 +144,9 @@ def search_experiments(**_: Any) -> list[Experiment]:
 
 
 # -- runs --------------------------------------------------------------------------------
-def _stack() -> list[ActiveRun]:
-    stack = getattr(_state, "runs", None)
-    if stack is None:
-        stack = _state.runs = []
-    return stack
+def _stack() -> tuple[ActiveRun, ...]:
+    """This thread's or asyncio task's runs, innermost last (kept like gitxp's, see tracking.py)."""
+    return _runs.get()
 
 
 class ActiveRun:
@@ -239,7 +237,7 @@ def start_run(
         if run_name:
             apply_tags(run, {TAG_RUN_NAME: run_name})
         active = ActiveRun(run)
-        stack.append(active)
+        _runs.set((*stack, active))
         return active
     git = GitRepo.discover(_repo_path())
     try:
@@ -272,19 +270,17 @@ def start_run(
     except BaseException:
         git.close()
         raise
-    # registered with gitxp too, so gitxp.log_metric(...) and friends act on it
-    with tracking._lock:
-        tracking._active.append(run)
-    tracking._register_atexit()
+    # active for gitxp too, so gitxp.log_metric(...) and friends act on it
+    tracking.push_active(run)
     active = ActiveRun(run, resumed)
-    stack.append(active)
+    _runs.set((*stack, active))
     return active
 
 
 def _end(active: ActiveRun, status: str, error: str | None = None) -> None:
     stack = _stack()
     if active in stack:
-        stack.remove(active)
+        _runs.set(tuple(a for a in stack if a is not active))
     run = active.gitxp_run
     if active.resumed:
         # a resumed run ends here; a run joined from `gitxp run` is ended by that command
