@@ -74,3 +74,96 @@ def test_a_copied_repository_lists_its_own_runs(tmp_path: Path, how: str) -> Non
     assert listed(src) == {theirs, *first}
     assert listed(copy) == {added, *first[1:]}
     assert sorted(run_refs(copy)) == sorted(RUNS + i for i in (added, *first[1:]))
+
+
+# -- 2. a server whose pack lies: the tip is there, something below it is not ------------------
+# git's upload-pack runs this instead of `git pack-objects` (uploadpack.packObjectsHook): it
+# lists what the fetch needs as git would, then packs that list without the objects named in
+# the file given as its first argument.
+LYING_PACKER = """
+import subprocess, sys
+omit = set(open(sys.argv[1]).read().split())
+revs, negate = [], False
+for line in sys.stdin.buffer.read().splitlines():  # wants, then "--not" and the haves
+    if line == b"--not":
+        negate = True
+    elif line and not line.startswith(b"--"):
+        revs.append((b"^" if negate else b"") + line + b"\\n")
+listed = subprocess.run(["git", "rev-list", "--objects", "--stdin"], input=b"".join(revs),
+                        capture_output=True, check=True).stdout.splitlines()
+kept = b"".join(line + b"\\n" for line in listed if line.split(b" ")[0].decode() not in omit)
+sys.stdout.buffer.write(subprocess.run(["git", "pack-objects", "--stdout"], input=kept,
+                                       capture_output=True, check=True).stdout)
+"""
+
+
+def lying_daemon_env(tmp_path: Path, omit: list[str]) -> dict[str, str]:
+    """The environment of a `git daemon` whose packs leave out the objects *omit*."""
+    script = tmp_path / "lying_packer.py"
+    script.write_text(LYING_PACKER)
+    omitted = tmp_path / "omit.txt"
+    omitted.write_text("\n".join(omit) + "\n")
+    return {  # command-line scope: the only scopes git reads this setting from
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "uploadpack.packObjectsHook",
+        "GIT_CONFIG_VALUE_0": f"{sys.executable} {script} {omitted}",
+    }
+
+
+def fsck_problems(repo: Path) -> str:
+    out = subprocess.run(
+        ["git", "fsck", "--strict", "--no-progress", "--no-dangling"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    return "" if out.returncode == 0 else out.stdout + out.stderr
+
+
+@pytest.fixture
+def remote_with_history(tmp_path: Path) -> tuple[Path, list[str], str]:
+    """A bare remote with three runs; the last has two commits (a later edit of its tags)."""
+    from tests.faults.hostile import replace_file
+
+    src = make_project(tmp_path / "src")
+    ids = [record(src, f"run{i}") for i in range(3)]
+    replace_file(src, ids[2], "notes.md", b"edited after the run\n")
+    base = tmp_path / "srv"
+    base.mkdir()
+    git(base, "init", "-q", "--bare", "runs.git")
+    git(src, "push", "-q", str(base / "runs.git"), "main", "refs/gitxp/*:refs/gitxp/*")
+    return base, ids, ids[2]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("what", ["older commit", "older tree", "blob of the tip"])
+def test_a_pack_missing_part_of_a_runs_history_is_refused(
+    tmp_path: Path, remote_with_history: tuple[Path, list[str], str], what: str
+) -> None:
+    from tests.servers import git_daemon
+
+    base, ids, edited = remote_with_history
+    bare = base / "runs.git"
+    tip = git(bare, "rev-parse", RUNS + edited).strip()
+    older = git(bare, "rev-parse", f"{tip}^").strip()
+    omit = {
+        "older commit": older,
+        "older tree": git(bare, "rev-parse", f"{older}^{{tree}}").strip(),
+        "blob of the tip": git(bare, "rev-parse", f"{tip}:notes.md").strip(),
+    }[what]
+    victim = make_project(tmp_path / "victim")
+    with git_daemon(base, env=lying_daemon_env(tmp_path, [omit])) as url:
+        pulled = gitxp_cli(victim, "pull", f"{url}/runs.git", "--format", "json")
+        assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+        assert fsck_problems(victim) == ""  # no ref reaches the hole
+        assert f"skipped run {edited}" in pulled.stderr, pulled.stderr
+        assert "its history there is incomplete" in pulled.stderr
+        assert pulled.stderr.count("warning:") == 1, pulled.stderr
+        assert sorted(run_refs(victim)) == sorted(RUNS + i for i in ids[:2])
+        # the refused objects stay behind: pulling again must not take them for whole
+        again = gitxp_cli(victim, "pull", f"{url}/runs.git", "--format", "json")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert f"skipped run {edited}" in again.stderr, again.stderr
+        assert sorted(run_refs(victim)) == sorted(RUNS + i for i in ids[:2])
+        assert fsck_problems(victim) == ""
+    assert listed(victim) == set(ids[:2])
