@@ -167,3 +167,40 @@ def test_a_pack_missing_part_of_a_runs_history_is_refused(
         assert sorted(run_refs(victim)) == sorted(RUNS + i for i in ids[:2])
         assert fsck_problems(victim) == ""
     assert listed(victim) == set(ids[:2])
+
+
+# -- 3. bounded reads: a process joining a run whose run.json is a zlib bomb ---------------------
+CAP = 1536 << 20
+
+
+@pytest.mark.slow
+def test_joining_a_run_whose_run_json_is_a_bomb_fails_in_one_line(tmp_path: Path) -> None:
+    from tests.faults.hostile import replace_blob
+    from tests.faults.test_read_bounds import _deflated_zeros, write_loose_bomb
+
+    path = make_project(tmp_path / "project")
+    run_id = record(path, "joined")
+    sha, loose, _ = _deflated_zeros()  # a 2 GiB blob in a few MB of zlib
+    write_loose_bomb(path, sha, loose)
+    replace_blob(path, run_id, "run.json", sha)
+    code = (
+        f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({CAP}, {CAP}))\n"
+        "import gitxp\n"
+        "with gitxp.start_run() as run:\n"
+        "    run.log_metric('x', 1.0)\n"
+    )
+    started = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "GITXP_RUN_ID": run_id},
+        timeout=120,
+    )
+    assert time.monotonic() - started < 30
+    assert out.returncode != 0
+    last = out.stderr.strip().splitlines()[-1]
+    assert "MemoryError" not in out.stderr, out.stderr[-2000:]
+    assert last.startswith("gitxp.") and f"cannot join run {run_id}: run.json" in last, last
+    assert "over the" in last and "GITXP_MAX_JSON_BYTES" in last, last
