@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 
 CACHE_FILE = "index-v1.json"
 # 2: rows are validated against the schema (a version-1 cache may hold rows that are not)
-CACHE_VERSION = 2
+# 3: ref-directory stamps are keyed relative to the git directory (a copied repository
+#    with a version-2 cache would check the directories it was copied from)
+CACHE_VERSION = 3
 # The stable keys of one run as `gitxp log --format json` and the UI's API give it.
 PUBLIC_KEYS = (
     "id",

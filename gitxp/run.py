@@ -312,11 +312,21 @@ class Run:
             raise GitxpError(f"cannot join run {run_id}: {self.ref} does not exist")
         commit = self._git.read_commit(tip)
         self._files = dict((p, (m, s)) for p, m, s in self._git.walk_tree(commit.tree))
-        self._meta = storage.loads(self._git.read_blob(self._files[storage.RUN_FILE][1]))
-        self._params = storage.loads(self._git.read_blob(self._files[storage.PARAMS_FILE][1]))
+
+        def read(name: str) -> bytes:
+            # within the bounds every reader of a run's files keeps (GITXP_MAX_JSON_BYTES)
+            from .record import read_run_file
+            from .schema import Invalid
+
+            try:
+                return read_run_file(self._git, self._files[name][1], name)
+            except Invalid as exc:
+                raise GitxpError(f"cannot join run {run_id}: {exc}") from None
+
+        self._meta = storage.loads(read(storage.RUN_FILE))
+        self._params = storage.loads(read(storage.PARAMS_FILE))
         self._tags = dict(self._meta.get("tags") or {})
-        notes = self._files.get(storage.NOTES_FILE)
-        self._notes = self._git.read_blob(notes[1]).decode() if notes else ""
+        self._notes = read(storage.NOTES_FILE).decode() if storage.NOTES_FILE in self._files else ""
         self._parts = sum(
             1 for p in self._files if p.startswith(storage.METRICS_DIR) and p.endswith(".parquet")
         )
@@ -324,7 +334,7 @@ class Run:
         if summary_blob:
             from .values import from_json_float
 
-            for key, s in storage.loads(self._git.read_blob(summary_blob[1])).items():
+            for key, s in storage.loads(read(storage.SUMMARY_FILE)).items():
                 series = Series(key)
                 series.count = s.get("count", 0)
                 series.last = from_json_float(s.get("last"))

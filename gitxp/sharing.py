@@ -41,6 +41,7 @@ from ._errors import (
     UsageError,
 )
 from ._text import count
+from .git.completeness import Arrivals, incomplete_runs
 from .git.refs import RUNS_PREFIX, create_refs, list_refs, log_ref_value, update_ref
 from .git.remote import RUNS_REFSPEC, Remote, resolve_remote
 from .git.remote import fetch as _fetch_objects
@@ -372,6 +373,7 @@ def fetch(
 
         if progress:
             progress(f"fetching runs from {target.display}\n")
+        arrivals = Arrivals(git)
         try:
             _fetch_objects(git, target, choose, heads, RUNS_PREFIX, progress)
         except RemoteError:
@@ -382,6 +384,11 @@ def fetch(
         for ref, sha in list(plan.items()):
             if not git.has_object(sha):  # the remote did not send what it advertised
                 _skip_broken(target, ref, plan, "the remote did not send it")
+        fetched = {ref: sha for ref, sha in plan.items() if local.get(ref) != sha}
+        for ref, why in incomplete_runs(
+            git, arrivals, fetched, local.values(), storage.TRAILER_RUN
+        ).items():
+            _skip_broken(target, ref, plan, why)  # a lying pack: its tip came, not all below
         # new runs in one packed-refs write; the others one compare-and-swap each
         created = {ref: sha for ref, sha in plan.items() if ref not in local}
         failed = create_refs(git, created)

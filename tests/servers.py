@@ -38,8 +38,11 @@ def git_exec_path() -> str:
 
 
 @contextmanager
-def git_daemon(base: Path) -> Iterator[str]:
-    """Serve every repository under *base* over git:// (push enabled); yield the URL prefix."""
+def git_daemon(base: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Serve every repository under *base* over git:// (push enabled); yield the URL prefix.
+
+    *env* is added to the daemon's environment (and so to the git commands it runs).
+    """
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -56,6 +59,7 @@ def git_daemon(base: Path) -> Iterator[str]:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
     )
     try:
         wait_for_port(port)

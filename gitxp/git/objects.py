@@ -211,3 +211,40 @@ def read_stored(store: Any, sha: str, limit: int | None) -> tuple[int, bytes]:
         check_size(store, sha, limit)
     type_num, body = store.get_raw(sha.encode())
     return type_num, body
+
+
+def stored_size(store: Any, sha: str) -> int:
+    """The size object *sha* of dulwich *store* declares, read from its header (for a
+    packed delta, the size of its result): nothing is inflated. KeyError when missing."""
+    raw = bytes.fromhex(sha)
+    for pack in getattr(store, "packs", ()):
+        try:
+            offset = pack.index.object_offset(raw)
+        except KeyError:
+            continue
+        data = _peek(pack, offset)
+        _, size, pos, base = _entry(data, sha)
+        return size if base is None else _delta_sizes(data[pos:], sha)[1]
+    root = getattr(store, "path", None)
+    path = os.path.join(os.fspath(root), sha[:2], sha[2:]) if root else ""
+    try:
+        with open(path, "rb") as f:
+            head = zlib.decompressobj().decompress(f.read(_ENTRY_PEEK), HEADER_MAX)
+    except (FileNotFoundError, NotADirectoryError):
+        for alternate in getattr(store, "alternates", ()):
+            try:
+                return stored_size(alternate, sha)
+            except KeyError:
+                continue
+        raise KeyError(sha) from None
+    except zlib.error as exc:
+        raise _corrupt(sha, str(exc)) from None
+    declared = head.partition(b"\0")[0].partition(b" ")[2]
+    if not declared.isdigit():
+        raise _corrupt(sha)
+    return int(declared)
+
+
+def object_size(git: Any, sha: str) -> int:
+    """The size of object *sha* of GitRepo *git*, without inflating it (see `stored_size`)."""
+    return stored_size(git.dulwich.object_store, sha)

@@ -331,14 +331,14 @@ def _sha_problem(sha: bytes, hex_length: int | None = None) -> str | None:
 SETTLED_NS = 2_000_000_000
 
 
-def _dirs_unchanged(stamps: MutableMapping[str, list[int]]) -> bool:
+def _dirs_unchanged(git_dir: str, stamps: MutableMapping[str, list[int]]) -> bool:
     if not stamps:
         return False
     for directory, (mtime_ns, seen_ns) in stamps.items():
-        if seen_ns - mtime_ns < SETTLED_NS:
-            return False
+        if seen_ns - mtime_ns < SETTLED_NS or os.path.isabs(directory):
+            return False  # unsettled, or an absolute path: a stamp of another repository
         try:
-            if os.stat(directory).st_mtime_ns != mtime_ns:
+            if os.stat(os.path.join(git_dir, directory)).st_mtime_ns != mtime_ns:
                 return False
         except OSError:
             return False
@@ -355,15 +355,17 @@ def list_refs(
 
     *stat_cache* ({ref: ((mtime_ns, size, ino), sha)}) is consulted and
     updated so unchanged loose refs are not re-read. With *dir_stamps*
-    ({directory: [mtime_ns, read at ns]}) as well, a ref directory whose
-    mtime has not moved is not even listed: git replaces a ref file by
-    renaming a new one into place, which always changes the directory.
+    ({directory: [mtime_ns, read at ns]}, each directory relative to the git
+    directory, so a repository copied with its cache checks its own) as
+    well, a ref directory whose mtime has not moved is not even listed: git
+    replaces a ref file by renaming a new one into place, which always
+    changes the directory.
     """
     # Loose refs are read before packed-refs: packing (git's or gitxp's) writes
     # packed-refs before it deletes the loose files, so a ref whose loose file
     # vanished during the listing is in the packed-refs read afterwards.
     cache = stat_cache if stat_cache is not None else {}
-    if dir_stamps is not None and cache and _dirs_unchanged(dir_stamps):
+    if dir_stamps is not None and cache and _dirs_unchanged(repo.git_dir, dir_stamps):
         found = _packed_refs(repo.git_dir, prefix)
         found.update((ref, hit[1]) for ref, hit in cache.items())
         return found
@@ -382,7 +384,7 @@ def list_refs(
         except (FileNotFoundError, NotADirectoryError):
             continue
         if dir_stamps is not None:
-            dir_stamps[directory] = stamp
+            dir_stamps[os.path.relpath(directory, repo.git_dir)] = stamp
         with entries:
             for entry in entries:
                 name = entry.name

@@ -443,8 +443,10 @@ def list_artifacts(record: RunRecord) -> list[dict[str, Any]]:
     if tree is None:
         return []
     out = []
+    from ..git.objects import object_size
+
     for path, _mode, sha in git.walk_tree(tree[1]):
-        size = len(git.read_blob(sha))
+        size = object_size(git, sha)  # from the object's header: nothing is inflated
         out.append({"name": path, "size": size, "sha256": None, "where": "tree", "uri": None})
     return out
 
