@@ -472,4 +472,16 @@ def read_artifact(repo: Repo, record: RunRecord, name: str) -> bytes:
             f"run {record.id} has no artifact {name!r}"
             + (f" (it has: {', '.join(known[:10])})" if known else "")
         )
-    return git.read_blob(entry[1])
+    # a hostile run's blob may inflate to gigabytes: read no more than the
+    # manifest says the file holds (or, for a file it does not list, the
+    # largest file this repository keeps in a run's tree)
+    sizes = [
+        a["size"] for a in list_artifacts(record) if a["name"] == name and a["where"] == "tree"
+    ]
+    if sizes and isinstance(sizes[0], int):
+        limit = sizes[0]
+    else:
+        from ..artifacts import settings
+
+        limit = settings(git).threshold
+    return git.read_blob(entry[1], limit=limit)

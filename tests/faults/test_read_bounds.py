@@ -375,3 +375,40 @@ def test_the_validate_hook_refuses_a_run_it_cannot_fully_check(tmp_path: Path) -
     out = checked.stdout + checked.stderr
     assert future in out and good not in out and "Traceback" not in out
     assert "format 99, written by a newer gitxp" in out and "upgrade gitxp" in out
+
+
+SERVE_ARTIFACT = """
+    import sys, urllib.error, urllib.request
+    from gitxp.ui import UIServer
+    server = UIServer(".", port=0).start()
+    url = f"http://127.0.0.1:{server.port}/api/artifact?run={sys.argv[1]}&name=weights.bin"
+    try:
+        with urllib.request.urlopen(url, timeout=60) as answer:
+            print(answer.status, len(answer.read()))
+    except urllib.error.HTTPError as exc:
+        print(exc.code, exc.read().decode()[:300])
+    server.close()
+    print("peak rss kB", open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
+"""
+
+
+@pytest.mark.slow
+def test_the_ui_serves_no_artifact_past_its_manifest_size(
+    bombs: tuple[Path, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    # artifacts.json says 4,096 bytes; the tree's blob is the 2 GiB bomb
+    import gitxp
+
+    loose, _, _ = bombs
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(os.urandom(4096))
+    with gitxp.start_run(experiment="art", name="art", repo=str(loose), snapshot=False) as run:
+        run.log_artifact(weights)
+    bomb = _deflated_zeros()[0]
+    replace_blob(loose, run.id, "artifacts/weights.bin", bomb)
+    result = _capped(loose, SERVE_ARTIFACT, run.id)
+    assert result.returncode == 0, result.stderr[-1500:]
+    status, _, rest = result.stdout.partition("\n")[0].partition(" ")
+    assert status.startswith("4"), result.stdout
+    assert "2,147,483,648" in rest, result.stdout
+    assert int(result.stdout.splitlines()[-1].split()[-1]) < 300_000  # kB
