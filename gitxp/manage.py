@@ -312,6 +312,7 @@ def gc(
     period protects them): `git gc --prune=now` reclaims deleted runs' space.
     """
     from .git import maintenance
+    from .git.incoming import clear_stale
     from .git.locks import clear_stale_locks, gc_lock
     from .git.refs import TRASH_PREFIX, delete_ref, list_refs
     from .query import RunIndex
@@ -320,6 +321,7 @@ def gc(
     cutoff = _now_ms() - grace_days * 86_400_000
     with opened(repo) as r, gc_lock(r.git):
         cleared = [lock.describe() for lock in clear_stale_locks(r.git)]
+        cleared += [f"{keep} (left by a killed fetch)" for keep in clear_stale(r.git)]
         _drop_pins(r.git)
         deleted, kept = [], 0
         for ref, sha in list_refs(r.git, TRASH_PREFIX).items():

@@ -40,6 +40,7 @@ from ._errors import (
     UsageError,
 )
 from ._text import count
+from .git.incoming import Incoming
 from .git.refs import RUNS_PREFIX, create_refs, list_refs, log_ref_value, update_ref
 from .git.remote import RUNS_REFSPEC, Remote, resolve_remote
 from .git.remote import fetch as _fetch_objects
@@ -350,8 +351,10 @@ def fetch(
     from their store into the local one too.
     """
     r, owned = _open(repo)
+    keep = None  # the fetched packs stay kept (.keep) until their refs exist
     try:
         git = r.git
+        keep = Incoming(git)
         target = resolve_remote(git, remote, "fetch")
         local = _all_runs(git)
         matcher = _remote_matcher(r, runs)
@@ -370,12 +373,12 @@ def fetch(
         if progress:
             progress(f"fetching runs from {target.display}\n")
         try:
-            _fetch_objects(git, target, choose, heads, RUNS_PREFIX, progress)
+            _fetch_objects(git, target, choose, heads, RUNS_PREFIX, progress, keep)
         except RemoteError:
             if not any(local.get(ref) != sha for ref, sha in plan.items()):
                 raise  # failed before the remote said what it has: nothing to isolate
             wanted = sorted(ref for ref, sha in plan.items() if local.get(ref) != sha)
-            _isolate_broken(git, target, plan, local, wanted, progress)
+            _isolate_broken(git, target, plan, local, wanted, progress, keep)
         for ref, sha in list(plan.items()):
             if not git.has_object(sha):  # the remote did not send what it advertised
                 _skip_broken(target, ref, plan, "the remote did not send it")
@@ -392,6 +395,7 @@ def fetch(
                     results.append(RefResult(run_id, ref, "new", "", None, theirs))
             else:
                 results.append(_apply(git, ref, local.get(ref), theirs, force, target))
+        keep.release()
         if artifacts:
             from .artifacts import download_artifacts
 
@@ -399,6 +403,8 @@ def fetch(
             download_artifacts(r, commits, target, progress=progress)
         return results
     finally:
+        if keep is not None:
+            keep.release()
         if owned:
             r.close()
 
@@ -410,6 +416,7 @@ def _isolate_broken(
     local: dict[str, str],
     refs: list[str],
     progress: Progress | None,
+    keep: Incoming,
 ) -> None:
     """Fetch *refs* of *plan* again in halves, until each run that cannot be fetched is alone.
 
@@ -436,14 +443,14 @@ def _isolate_broken(
             return [local[ref] for ref in part if ref in local]
 
         try:
-            _fetch_objects(git, target, choose, heads, RUNS_PREFIX, progress)
+            _fetch_objects(git, target, choose, heads, RUNS_PREFIX, progress, keep)
         except RemoteError as exc:
             if not asked[0]:
                 raise
             if len(part) == 1:
                 _skip_broken(target, part[0], plan, exc.reason)
             else:
-                _isolate_broken(git, target, plan, local, part, progress)
+                _isolate_broken(git, target, plan, local, part, progress, keep)
 
 
 def _skip_broken(target: Remote, ref: str, plan: dict[str, str], reason: str) -> None:
