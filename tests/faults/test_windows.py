@@ -358,3 +358,45 @@ def test_a_packed_refs_lock_of_a_live_process_is_waited_for(repo: Path, tmp_path
     assert "removed the stale lock packed-refs.lock" in err, err
     assert sorted(r.rsplit("/", 1)[-1] for r in _run_refs(dest)) == sorted(ids)
     fsck(dest)
+
+
+# -- `gitxp run`'s output readers do not outlive `launch` -------------------------------
+LAUNCH_AND_EXIT = """
+import atexit, threading
+
+def threads_at_teardown():
+    # registered before gitxp is imported: runs after every gitxp exit handler
+    alive = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+    print("ALIVE", alive, flush=True)
+
+atexit.register(threads_at_teardown)
+
+import pyarrow.parquet  # noqa: F401
+from gitxp.launcher import launch
+
+# CMD exits at once; its background child keeps stdout and stderr open for 30 s
+result = launch(["sh", "-c", "sleep 30 & echo started"], name="bg", stream=False)
+print("STATUS", result.status, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_no_output_reader_outlives_launch(repo: Path) -> None:
+    import sys
+
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", LAUNCH_AND_EXIT],
+        cwd=repo,
+        env=child_env(GITXP_START_DELAY="0"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, (result.returncode, result.stderr)
+    assert "STATUS FINISHED" in result.stdout, result.stdout + result.stderr
+    assert "ALIVE []" in result.stdout, result.stdout + result.stderr
+    assert time.monotonic() - started < 25, "the process waited for CMD's background child"
+    (row,) = gitxp.open(repo).rows()
+    output = git(repo, "show", f"refs/gitxp/runs/{row['id']}:output.log")
+    assert "started" in output
