@@ -48,6 +48,7 @@ from .artifact_store import (
     settings,
     stream_chunks,
 )
+from .values import check_text
 
 if TYPE_CHECKING:
     from .git.remote import Remote
@@ -210,6 +211,7 @@ def log_text(run: Run, text: str, name: str) -> dict[str, Any]:
     """Store *text* (UTF-8) with *run* as the file artifact *name*."""
     if not isinstance(text, str):
         raise InvalidValueError("text", f"{type(text).__name__} given: log_text takes a str")
+    check_text(f"artifact {name!r}", text)  # a lone surrogate cannot be UTF-8: refuse it
     return log_content(run, text.encode("utf-8"), name)
 
 
@@ -236,6 +238,7 @@ def log_dict(run: Run, value: Any, name: str) -> dict[str, Any]:
         )
     except (TypeError, ValueError) as exc:
         raise InvalidValueError(str(name), f"cannot be written as JSON or YAML: {exc}") from None
+    check_text(f"artifact {name!r}", text)  # ensure_ascii=False keeps lone surrogates
     if yaml_wanted:
         try:
             import yaml

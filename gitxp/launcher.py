@@ -101,16 +101,26 @@ class _Tail:
         return data, secrets
 
 
-def _pump(source: IO[bytes], sink: IO[Any] | None, tail: _Tail) -> None:
-    """Copy *source* to *sink* as data arrives, keeping the tail."""
+def _pump(source: IO[bytes], sink: IO[Any] | None, tail: _Tail, stop: threading.Event) -> None:
+    """Copy *source* to *sink* as data arrives, keeping the tail, until EOF or *stop*.
+
+    A child of CMD may keep the pipe open long after CMD exits: `launch`
+    sets *stop* after its grace period and joins the reader, so no reader
+    outlives it (a thread still running at interpreter teardown can abort
+    the process once pyarrow is loaded).
+    """
+    import select
+
     from .checkpointer import block_async_signals
 
     block_async_signals()  # signals for us are the main thread's to handle and forward
     fd = source.fileno()
     out_buffer = getattr(sink, "buffer", None) if sink is not None else None
     pending = b""  # this stream's unfinished line: stdout and stderr never split each other's
-    while True:
+    while not stop.is_set():
         try:
+            if not select.select([fd], [], [], 0.05)[0]:
+                continue
             data = os.read(fd, 65536)
         except OSError:
             break
@@ -355,13 +365,18 @@ def _supervise(
         from .system_metrics import BufferedSampler
 
         sampler = BufferedSampler(proc.pid, run._meta["start_time"], sm_interval)
+    stop_readers = threading.Event()
     readers = [
         threading.Thread(
-            target=_pump, args=(proc.stdout, sys.stdout if stream else None, tail), daemon=True
-        ),
-        threading.Thread(
-            target=_pump, args=(proc.stderr, sys.stderr if stream else None, tail), daemon=True
-        ),
+            target=_pump,
+            args=(pipe, sink if stream else None, tail, stop_readers),
+            name=f"gitxp-output-{label}",
+            daemon=True,
+        )
+        for pipe, sink, label in (
+            (proc.stdout, sys.stdout, "out"),
+            (proc.stderr, sys.stderr, "err"),
+        )
     ]
     for reader in readers:
         reader.start()
@@ -378,8 +393,12 @@ def _supervise(
     wall = time.monotonic() - started
     if sampler is not None:
         sampler.stop()
+    grace_end = time.monotonic() + _READER_GRACE_SECONDS
     for reader in readers:
-        reader.join(timeout=_READER_GRACE_SECONDS)
+        reader.join(timeout=max(0.0, grace_end - time.monotonic()))
+    stop_readers.set()  # CMD's children still hold the pipes: stop reading them
+    for reader in readers:
+        reader.join()
     for pipe in (proc.stdout, proc.stderr):
         with contextlib.suppress(OSError):
             pipe.close()

@@ -8,6 +8,7 @@ run moves its ref to `refs/gitxp/trash/<id>`, which `restore` moves back;
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,6 +30,7 @@ from .edit import RunState, edit_run
 from .storage import FORMAT_VERSION
 from .values import check_key, non_negative, to_tag
 
+log = logging.getLogger("gitxp.manage")
 TRASH_GRACE_DAYS = 14.0
 
 
@@ -287,8 +289,17 @@ def restore(runs: str | Iterable[str], *, repo: RepoArg = ".") -> list[TrashedRu
         for trash_ref, tip in dict(found).items():
             run_id = trash_ref.rsplit("/", 1)[-1]
             target = RUNS_PREFIX + run_id
-            if read_ref(r.git, target) is not None:
-                raise GitxpError(f"run {run_id} exists already; it was restored before")
+            live = read_ref(r.git, target)
+            if live is not None:  # an rm or a restore was killed between its two ref updates
+                if _interrupted(r.git, live, tip) is None:
+                    raise GitxpError(
+                        f"run {run_id} exists both as a run and in the trash, with different "
+                        f"commits; `gitxp rm {run_id}` keeps the run's in the trash"
+                    )
+                delete_ref(r.git, trash_ref, tip)  # the run is back as it was: finish the undo
+                remove_reflog(r.git, trash_ref)
+                out.append(_trashed(r.git, live))
+                continue
             if not _readable(r.git, tip):
                 out.append(_move_unreadable(r, trash_ref, target, tip, "gitxp: restore"))
                 continue
@@ -304,6 +315,46 @@ def restore(runs: str | Iterable[str], *, repo: RepoArg = ".") -> list[TrashedRu
             remove_reflog(r.git, trash_ref)
             out.append(_trashed(r.git, commit))
         return out
+
+
+def _interrupted(git: Any, live: str, trashed: str) -> str | None:
+    """What left a run both under refs/gitxp/runs/ (at *live*) and in the trash (*trashed*).
+
+    `rm` writes the trash ref (a removal commit on the run's tip, or the tip
+    itself) before it deletes the run ref; `restore` writes the run ref (a
+    commit on the trash tip) before it deletes the trash ref. A kill in
+    between leaves both: "rm" or "restore" names which, None means the two
+    histories differ and neither may be dropped silently.
+    """
+
+    def parent(sha: str) -> str | None:
+        try:
+            parents = git.read_commit(sha).parents
+        except (GitxpError, KeyError):
+            return None
+        return parents[0] if parents else None
+
+    if live == trashed or parent(trashed) == live:
+        return "rm"
+    if parent(live) == trashed:
+        return "restore"
+    return None
+
+
+def _settle(git: Any, run_id: str, trash_sha: str) -> bool:
+    """Finish an `rm` or `restore` killed between its two ref updates; True if one was."""
+    from .git.maintenance import remove_reflog
+    from .git.refs import RUNS_PREFIX, TRASH_PREFIX, delete_ref, read_ref
+
+    live = read_ref(git, RUNS_PREFIX + run_id)
+    how = None if live is None else _interrupted(git, live, trash_sha)
+    if live is None or how is None:
+        return False
+    ref, sha = (RUNS_PREFIX + run_id, live) if how == "rm" else (TRASH_PREFIX + run_id, trash_sha)
+    delete_ref(git, ref, sha)
+    remove_reflog(git, ref)
+    log.warning("finished the interrupted `gitxp %s` of run %s", how, run_id)
+    return True
 
 
 def branch(run: str, name: str, *, force: bool = False, repo: RepoArg = ".") -> str:
@@ -357,17 +408,21 @@ def gc(
     period protects them): `git gc --prune=now` reclaims deleted runs' space.
     """
     from .git import maintenance
+    from .git.incoming import clear_stale
     from .git.locks import clear_stale_locks, gc_lock
-    from .git.refs import TRASH_PREFIX, delete_ref, list_refs
+    from .git.refs import TRASH_PREFIX, delete_ref, list_refs, read_ref
     from .query import RunIndex
 
     grace_days = non_negative("grace_days", grace_days, unit="days")
     cutoff = _now_ms() - grace_days * 86_400_000
     with opened(repo) as r, gc_lock(r.git):
         cleared = [lock.describe() for lock in clear_stale_locks(r.git)]
+        cleared += [f"{keep} (left by a killed fetch)" for keep in clear_stale(r.git)]
         _drop_pins(r.git)
         deleted, kept = [], 0
         for ref, sha in list_refs(r.git, TRASH_PREFIX).items():
+            if _settle(r.git, ref[len(TRASH_PREFIX) :], sha) and read_ref(r.git, ref) is None:
+                continue  # an interrupted restore, finished: the run is back
             try:
                 item = _trashed(r.git, sha)
             except GitxpError:

@@ -24,27 +24,13 @@ from ._errors import GitxpError
 from .edit import RunState, edit_run, read_state
 from .git.refs import log_ref_value, update_ref
 from .git.repository import GitRepo
+from .run_history import MAX_WALK, run_commits
 
 EDITABLE = ("tags", "name", "removed")  # the run.json fields an edit may change
-MAX_WALK = 100_000
 
 
 class NotReplayableError(GitxpError):
     """The local history of a run holds more than edits, or shares nothing with the remote's."""
-
-
-def _chain(git: GitRepo, tip: str, run_id: str) -> list[str]:
-    """The run's own commits from *tip* back along first parents, newest first."""
-    trailer = f"{storage.TRAILER_RUN}: {run_id}"
-    out: list[str] = []
-    sha: str | None = tip
-    while sha and len(out) < MAX_WALK and git.has_object(sha):
-        commit = git.read_commit(sha)
-        if trailer not in commit.message:
-            break
-        out.append(sha)
-        sha = commit.parents[0] if commit.parents else None
-    return out
 
 
 def _edit_of(git: GitRepo, commit: str) -> tuple[dict[str, Any], RunState, str]:
@@ -109,9 +95,9 @@ def replay_edits(git: GitRepo, ref: str, ours: str, theirs: str, run_id: str) ->
     kept in the ref's reflog. Raises NotReplayableError, changing nothing,
     when the local commits since the shared history are not all edits.
     """
-    shared = set(_chain(git, theirs, run_id))
+    shared = set(run_commits(git, theirs, run_id, MAX_WALK))
     local: list[str] = []
-    for sha in _chain(git, ours, run_id):
+    for sha in run_commits(git, ours, run_id, MAX_WALK):
         if sha in shared:
             break
         local.append(sha)

@@ -42,10 +42,12 @@ from ._errors import (
 )
 from ._text import count
 from .git.completeness import Arrivals, incomplete_runs
+from .git.incoming import Incoming
 from .git.refs import RUNS_PREFIX, create_refs, list_refs, log_ref_value, update_ref
 from .git.remote import RUNS_REFSPEC, Remote, resolve_remote
 from .git.remote import fetch as _fetch_objects
 from .git.remote import push as _push_objects
+from .run_history import is_ancestor, run_commits
 
 if TYPE_CHECKING:
     from .git.repository import GitRepo
@@ -54,7 +56,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("gitxp.sharing")
 Progress = Callable[[str], None]
 STATUSES = ("new", "updated", "up-to-date", "rejected", "error")
-MAX_WALK = 100_000
 NEIGHBOUR_RUNS = 16
 NEIGHBOUR_DEPTH = 64
 
@@ -98,49 +99,6 @@ def _open(repo: Any) -> tuple[Repo, bool]:
 
 def _run_id(ref: str) -> str:
     return ref[len(RUNS_PREFIX) :]
-
-
-def is_ancestor(git: GitRepo, ancestor: str, descendant: str, run_id: str) -> bool:
-    """Whether commit *ancestor* is in the history of run *run_id* ending at *descendant*.
-
-    Only the run's own commits (those carrying its `Gitxp-Run` trailer) are
-    walked, so the cost is the length of the run's history, never the
-    code's. An *ancestor* not stored locally is not an ancestor.
-    """
-    if ancestor == descendant:
-        return True
-    if not git.has_object(ancestor):
-        return False
-    trailer = f"{storage.TRAILER_RUN}: {run_id}"
-    queue = [descendant]
-    seen: set[str] = set()
-    while queue and len(seen) < MAX_WALK:
-        sha = queue.pop()
-        if sha in seen or not git.has_object(sha):
-            continue
-        seen.add(sha)
-        commit = git.read_commit(sha)
-        if trailer not in commit.message:
-            continue  # the code commit (or a snapshot): the run's history ends here
-        for parent in commit.parents:
-            if parent == ancestor:
-                return True
-            queue.append(parent)
-    return False
-
-
-def run_commits(git: GitRepo, tip: str, run_id: str, limit: int) -> list[str]:
-    """Up to *limit* of run *run_id*'s own commits, newest first, following first parents."""
-    trailer = f"{storage.TRAILER_RUN}: {run_id}"
-    out: list[str] = []
-    sha: str | None = tip
-    while sha and len(out) < limit and git.has_object(sha):
-        commit = git.read_commit(sha)
-        if trailer not in commit.message:
-            break
-        out.append(sha)
-        sha = commit.parents[0] if commit.parents else None
-    return out
 
 
 # -- selecting runs ---------------------------------------------------------------------
@@ -354,8 +312,10 @@ def fetch(
     from their store into the local one too.
     """
     r, owned = _open(repo)
+    keep = None  # the fetched packs stay kept (.keep) until their refs exist
     try:
         git = r.git
+        keep = Incoming(git)
         target = resolve_remote(git, remote, "fetch")
         local = _all_runs(git)
         matcher = _remote_matcher(r, runs)
@@ -375,12 +335,12 @@ def fetch(
             progress(f"fetching runs from {target.display}\n")
         arrivals = Arrivals(git)
         try:
-            _fetch_objects(git, target, choose, heads, RUNS_PREFIX, progress)
+            _fetch_objects(git, target, choose, heads, RUNS_PREFIX, progress, keep)
         except RemoteError:
             if not any(local.get(ref) != sha for ref, sha in plan.items()):
                 raise  # failed before the remote said what it has: nothing to isolate
             wanted = sorted(ref for ref, sha in plan.items() if local.get(ref) != sha)
-            _isolate_broken(git, target, plan, local, wanted, progress)
+            _isolate_broken(git, target, plan, local, wanted, progress, keep)
         for ref, sha in list(plan.items()):
             if not git.has_object(sha):  # the remote did not send what it advertised
                 _skip_broken(target, ref, plan, "the remote did not send it")
@@ -404,6 +364,7 @@ def fetch(
                 results.append(
                     _apply(git, ref, local.get(ref), theirs, force, target, rebase_edits)
                 )
+        keep.release()
         if artifacts:
             from .artifacts import download_artifacts
 
@@ -411,6 +372,8 @@ def fetch(
             download_artifacts(r, commits, target, progress=progress)
         return results
     finally:
+        if keep is not None:
+            keep.release()
         if owned:
             r.close()
 
@@ -422,6 +385,7 @@ def _isolate_broken(
     local: dict[str, str],
     refs: list[str],
     progress: Progress | None,
+    keep: Incoming,
 ) -> None:
     """Fetch *refs* of *plan* again in halves, until each run that cannot be fetched is alone.
 
@@ -448,14 +412,14 @@ def _isolate_broken(
             return [local[ref] for ref in part if ref in local]
 
         try:
-            _fetch_objects(git, target, choose, heads, RUNS_PREFIX, progress)
+            _fetch_objects(git, target, choose, heads, RUNS_PREFIX, progress, keep)
         except RemoteError as exc:
             if not asked[0]:
                 raise
             if len(part) == 1:
                 _skip_broken(target, part[0], plan, exc.reason)
             else:
-                _isolate_broken(git, target, plan, local, part, progress)
+                _isolate_broken(git, target, plan, local, part, progress, keep)
 
 
 def _skip_broken(target: Remote, ref: str, plan: dict[str, str], reason: str) -> None:

@@ -45,8 +45,28 @@ def owner_line() -> bytes:
     return OWNER_TAG + f"{os.getpid()} {socket.gethostname()}\n".encode()
 
 
+def packed_refs_header() -> bytes:
+    """The first line gitxp writes into `packed-refs.lock`, naming its owner.
+
+    That lock becomes `packed-refs` when renamed, so the owner rides in the
+    header's list of traits, which git and dulwich read past (git keeps the
+    ones it knows: `peeled`); the next rewrite drops it.
+    """
+    return (
+        b"# pack-refs with: peeled "
+        + PACKED_OWNER
+        + owner_line()[len(OWNER_TAG) :].replace(b" ", b",")
+    )
+
+
+PACKED_OWNER = b"gitxp-owner="
+
+
 def _owner_gone(data: bytes) -> bool:
     """Whether *data* (a lock's content) names a process of this host that no longer runs."""
+    if data.startswith(b"# pack-refs with:") and PACKED_OWNER in data.split(b"\n", 1)[0]:
+        token = data.split(b"\n", 1)[0].split(PACKED_OWNER, 1)[1].split(b" ", 1)[0]
+        data = OWNER_TAG + token.replace(b",", b" ")
     if not data.startswith(OWNER_TAG):
         return False
     parts = data[len(OWNER_TAG) :].split()
@@ -110,6 +130,38 @@ def _lock_paths(git_dir: str) -> Iterator[str]:
             for name in files:
                 if name.endswith(".lock"):
                     yield os.path.join(directory, name)
+
+
+def clear_if_owner_gone(git_dir: str, path: str) -> LockFile | None:
+    """Delete the lock at *path* if gitxp took it and its process is gone; return it.
+
+    For a writer that finds a lock in its way: a lock whose owner line names a
+    process gone from this host can never be released, so waiting for it is
+    pointless. A lock without such a line (git's, or a live process's) is
+    left alone, to be waited for. The lock is renamed aside and deleted only
+    if it is still the file judged stale, so a lock another writer took
+    meanwhile is put back.
+    """
+    try:
+        ino = os.stat(path).st_ino
+    except FileNotFoundError:
+        return None
+    lock = inspect_lock(git_dir, path)
+    if lock is None or lock.why != "its gitxp process is gone":
+        return None
+    aside = f"{path}.stale-{os.getpid()}"
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return None
+    if os.stat(aside).st_ino != ino:  # someone cleared it and took the lock: give it back
+        with contextlib.suppress(FileExistsError):
+            os.link(aside, path)
+        os.remove(aside)
+        return None
+    os.remove(aside)
+    log.warning("removed the stale lock %s", lock.describe())
+    return lock
 
 
 def find_locks(git: GitRepo) -> list[LockFile]:

@@ -123,7 +123,8 @@ def _repack_once(git: GitRepo) -> None:
         obj = store._get_loose_object(sha)
         if obj is not None:
             objects[sha] = obj
-    old_packs = list(store.packs)
+    # a kept pack (`.keep`: a fetch not done yet, or kept on purpose) stays as it is, as in git
+    old_packs = [p for p in store.packs if not os.path.exists(p._basename + ".keep")]
     for pack in old_packs:
         for obj in pack.iterobjects():
             objects.setdefault(obj.id, obj)

@@ -88,13 +88,21 @@ def _check_name(ref: str) -> None:
         raise RefUpdateError(shown(ref), f"not a ref name gitxp writes: {reason}")
 
 
-def _retry_locked(ref: str, action):  # type: ignore[no-untyped-def]
+def _retry_locked(ref: str, action, git_dir: str | None = None):  # type: ignore[no-untyped-def]
+    """Run *action*, retrying while a lock is held; with *git_dir*, a lock of *ref* whose
+    gitxp owner is gone is cleared (with a notice) instead of waited for."""
     deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
     delay = 0.001
     while True:
         try:
             return action()
         except FileLocked:
+            if git_dir is not None:
+                from .locks import clear_if_owner_gone
+
+                lock = os.path.join(git_dir, *ref.split("/")) + ".lock"
+                if clear_if_owner_gone(git_dir, lock) is not None:
+                    continue
             if time.monotonic() > deadline:
                 raise RefUpdateError(
                     ref,
@@ -438,7 +446,8 @@ def create_refs(repo: GitRepo, refs: dict[str, str]) -> dict[str, str]:
     if not refs:
         return {}
     from dulwich.file import GitFile
-    from dulwich.refs import write_packed_refs
+
+    from .locks import packed_refs_header
 
     container = repo.dulwich.refs
     path = os.path.join(repo.git_dir, "packed-refs")
@@ -446,6 +455,9 @@ def create_refs(repo: GitRepo, refs: dict[str, str]) -> dict[str, str]:
 
     def attempt() -> None:
         with GitFile(path, "wb") as f:
+            # the owner first, on disk: a lock left by a kill names a process gone
+            f.write(packed_refs_header())
+            f.flush()
             # re-read under the lock: packed-refs may have changed since
             container._invalidate_packed_refs_cache()  # type: ignore[attr-defined]
             packed = dict(container.get_packed_refs())
@@ -469,8 +481,11 @@ def create_refs(repo: GitRepo, refs: dict[str, str]) -> dict[str, str]:
             if not added:
                 f.abort()
                 return
-            write_packed_refs(f, packed, peeled)
+            for name in sorted(packed):  # as write_packed_refs, after our header
+                f.write(packed[name] + b" " + name + b"\n")
+                if name in peeled:
+                    f.write(b"^" + peeled[name] + b"\n")
         container._invalidate_packed_refs_cache()  # type: ignore[attr-defined]
 
-    _retry_locked("packed-refs", attempt)
+    _retry_locked("packed-refs", attempt, repo.git_dir)
     return failed

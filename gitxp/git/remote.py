@@ -24,6 +24,7 @@ from typing import Any
 
 from .._errors import GitxpError, RemoteError
 from .._text import count
+from .incoming import Incoming
 from .refs import accepted_refs
 from .remote_config import add_refspecs as add_refspecs  # re-exported: it used to live here
 from .remote_config import refspecs as refspecs
@@ -131,11 +132,9 @@ def _client(git: GitRepo, remote: Remote, operation: str) -> tuple[Any, str]:
     # like git: GIT_SSH_COMMAND, then GIT_SSH, then core.sshCommand (read by dulwich)
     ssh = os.environ.get("GIT_SSH_COMMAND") or os.environ.get("GIT_SSH") or None
     try:
+        config = git.dulwich.get_config_stack()
         return get_transport_and_path(
-            remote.url,
-            config=git.dulwich.get_config_stack(),
-            operation=operation,
-            ssh_command=ssh,
+            remote.url, config=config, operation=operation, ssh_command=ssh
         )
     except Exception as exc:  # unsupported scheme, malformed URL
         raise RemoteError(remote.display, f"cannot use this URL: {exc}") from None
@@ -170,9 +169,7 @@ def _translate(remote: Remote, exc: BaseException) -> RemoteError:
     if isinstance(exc, OSError):
         detail = _scrub(exc.strerror) if exc.strerror else text
         return RemoteError(where, f"{detail}; check the URL or path")
-    return RemoteError(
-        where, f"{text or type(exc).__name__}; check the URL, credentials and server"
-    )
+    return RemoteError(where, f"{text or type(exc).__name__}; check the URL, credentials, server")
 
 
 def _wrap_progress(progress: Progress | None) -> Callable[[bytes], None] | None:
@@ -463,6 +460,7 @@ def fetch(
     heads: Callable[[dict[str, str]], Iterable[str]],
     prefix: str,
     progress: Progress | None = None,
+    keep: Incoming | None = None,
 ) -> dict[str, str]:
     """Fetch objects in one negotiation and one pack; return the remote's refs under *prefix*.
 
@@ -471,14 +469,15 @@ def fetch(
     *choose*, names the local commits to offer as common ground (the local
     tips of the runs being updated, so updates arrive as small packs);
     local branches are always offered. No local ref is touched: the caller
-    sets them.
+    sets them, then calls `keep.release()` (a new pack stays kept till then).
     """
+    keep = keep or Incoming(git)
     client, path = _client(git, remote, "fetch")
     from dulwich.client import LocalGitClient
 
     if isinstance(client, LocalGitClient):
         client.close()
-        return _fetch_local(git, remote, path, choose, heads, prefix, progress)
+        return _fetch_local(git, remote, path, choose, heads, prefix, progress, keep)
     repo = git.dulwich
     store = repo.object_store
     seen: dict[str, str] = {}
@@ -525,7 +524,7 @@ def fetch(
                 progress(f"Receiving objects: {received[0] / (1 << 20):.1f} MiB, done.\n")
             spool.seek(0)
             # a thin pack (deltas against objects we have) is completed while indexed
-            store.add_thin_pack(spool.read, None, progress=wrapped)
+            keep.add_thin_pack(spool.read, progress=wrapped)
     except GitxpError:  # raised by the caller's callbacks: pass through
         raise
     except Exception as exc:
@@ -544,6 +543,7 @@ def _fetch_local(
     heads: Callable[[dict[str, str]], Iterable[str]],
     prefix: str,
     progress: Progress | None,
+    keep: Incoming,
 ) -> dict[str, str]:
     """Fetch from a repository on this machine: same contract as over the wire.
 
@@ -577,7 +577,7 @@ def _fetch_local(
             _add_loose(store, source_store, ids)
         else:
             records = generate_unpacked(source_store, ids, set(), True, None)
-            store.add_pack_data(len(ids), _counting(records, len(ids), progress))
+            keep.add_pack_data(len(ids), _counting(records, len(ids), progress))
         return seen
     except GitxpError:
         raise
