@@ -129,6 +129,9 @@ def test_gitxp_run_then_the_cli_reads_edits_and_cleans_up(repo256: Path) -> None
     collected = gitxp_process(repo256, "gc")
     assert collected.returncode == 0, collected.stderr
     assert git(repo256, "count-objects", "-v").splitlines()[0] == "count: 0"  # all packed
+    loose_refs = [p for p in (repo256 / ".git" / "refs" / "gitxp").rglob("*") if p.is_file()]
+    assert loose_refs == [], "gc packs the run refs of a SHA-256 repository too"
+    assert "refs/gitxp/runs/" in (repo256 / ".git" / "packed-refs").read_text()
     fsck(repo256)
     assert gitxp.open(str(repo256)).run("first").metric_history("acc")["value"].tolist() == [0.75]
 

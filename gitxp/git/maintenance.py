@@ -192,7 +192,7 @@ def pack_gitxp_refs(git: GitRepo) -> tuple[int, str | None]:
                     value = f.read().strip().decode("ascii", "replace")
             except FileNotFoundError:
                 value = ""
-            if len(value) != 40 or not _HEX.issuperset(value):
+            if len(value) != git.ids.hex_length or not _HEX.issuperset(value):
                 os.remove(loose + ".lock")  # deleted meanwhile, or not a plain ref
                 continue
             locked[ref] = (value, loose + ".lock")
