@@ -333,9 +333,12 @@ def test_validate_names_every_broken_run_and_passes_healthy_ones(
     orphan_tree = git(repo, "rev-parse", f"{tip[ids[3]]}^{{tree}}").strip()
     orphan = git(repo, "commit-tree", orphan_tree, "-m", "detached").strip()
     git(repo, "update-ref", refs[ids[3]], orphan)
+    # 5: a name under refs/gitxp/runs/ that is no run id (listings skip it; validate names it)
+    git(repo, "update-ref", "refs/gitxp/runs/not-a-run", tip[ids[4]])
     code, out = hook(runner, "validate")
     assert code == 1
-    assert "4 broken run refs" in out
+    assert "5 broken run refs" in out
+    assert "refs/gitxp/runs/not-a-run" in out and "not a run id" in out
     assert f"{refs[ids[0]]}" in out and "invalid JSON" in out
     assert f"{refs[ids[1]]}" in out and f"metrics/{part}" in out
     assert f"refs/gitxp/runs/{impostor}" in out and "ref is named" in out

@@ -142,11 +142,14 @@ def test_manual_stage_gate_and_validate_fail_then_pass(project: Path, hook_repo:
     assert "0.42" in result.stdout
     record(project, 0.91)
     head = git(project, "rev-parse", "HEAD").strip()
-    git(project, "update-ref", "refs/gitxp/runs/0broken", head)  # a code commit, not a run
+    not_a_run = "refs/gitxp/runs/0000000000abcdefghjkmnpqrs"
+    git(project, "update-ref", not_a_run, head)  # a code commit, not a run
+    git(project, "update-ref", "refs/gitxp/runs/0broken", head)  # not even a run id
     result = try_repo(project, hook_repo, "--hook-stage", "manual")
     assert result.returncode == 1, result.stdout + result.stderr
     assert hook_lines(result.stdout) == {NO_OUTPUTS: "Passed", GATE: "Passed", VALIDATE: "Failed"}
-    assert "refs/gitxp/runs/0broken" in result.stdout and "missing run.json" in result.stdout
+    assert not_a_run in result.stdout and "missing run.json" in result.stdout
+    assert "refs/gitxp/runs/0broken" in result.stdout and "not a run id" in result.stdout
 
 
 def test_push_runs_in_the_pre_push_stage(project: Path, hook_repo: Path, tmp_path: Path) -> None:

@@ -325,6 +325,44 @@ def _packed_refs(git_dir: str, prefix: str) -> dict[str, str]:
     return found
 
 
+def refused_refs(repo: GitRepo, prefix: str = RUNS_PREFIX) -> dict[str, str]:
+    """{name: why} of the refs under *prefix* that gitxp refuses to read (`list_refs`
+    skips them): names breaking git's rules or gitxp's, values that are no object id.
+
+    For the checks that must name what a listing passes over in silence (the
+    validate hook); names are as found, so show them with `refnames.shown`.
+    """
+    found: dict[str, str] = {}
+    top = os.path.join(repo.git_dir, *prefix.rstrip("/").split("/"))
+    for directory, _dirs, files in os.walk(top):
+        for file in files:
+            path = os.path.join(directory, file)
+            ref = os.path.relpath(path, repo.git_dir).replace(os.sep, "/")
+            if ref.endswith(".lock"):
+                continue  # a writer's lock, not a ref
+            try:
+                value = read_file(path, 128).strip()
+            except OSError:
+                continue
+            reason = name_problem(ref) or _sha_problem(value, repo.ids.hex_length)
+            if reason is not None:
+                found[ref] = reason
+    try:
+        with open(os.path.join(repo.git_dir, "packed-refs"), "rb") as f:
+            for line in f:
+                if line[:1] in (b"#", b"^"):
+                    continue
+                sha, _, name = line.rstrip(b"\n").partition(b" ")
+                ref = name.decode("utf-8", "surrogateescape")
+                if ref.startswith(prefix):
+                    reason = name_problem(ref) or _sha_problem(sha)
+                    if reason is not None:
+                        found.setdefault(ref, reason)
+    except FileNotFoundError:
+        pass
+    return found
+
+
 def _sha_problem(sha: bytes, hex_length: int | None = None) -> str | None:
     """Why *sha* is not an object id (of *hex_length* digits; None: of either format)."""
     length_ok = len(sha) == hex_length if hex_length else len(sha) in HEX_LENGTHS

@@ -97,13 +97,17 @@ def check_run(git: GitRepo, ref: str, commit: str) -> str | None:
 
 def validate(git: GitRepo) -> list[Problem]:
     """Every broken run ref of the repository, with the reason."""
-    from ..git.refs import RUNS_PREFIX, list_refs
+    from ..git.refs import RUNS_PREFIX, list_refs, refused_refs
+    from ..refnames import shown
 
     problems = []
     for ref, commit in sorted(list_refs(git, RUNS_PREFIX).items()):
         reason = check_run(git, ref, commit)
         if reason:
             problems.append(Problem(ref, reason))
+    # names a listing passes over (with a warning) are broken refs all the same
+    for ref, reason in sorted(refused_refs(git, RUNS_PREFIX).items()):
+        problems.append(Problem(shown(ref), f"not a run ref: {reason}"))
     return problems
 
 
