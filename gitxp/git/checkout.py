@@ -269,7 +269,9 @@ def switch_to_new_branch(git: GitRepo, name: str, commit: str, force: bool = Fal
             change_iterator=tree_changes(drepo.object_store, old_tree, target_tree),
             validate_path_element=get_path_element_validator(config),
             allow_overwrite_modified=force,
-            blob_normalizer=filters,  # type: ignore[arg-type]  # the same two methods
+            # dulwich's annotation names its own FilterBlobNormalizer, though it calls
+            # only the two normalize methods, which WorkTreeFilters has too
+            blob_normalizer=filters,  # type: ignore[arg-type]
             config=config,
         )
         if saved:
