@@ -122,8 +122,8 @@ def _field_getter(tok: Token, text: str) -> Callable[[Row], Any]:
     if tok.kind == "word":
         name = tok.text.lower()
         if name in ATTRIBUTES:
-            attr = ATTRIBUTES[name]
-            return lambda row: row.get(attr)
+            column = ATTRIBUTES[name]
+            return lambda row: row.get(column)
         raise FilterSyntaxError(
             text,
             tok.pos,

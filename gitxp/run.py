@@ -388,7 +388,7 @@ class Run:
             self._check_open("log_params")
         if not isinstance(params, Mapping):
             raise InvalidValueError("params", f"expected a dict, got {type(params).__name__}")
-        clean = {}
+        clean: dict[str, Any] = {}
         for key, value in params.items():
             check_key("param", key)
             normal = normalize_param(key, value)

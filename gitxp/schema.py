@@ -21,7 +21,7 @@ import os
 import re
 from collections.abc import Callable
 from itertools import accumulate
-from typing import Any
+from typing import Any, TypeGuard
 
 from ._errors import GitxpError, InvalidValueError
 
@@ -320,7 +320,7 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
-def safe_relative_path(path: Any) -> bool:
+def safe_relative_path(path: Any) -> TypeGuard[str]:
     """A path that stays inside the directory it is joined to, on every platform: relative,
     no empty, `.`, `..` or `.git` component, no backslash, NUL or control character."""
     if not isinstance(path, str) or not path or len(path) > 4096:

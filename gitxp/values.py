@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol, TypeGuard
 
 from ._errors import InvalidValueError
 
@@ -75,6 +75,17 @@ def check_note(text: object) -> str:
 
 def _is_numpy(value: object) -> bool:
     return type(value).__module__ == "numpy"
+
+
+class _NumpyOne(Protocol):
+    """A numpy value holding exactly one number: a numpy scalar or one-element array."""
+
+    def item(self) -> object: ...
+
+
+def _is_numpy_one(value: object) -> TypeGuard[_NumpyOne]:
+    """Whether *value* is a numpy scalar or array of one element (`.item()` gives it)."""
+    return _is_numpy(value) and getattr(value, "size", None) == 1 and hasattr(value, "item")
 
 
 def normalize_param(key: str, value: Any, _depth: int = 0) -> Any:
@@ -144,8 +155,10 @@ def to_tag(key: str, value: object) -> str:
     """Tags are strings; numbers and bools are stored as their text."""
     if isinstance(value, str):
         return check_text(f"tag {key!r}", value)
-    if value is None or isinstance(value, (bool, int, float)) or _is_numpy(value):
-        return str(value.item() if _is_numpy(value) else value)  # type: ignore[union-attr]
+    if value is None or isinstance(value, (bool, int, float)):
+        return str(value)
+    if _is_numpy_one(value):
+        return str(value.item())
     raise InvalidValueError(f"tag {key!r}", f"tag values are strings, got {type(value).__name__}")
 
 

@@ -170,6 +170,19 @@ def test_params_keep_json_types_and_numpy_values(repo: Path) -> None:
     assert type(got["int"]) is int and type(got["np_int"]) is int and type(got["bool"]) is bool
 
 
+def test_numpy_tags_are_stored_as_the_text_of_their_value(repo: Path) -> None:
+    with gitxp.start_run() as run:
+        run.set_tags({"f": np.float32(0.5), "i": np.int64(7), "b": np.bool_(True)})
+        run.set_tag("one", np.array([3]))
+    tags = gitxp.open().run(run.id).tags
+    assert {k: tags[k] for k in ("f", "i", "b", "one")} == {
+        "f": "0.5",
+        "i": "7",
+        "b": "True",
+        "one": "3",
+    }
+
+
 def test_param_logged_twice_with_another_value_names_both(repo: Path) -> None:
     with gitxp.start_run() as run:
         run.log_param("lr", 0.1)
@@ -262,6 +275,8 @@ def test_vectorised_logging_of_a_numpy_array(repo: Path) -> None:
         (lambda r: r.log_metric_array("m", None), "values must be numbers, got None"),
         (lambda r: r.log_artifact(None), "artifact path: None"),
         (lambda r: r.set_tag("t", object()), "tag values are strings"),
+        (lambda r: r.set_tag("t", np.array([1, 2])), "tag values are strings, got ndarray"),
+        (lambda r: r.set_tag("t", np.add), "tag values are strings, got ufunc"),
         (lambda r: r.note(3), "notes are text"),
     ],
 )

@@ -102,6 +102,7 @@ def demo_command(path: str | None) -> None:
         color,
     )
     result = reproduce(best["id"], repo=target, stream=False)
+    assert result.run_name is not None  # only a dry run has no new run
     click.echo(f"   command: {shlex.join(['python', *result.plan.argv[1:]])} in a fresh checkout")
     rows = [
         [c.key, fmt_value(c.original), fmt_value(c.reproduced), "ok" if c.ok else "DRIFT"]

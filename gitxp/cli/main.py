@@ -52,12 +52,28 @@ COMMANDS: dict[str, str] = {
 class CliError(click.ClickException):
     """A GitxpError on its way to the terminal: `error: ...`, exit 1 (2 for usage)."""
 
-    def __init__(self, error: GitxpError) -> None:
-        super().__init__(str(error))
-        self.exit_code = error.exit_code
-
     def show(self, file: Any = None) -> None:
         click.echo(f"error: {self.format_message()}", err=True)
+
+
+_CLI_ERRORS: dict[int, type[CliError]] = {1: CliError}
+
+
+def cli_error(error: GitxpError) -> CliError:
+    """The CliError for *error*, exiting with its exit code.
+
+    click reads the code from the exception's class (a class variable), so
+    each code has a subclass of its own.
+    """
+    code = error.exit_code
+    kind = _CLI_ERRORS.get(code)
+    if kind is None:
+
+        class CodedCliError(CliError):
+            exit_code = code
+
+        kind = _CLI_ERRORS[code] = CodedCliError
+    return kind(str(error))
 
 
 class LazyGroup(click.Group):
@@ -78,7 +94,7 @@ class LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except GitxpError as exc:
-            raise CliError(exc) from None
+            raise cli_error(exc) from None
 
 
 @click.group(

@@ -118,6 +118,7 @@ def reproduce_command(
     if dry_run:
         click.echo("(dry run: nothing was run)", err=True)
         return
+    assert result.run_name is not None  # only a dry run has no new run
     click.echo("")
     rows = [
         [

@@ -37,6 +37,7 @@ from .._errors import GitxpError, InvalidValueError, UncommittedChangesError, Un
 from .filters import WorkTreeFilters
 from .refs import read_ref, update_ref
 from .repository import MODE_EXEC, MODE_GITLINK, MODE_LINK, GitRepo
+from .types import HEAD, as_oid, as_ref
 
 SAVED_PREFIX = "refs/gitxp/saved/"
 
@@ -124,7 +125,7 @@ def _write_entries(
         if mode == MODE_GITLINK:
             os.mkdir(full)  # a submodule: its own repository is not part of this commit
             continue
-        blob = store[sha.encode()]
+        blob = store[as_oid(sha)]
         if not isinstance(blob, Blob):
             raise UnsafePathError(path, "its entry is not a file")
         data = blob.as_raw_string()
@@ -144,7 +145,7 @@ def _write_entries(
 def check_branch_name(name: str) -> str:
     """Return the full ref of branch *name*, or raise if git would refuse the name."""
     ref = f"refs/heads/{name}"
-    if not name or name.startswith("-") or not check_ref_format(ref.encode()):
+    if not name or name.startswith("-") or not check_ref_format(as_ref(ref)):
         raise InvalidValueError("branch", f"{name!r} is not a valid git branch name")
     return ref
 
@@ -256,9 +257,9 @@ def switch_to_new_branch(git: GitRepo, name: str, commit: str, force: bool = Fal
         for path in state.in_the_way:  # saved above; the target's version replaces them
             os.remove(os.path.join(git.root, *path.split("/")))
     drepo = git.dulwich
-    target_tree = git.read_commit(commit).tree.encode()
+    target_tree = as_oid(git.read_commit(commit).tree)
     head_tree = _head_tree(git)
-    old_tree = head_tree.encode() if head_tree else None
+    old_tree = as_oid(head_tree) if head_tree else None
     config = drepo.get_config_stack()
     with WorkTreeFilters(git, tree=target_tree.decode()) as filters:
         update_working_tree(
@@ -268,7 +269,9 @@ def switch_to_new_branch(git: GitRepo, name: str, commit: str, force: bool = Fal
             change_iterator=tree_changes(drepo.object_store, old_tree, target_tree),
             validate_path_element=get_path_element_validator(config),
             allow_overwrite_modified=force,
-            blob_normalizer=filters,  # type: ignore[arg-type]  # the same two methods
+            # dulwich's annotation names its own FilterBlobNormalizer, though it calls
+            # only the two normalize methods, which WorkTreeFilters has too
+            blob_normalizer=filters,  # type: ignore[arg-type]
             config=config,
         )
         if saved:
@@ -276,7 +279,7 @@ def switch_to_new_branch(git: GitRepo, name: str, commit: str, force: bool = Fal
             # an edit to a file the two share would survive. It is saved; put it back too.
             _match_commit(git, state.changed, commit, filters)
     create_branch(git, name, commit)
-    drepo.refs.set_symbolic_ref(b"HEAD", ref.encode(), message=b"gitxp: checkout")
+    drepo.refs.set_symbolic_ref(HEAD, as_ref(ref), message=b"gitxp: checkout")
     return saved
 
 
@@ -303,7 +306,7 @@ def _match_commit(git: GitRepo, paths: list[str], commit: str, filters: WorkTree
         if mode == MODE_GITLINK:
             continue  # a submodule's own work tree is not this checkout's
         _safe_dir(git.root, path.rpartition("/")[0], made)
-        blob = drepo.object_store[sha.encode()]
+        blob = drepo.object_store[as_oid(sha)]
         assert isinstance(blob, Blob)
         if mode != MODE_LINK:
             blob = filters.checkout_normalize(blob, key)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dulwich import porcelain
 
 from .repository import GitRepo
+from .types import HEAD, as_ref
 
 
 def commit_all(git: GitRepo, message: str) -> str:
@@ -25,6 +26,6 @@ def create_repository(path: str) -> GitRepo:
 
     Repo.init(path).close()
     repo = Repo(path)
-    repo.refs.set_symbolic_ref(b"HEAD", b"refs/heads/main")
+    repo.refs.set_symbolic_ref(HEAD, as_ref("refs/heads/main"))
     repo.close()
     return GitRepo(path)

@@ -11,6 +11,7 @@ from dulwich.objects import Commit, Tag
 
 from .hashing import is_zero
 from .repository import GitRepo
+from .types import ObjectID, Ref, as_oid, as_ref
 
 
 def resolve_commit(git: GitRepo, rev: str) -> str | None:
@@ -21,14 +22,14 @@ def resolve_commit(git: GitRepo, rev: str) -> str | None:
     text = rev.strip()
     if not text:
         return None
-    sha: bytes | None = None
+    sha: ObjectID | None = None
     if git.ids.is_id(text.lower()):
-        sha = text.lower().encode()
+        sha = as_oid(text.lower())
     else:
         refs = git.dulwich.refs
         for name in (text, f"refs/heads/{text}", f"refs/tags/{text}", f"refs/remotes/{text}"):
             try:
-                sha = refs[name.encode()]
+                sha = refs[as_ref(name)]
                 break
             except KeyError:
                 continue
@@ -40,7 +41,7 @@ def resolve_commit(git: GitRepo, rev: str) -> str | None:
 def peel_commit(git: GitRepo, sha: str) -> str | None:
     """Follow annotated tags from object *sha* to a commit; None if absent or not a commit."""
     store = git.dulwich.object_store
-    key = sha.encode()
+    key = as_oid(sha)
     for _ in range(16):  # tags of tags are legal but never deep
         try:
             obj = store[key]
@@ -67,12 +68,12 @@ def remote_tips(git: GitRepo, remote: str | None) -> list[str]:
     """The commits the remote-tracking refs of *remote* (`refs/remotes/<remote>/*`) point at."""
     if not remote or "/" in remote or ":" in remote:
         return []  # a URL, not a configured remote: nothing known about it
-    prefix = f"refs/remotes/{remote}/".encode()
+    prefix = as_ref(f"refs/remotes/{remote}/")
     refs = git.dulwich.refs
     tips = []
     for name in refs.keys(base=prefix):
         try:
-            sha = refs[prefix + name]
+            sha = refs[Ref(prefix + name)]
         except KeyError:
             continue
         commit = peel_commit(git, sha.decode())
@@ -88,9 +89,9 @@ def new_commits(git: GitRepo, include: Iterable[str], exclude: Iterable[str] = (
     fetched cannot hide anything.
     """
     store = git.dulwich.object_store
-    wanted = [s.encode() for s in include if s and not is_zero(s) and s.encode() in store]
+    wanted = [as_oid(s) for s in include if s and not is_zero(s) and as_oid(s) in store]
     if not wanted:
         return set()
-    unwanted = [s.encode() for s in exclude if s and not is_zero(s) and s.encode() in store]
+    unwanted = [as_oid(s) for s in exclude if s and not is_zero(s) and as_oid(s) in store]
     walker = git.dulwich.get_walker(include=wanted, exclude=unwanted or None)
     return {git.ids.object_id(entry.commit) for entry in walker}

@@ -49,8 +49,8 @@ def inflate_loose(raw: bytes, sha: str, limit: int | None) -> tuple[bytes, bytes
         if limit is None:  # one call: the fast path of trusted reads
             data = zlib.decompress(raw)
             header, sep, body = data.partition(b"\0")
-            kind, _, size = header.partition(b" ")
-            if not sep or not size.isdigit() or int(size) != len(body):
+            kind, _, size_text = header.partition(b" ")
+            if not sep or not size_text.isdigit() or int(size_text) != len(body):
                 raise _corrupt(sha)
             return kind, body
         inflater = zlib.decompressobj()

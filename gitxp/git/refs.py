@@ -30,6 +30,7 @@ from ..refnames import problem as name_problem
 from ..refnames import shown
 from .hashing import HEX_LENGTHS
 from .repository import GitRepo, read_file
+from .types import as_oid, as_ref
 
 log = logging.getLogger("gitxp.refs")
 LOCK_TIMEOUT_SECONDS = 20.0
@@ -127,7 +128,7 @@ def read_ref(repo: GitRepo, ref: str) -> str | None:
             if len(value) == repo.ids.hex_length and _HEX_BYTES.issuperset(value):
                 return value.decode()
     try:
-        return repo.dulwich.refs[ref.encode()].decode()
+        return repo.dulwich.refs[as_ref(ref)].decode()
     except KeyError:
         return None
 
@@ -156,9 +157,9 @@ def update_ref(repo: GitRepo, ref: str, old: str | None, new: str, message: str 
 
     def attempt() -> bool:
         if old is None:
-            return bool(refs.add_if_new(ref.encode(), new.encode(), committer=who, message=msg))
+            return bool(refs.add_if_new(as_ref(ref), as_oid(new), committer=who, message=msg))
         return bool(
-            refs.set_if_equals(ref.encode(), old.encode(), new.encode(), committer=who, message=msg)
+            refs.set_if_equals(as_ref(ref), as_oid(old), as_oid(new), committer=who, message=msg)
         )
 
     if not _retry_locked(ref, attempt):
@@ -269,7 +270,7 @@ def delete_ref(repo: GitRepo, ref: str, old: str) -> None:
     refs = repo.dulwich.refs
 
     def attempt() -> bool:
-        return bool(refs.remove_if_equals(ref.encode(), old.encode(), message=b"gitxp: delete"))
+        return bool(refs.remove_if_equals(as_ref(ref), as_oid(old), message=b"gitxp: delete"))
 
     if not _retry_locked(ref, attempt):
         raise RefUpdateError(ref, "it changed while being deleted; retry the command")
@@ -506,7 +507,7 @@ def create_refs(repo: GitRepo, refs: dict[str, str]) -> dict[str, str]:
                 if reason is not None:
                     failed[ref] = f"refused: {reason}"
                     continue
-                name = ref.encode()
+                name = as_ref(ref)
                 loose = os.path.join(repo.git_dir, *ref.split("/"))
                 if name in packed or os.path.lexists(loose) or os.path.lexists(loose + ".lock"):
                     failed[ref] = "it appeared while being created; retry the command"
@@ -514,7 +515,7 @@ def create_refs(repo: GitRepo, refs: dict[str, str]) -> dict[str, str]:
                 if os.path.isfile(os.path.dirname(loose)):
                     failed[ref] = f"{os.path.dirname(ref)} is itself a ref"
                     continue
-                packed[name] = sha.encode()
+                packed[name] = as_oid(sha)
                 added += 1
             if not added:
                 f.abort()

@@ -29,6 +29,7 @@ from .refs import accepted_refs
 from .remote_config import add_refspecs as add_refspecs  # re-exported: it used to live here
 from .remote_config import refspecs as refspecs
 from .repository import GitRepo, strip_credentials
+from .types import ObjectID, as_oid, as_ref
 from .wire import check_advertised, mismatch, send_pack_sha256
 
 Progress = Callable[[str], None]
@@ -242,8 +243,8 @@ def push(
         return {k.encode(): v.encode() for k, v in outcome.sent.items()}
 
     def generate_pack_data(
-        have: Iterable[bytes],
-        want: Iterable[bytes],
+        have: Iterable[ObjectID],
+        want: Iterable[ObjectID],
         *,
         ofs_delta: bool = True,
         progress: Any = None,
@@ -251,7 +252,7 @@ def push(
         tips, trees = relevant_haves(dict(outcome.remote_refs))
         keep = {h.encode() for h in tips}
         haves = {h for h in have if h in keep and h in store}
-        known = {c.encode() for c in trees if c.encode() in store} | haves
+        known = {as_oid(c) for c in trees if as_oid(c) in store} | haves
         count, records = _pack_for(store, haves, known, set(want), ofs_delta, progress)
         outcome.objects = count
         return count, _counting(records, count, report)
@@ -316,9 +317,9 @@ def _push_local(
         if not outcome.sent:
             return outcome
         tips, trees = relevant_haves(dict(remote_refs))
-        haves = {t.encode() for t in tips if t.encode() in store}
-        known = {c.encode() for c in trees if c.encode() in store} | haves
-        wants = {sha.encode() for sha in outcome.sent.values()}
+        haves = {as_oid(t) for t in tips if as_oid(t) in store}
+        known = {as_oid(c) for c in trees if as_oid(c) in store} | haves
+        wants = {as_oid(sha) for sha in outcome.sent.values()}
         wants = {w for w in wants if w not in target.dulwich.object_store}
         if wants:
             ids, remote_has = _missing(store, haves, known, wants)
@@ -351,8 +352,8 @@ def _push_local(
 
 
 def _missing(
-    store: Any, haves: set[bytes], known: set[bytes], wants: set[bytes]
-) -> tuple[list[bytes], set[bytes]]:
+    store: Any, haves: set[ObjectID], known: set[ObjectID], wants: set[ObjectID]
+) -> tuple[list[ObjectID], set[ObjectID]]:
     """The ids of objects reachable from *wants* but not from *haves*, and the
     objects known to be on the other side (usable as delta bases).
 
@@ -375,7 +376,7 @@ def _missing(
     return ids, finder.get_remote_has()
 
 
-def _add_loose(dest: Any, source: Any, ids: list[bytes]) -> None:
+def _add_loose(dest: Any, source: Any, ids: list[ObjectID]) -> None:
     """Copy objects *ids* from *source* to *dest* as loose objects, each after those it names.
 
     A receiver takes a present commit to mean its tree and parents are
@@ -404,7 +405,7 @@ def _add_loose(dest: Any, source: Any, ids: list[bytes]) -> None:
 
 
 def generate_unpacked(
-    store: Any, ids: list[bytes], other_haves: set[bytes], ofs_delta: bool, progress: Any
+    store: Any, ids: list[ObjectID], other_haves: set[ObjectID], ofs_delta: bool, progress: Any
 ) -> Iterator[Any]:
     """Pack records for *ids*, without delta reuse.
 
@@ -426,9 +427,9 @@ def generate_unpacked(
 
 def _pack_for(
     store: Any,
-    haves: set[bytes],
-    known: set[bytes],
-    wants: set[bytes],
+    haves: set[ObjectID],
+    known: set[ObjectID],
+    wants: set[ObjectID],
     ofs_delta: bool,
     progress: Any,
 ) -> tuple[int, Iterator[Any]]:
@@ -482,16 +483,16 @@ def fetch(
     store = repo.object_store
     seen: dict[str, str] = {}
 
-    def determine_wants(refs: Mapping[bytes, bytes], depth: int | None = None) -> list[bytes]:
+    def determine_wants(refs: Mapping[bytes, bytes], depth: int | None = None) -> list[ObjectID]:
         check_advertised(git.ids, remote.display, refs, "fetched")
         seen.update(accepted_refs(f"remote {remote.display}", refs, prefix))
-        wanted = {sha.encode() for sha in choose(dict(seen))}
+        wanted = {as_oid(sha) for sha in choose(dict(seen))}
         missing = [sha for sha in sorted(wanted) if sha not in store]
         if missing:
-            walker.heads.update(h.encode() for h in heads(dict(seen)) if h.encode() in store)
+            walker.heads.update(as_oid(h) for h in heads(dict(seen)) if as_oid(h) in store)
         return missing
 
-    branches = [sha for sha in repo.refs.as_dict(b"refs/heads").values() if sha in store]
+    branches = [sha for sha in repo.refs.as_dict(as_ref("refs/heads")).values() if sha in store]
     walker = repo.get_graph_walker(heads=branches)
     spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - closed in the finally below
         max_size=16 * 1024 * 1024, prefix="incoming-", dir=getattr(store, "path", None)
@@ -562,14 +563,14 @@ def _fetch_local(
             raise mismatch(git.ids, remote.display, source.ids.name, "fetched")
         seen = list_refs(source, prefix)
         store = git.dulwich.object_store
-        wanted = {sha.encode() for sha in choose(dict(seen))}
+        wanted = {as_oid(sha) for sha in choose(dict(seen))}
         wants = {sha for sha in wanted if sha not in store}
         if not wants:
             return seen
         source_store = source.dulwich.object_store
         offered = list(heads(dict(seen)))
-        offered += [sha.decode() for sha in git.dulwich.refs.as_dict(b"refs/heads").values()]
-        haves = {h.encode() for h in offered if h.encode() in source_store}
+        offered += [sha.decode() for sha in git.dulwich.refs.as_dict(as_ref("refs/heads")).values()]
+        haves = {as_oid(h) for h in offered if as_oid(h) in source_store}
         ids, _ = _missing(source_store, haves, haves, wants)
         if progress:
             progress(f"Receiving objects: {len(ids)}\n")

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from dulwich.config import StackedConfig
 from dulwich.file import FileLocked
 from dulwich.objects import Blob, Commit, Tree, parse_tree
 from dulwich.repo import Repo as _DulwichRepo
@@ -35,6 +36,7 @@ from .trees import (  # re-exported: callers take the modes and tree building fr
     VALID_FILE_MODES,
     build_trees,
 )
+from .types import HEAD, as_oid, as_ref
 
 __all__ = [
     "MODE_EXEC",
@@ -148,14 +150,13 @@ def init_repository(path: str | os.PathLike[str]) -> tuple[GitRepo, bool]:
         pass
     os.makedirs(target, exist_ok=True)
     repo = _DulwichRepo.init(target)
-    repo.refs.set_symbolic_ref(b"HEAD", b"refs/heads/main")
+    repo.refs.set_symbolic_ref(HEAD, as_ref("refs/heads/main"))
     repo.close()
     return GitRepo(target), True
 
 
-# Parsed git config per repository, shared by every GitRepo of this process and
-# re-read only when a config file changes (each run opens the repository anew).
-_CONFIG_CACHE: dict[str, tuple[list[Any], Any]] = {}
+# Parsed git config per repository, for every GitRepo of the process; re-read when a file changes.
+_CONFIG_CACHE: dict[str, tuple[list[Any], StackedConfig]] = {}
 
 
 def _file_stamp(path: str) -> tuple[int, int, int] | None:
@@ -203,10 +204,9 @@ class _Repo(_DulwichRepo):
         return cached[1]
 
 
-# Repositories whose run has ended, kept open for this process's next run in the
-# same repository: opening one (dulwich parses the config and sets up its stores)
-# is about a tenth of recording a short run. A run never shares its repository
-# with another run that is live at the same time.
+# Repositories whose run has ended, kept open for this process's next run in the same
+# repository: opening one (dulwich parses the config and sets up its stores) is about a
+# tenth of recording a short run. A run never shares its repository with another live run.
 _IDLE: dict[str, GitRepo] = {}  # work-tree root -> repository
 _IDLE_MAX = 4
 _IDLE_LOCK = threading.Lock()
@@ -329,7 +329,7 @@ class GitRepo:
         doubles the cost of the small reads listings and metric histories are
         made of. Packed objects and alternates go through dulwich.
         """
-        kind = body = None
+        kind, body = b"", None
         if len(sha) == self._hex_length and _HEX.issuperset(sha):
             try:
                 raw = read_file(f"{self._objects}/{sha[:2]}/{sha[2:]}")
@@ -408,7 +408,7 @@ class GitRepo:
         )
 
     def has_object(self, sha: str) -> bool:
-        return sha.encode() in self._repo.object_store
+        return as_oid(sha) in self._repo.object_store
 
     def add_object(self, obj: Blob | Tree | Commit) -> None:
         """Store one object loose (see `_write_loose`)."""
@@ -473,7 +473,7 @@ class GitRepo:
                 store.add_object(obj)
                 return
             except FileLocked:
-                if self.ids.object_id(obj).encode() in store:
+                if as_oid(self.ids.object_id(obj)) in store:
                     return
                 if time.monotonic() > deadline:
                     raise GitxpError(
@@ -510,8 +510,8 @@ class GitRepo:
         now = int(time.time() if when is None else when)
         tz = time.localtime(now).tm_gmtoff
         commit = Commit()
-        commit.tree = tree.encode()
-        commit.parents = [p.encode() for p in parents]
+        commit.tree = as_oid(tree)
+        commit.parents = [as_oid(p) for p in parents]
         commit.author = commit.committer = ident.signature()
         commit.author_time = commit.commit_time = now
         commit.author_timezone = commit.commit_timezone = tz
@@ -525,21 +525,21 @@ class GitRepo:
     def head(self) -> str | None:
         """The commit HEAD points at, or None in a repository with no commit."""
         try:
-            return self._repo.refs[b"HEAD"].decode()
+            return self._repo.refs[HEAD].decode()
         except KeyError:
             return None
 
     def head_branch(self) -> str | None:
         """The branch HEAD is on (`main`), or None when detached."""
         try:
-            target = self._repo.refs.read_ref(b"HEAD")
+            target = self._repo.refs.read_ref(HEAD)
         except KeyError:
             return None
         if target and target.startswith(b"ref: refs/heads/"):
             return target[len(b"ref: refs/heads/") :].decode()
         return None
 
-    def config_stack(self) -> Any:
+    def config_stack(self) -> StackedConfig:
         """git config as seen from this repository, re-read only when a config file changed."""
         stamp = _config_stamp(self.git_dir)
         cached = _CONFIG_CACHE.get(self.git_dir)

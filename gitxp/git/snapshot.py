@@ -363,10 +363,10 @@ def _scan(repo: GitRepo, max_file_size: int, filters: list[WorkTreeFilters]) -> 
                     and entry.ino in (0, st.st_ino & 0xFFFFFFFF)  # type: ignore[attr-defined]
                 ):
                     # as indexed: the id stays bytes until a tree is built (never, when clean)
-                    files[rel] = (mode, entry.sha)  # type: ignore[attr-defined]
+                    files[rel] = (mode, entry.sha)
                     as_indexed += 1
                     continue
-                idx_sha = entry.sha.decode()  # type: ignore[attr-defined]
+                idx_sha = entry.sha.decode()
                 if looks_secret(rel):
                     files[rel] = (entry.mode, idx_sha)  # type: ignore[attr-defined]
                     snap.exclude(rel, "secret-looking file: its changes are not snapshotted")
@@ -393,12 +393,12 @@ def _scan(repo: GitRepo, max_file_size: int, filters: list[WorkTreeFilters]) -> 
                         data = f.read()
             except OSError:
                 continue
-            known = entry.sha.decode() if entry is not None else None  # type: ignore[attr-defined]
+            known = entry.sha.decode() if entry is not None else None
             if mode != MODE_LINK:
                 data = get_filters().clean(rel, data, known)
                 if len(data) > max_file_size:
                     if known is not None:
-                        files[rel] = (entry.mode, known)  # type: ignore[attr-defined]
+                        files[rel] = (entry.mode, known)
                     snap.exclude(rel, f"larger than {max_file_size} bytes once filtered")
                     continue
             add_content(rel, mode, data, known)

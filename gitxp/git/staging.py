@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from dulwich.index import ConflictedIndexEntry, IndexEntry
 
 from .repository import MODE_GITLINK, MODE_LINK, GitRepo
+from .types import as_oid
 
 
 @dataclass(frozen=True)
@@ -77,10 +78,10 @@ def staged_files(git: GitRepo, paths: Sequence[str] | None = None) -> list[Stage
                 out.append(StagedFile(rel, st.st_size))
         return out
     head = git.head()
-    tree = git.read_commit(head).tree.encode() if head else None
+    tree = as_oid(git.read_commit(head).tree) if head else None
     for (_, new_path), (_, new_mode), (_, new_sha) in index.changes_from_tree(
         git.dulwich.object_store,
-        tree,  # type: ignore[arg-type]
+        tree,
     ):
         if new_path is None or new_sha is None or new_mode in (MODE_LINK, MODE_GITLINK):
             continue

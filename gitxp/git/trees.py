@@ -13,6 +13,7 @@ from dulwich.objects import Tree
 
 from .._errors import GitxpError
 from .hashing import SHA1_IDS, ObjectIds
+from .types import as_oid
 
 MODE_FILE = 0o100644
 MODE_EXEC = 0o100755
@@ -49,9 +50,9 @@ def build_trees(
         tree = Tree()
         for name, value in node.items():
             if isinstance(value, dict):
-                tree.add(name.encode("utf-8", "surrogateescape"), MODE_TREE, build(value).encode())
+                tree.add(name.encode("utf-8", "surrogateescape"), MODE_TREE, as_oid(build(value)))
             else:
-                tree.add(name.encode("utf-8", "surrogateescape"), value[0], value[1].encode())
+                tree.add(name.encode("utf-8", "surrogateescape"), value[0], as_oid(value[1]))
         trees.append(tree)
         return ids.object_id(tree)
 
