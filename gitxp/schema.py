@@ -91,6 +91,10 @@ def _reject_constant(name: str) -> Any:
     raise Invalid(f"{name} is not JSON (gitxp writes non-finite numbers as strings)")
 
 
+# one decoder for every read: json.loads with an option builds a new one per call
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def load_json(data: bytes, what: str) -> Any:
     """Parse *data*, the file *what* of a run, within the size and nesting bounds."""
     limit = max_json_bytes()
@@ -106,7 +110,7 @@ def load_json(data: bytes, what: str) -> Any:
     if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _depth(text) > MAX_JSON_DEPTH:
         raise Invalid(f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return _DECODER.decode(text)
     except Invalid as exc:
         raise Invalid(f"{what}: {exc}") from None
     except (ValueError, RecursionError) as exc:

@@ -412,3 +412,17 @@ def test_the_ui_serves_no_artifact_past_its_manifest_size(
     assert status.startswith("4"), result.stdout
     assert "2,147,483,648" in rest, result.stdout
     assert int(result.stdout.splitlines()[-1].split()[-1]) < 300_000  # kB
+
+
+@pytest.mark.parametrize("size", [1 << 10, 1 << 16, 1 << 20, 1 << 24])
+def test_the_one_call_inflate_of_small_objects_never_admits_one_over_the_limit(size: int) -> None:
+    # small files are inflated in one call, trusting deflate's ~1032:1 bound; zeros
+    # are what deflate shrinks most, so one byte less of limit must still refuse
+    from gitxp._errors import ObjectTooLargeError
+    from gitxp.git.objects import inflate_loose
+
+    body = bytes(size)
+    raw = zlib.compress(b"blob %d\0" % size + body, 9)
+    assert inflate_loose(raw, "0" * 40, size)[1] == body
+    with pytest.raises(ObjectTooLargeError):
+        inflate_loose(raw, "0" * 40, size - 1)
