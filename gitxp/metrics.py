@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import io
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from . import schema
@@ -151,6 +152,17 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
+@contextmanager
+def _decoding(name: str) -> Iterator[None]:
+    """Turn whatever pyarrow raises while decoding part *name* into `schema.Invalid`."""
+    try:
+        yield
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise schema.Invalid(f"{name} does not decode as metrics ({_first_line(exc)})") from None
+
+
 def _open_parts(
     blobs: Iterable[bytes], names: Sequence[str] | None, dictionary_key: bool
 ) -> list[tuple[str, bytes, Any]]:
@@ -198,7 +210,7 @@ def decode_parts(
     for name, blob, reader in _open_parts(blobs, names, False):
         # a part read whole, skipping the dataset layer read_table goes through:
         # the same table from an in-memory part, 3-4x faster for a run's small parts
-        try:
+        with _decoding(name):
             table = _read_opened(reader, blob, False).cast(
                 pa.schema(
                     [
@@ -209,12 +221,6 @@ def decode_parts(
                     ]
                 )
             )
-        except MemoryError:
-            raise
-        except Exception as exc:
-            raise schema.Invalid(
-                f"{name} does not decode as metrics ({_first_line(exc)})"
-            ) from None
         if keys is not None:
             table = table.filter(pc.is_in(table["key"], pa.array(list(keys), pa.string())))
         tables.append(table)
@@ -350,7 +356,7 @@ def read_history(
 
     steps, stamps, values = [], [], []
     for name, blob, reader in _open_parts(blobs, names, True):
-        try:
+        with _decoding(name):
             # all four columns are read (a part holds just these), by position
             keys, step_col, stamp_col, value_col = _read_opened(reader, blob, True).columns
             masks = []
@@ -369,12 +375,6 @@ def read_history(
             steps.append(step_col.to_numpy()[mask])
             stamps.append(stamp_col.to_numpy()[mask])
             values.append(value_col.to_numpy()[mask])
-        except MemoryError:
-            raise
-        except Exception as exc:
-            raise schema.Invalid(
-                f"{name} does not decode as metrics ({_first_line(exc)})"
-            ) from None
     if not steps:
         empty = np.array([], np.int64)
         return history_frame(empty, empty.copy(), np.array([], np.float64))

@@ -107,15 +107,11 @@ def _entry(data: bytes, sha: str) -> tuple[int, int, int, int | bytes | None]:
     """A pack entry's (type, inflated size, start of its zlib data, delta base)."""
     if not data:
         raise _corrupt(sha, "pack entry out of range")
-    kind, size, pos, shift = (data[0] >> 4) & 7, data[0] & 0x0F, 1, 4
-    byte = data[0]
-    while byte & 0x80:
-        if pos >= len(data):
-            raise _corrupt(sha, "truncated pack entry")
-        byte = data[pos]
-        pos += 1
-        size |= (byte & 0x7F) << shift
-        shift += 7
+    # type in bits 4-6 of the first byte, size in its low 4 bits, then base-128 groups
+    kind, size, pos = (data[0] >> 4) & 7, data[0] & 0x0F, 1
+    if data[0] & 0x80:
+        rest, pos = _varint(data, 1, sha)
+        size |= rest << 4
     base: int | bytes | None = None
     if kind == _OFS_DELTA:
         if pos >= len(data):

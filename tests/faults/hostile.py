@@ -5,12 +5,32 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
 from tests.gitutil import GIT_ENV, git
 
 RUNS = "refs/gitxp/runs/"
+ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def capped(path: Path, cap: int, code: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    """Run *code* (or `gitxp ARGV` when code is empty) in *path*, in a child process whose
+    address space is limited to *cap* bytes: a read that would allocate more dies there."""
+    prelude = f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({cap}, {cap}))\n"
+    if not code:
+        code = "import sys; from gitxp.cli.main import main; sys.exit(main())"
+    env = {**os.environ, **GIT_ENV, "PYTHONPATH": ROOT}
+    return subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(code), *argv],
+        cwd=path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _git_bytes(repo: Path, *args: str, data: bytes) -> str:

@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.faults.hostile import make_project, parquet_bomb, record, replace_file
-from tests.gitutil import GIT_ENV
+from tests.faults.hostile import capped, make_project, parquet_bomb, record, replace_file
 
 CAP = 3 << 30
-ROOT = str(Path(__file__).resolve().parents[2])
 
 
 @pytest.fixture(scope="module")
@@ -31,22 +26,6 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
     replace_file(path, ids["bomb"], "metrics/part-000001.parquet", parquet_bomb())
     replace_file(path, ids["garbage"], "metrics/part-000001.parquet", b"PAR1 not parquet PAR1")
     return path, ids
-
-
-def _capped(path: Path, code: str, *argv: str) -> subprocess.CompletedProcess[str]:
-    """Run *code* (or `gitxp ARGV` when code is empty) in a child limited to CAP bytes."""
-    prelude = f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({CAP}, {CAP}))\n"
-    if not code:
-        code = "import sys; from gitxp.cli.main import main; sys.exit(main())"
-    env = {**os.environ, **GIT_ENV, "PYTHONPATH": ROOT}
-    return subprocess.run(
-        [sys.executable, "-c", prelude + textwrap.dedent(code), *argv],
-        cwd=path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_a_bomb_part_is_refused_before_decoding(project: tuple[Path, dict[str, str]]) -> None:
@@ -67,7 +46,7 @@ def test_a_bomb_part_is_refused_before_decoding(project: tuple[Path, dict[str, s
         print("peak rss kB", peak)
         print(len(repo.run("{ids["good"]}").metrics()), [r["status"] for r in repo.rows()])
     """
-    result = _capped(path, code)
+    result = capped(path, CAP, code)
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.splitlines()
     assert len([x for x in lines if x.startswith("refused")]) == 2, result.stdout
@@ -95,7 +74,7 @@ def test_report_skips_unreadable_runs_within_the_memory_cap(
 ) -> None:
     pytest.importorskip("plotly")  # the report inlines plotly.js (the `ui` extra)
     path, ids = project
-    result = _capped(path, "", "report", "exp", "-o", "r.html")
+    result = capped(path, CAP, "", "report", "exp", "-o", "r.html")
     assert result.returncode == 0, result.stderr[-2000:]
     html = (path / "r.html").read_text()
     data = json.loads(html.split('id="gitxp-data">', 1)[1].split("</script>", 1)[0])
@@ -121,7 +100,7 @@ def test_decode_limit_is_configurable(project: tuple[Path, dict[str, str]]) -> N
     old = {k: os.environ.get(k) for k in env_cap}
     os.environ.update(env_cap)
     try:
-        result = _capped(path, code)
+        result = capped(path, CAP, code)
     finally:
         for k, v in old.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)

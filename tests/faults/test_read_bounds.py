@@ -19,19 +19,25 @@ import shutil
 import struct
 import subprocess
 import sys
-import textwrap
 import zlib
 from pathlib import Path
 
 import pytest
 
-from tests.faults.hostile import RUNS, make_project, record, replace_blob, replace_file
+from tests.faults.hostile import (
+    ROOT,
+    RUNS,
+    capped,
+    make_project,
+    record,
+    replace_blob,
+    replace_file,
+)
 from tests.gitutil import GIT_ENV, git
 
 CAP = 1536 << 20
 BOMB = 2 << 30
 CHUNK = 4 << 20
-ROOT = str(Path(__file__).resolve().parents[2])
 FILES = ("run.json", "notes.md", "output.log", "artifacts.json")
 
 
@@ -105,22 +111,6 @@ def bombs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[st
     return loose, packed, ids
 
 
-def _capped(path: Path, code: str, *argv: str) -> subprocess.CompletedProcess[str]:
-    """Run *code* (or `gitxp ARGV` when code is empty) in a child limited to CAP bytes."""
-    prelude = f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({CAP}, {CAP}))\n"
-    if not code:
-        code = "import sys; from gitxp.cli.main import main; sys.exit(main())"
-    env = {**os.environ, **GIT_ENV, "PYTHONPATH": ROOT}
-    return subprocess.run(
-        [sys.executable, "-c", prelude + textwrap.dedent(code), *argv],
-        cwd=path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 READ_ALL = """
     import json, gitxp
     from gitxp import CorruptRunError
@@ -150,7 +140,7 @@ def test_a_zlib_bomb_is_refused_before_inflating(
 ) -> None:
     loose, packed, ids = bombs
     path = loose if where == "loose" else packed
-    result = _capped(path, READ_ALL.format(ids=json.dumps(ids)))
+    result = capped(path, CAP, READ_ALL.format(ids=json.dumps(ids)))
     assert result.returncode == 0, result.stderr[-1500:]
     lines = result.stdout.splitlines()
     assert lines[0].startswith("good FINISHED"), lines
@@ -168,11 +158,11 @@ def test_a_zlib_bomb_is_refused_before_inflating(
 @pytest.mark.slow
 def test_show_of_a_bombed_run_is_one_line(bombs: tuple[Path, Path, dict[str, str]]) -> None:
     loose, _, ids = bombs
-    shown = _capped(loose, "", "show", ids["notes.md"])
+    shown = capped(loose, CAP, "", "show", ids["notes.md"])
     assert shown.returncode == 1, shown.stderr[-1500:]
     assert len(shown.stderr.strip().splitlines()) == 1
     assert "notes.md inflates to 2,147,483,648 bytes" in shown.stderr
-    listed = _capped(loose, "", "log", "--format", "json")
+    listed = capped(loose, CAP, "", "log", "--format", "json")
     assert listed.returncode == 0, listed.stderr[-1500:]
     statuses = {r["id"]: r["status"] for r in json.loads(listed.stdout)}
     assert statuses[ids["run.json"]] == "CORRUPT" and statuses[ids["good"]] == "FINISHED"
@@ -406,7 +396,7 @@ def test_the_ui_serves_no_artifact_past_its_manifest_size(
         run.log_artifact(weights)
     bomb = _deflated_zeros()[0]
     replace_blob(loose, run.id, "artifacts/weights.bin", bomb)
-    result = _capped(loose, SERVE_ARTIFACT, run.id)
+    result = capped(loose, CAP, SERVE_ARTIFACT, run.id)
     assert result.returncode == 0, result.stderr[-1500:]
     status, _, rest = result.stdout.partition("\n")[0].partition(" ")
     assert status.startswith("4"), result.stdout
