@@ -34,7 +34,7 @@ from typing import Any
 
 from dulwich.object_store import DiskObjectStore
 
-from .locks import _owner_gone, owner_line
+from .locks import owner_gone, owner_line
 from .repository import GitRepo
 
 log = logging.getLogger("gitxp.git.incoming")
@@ -117,15 +117,13 @@ def clear_stale(git: GitRepo) -> list[str]:
     with contextlib.suppress(FileNotFoundError):
         for name in os.listdir(objects.pack_dir):
             path = os.path.join(objects.pack_dir, name)
-            if name.endswith(".keep") and _owner_gone(_head(path)):
+            if name.endswith(".keep") and owner_gone(_head(path)):
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(path)
                     removed.append(path)
     for name in os.listdir(objects.path):
         path = os.path.join(objects.path, name)
-        if name.startswith(QUARANTINE_PREFIX) and _owner_gone(
-            _head(os.path.join(path, OWNER_FILE))
-        ):
+        if name.startswith(QUARANTINE_PREFIX) and owner_gone(_head(os.path.join(path, OWNER_FILE))):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     out = [os.path.relpath(p, git.git_dir) for p in removed]

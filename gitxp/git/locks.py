@@ -62,7 +62,7 @@ def packed_refs_header() -> bytes:
 PACKED_OWNER = b"gitxp-owner="
 
 
-def _owner_gone(data: bytes) -> bool:
+def owner_gone(data: bytes) -> bool:
     """Whether *data* (a lock's content) names a process of this host that no longer runs."""
     if data.startswith(b"# pack-refs with:") and PACKED_OWNER in data.split(b"\n", 1)[0]:
         token = data.split(b"\n", 1)[0].split(PACKED_OWNER, 1)[1].split(b" ", 1)[0]
@@ -114,7 +114,7 @@ def inspect_lock(git_dir: str, path: str, now: float | None = None) -> LockFile 
         return None
     age = max(0.0, (time.time() if now is None else now) - st.st_mtime)
     rel = os.path.relpath(path, git_dir)
-    if _owner_gone(head):
+    if owner_gone(head):
         return LockFile(rel, age, True, "its gitxp process is gone")
     if age > STALE_LOCK_SECONDS:
         return LockFile(rel, age, True, f"untouched for over {_age(STALE_LOCK_SECONDS)}")
