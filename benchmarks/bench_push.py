@@ -1,4 +1,4 @@
-"""Benchmark `gitxp.sharing.push`: many runs to an empty remote, one new run to a full one.
+"""Benchmark `gitxp.ops.sharing.push`: many runs to an empty remote, one new run to a full one.
 
 Runs standalone and prints one JSON line:
 
@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import discard
-from gitxp import sharing
-from gitxp._ids import new_run_id
+from gitxp.format.ids import new_run_id
+from gitxp.ops import sharing
 
 ENV = {
     **os.environ,

@@ -69,7 +69,7 @@ def _step_rate(repo: str, sampled: bool, seconds: float) -> float:
 
 
 def _sample_ms(k: int) -> float:
-    from gitxp.system_metrics import Probe
+    from gitxp.tracking.system_metrics import Probe
 
     probe = Probe()
     times = []

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._errors import (
+from .errors import (
     AmbiguousRunError,
     ArtifactError,
     ArtifactIntegrityError,
@@ -106,46 +106,46 @@ __all__ = [
 
 # public name -> module that defines it; loaded on first access (PEP 562)
 _LAZY = {
-    "Run": "run",
-    "Repo": "repo",
-    "open": "repo",
-    "RunRecord": "record",
-    "start_run": "tracking",
-    "active_run": "tracking",
-    "end_run": "tracking",
-    "log_param": "tracking",
-    "log_params": "tracking",
-    "log_metric": "tracking",
-    "log_metrics": "tracking",
-    "log_metric_array": "tracking",
-    "log_artifact": "tracking",
-    "log_text": "tracking",
-    "log_dict": "tracking",
-    "log_classification": "classification",
-    "set_tag": "tracking",
-    "set_tags": "tracking",
-    "note": "tracking",
-    "launch": "launcher",
-    "diff": "comparison",
-    "compare": "comparison",
-    "checkout": "worktree",
-    "reproduce": "reproduction",
-    "rename": "manage",
-    "rm": "manage",
-    "gc": "manage",
-    "branch": "manage",
+    "Run": "tracking.run",
+    "Repo": "store.repo",
+    "open": "store.repo",
+    "RunRecord": "store.record",
+    "start_run": "tracking.fluent",
+    "active_run": "tracking.fluent",
+    "end_run": "tracking.fluent",
+    "log_param": "tracking.fluent",
+    "log_params": "tracking.fluent",
+    "log_metric": "tracking.fluent",
+    "log_metrics": "tracking.fluent",
+    "log_metric_array": "tracking.fluent",
+    "log_artifact": "tracking.fluent",
+    "log_text": "tracking.fluent",
+    "log_dict": "tracking.fluent",
+    "log_classification": "integrations.classification",
+    "set_tag": "tracking.fluent",
+    "set_tags": "tracking.fluent",
+    "note": "tracking.fluent",
+    "launch": "ops.launch",
+    "diff": "ops.compare",
+    "compare": "ops.compare",
+    "checkout": "ops.checkout",
+    "reproduce": "ops.reproduce",
+    "rename": "ops.manage",
+    "rm": "ops.manage",
+    "gc": "ops.manage",
+    "branch": "ops.manage",
 }
 
 if TYPE_CHECKING:
-    from .classification import log_classification
-    from .comparison import compare, diff
-    from .launcher import launch
-    from .manage import branch, gc, rename, rm
-    from .record import RunRecord
-    from .repo import Repo, open
-    from .reproduction import reproduce
-    from .run import Run
-    from .tracking import (
+    from .integrations.classification import log_classification
+    from .ops.checkout import checkout
+    from .ops.compare import compare, diff
+    from .ops.launch import launch
+    from .ops.manage import branch, gc, rename, rm
+    from .ops.reproduce import reproduce
+    from .store.record import RunRecord
+    from .store.repo import Repo, open
+    from .tracking.fluent import (
         active_run,
         end_run,
         log_artifact,
@@ -161,7 +161,7 @@ if TYPE_CHECKING:
         set_tags,
         start_run,
     )
-    from .worktree import checkout
+    from .tracking.run import Run
 
 
 def __getattr__(name: str) -> Any:

@@ -28,7 +28,7 @@ def artifact_names(record: object) -> set[str]:
 @pytest.fixture(autouse=True)
 def no_leftover_runs() -> object:
     """Fail a test whose callback leaves a run open, and close it for the next test."""
-    from gitxp import tracking
+    from gitxp.tracking import context as tracking
 
     yield
     left = list(tracking._open)

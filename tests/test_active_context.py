@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import gitxp
-from gitxp import tracking
+from gitxp.tracking import context as tracking
 
 POINTS = 1_000
 

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 import gitxp
-from gitxp import artifacts
 from gitxp.cli.main import cli
 from gitxp.git.repository import GitRepo
+from gitxp.store import artifacts
 from tests.gitutil import fsck, git
 
 

@@ -10,8 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 import gitxp
-from gitxp import artifacts, sharing
 from gitxp.cli.main import cli
+from gitxp.ops import sharing
+from gitxp.store import artifacts
 from tests.gitutil import fsck, git, run_refs
 
 moto_server = pytest.importorskip("moto.server")

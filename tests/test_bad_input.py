@@ -104,7 +104,7 @@ def test_launch_takes_its_command_from_any_iterable(repo: Path) -> None:
 
 
 def test_rm_and_restore_take_one_run_as_a_plain_string(repo: Path) -> None:
-    from gitxp.manage import restore
+    from gitxp.ops.manage import restore
 
     with gitxp.start_run(name="only") as run:
         pass
@@ -123,9 +123,9 @@ def test_rm_and_restore_take_one_run_as_a_plain_string(repo: Path) -> None:
         (lambda: gitxp.open(5), "repository path: 5"),  # type: ignore[arg-type]
         (lambda: gitxp.rm("only", repo=None), "repository path: None"),  # type: ignore[arg-type]
         (lambda: gitxp.start_run(checkpoint_seconds="x"), "checkpoint_seconds: 'x'"),  # type: ignore[arg-type]
-        (lambda: gitxp.manage.tag("only", 5), "tags: 5: give a dict"),  # type: ignore[arg-type]
-        (lambda: gitxp.manage.tag("only", remove=5), "remove: 5"),  # type: ignore[arg-type]
-        (lambda: gitxp.manage.tag("only", remove="best"), "remove: 'best'"),
+        (lambda: gitxp.ops.manage.tag("only", 5), "tags: 5: give a dict"),  # type: ignore[arg-type]
+        (lambda: gitxp.ops.manage.tag("only", remove=5), "remove: 5"),  # type: ignore[arg-type]
+        (lambda: gitxp.ops.manage.tag("only", remove="best"), "remove: 'best'"),
         (lambda: gitxp.checkout("only", path=5), "path: 5"),  # type: ignore[arg-type]
         (lambda: gitxp.checkout("only", branch=5), "branch: 5"),  # type: ignore[arg-type]
         (lambda: gitxp.open().run("only").download_artifacts(to=None), "download directory"),  # type: ignore[arg-type]
@@ -134,7 +134,7 @@ def test_rm_and_restore_take_one_run_as_a_plain_string(repo: Path) -> None:
     ],
 )
 def test_settings_of_the_wrong_type_are_clear_errors(repo: Path, call, fragment: str) -> None:  # type: ignore[no-untyped-def]
-    import gitxp.manage  # tag lives there
+    import gitxp.ops.manage  # tag lives there
 
     with gitxp.start_run(name="only"):
         pass

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import gitxp
-from gitxp import environment
+from gitxp.tracking import environment
 
 
 @pytest.fixture(autouse=True)

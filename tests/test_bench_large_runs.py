@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import gitxp
-from gitxp import run as run_module
+from gitxp.tracking import run as run_module
 from tests.gitutil import fsck, git
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import gitxp
-from gitxp.classification import classification_metrics, roc_curve
+from gitxp.integrations.classification import classification_metrics, roc_curve
 
 metrics = pytest.importorskip("sklearn.metrics")
 

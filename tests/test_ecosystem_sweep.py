@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import gitxp
-from gitxp.sweep import parse_grid, plan, render_command, sweep_commands
+from gitxp.ops.sweep import parse_grid, plan, render_command, sweep_commands
 from tests.gitutil import fsck, run_refs
 
 SCRIPT = """\

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import gitxp
-from gitxp._errors import GitxpError
+from gitxp.errors import GitxpError
 from gitxp.git import repository
 from gitxp.git.repository import GitRepo
 

@@ -73,7 +73,7 @@ def test_recording_a_run_loads_neither_pandas_nor_pyarrow_before_the_commit(repo
 def test_exception_tree_drawing_names_every_error_once() -> None:
     import re
 
-    import gitxp._errors as errors
+    import gitxp.errors as errors
 
     classes = [
         name
@@ -88,11 +88,11 @@ def test_exception_tree_drawing_names_every_error_once() -> None:
 def test_the_recorded_host_is_the_socket_host_name_without_importing_socket() -> None:
     import socket
 
-    from gitxp._ids import host_name
+    from gitxp.format.ids import host_name
 
     assert host_name() == socket.gethostname()
     if hasattr(os, "uname"):  # POSIX: the name comes from uname
-        assert "socket" not in _loaded_after("import gitxp.run, gitxp.record")
+        assert "socket" not in _loaded_after("import gitxp.tracking.run, gitxp.store.record")
 
 
 def test_without_a_git_identity_runs_are_signed_by_the_login_at_this_host(
@@ -100,7 +100,7 @@ def test_without_a_git_identity_runs_are_signed_by_the_login_at_this_host(
 ) -> None:
     import getpass
 
-    from gitxp._ids import host_name
+    from gitxp.format.ids import host_name
 
     for name in (
         "GIT_AUTHOR_NAME",

@@ -94,7 +94,7 @@ def test_missing_torch_says_to_install_torch_first(repo: Path) -> None:
 
 def test_import_gitxp_loads_no_framework() -> None:
     code = (
-        "import sys, gitxp, gitxp.run, gitxp.tracking, gitxp.system_metrics, gitxp.sklearn\n"
+        "import sys, gitxp, gitxp.tracking.run, gitxp.tracking.fluent, gitxp.tracking.system_metrics, gitxp.sklearn\n"
         "heavy = {'torch', 'lightning', 'transformers', 'keras', 'sklearn', 'psutil', 'pynvml'}\n"
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import gitxp
-from gitxp import system_metrics
+from gitxp.tracking import system_metrics
 
 pytest.importorskip("psutil")
 

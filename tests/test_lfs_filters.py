@@ -413,8 +413,8 @@ def test_gitxp_push_says_which_lfs_objects_the_remote_lacks(tmp_path: Path) -> N
     _run_ok(work, "git", "lfs", "push", "--object-id", "origin", oid)
     assert oid in _lfs_objects_of_bare(origin)
     from gitxp.git.repository import GitRepo as _GitRepo
-    from gitxp.lfs import lfs_push_advice, unpushed_lfs_objects
-    from gitxp.sharing import RefResult
+    from gitxp.ops.lfs import lfs_push_advice, unpushed_lfs_objects
+    from gitxp.ops.sharing import RefResult
 
     with _GitRepo(str(work)) as g:
         tip = git(work, "rev-parse", "refs/gitxp/runs/" + _only_run(work)).strip()

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from gitxp import metrics
+from gitxp.format import metrics
 from gitxp.git.repository import read_file
 
 

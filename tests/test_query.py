@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import gitxp
-from gitxp.filter import compile_filter
+from gitxp.store.filter import compile_filter
 from tests.gitutil import git
 from tests.workflows_util import stderr_on_a_terminal
 
@@ -215,7 +215,7 @@ def test_cache_is_used_refreshed_per_ref_and_rebuilt_when_corrupt(
     # A corrupt cache is rebuilt silently
     cache.write_text("{not json")
     assert len(gitxp.open().rows()) == 4
-    from gitxp.query import CACHE_VERSION
+    from gitxp.store.query import CACHE_VERSION
 
     assert json.loads(cache.read_text())["version"] == CACHE_VERSION
     # A deleted run disappears
@@ -289,7 +289,7 @@ def _three_runs_and_no_cache(repo: Path) -> None:
 def test_a_listing_that_reads_many_runs_reports_progress(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gitxp import query
+    from gitxp.store import query
 
     _three_runs_and_no_cache(repo)
     monkeypatch.setattr(query, "PROGRESS_AFTER_SECONDS", 0.0)
@@ -312,7 +312,7 @@ def test_gitxp_log_shows_indexing_progress_only_on_a_terminal(repo: Path) -> Non
 
     _three_runs_and_no_cache(repo)
     code = (
-        "import gitxp.query as q; q.PROGRESS_AFTER_SECONDS = 0\n"
+        "import gitxp.store.query as q; q.PROGRESS_AFTER_SECONDS = 0\n"
         "from gitxp.cli.main import main; main(['log', '--oneline'])\n"
     )
     result, err = stderr_on_a_terminal([sys.executable, "-c", code], repo)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import gitxp
-from gitxp.launcher import launch
-from gitxp.redaction import REDACTED, redact_output
+from gitxp.ops.launch import launch
+from gitxp.tracking.redaction import REDACTED, redact_output
 from tests.gitutil import git
 from tests.workflows_util import gitxp as run_gitxp
 from tests.workflows_util import write

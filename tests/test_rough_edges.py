@@ -131,7 +131,7 @@ def test_a_huge_param_is_cut_in_human_output_and_whole_in_json(repo: Path) -> No
 
 
 def test_table_layout_is_one_cap_found_without_walking_the_widths() -> None:
-    from gitxp.cli._output import fit_widths, render_table
+    from gitxp.present.output import fit_widths, render_table
 
     # widths no character-by-character narrowing could ever walk down
     assert fit_widths([10**15, 3, 10**15], 50) == [24, 3, 23]
@@ -196,7 +196,7 @@ def test_names_that_read_as_an_id_prefix_or_need_quoting_are_refused(repo: Path)
     # ordinary and generated names stay valid
     for good in ("best", "2024", "deadbeef", "lr=0.1,bs=32", "v1.2/ablation", "modèle-été"):
         assert cli_run("rename", first, good)[0] == 0, good
-    from gitxp._ids import name_problem, new_run_name
+    from gitxp.format.ids import name_problem, new_run_name
 
     assert all(name_problem(new_run_name()) is None for _ in range(500))
 

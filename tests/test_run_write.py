@@ -449,7 +449,7 @@ def test_a_config_change_is_seen_by_the_next_run_of_the_same_process(repo: Path)
 def test_environment_is_recorded_with_secrets_redacted(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import gitxp.environment as environment
+    import gitxp.tracking.environment as environment
 
     monkeypatch.setattr(environment, "_cached", None)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
@@ -523,7 +523,7 @@ def test_loose_objects_are_written_as_git_writes_them(repo: Path) -> None:
 def test_secret_looking_command_arguments_are_not_recorded(
     argv: list[str], recorded: list[str] | None
 ) -> None:
-    from gitxp.redaction import redact_argv
+    from gitxp.tracking.redaction import redact_argv
 
     out, positions = redact_argv(["python", "train.py", *argv])
     assert out[2:] == (argv if recorded is None else recorded)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 import gitxp
-from gitxp import sharing
 from gitxp.git.repository import GitRepo
-from gitxp.run import Run
+from gitxp.ops import sharing
+from gitxp.tracking.run import Run
 from tests.gitutil import fsck, git, run_refs
 from tests.servers import free_port, git_daemon, git_http
 

@@ -310,7 +310,7 @@ def test_code_artifacts_and_environment_tabs(browser: webdriver.Chrome, served) 
 def test_the_report_opens_offline_in_the_same_browser(
     browser: webdriver.Chrome, served, tmp_path: Path
 ) -> None:
-    from gitxp.report import report
+    from gitxp.present.report import report
 
     server, _ids = served
     out = report(server.repo.path, out=tmp_path / "report.html")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gitxp.ui.downsample import downsample, lttb_indices, minmax_indices, select_range
+from gitxp.present.downsample import downsample, lttb_indices, minmax_indices, select_range
 
 
 def _noisy(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -11,8 +11,8 @@ import pytest
 from gitxp.cli.main import cli
 from gitxp.git.repository import GitRepo
 from gitxp.git.treediff import changed_files, unified_diff
-from gitxp.plot import sparkline
-from gitxp.report import script_code, script_json
+from gitxp.present.plot import sparkline
+from gitxp.present.report import script_code, script_json
 from tests.gitutil import git
 from tests.ui_helpers import HOSTILE, make_runs
 
@@ -52,7 +52,7 @@ def test_report_is_one_self_contained_file(repo: Path, runs: dict[str, str], run
 def test_report_downsamples_long_series_and_explains_an_empty_selection(
     repo: Path, runs: dict[str, str], runner
 ) -> None:
-    from gitxp.report import report
+    from gitxp.present.report import report
 
     out = report(repo, "long", repo / "long.html")
     html = Path(out).read_text()

@@ -275,7 +275,7 @@ def test_gitxp_ui_without_plotly_names_the_extra(
 
 
 def test_the_page_scripts_never_parse_data_as_html() -> None:
-    from gitxp.ui.assets import STATIC_DIR
+    from gitxp.present.assets import STATIC_DIR
 
     for name in ("app.js", "common.js", "report.js"):
         code = (Path(STATIC_DIR) / name).read_text()

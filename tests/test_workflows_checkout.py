@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import gitxp
-from gitxp.edit import RunState, edit_run
+from gitxp.store.edit import RunState, edit_run
 from tests.gitutil import fsck, git
 from tests.workflows_util import gitxp as run_gitxp
 from tests.workflows_util import write

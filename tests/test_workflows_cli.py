@@ -41,7 +41,7 @@ def test_help_has_an_example_for_every_command(runner: CliRunner, name: str) -> 
 def test_python_twins_survive_importing_the_cli() -> None:
     code = (
         "import sys, gitxp, gitxp.cli.diff, gitxp.cli.checkout, gitxp.cli.reproduce, "
-        "gitxp.cli.run, gitxp.cli.manage, gitxp.comparison, gitxp.reproduction\n"
+        "gitxp.cli.run, gitxp.cli.manage, gitxp.ops.compare, gitxp.ops.reproduce\n"
         "for name in ('diff', 'compare', 'checkout', 'reproduce', 'launch', 'rm', 'gc',"
         " 'rename', 'branch'):\n"
         "    assert callable(getattr(gitxp, name)), name\n"

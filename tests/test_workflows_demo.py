@@ -56,7 +56,7 @@ def test_demo_refuses_a_non_empty_directory(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_run_demo_is_the_same_demo_in_python(tmp_path: Path) -> None:
-    from gitxp.demo import run_demo
+    from gitxp.ops.demo import run_demo
 
     seen: list[str] = []
     result = run_demo(tmp_path / "py-demo", on_run=lambda spec, launched: seen.append("run"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import gitxp
-from gitxp.manage import note, tag, trash
+from gitxp.ops.manage import note, tag, trash
 from tests.gitutil import fsck, git, run_refs
 from tests.workflows_util import gitxp as run_gitxp
 

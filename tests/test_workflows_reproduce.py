@@ -147,7 +147,7 @@ def test_runs_recorded_from_a_python_script_qualify(repo: Path) -> None:
     import sys
 
     subprocess.run([sys.executable, "api_train.py"], cwd=repo / "src", env=child_env(), check=True)
-    from gitxp.reproduction import plan as make_plan
+    from gitxp.ops.reproduce import plan as make_plan
 
     plan = make_plan("api", repo=repo)
     assert plan.cwd == "src" and plan.argv[1:] == ["api_train.py"]
@@ -166,7 +166,7 @@ def test_a_run_without_a_command_is_not_reproducible(repo: Path) -> None:
 
 
 def test_tolerance_rule() -> None:
-    from gitxp.reproduction import check_metric
+    from gitxp.ops.reproduce import check_metric
 
     assert check_metric("a", 1.0, 1.0 + 1e-7, 1e-6, 0).ok
     assert not check_metric("a", 1.0, 1.0 + 1e-5, 1e-6, 0).ok

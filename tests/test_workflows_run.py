@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 import gitxp
-from gitxp.launcher import launch
-from gitxp.pairs import parse_pairs, parse_scalar
+from gitxp.ops.launch import launch
+from gitxp.ops.pairs import parse_pairs, parse_scalar
 from tests.gitutil import fsck, git, run_refs
 from tests.workflows_util import GITXP, child_env, runs_json, write
 from tests.workflows_util import gitxp as run_gitxp
@@ -251,7 +251,7 @@ def test_a_supervised_run_stays_running_without_heartbeats() -> None:
     """A command that never logs makes no checkpoints; its live `gitxp run` vouches for it."""
     import socket
 
-    from gitxp.record import effective_status
+    from gitxp.store.record import effective_status
 
     meta = {
         "status": "RUNNING",

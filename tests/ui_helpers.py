@@ -75,7 +75,7 @@ def make_runs(path: Path, long_points: int = 200_000) -> dict[str, str]:
 
 def _give_name(path: Path, run_id: str, name: str) -> None:
     """Name a run *name* unchecked, as a run pulled from elsewhere or an older gitxp may be."""
-    from gitxp.edit import edit_run
+    from gitxp.store.edit import edit_run
 
     with gitxp.open(path) as repo:
         ref, tip = repo.resolve(run_id)

@@ -7,7 +7,8 @@ import sys
 import click
 
 from .._text import count, size
-from ._output import dump_json, format_option, open_repo, render_table, repo_option
+from ..present.output import dump_json, render_table
+from ._options import format_option, open_repo, repo_option
 
 
 @click.group("artifacts")
@@ -86,7 +87,7 @@ def get_command(run: str, name: str | None, to: str, fmt: str, repo_path: str) -
 
     with open_repo(repo_path) as repo:
         record = repo.run(run)
-        from ..artifacts import download
+        from ..store.artifacts import download
 
         progress = progress_to(sys.stderr) if sys.stderr.isatty() else None
         written = download(record._git, record.commit, record.id, name, to, progress)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from .._text import count
-from ._output import dump_json, format_option, repo_option
+from ..present.output import dump_json
+from ._options import format_option, repo_option
 
 
 @click.command("checkout")
@@ -49,7 +50,7 @@ def checkout_command(
       gitxp checkout 01jdx3k9 -b try-otter
       gitxp checkout swift-otter-42 -b try-otter --force
     """
-    from ..worktree import checkout
+    from ..ops.checkout import checkout
 
     result = checkout(run, path=path, branch=branch, force=force, repo=repo_path)
     if fmt == "json":

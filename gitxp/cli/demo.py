@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ._output import fmt_duration, fmt_value, render_table
+from ..present.output import fmt_duration, fmt_value, render_table
 
 
 def _activation_hint() -> str | None:
@@ -50,9 +50,9 @@ def demo_command(path: str | None) -> None:
       gitxp demo
       gitxp demo --path ./gitxp-demo
     """
-    from .. import demo
-    from ..comparison import diff
-    from ..reproduction import reproduce
+    from ..ops import demo
+    from ..ops.compare import diff
+    from ..ops.reproduce import reproduce
     from .diff import render_text
     from .log import log_command
 

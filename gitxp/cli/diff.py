@@ -7,7 +7,8 @@ from typing import Any
 import click
 
 from .._text import count
-from ._output import dump_json, fmt_value, format_option, render_table, repo_option
+from ..present.output import dump_json, fmt_value, render_table
+from ._options import format_option, repo_option
 
 
 def _pct(rel: float | None) -> str:
@@ -151,7 +152,7 @@ def diff_command(run_a: str, run_b: str, code: bool, fmt: str, repo_path: str) -
       gitxp diff 01jdx3 01jdx4 --format md > comparison.md
       gitxp diff calm-heron-7 swift-otter-42 --format json | jq .metrics
     """
-    from ..comparison import diff
+    from ..ops.compare import diff
 
     result = diff(run_a, run_b, code=code, repo=repo_path)
     if fmt == "json":
@@ -192,7 +193,7 @@ def compare_command(
       gitxp compare $(gitxp log -e iris --format json | jq -r '.[].id') -s "metrics.acc DESC"
       gitxp compare calm-heron-7 swift-otter-42 --all --format json
     """
-    from ..comparison import compare
+    from ..ops.compare import compare
 
     result = compare(list(runs), only_changed=only_changed, sort_by=sort_by, repo=repo_path)
     if fmt == "json":

@@ -8,7 +8,8 @@ from typing import Any, TypeVar
 import click
 
 from .._text import count
-from ._output import dump_json, repo_option
+from ..present.output import dump_json
+from ._options import repo_option
 
 F = TypeVar("F", bound=Callable[..., Any])
 

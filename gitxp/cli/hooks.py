@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ._output import dump_json, format_option, repo_option
+from ..present.output import dump_json
+from ._options import format_option, repo_option
 
 HOOK_TYPES = ("pre-commit", "pre-push")
 

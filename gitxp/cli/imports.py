@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from ._output import dump_json, format_option, repo_option
+from ..present.output import dump_json
+from ._options import format_option, repo_option
 
 
 @click.group("import")

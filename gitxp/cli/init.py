@@ -18,7 +18,7 @@ def init_command(path: str) -> None:
       gitxp init
       gitxp init my-project
     """
-    from ..repo import init
+    from ..store.repo import init
 
     repo, created = init(path)
     root = repo.path

@@ -10,23 +10,21 @@ from typing import Any
 
 import click
 
-from ._output import (
+from ..present.output import (
     dump_json,
     fmt_duration,
     fmt_short_time,
     fmt_status,
     fmt_time,
     fmt_value,
-    format_option,
-    open_repo,
     render_table,
-    repo_option,
 )
+from ._options import format_option, open_repo, repo_option
 
 
 def json_row(row: dict[str, Any]) -> dict[str, Any]:
     """The stable JSON object of one run in `gitxp log --format json`."""
-    from ..query import public_row
+    from ..store.query import public_row
 
     return public_row(row)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from .._errors import GitxpError
+from ..errors import GitxpError
 
 # command name -> "module:function" inside gitxp.cli
 COMMANDS: dict[str, str] = {

@@ -8,7 +8,8 @@ import sys
 import click
 
 from .._text import count
-from ._output import dump_json, fmt_time, format_option, render_table, repo_option
+from ..present.output import dump_json, fmt_time, render_table
+from ._options import format_option, repo_option
 
 
 @click.command("tag")
@@ -29,8 +30,8 @@ def tag_command(
       gitxp tag swift-otter-42 best=yes reviewed=ada
       gitxp tag swift-otter-42 -d draft
     """
-    from ..manage import tag
-    from ..pairs import parse_pairs
+    from ..ops.manage import tag
+    from ..ops.pairs import parse_pairs
 
     tags = tag(run, parse_pairs(pairs, "tag", typed=False), remove=list(remove), repo=repo_path)
     if fmt == "json":
@@ -53,7 +54,7 @@ def note_command(run: str, text: str, replace: bool, repo_path: str) -> None:
       git diff | gitxp note swift-otter-42 -
       gitxp note swift-otter-42 --replace "superseded by calm-heron-7"
     """
-    from ..manage import note
+    from ..ops.manage import note
 
     if text == "-":
         text = sys.stdin.read()
@@ -73,7 +74,7 @@ def rename_command(run: str, name: str, repo_path: str) -> None:
       gitxp rename swift-otter-42 baseline-v2
       gitxp rename 01jdx3k9 "lr sweep best"
     """
-    from ..manage import rename
+    from ..ops.manage import rename
 
     old = rename(run, name, repo=repo_path)
     click.echo(f"renamed {old} -> {name}")
@@ -97,7 +98,7 @@ def rm_command(runs: tuple[str, ...], undo: bool, list_: bool, fmt: str, repo_pa
       gitxp rm --list
       gitxp rm --undo swift-otter-42
     """
-    from ..manage import restore, rm, trash
+    from ..ops.manage import restore, rm, trash
 
     if list_:
         items = trash(repo=repo_path)
@@ -150,7 +151,7 @@ def gc_command(grace_days: float, no_repack: bool, fmt: str, repo_path: str) -> 
       gitxp gc
       gitxp gc --grace-days 0
     """
-    from ..manage import gc
+    from ..ops.manage import gc
 
     report = gc(grace_days=grace_days, repack=not no_repack, repo=repo_path)
     if fmt == "json":
@@ -189,7 +190,7 @@ def branch_command(run: str, name: str, force: bool, repo_path: str) -> None:
       gitxp branch swift-otter-42 runs/swift-otter-42
       git push origin runs/swift-otter-42
     """
-    from ..manage import branch
+    from ..ops.manage import branch
 
     ref = branch(run, name, force=force, repo=repo_path)
     click.echo(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ._output import dump_json, format_option, repo_option
+from ..present.output import dump_json
+from ._options import format_option, repo_option
 
 
 @click.command("plot")
@@ -40,7 +41,7 @@ def plot_command(
       gitxp plot 01jdx3k9 01jdx4m2 -m val/acc --out acc.png
       gitxp plot swift-otter -m loss --format json | jq '.[0].values | length'
     """
-    from ..plot import curves, plot
+    from ..present.plot import curves, plot
 
     if fmt == "json":
         found = curves(repo_path, runs, metric)

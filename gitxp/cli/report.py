@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._output import repo_option
+from ._options import repo_option
 
 
 @click.command("report")
@@ -44,7 +44,7 @@ def report_command(
     """
     import os
 
-    from ..report import report
+    from ..present.report import report
 
     path = report(repo_path, experiment, out, filter=filter_, max_runs=max_runs)
     size = os.path.getsize(path)

@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from ._output import dump_json, fmt_value, format_option, render_table, repo_option
+from ..present.output import dump_json, fmt_value, render_table
+from ._options import format_option, repo_option
 
 
 def _show_plan(p: Any) -> None:
@@ -95,10 +96,10 @@ def reproduce_command(
       gitxp reproduce swift-otter-42 --rtol 1e-3 --keep /tmp/otter
       gitxp reproduce 01jdx3k9 --format json | jq .drifted
     """
-    from ..reproduction import reproduce
+    from ..ops.reproduce import reproduce
 
     if fmt == "table":
-        from ..reproduction import plan, refuse_bare
+        from ..ops.reproduce import plan, refuse_bare
 
         if not dry_run:
             refuse_bare(repo_path)  # one line, before the plan is shown

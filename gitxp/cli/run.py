@@ -8,14 +8,14 @@ from typing import Any
 
 import click
 
-from .._errors import GitxpError
 from .._text import count
-from ._output import dump_json, fmt_duration
+from ..errors import GitxpError
+from ..present.output import dump_json, fmt_duration
 
 
 def _warn_if_taken(name: str) -> bool:
     """Say so when the name is in use: `gitxp show NAME` would then be ambiguous."""
-    from ..repo import open as open_repo
+    from ..store.repo import open as open_repo
 
     try:
         with open_repo(".") as repo:
@@ -128,8 +128,8 @@ def run_command(
       gitxp run -q --format json -- ./eval.sh > /dev/null
       gitxp run --system-metrics --system-metrics-seconds 5 -- python train.py
     """
-    from ..launcher import OUTPUT_CAP, launch
-    from ..pairs import parse_pairs
+    from ..ops.launch import OUTPUT_CAP, launch
+    from ..ops.pairs import parse_pairs
 
     param_values = parse_pairs(params, "param")
     tag_values = parse_pairs(tags, "tag", typed=False)

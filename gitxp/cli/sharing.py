@@ -9,7 +9,8 @@ from typing import Any
 import click
 
 from .._text import count
-from ._output import dump_json, format_option, open_repo, render_table, repo_option
+from ..present.output import dump_json, render_table
+from ._options import format_option, open_repo, repo_option
 
 
 def _progress(quiet: bool) -> Any:
@@ -22,7 +23,7 @@ def _progress(quiet: bool) -> Any:
 
 def _names(repo: Any, results: list[Any]) -> dict[str, str]:
     """Run names for the results worth showing (read from the commits, not a full listing)."""
-    from ..record import read_row
+    from ..store.record import read_row
 
     names = {}
     for result in results:
@@ -46,7 +47,7 @@ def report(
     dry_run: bool = False,
 ) -> None:
     """Print the per-run summary (table or JSON) and exit 1 when a run was not moved."""
-    from ..sharing import summarize
+    from ..ops.sharing import summarize
 
     counts = summarize(results)
     if fmt == "json":
@@ -141,7 +142,7 @@ def push_command(
       gitxp push -n                       # what would be pushed
       gitxp push git@github.com:me/proj.git --format json
     """
-    from ..sharing import push
+    from ..ops.sharing import push
 
     with open_repo(repo_path) as repo:
         from ..git.remote import resolve_remote
@@ -168,7 +169,7 @@ def push_command(
 
 def _warn_unpushed_lfs(repo: Any, results: list[Any], remote: str | None) -> None:
     """Say on stderr when Git LFS content of the pushed snapshots is not on the remote."""
-    from ..lfs import lfs_push_advice, unpushed_lfs_objects
+    from ..ops.lfs import lfs_push_advice, unpushed_lfs_objects
 
     check = unpushed_lfs_objects(repo.git, results, remote)
     advice = lfs_push_advice(check) if check is not None else None
@@ -196,7 +197,7 @@ def _fetch_options(func: Any) -> Any:
 
 def _fetch(action: str, remote: str | None, runs: tuple[str, ...], **options: Any) -> None:
     from ..git.remote import resolve_remote
-    from ..sharing import fetch
+    from ..ops.sharing import fetch
 
     if options["force"] and options["rebase_edits"]:
         raise click.UsageError("--force takes the remote's runs, --rebase-edits keeps your edits")
@@ -299,7 +300,7 @@ def setup_command(remote: str | None, with_push: bool, fmt: str, repo_path: str)
       gitxp remote setup upstream --no-push
       git fetch origin 'refs/gitxp/*:refs/gitxp/*'   # the one-off equivalent
     """
-    from ..sharing import setup_remote
+    from ..ops.sharing import setup_remote
 
     with open_repo(repo_path) as repo:
         result = setup_remote(repo, remote, push=with_push)

@@ -8,19 +8,17 @@ from typing import Any
 import click
 
 from .._text import count, size
-from ._output import (
+from ..present.output import (
     VALUE_LIMIT,
     dump_json,
     fmt_duration,
     fmt_status,
     fmt_time,
     fmt_value,
-    format_option,
-    open_repo,
     render_table,
-    repo_option,
     shorten,
 )
+from ._options import format_option, open_repo, repo_option
 
 
 def _section(title: str, color: bool) -> str:

@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from .._text import count
-from ._output import dump_json, fmt_duration, fmt_value, format_option, render_table, repo_option
+from ..present.output import dump_json, fmt_duration, fmt_value, render_table
+from ._options import format_option, repo_option
 
 
 @click.command(
@@ -81,7 +82,7 @@ def sweep_command(
       gitxp sweep -p lr=0.01,0.1 --print-commands -- python train.py > jobs.txt
       parallel -j 8 < jobs.txt        # or one line per Slurm array task; then gitxp push
     """
-    from ..sweep import parse_grid, sweep, sweep_commands
+    from ..ops.sweep import parse_grid, sweep, sweep_commands
 
     grid = parse_grid(params)
     argv = list(cmd)

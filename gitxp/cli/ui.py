@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._output import repo_option
+from ._options import repo_option
 
 
 @click.command("ui")

@@ -33,7 +33,7 @@ from dulwich.index import (
 from dulwich.objects import Blob
 from dulwich.refs import check_ref_format
 
-from .._errors import GitxpError, InvalidValueError, UncommittedChangesError, UnsafePathError
+from ..errors import GitxpError, InvalidValueError, UncommittedChangesError, UnsafePathError
 from .filters import WorkTreeFilters
 from .refs import read_ref, update_ref
 from .repository import MODE_EXEC, MODE_GITLINK, MODE_LINK, GitRepo

@@ -32,7 +32,7 @@ from typing import Any
 
 from dulwich.errors import ObjectFormatException
 
-from .._errors import GitxpError
+from ..errors import GitxpError
 from .repository import GitRepo
 
 MODE_TREE = 0o040000

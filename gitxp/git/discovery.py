@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 
-from .._errors import InvalidValueError, NotARepositoryError
+from ..errors import InvalidValueError, NotARepositoryError
 
 
 def is_git_dir(path: str) -> bool:

@@ -36,7 +36,7 @@ from dulwich.line_ending import line_ending_filter_for_action, read_eol_config, 
 from dulwich.objects import Blob
 from dulwich.patch import is_binary
 
-from .._errors import GitxpError
+from ..errors import GitxpError
 from .repository import GitRepo
 
 _MAX_PKT_DATA = 65516

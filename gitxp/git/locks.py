@@ -30,7 +30,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .._errors import GitxpError
+from ..errors import GitxpError
 from .repository import GitRepo
 
 log = logging.getLogger("gitxp.git.locks")

@@ -20,7 +20,7 @@ from dulwich.file import FileLocked
 from dulwich.objects import Commit, ShaFile, Tag, Tree
 from dulwich.pack import PackFileDisappeared
 
-from .._errors import GitxpError
+from ..errors import GitxpError
 from .locks import find_locks, inspect_lock, owner_line
 from .refs import PENDING_PREFIX
 from .repository import GitRepo

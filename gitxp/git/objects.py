@@ -21,7 +21,7 @@ import os
 import zlib
 from typing import Any
 
-from .._errors import GitxpError, ObjectTooLargeError
+from ..errors import GitxpError, ObjectTooLargeError
 
 HEADER_MAX = 32  # "commit 18446744073709551615\0" is 28 bytes
 STRUCTURE_LIMIT = 256 << 20  # trees and commits: a tree of 256 MiB lists millions of files

@@ -21,13 +21,13 @@ from collections.abc import Mapping, MutableMapping
 
 from dulwich.file import FileLocked
 
-from .._errors import RefUpdateError
-from ..refnames import PENDING_PREFIX as PENDING_PREFIX
-from ..refnames import RUNS_PREFIX as RUNS_PREFIX  # re-exported: callers import it from here
-from ..refnames import TRASH_PREFIX as TRASH_PREFIX
-from ..refnames import decode as decode_name
-from ..refnames import problem as name_problem
-from ..refnames import shown
+from ..errors import RefUpdateError
+from ..format.refs import PENDING_PREFIX as PENDING_PREFIX
+from ..format.refs import RUNS_PREFIX as RUNS_PREFIX  # re-exported: callers import it from here
+from ..format.refs import TRASH_PREFIX as TRASH_PREFIX
+from ..format.refs import decode as decode_name
+from ..format.refs import problem as name_problem
+from ..format.refs import shown
 from .hashing import HEX_LENGTHS
 from .repository import GitRepo, read_file
 from .types import as_oid, as_ref
@@ -62,7 +62,7 @@ def accepted_refs(
 ) -> dict[str, str]:
     """The refs under *prefix* of a ref advertisement that gitxp accepts, as {name: commit id}.
 
-    A name that git or gitxp's grammar refuses (`gitxp.refnames`), or a value
+    A name that git or gitxp's grammar refuses (`gitxp.format.refs`), or a value
     that is not a commit id, is left out with one warning naming it and
     *where* it came from: a hostile remote's names never reach a ref file, a
     path or a message. Peeled tags (``^{}``) and deletions are skipped.
@@ -83,7 +83,7 @@ def accepted_refs(
 
 
 def _check_name(ref: str) -> None:
-    """Raise RefUpdateError when gitxp must not write ref *ref* (see `gitxp.refnames`)."""
+    """Raise RefUpdateError when gitxp must not write ref *ref* (see `gitxp.format.refs`)."""
     reason = name_problem(ref)
     if reason is not None:
         raise RefUpdateError(shown(ref), f"not a ref name gitxp writes: {reason}")
@@ -139,7 +139,7 @@ def update_ref(repo: GitRepo, ref: str, old: str | None, new: str, message: str 
     *message* goes into the ref's reflog; None writes no reflog line (a run's
     own commits need none: its first-parent chain is its history).
     Raises RefUpdateError when the ref moved under us, or when *ref* is not
-    a name gitxp writes (`gitxp.refnames`).
+    a name gitxp writes (`gitxp.format.refs`).
     """
     _check_name(ref)
     if message is None:

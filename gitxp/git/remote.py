@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._errors import GitxpError, RemoteError
 from .._text import count
+from ..errors import GitxpError, RemoteError
 from .incoming import Incoming
 from .refs import accepted_refs
 from .remote_config import add_refspecs as add_refspecs  # re-exported: it used to live here

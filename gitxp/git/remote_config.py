@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .._errors import RemoteError
+from ..errors import RemoteError
 from .repository import GitRepo
 
 

@@ -23,11 +23,11 @@ from dulwich.file import FileLocked
 from dulwich.objects import Blob, Commit, Tree, parse_tree
 from dulwich.repo import Repo as _DulwichRepo
 
-from .._errors import BareRepositoryError, GitxpError, NotARepositoryError
+from ..errors import BareRepositoryError, GitxpError, NotARepositoryError
 from .discovery import find_root
 from .hashing import ObjectIds, ids_of
 from .objects import STRUCTURE_LIMIT, inflate_loose, read_stored
-from .trees import (  # re-exported: callers take the modes and tree building from here
+from .trees import (
     MODE_EXEC,
     MODE_FILE,
     MODE_GITLINK,
@@ -565,7 +565,7 @@ class GitRepo:
             if not name or not email:
                 import getpass
 
-                from .._ids import host_name
+                from ..format.ids import host_name
 
                 try:
                     login = getpass.getuser()

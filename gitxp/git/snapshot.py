@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from dulwich.ignore import IgnoreFilterManager
 from dulwich.objects import Blob, Tree
 
-from .._errors import GitxpError
+from ..errors import GitxpError
 from .filters import WorkTreeFilters
 from .index import index_mtime_ns, read_index_with_tree
 from .repository import (

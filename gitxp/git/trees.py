@@ -11,7 +11,7 @@ from typing import Any
 
 from dulwich.objects import Tree
 
-from .._errors import GitxpError
+from ..errors import GitxpError
 from .hashing import SHA1_IDS, ObjectIds
 from .types import as_oid
 

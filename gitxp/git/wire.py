@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from .._errors import RemoteError
+from ..errors import RemoteError
 from .hashing import HEX_LENGTHS, SHA256_IDS, ObjectIds
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import TYPE_CHECKING
 
-from .._errors import GitxpError, NotARepositoryError
+from ..errors import GitxpError, NotARepositoryError
 
 if TYPE_CHECKING:
     from ..git.repository import GitRepo

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._errors import ConfigError
+from ..errors import ConfigError
 
 PYPROJECT = "pyproject.toml"
 
@@ -213,7 +213,7 @@ class GateConfig:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], file: str = PYPROJECT) -> GateConfig:
         """Build the gate from the table's contents; conditions are checked for syntax."""
-        from ..filter import compile_filter
+        from ..store.filter import compile_filter
 
         t = "tool.gitxp.gate."
         _check_keys(file, "gate", values, {"require", "experiment", "missing"})

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .._errors import GitxpError, InvalidValueError
+from ..errors import GitxpError, InvalidValueError
 
 MARKER = "# gitxp-hook-script v1"
 CHAINED_SUFFIX = ".before-gitxp"

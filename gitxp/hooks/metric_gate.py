@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..filter import ATTRIBUTES, compile_filter, tokenize
+from ..store.filter import ATTRIBUTES, compile_filter, tokenize
 from ._common import HelpFormatter, discover, guarded, say
 from .config import GateConfig, load_gate_config
 
@@ -136,7 +136,7 @@ def check_commit(
 
 
 def _show(value: Any) -> str:
-    from ..cli._output import fmt_value
+    from ..present.output import fmt_value
 
     return "missing" if value is None else fmt_value(value)
 
@@ -146,7 +146,7 @@ def render_unmet(result: GateResult, source: str = "[tool.gitxp.gate] in pyproje
 
     *source* says where the conditions were set (pyproject.toml, --require or both).
     """
-    from ..cli._output import fmt_short_time, render_table
+    from ..present.output import fmt_short_time, render_table
 
     run = result.run or {}
     n = len(result.unmet)
@@ -239,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         commits = _commits_to_check(git, args)
         if not commits:
             return 0
-        from ..repo import Repo
+        from ..store.repo import Repo
 
         rows = Repo(git).rows(experiment=gate.experiment)
         failed = False
@@ -258,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _commits_to_check(git: GitRepo, args: argparse.Namespace) -> list[str]:
-    from .._errors import GitxpError
+    from ..errors import GitxpError
     from ..git.history import resolve_commit
     from .pushinfo import push_context, pushed_tips
 

@@ -18,7 +18,7 @@ from ._common import HelpFormatter, discover, guarded, say
 from .config import load_hooks_config
 
 NAME = "push-runs"
-# gitxp.sharing.RefResult statuses meaning the run is on the remote now
+# gitxp.ops.sharing.RefResult statuses meaning the run is on the remote now
 # (the others are "rejected": diverged, and "error": the remote refused it)
 OK_STATUSES = frozenset({"new", "updated", "up-to-date"})
 
@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         push_all = args.all or config.push_runs == "all"
         strict = args.strict or config.push_failure == "fail"
         from ..git.history import first_parent, resolve_commit
-        from ..repo import Repo
+        from ..store.repo import Repo
         from .pushinfo import PushContext, PushedRef, push_context, pushed_commits
 
         context = push_context(git, args.remote)
@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not runs:
             return 0
         try:
-            from ..sharing import push
+            from ..ops.sharing import push
 
             results = push(
                 str(git.root), context.target, runs=runs, artifacts=config.push_artifacts
@@ -126,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _warn_unpushed_lfs(git: Any, results: list[Any], remote: str) -> None:
     """Say when Git LFS content of the pushed runs' snapshots is not on the remote."""
-    from ..lfs import lfs_push_advice, unpushed_lfs_objects
+    from ..ops.lfs import lfs_push_advice, unpushed_lfs_objects
 
     try:
         check = unpushed_lfs_objects(git, results, remote)

@@ -33,8 +33,8 @@ class Problem:
 
 
 def _metrics_problem(git: GitRepo, tree: str) -> str | None:
-    from .. import schema, storage
-    from ..metrics import decode_parts
+    from ..format import schema, storage
+    from ..format.metrics import decode_parts
 
     entry = git.read_tree(tree).get(storage.METRICS_DIR.rstrip("/"))
     if entry is None:
@@ -51,9 +51,9 @@ def _metrics_problem(git: GitRepo, tree: str) -> str | None:
 
 def check_run(git: GitRepo, ref: str, commit: str) -> str | None:
     """Why the run at *ref* (tip *commit*) is not a valid format-v1 run, or None when it is."""
-    from .._errors import GitxpError
-    from ..record import read_row
-    from ..storage import FORMAT_VERSION, STATUSES
+    from ..errors import GitxpError
+    from ..format.storage import FORMAT_VERSION, STATUSES
+    from ..store.record import read_row
 
     try:
         row = read_row(git, commit)
@@ -97,8 +97,8 @@ def check_run(git: GitRepo, ref: str, commit: str) -> str | None:
 
 def validate(git: GitRepo) -> list[Problem]:
     """Every broken run ref of the repository, with the reason."""
+    from ..format.refs import shown
     from ..git.refs import RUNS_PREFIX, list_refs, refused_refs
-    from ..refnames import shown
 
     problems = []
     for ref, commit in sorted(list_refs(git, RUNS_PREFIX).items()):
@@ -133,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             say(NAME, f"{count(len(list_refs(git, RUNS_PREFIX)), 'run')} checked, all valid")
     if not problems:
         return 0
-    from ..cli._output import render_table
+    from ..present.output import render_table
 
     n = len(problems)
     say(

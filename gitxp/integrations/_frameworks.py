@@ -18,7 +18,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from .._errors import MissingExtraError
+from ..errors import MissingExtraError
 
 MAX_PARAM_DEPTH = 6  # nested configs deeper than this are kept as text
 
@@ -82,7 +82,7 @@ class RunHandle:
             self._run = _reopen(*self._ended)
             self.owned = True
         if self._run is None:
-            from ..tracking import active_run, start_run
+            from ..tracking.fluent import active_run, start_run
 
             run = active_run()
             if run is None:
@@ -109,8 +109,8 @@ def _reopen(run_id: str, root: str) -> Any:
     The run keeps its final status; what comes later is committed on top of it.
     """
     from ..git.repository import GitRepo
-    from ..run import Run
-    from ..tracking import push_active
+    from ..tracking.context import push_active
+    from ..tracking.run import Run
 
     run = Run(GitRepo.discover(root), _join=run_id, system_metrics=False)
     push_active(run)  # so that interpreter exit commits what it holds
@@ -152,7 +152,7 @@ def log_params(run: Any, params: Mapping[str, Any], what: str = "params") -> Non
     set differently (or a second model in the same run) must not stop the
     training loop, so the clashing keys are skipped with a warning on stderr.
     """
-    from .._errors import GitxpError
+    from ..errors import GitxpError
 
     existing = run.params
     clashes = sorted(k for k, v in params.items() if k in existing and existing[k] != v)
@@ -169,7 +169,7 @@ def log_params(run: Any, params: Mapping[str, Any], what: str = "params") -> Non
 
 def safe_key(key: str) -> str:
     """*key* with characters gitxp keys do not allow replaced by `_`."""
-    from ..values import check_key
+    from ..format.values import check_key
 
     try:
         return check_key("param", key)

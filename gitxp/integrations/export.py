@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from .._errors import InvalidValueError
+from ..errors import InvalidValueError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -85,7 +85,7 @@ def runs_table(rows: list[dict[str, Any]], notes: list[str] | None = None) -> pd
 
     A param column of mixed types is written as text, with a line in *notes*.
     """
-    from ..query import to_frame
+    from ..store.query import to_frame
 
     frame = to_frame(rows)
     for i, col in enumerate(EXTRA_COLUMNS):
@@ -124,8 +124,8 @@ def export_parquet(
     experiment: str | list[str] | None = None,
 ) -> ExportResult:
     """Write the runs of *repo* (optionally filtered) as a dataset under *outdir*."""
-    from ..metrics import decode_parts
-    from ..repo import open as open_repo
+    from ..format.metrics import decode_parts
+    from ..store.repo import open as open_repo
 
     if fmt not in ("parquet", "csv"):
         raise InvalidValueError("format", f"{fmt!r} must be parquet or csv")

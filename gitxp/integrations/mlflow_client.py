@@ -118,8 +118,8 @@ class MlflowClient:
 def edit_tags(path: str | os.PathLike[str], run_ref: str, tags: Mapping[str, Any]) -> None:
     """Add a commit to an ended run that changes its tags (MLflow's reserved ones mapped)."""
     from ..git.repository import GitRepo
-    from ..repo import open as open_repo
-    from ..run import Run as GitxpRun
+    from ..store.repo import open as open_repo
+    from ..tracking.run import Run as GitxpRun
 
     with open_repo(path) as repo:
         ref, _ = repo.resolve(run_ref)

@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from .._errors import GitxpError, InvalidValueError
-from .._ids import usable_run_name
+from ..errors import GitxpError, InvalidValueError
+from ..format.ids import usable_run_name
 from .mlflow_entities import (
     DEFAULT_EXPERIMENT,
     TAG_NOTE,
@@ -41,8 +41,8 @@ from .mlflow_entities import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..repo import Repo
-    from ..run import Run as GitxpRun
+    from ..store.repo import Repo
+    from ..tracking.run import Run as GitxpRun
 
 RUN_VIEW_ACTIVE_ONLY = 1
 MAX_RESULTS = 100_000
@@ -87,7 +87,7 @@ def _repo_path() -> str:
 
 
 def _repo() -> Repo:
-    from ..repo import open as open_repo
+    from ..store.repo import open as open_repo
 
     return open_repo(_repo_path())
 
@@ -145,7 +145,7 @@ def search_experiments(**_: Any) -> list[Experiment]:
 
 # -- runs --------------------------------------------------------------------------------
 def _stack() -> tuple[ActiveRun, ...]:
-    """This thread's or asyncio task's runs, innermost last (kept like gitxp's, see tracking.py)."""
+    """This thread's or asyncio task's runs, innermost last (kept like gitxp's, see gitxp.tracking.context)."""
     return _runs.get()
 
 
@@ -219,9 +219,9 @@ def start_run(
     log_system_metrics: bool | None = None,
 ) -> ActiveRun:
     """Start (or with *run_id*, resume) a run; use it as a context manager."""
-    from .. import tracking
     from ..git.repository import GitRepo
-    from ..run import Run as GitxpRun
+    from ..tracking import context, fluent
+    from ..tracking.run import Run as GitxpRun
 
     stack = _stack()
     if stack and not nested:
@@ -229,11 +229,11 @@ def start_run(
             f"run {stack[-1].gitxp_run.id} is already active; to start a nested run call "
             "start_run(nested=True), or end it first with end_run()"
         )
-    launched = os.environ.get(tracking.ENV_RUN_ID)
+    launched = os.environ.get(fluent.ENV_RUN_ID)
     resumed = False
     if launched and not stack and run_id is None:
         # inside `gitxp run`: record into the run that command created, as gitxp.start_run does
-        run = tracking.start_run(tags=tags, notes=description)
+        run = fluent.start_run(tags=tags, notes=description)
         if run_name:
             apply_tags(run, {TAG_RUN_NAME: run_name})
         active = ActiveRun(run)
@@ -271,7 +271,7 @@ def start_run(
         git.close()
         raise
     # active for gitxp too, so gitxp.log_metric(...) and friends act on it
-    tracking.push_active(run)
+    context.push_active(run)
     active = ActiveRun(run, resumed)
     _runs.set((*stack, active))
     return active
@@ -432,7 +432,7 @@ def log_artifacts(
 
 
 def _log_bytes(call: str, data: bytes, artifact_file: str, run_id: str | None = None) -> None:
-    from ..artifacts import log_content
+    from ..store.artifacts import log_content
 
     log_content(_require(call, run_id), data, artifact_file)
 
@@ -536,7 +536,7 @@ def _mlflow_rows(
     search_all_experiments: bool,
     experiment_names: list[str] | None,
 ) -> list[dict[str, Any]]:
-    from ..query import select
+    from ..store.query import select
 
     _flush_active()
     if isinstance(experiment_ids, str):

@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._errors import GitxpError, InvalidValueError
-from .._ids import usable_run_name
+from ..errors import GitxpError, InvalidValueError
+from ..format.ids import usable_run_name
 from .mlflow_entities import TAG_NOTE, TAG_PARENT, TAG_RUN_NAME, TAG_USER
 
 # MLflow's RunStatus numbers, as the file store writes them
@@ -349,9 +349,9 @@ def write_run(
     tool: str,
 ) -> str:
     """Record one source run as a finished gitxp run; returns its id."""
-    from .. import storage
+    from ..format import storage
     from ..git.repository import GitRepo
-    from ..run import Run
+    from ..tracking.run import Run
 
     git = GitRepo.discover(root)  # the run closes it when it ends
     notes = src.notes or src.tags.get(TAG_NOTE) or None
@@ -462,7 +462,7 @@ def write_runs(
     progress: Progress | None,
 ) -> ImportResult:
     """Write source runs not imported before (parents before children); shared by importers."""
-    from ..repo import open as open_repo
+    from ..store.repo import open as open_repo
 
     with open_repo(repo) as r:
         done = imported_sources(r, prefix)

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._errors import GitxpError, InvalidValueError
+from ..errors import GitxpError, InvalidValueError
 from . import mlflow_fluent as fluent
 
 MODEL_FILE = "model.pkl"
@@ -179,7 +179,7 @@ def parse_model_uri(uri: str) -> tuple[str | None, str]:
 
 def parse_model_id(model_id: str) -> tuple[str, str]:
     """(run id, model name) of a model id ``m-<run-id>-<name>``."""
-    from .._ids import is_run_id
+    from ..format.ids import is_run_id
 
     if not (model_id.startswith("m-") and len(model_id) > 29 and is_run_id(model_id[2:28])):
         raise GitxpError(

@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .._errors import GitxpError, InvalidValueError
+from ..errors import GitxpError, InvalidValueError
 from .mlflow_import import ImportResult, SourceRun, write_runs
 
 SOURCE_PREFIX = "tensorboard:"
@@ -241,7 +241,7 @@ def export_tensorboard(
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
     from tensorboard.util import tensor_util
 
-    from ..repo import open as open_repo
+    from ..store.repo import open as open_repo
 
     out = os.fspath(outdir)
     written = []

@@ -14,7 +14,7 @@ from MLflow and why.
 
 from __future__ import annotations
 
-from .._errors import GitxpError as MlflowException
+from ..errors import GitxpError as MlflowException
 from ..integrations.mlflow_client import MlflowClient
 from ..integrations.mlflow_entities import Experiment, Metric, Run, RunData, RunInfo
 from ..integrations.mlflow_fluent import (

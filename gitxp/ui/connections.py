@@ -51,7 +51,7 @@ class Limits:
     max_head_bytes: int = 64 * 1024
 
     def __post_init__(self) -> None:
-        from .._errors import InvalidValueError
+        from ..errors import InvalidValueError
 
         for name in ("workers", "max_connections", "max_head_bytes"):
             if int(getattr(self, name)) < 1:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 
-from .._errors import InvalidValueError
+from ..errors import InvalidValueError
 
 _INT = re.compile(r"[+-]?[0-9]{1,18}")
 _FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")

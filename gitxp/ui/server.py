@@ -36,9 +36,9 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from .._errors import GitxpError, InvalidValueError, RunNotFoundError
-from .api import MAX_PAGE, MAX_POINTS, UIData
-from .assets import Asset, plotly_js, plotly_version, static_assets
+from ..errors import GitxpError, InvalidValueError, RunNotFoundError
+from ..present.assets import Asset, plotly_js, plotly_version, static_assets
+from ..present.views import MAX_PAGE, MAX_POINTS, UIData
 from .connections import ConnectionServer, Limits
 from .params import BadParameter, float_param, int_param
 
@@ -135,7 +135,7 @@ class UIServer:
         ``max_connections``, ``request_timeout``, ``idle_timeout``,
         ``write_timeout``, ``max_head_bytes``.
         """
-        from ..repo import open as open_repo
+        from ..store.repo import open as open_repo
 
         try:
             self.limits = Limits(**limits)
@@ -212,7 +212,7 @@ class UIServer:
         return self
 
     def _serve_in_background(self) -> None:
-        from ..checkpointer import block_async_signals
+        from ..tracking.checkpointer import block_async_signals
 
         # Ctrl-C in a notebook or script must reach its main thread; the threads
         # that answer requests are started from this one and inherit its mask

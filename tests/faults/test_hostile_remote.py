@@ -350,7 +350,7 @@ NAMES = [
 
 
 def test_the_rules_agree_with_git_check_ref_format(tmp_path: Path) -> None:
-    from gitxp import refnames
+    from gitxp.format import refs as refnames
 
     for name in NAMES:
         ok = subprocess.run(["git", "check-ref-format", name], cwd=tmp_path).returncode == 0

@@ -195,7 +195,7 @@ def test_snapshot_of_a_run_in_its_start_delay_survives_maintenance(
 TAGGER = """
 import json, sys
 import gitxp
-from gitxp.manage import tag
+from gitxp.ops.manage import tag
 ids = sys.argv[2:]
 n = int(sys.argv[1])
 for i in range(n):
@@ -206,7 +206,7 @@ for i in range(n):
 
 GC_LOOP = """
 import sys, time
-from gitxp.manage import gc
+from gitxp.ops.manage import gc
 end = time.monotonic() + float(sys.argv[1])
 rounds = 0
 while time.monotonic() < end:
@@ -233,7 +233,7 @@ def test_an_edit_made_while_gc_packs_refs_is_kept(repo: Path, tmp_path: Path) ->
     while not lock.exists():
         assert gc_proc.poll() is None, gc_proc.communicate()[1]
         assert time.monotonic() < deadline, "gc never took packed-refs.lock"
-    from gitxp.manage import tag
+    from gitxp.ops.manage import tag
 
     error = None
     try:
@@ -332,7 +332,7 @@ def test_gc_clears_provably_stale_locks_and_names_live_ones(repo: Path) -> None:
     ref_lock.write_text(f"gitxp {dead.pid} {socket.gethostname()}\n")
     report = gitxp.gc()
     assert [c.split(" ")[0] for c in report.locks_cleared] == [f"refs/gitxp/runs/{ids[0]}.lock"]
-    from gitxp.manage import tag
+    from gitxp.ops.manage import tag
 
     assert tag(ids[0], {"after": "gc"}) == {"after": "gc"}
     fsck(repo)

@@ -171,7 +171,7 @@ def test_show_of_a_bombed_run_is_one_line(bombs: tuple[Path, Path, dict[str, str
 def test_limits_hold_in_packs_git_made_with_deltas(tmp_path: Path) -> None:
     """Objects packed by `git repack -ad`, whole and as deltas, are read under the limit
     and refused over it, before anything is inflated."""
-    from gitxp._errors import ObjectTooLargeError
+    from gitxp.errors import ObjectTooLargeError
     from gitxp.git.repository import GitRepo
 
     path = make_project(tmp_path / "p")
@@ -408,7 +408,7 @@ def test_the_ui_serves_no_artifact_past_its_manifest_size(
 def test_the_one_call_inflate_of_small_objects_never_admits_one_over_the_limit(size: int) -> None:
     # small files are inflated in one call, trusting deflate's ~1032:1 bound; zeros
     # are what deflate shrinks most, so one byte less of limit must still refuse
-    from gitxp._errors import ObjectTooLargeError
+    from gitxp.errors import ObjectTooLargeError
     from gitxp.git.objects import inflate_loose
 
     body = bytes(size)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import gitxp
-from gitxp.redaction import REDACTED, redact_argv, redact_output
+from gitxp.tracking.redaction import REDACTED, redact_argv, redact_output
 from tests.faults.credentials import ORDINARY_ARGV, ORDINARY_OUTPUT, SHAPES, make
 from tests.gitutil import git
 from tests.workflows_util import child_env, write

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import gitxp
-from gitxp._errors import InvalidValueError
+from gitxp.errors import InvalidValueError
 from tests.gitutil import fsck, git
 from tests.servers import git_daemon
 from tests.workflows_util import GITXP, child_env
@@ -186,7 +186,7 @@ def _interrupted_rm(repo: Path, run_id: str) -> tuple[str, str]:
 def _interrupted_restore(repo: Path, run_id: str) -> tuple[str, str]:
     """The state a `gitxp rm --undo` killed after writing the run ref leaves, made with git."""
     gitxp.rm(run_id, repo=repo)
-    from gitxp.manage import restore
+    from gitxp.ops.manage import restore
 
     restore(run_id, repo=repo)
     live = git(repo, "rev-parse", f"refs/gitxp/runs/{run_id}").strip()
@@ -237,7 +237,7 @@ def test_an_interrupted_rm_or_restore_is_finished_by_the_next_command(repo: Path
 def test_sigkill_of_gitxp_rm_at_random_points_always_converges(repo: Path) -> None:
     import random
 
-    from gitxp.manage import restore
+    from gitxp.ops.manage import restore
 
     ids = _record(repo, 24)
     rng = random.Random(1616)
@@ -378,7 +378,7 @@ def threads_at_teardown():
 atexit.register(threads_at_teardown)
 
 import pyarrow.parquet  # noqa: F401
-from gitxp.launcher import launch
+from gitxp.ops.launch import launch
 
 # CMD exits at once; its background child keeps stdout and stderr open for 30 s
 result = launch(["sh", "-c", "sleep 30 & echo started"], name="bg", stream=False)

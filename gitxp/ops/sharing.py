@@ -1,0 +1,596 @@
+"""Sharing runs through any git remote: `push`, `fetch`/`pull`, and the refspecs for plain git.
+
+Each run is one ref, `refs/gitxp/runs/<id>`, so runs recorded on different
+machines never collide. What can differ is one run's history on two sides
+(a run continued, edited or re-tagged on one machine). gitxp compares the
+two tips per run:
+
+- same commit: ``up-to-date``;
+- one side's tip is an ancestor of the other's (a fast-forward: one side
+  simply has more checkpoints or edits): the side that is behind is
+  ``updated`` (a push never moves a remote run backwards, a fetch never
+  moves a local run backwards);
+- diverged: ``rejected``, both sides left as they were, unless
+  ``force=True``, which makes the receiving side take the sender's tip.
+
+Every push is one connection and one pack holding only the objects the
+remote lacks; every fetch is one negotiation and one pack. A push or fetch
+that fails half-way leaves both sides consistent (git only moves a ref once
+its objects are stored) and is retried by running it again.
+
+Without `runs` or `experiment`, `push` considers every local run (`all`
+says so explicitly): runs the remote already has cost one line of the
+remote's ref advertisement and nothing else, so "push everything" is also
+the cheapest way to push "whatever is missing".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .._text import count
+from ..errors import (
+    AmbiguousRunError,
+    GitxpError,
+    RefUpdateError,
+    RemoteError,
+    RunNotFoundError,
+    UsageError,
+)
+from ..format import storage
+from ..git.completeness import Arrivals, incomplete_runs
+from ..git.incoming import Incoming
+from ..git.refs import RUNS_PREFIX, create_refs, list_refs, log_ref_value, update_ref
+from ..git.remote import RUNS_REFSPEC, Remote, resolve_remote
+from ..git.remote import fetch as _fetch_objects
+from ..git.remote import push as _push_objects
+from ..store.history import is_ancestor, run_commits
+
+if TYPE_CHECKING:
+    from ..git.repository import GitRepo
+    from ..store.repo import Repo
+
+log = logging.getLogger("gitxp.ops.sharing")
+Progress = Callable[[str], None]
+STATUSES = ("new", "updated", "up-to-date", "rejected", "error")
+NEIGHBOUR_RUNS = 16
+NEIGHBOUR_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class RefResult:
+    """What a push or fetch did to one run's ref.
+
+    *status* is one of ``new``, ``updated``, ``up-to-date``, ``rejected``,
+    ``error``; *message* explains anything but a plain success. *old* and
+    *new* are the receiving side's commit ids before and after (None: absent).
+    """
+
+    run_id: str
+    ref: str
+    status: str
+    message: str = ""
+    old: str | None = None
+    new: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "ref": self.ref,
+            "status": self.status,
+            "message": self.message,
+            "old": self.old,
+            "new": self.new,
+        }
+
+
+def _open(repo: Any) -> tuple[Repo, bool]:
+    """A `Repo` for *repo* (a path or a Repo) and whether we opened it (and must close it)."""
+    from ..store.repo import Repo
+    from ..store.repo import open as open_repo
+
+    if isinstance(repo, Repo):
+        return repo, False
+    return open_repo(repo if repo is not None else "."), True
+
+
+def _run_id(ref: str) -> str:
+    return ref[len(RUNS_PREFIX) :]
+
+
+# -- selecting runs ---------------------------------------------------------------------
+def _local_selection(
+    r: Repo, runs: Sequence[str] | None, experiment: str | Sequence[str] | None, all: bool
+) -> dict[str, str]:
+    """{ref: commit} of the local runs a push is about."""
+    if isinstance(runs, str):
+        runs = [runs]
+    if all and (runs or experiment):
+        raise UsageError("all=True (--all) cannot be combined with runs or an experiment")
+    if runs:
+        selected: dict[str, str] = {}
+        for text in runs:
+            ref, sha = r.resolve(text)
+            selected[ref] = sha
+        if experiment:
+            wanted = {experiment} if isinstance(experiment, str) else set(experiment)
+            rows = {row["ref"]: row for row in r.rows(experiment=list(wanted))}
+            selected = {k: v for k, v in selected.items() if k in rows}
+        return selected
+    if experiment:
+        wanted_exp = [experiment] if isinstance(experiment, str) else list(experiment)
+        return {row["ref"]: row["commit"] for row in r.rows(experiment=wanted_exp)}
+    return _all_runs(r.git)
+
+
+def _all_runs(git: GitRepo) -> dict[str, str]:
+    """{ref: commit} of every local run (packed and loose refs)."""
+    from ..tracking.run import publish_pending
+
+    publish_pending(git.git_dir)
+    return list_refs(git, RUNS_PREFIX)
+
+
+def _remote_matcher(r: Repo, runs: Sequence[str] | None) -> Callable[[dict[str, str]], list[str]]:
+    """A function picking, from the remote's run refs, those *runs* names (None: all)."""
+    if runs is None:
+        return lambda refs: sorted(refs)
+    if isinstance(runs, str):
+        runs = [runs]
+
+    def match(refs: dict[str, str]) -> list[str]:
+        chosen: list[str] = []
+        for text in runs:
+            try:
+                ref, _ = r.resolve(text)  # a run we know locally: by id, prefix or name
+                chosen.append(ref)
+                continue
+            except RunNotFoundError:
+                pass
+            key = text.strip()
+            key = key[len(RUNS_PREFIX) :] if key.startswith(RUNS_PREFIX) else key
+            if RUNS_PREFIX + key in refs:
+                chosen.append(RUNS_PREFIX + key)
+                continue
+            hits = [ref for ref in refs if len(key) >= 4 and _run_id(ref).startswith(key.lower())]
+            if len(hits) > 1:
+                raise AmbiguousRunError(key, sorted(_run_id(h) for h in hits))
+            if not hits:
+                raise RunNotFoundError(key)
+            chosen.append(hits[0])
+        return list(dict.fromkeys(chosen))
+
+    return match
+
+
+# -- push ---------------------------------------------------------------------------------
+def push(
+    repo: Any = ".",
+    remote: str | None = None,
+    runs: Sequence[str] | None = None,
+    experiment: str | Sequence[str] | None = None,
+    all: bool = False,
+    force: bool = False,
+    artifacts: bool = False,
+    progress: Progress | None = None,
+    dry_run: bool = False,
+) -> list[RefResult]:
+    """Push runs to *remote* (a remote name, URL or path; None: as git chooses).
+
+    *runs* names runs by id, unique id prefix or name; *experiment* selects
+    an experiment's runs; with neither, every local run is pushed. A run
+    whose remote history diverged from the local one is ``rejected`` unless
+    *force*. With *artifacts*, large artifacts of the pushed runs are
+    uploaded to the artifact store first, so no remote run ever points at
+    an artifact nobody can download. With *dry_run*, the remote's refs are
+    read and compared but nothing is uploaded or changed: the results say
+    what a push would do. Returns one `RefResult` per run, in run-id order;
+    raises `RemoteError` when the remote cannot be used.
+    """
+    r, owned = _open(repo)
+    try:
+        git = r.git
+        target = resolve_remote(git, remote, "push")
+        local = _local_selection(r, runs, experiment, all)
+        if not local:
+            return []
+        if artifacts and not dry_run:
+            from ..store.artifacts import upload_artifacts
+
+            upload_artifacts(r, sorted(local.values()), target, progress=progress)
+        results: dict[str, RefResult] = {}
+        updating: set[str] = set()
+
+        def decide(remote_refs: dict[str, str]) -> dict[str, str]:
+            updates: dict[str, str] = {}
+            for ref, ours in sorted(local.items()):
+                run_id = _run_id(ref)
+                theirs = remote_refs.get(ref)
+                if theirs is None:
+                    results[ref] = RefResult(run_id, ref, "new", "", None, ours)
+                elif theirs == ours:
+                    results[ref] = RefResult(run_id, ref, "up-to-date", "", theirs, ours)
+                    continue
+                elif is_ancestor(git, theirs, ours, run_id):
+                    results[ref] = RefResult(run_id, ref, "updated", "fast-forward", theirs, ours)
+                elif force:
+                    results[ref] = RefResult(
+                        run_id,
+                        ref,
+                        "updated",
+                        f"forced: the remote's {theirs[:12]} was replaced",
+                        theirs,
+                        ours,
+                    )
+                else:
+                    results[ref] = RefResult(
+                        run_id, ref, "rejected", _push_rejection(git, theirs, ours, run_id), theirs
+                    )
+                    continue
+                updates[ref] = ours
+            if dry_run:
+                return {}
+            updating.update(updates)
+            return updates
+
+        def relevant_haves(remote_refs: dict[str, str]) -> tuple[list[str], list[str]]:
+            # Negotiate against branches and tags (where code commits live),
+            # the remote tips of the runs being updated, and the newest runs
+            # (their trees hold the blobs a new run most likely shares: the
+            # same env.json, the same small artifacts); walking every one of
+            # 10,000 remote runs would cost more than it could save.
+            haves = [sha for ref, sha in remote_refs.items() if not ref.startswith("refs/gitxp/")]
+            haves += [remote_refs[ref] for ref in updating if ref in remote_refs]
+            neighbours = []
+            for ref in sorted((r for r in remote_refs if r.startswith(RUNS_PREFIX)), reverse=True):
+                if git.has_object(remote_refs[ref]):
+                    neighbours.append(remote_refs[ref])
+                    if len(neighbours) >= NEIGHBOUR_RUNS:
+                        break
+            haves += neighbours
+            negotiated = set(haves)
+            trees = []
+            for ref, sha in remote_refs.items():
+                if sha in negotiated and ref.startswith(RUNS_PREFIX):
+                    trees += run_commits(git, sha, _run_id(ref), NEIGHBOUR_DEPTH)
+            return haves, trees
+
+        if progress:
+            progress(f"pushing {count(len(local), 'run')} to {target.display}\n")
+        outcome = _push_objects(git, target, decide, relevant_haves, progress)
+        for ref, error in outcome.errors.items():
+            if ref in results:
+                old = results[ref]
+                results[ref] = RefResult(
+                    old.run_id,
+                    ref,
+                    "error",
+                    f"the remote refused it: {error}; fix the cause and push again",
+                    old.old,
+                )
+        return [results[ref] for ref in sorted(results)]
+    finally:
+        if owned:
+            r.close()
+
+
+def _push_rejection(git: GitRepo, theirs: str, ours: str, run_id: str) -> str:
+    if not git.has_object(theirs):
+        return (
+            "the remote has commits of this run that are not here; `gitxp pull` first "
+            "(push --force would replace them)"
+        )
+    if is_ancestor(git, ours, theirs, run_id):
+        return "the remote has newer commits of this run; `gitxp pull` to get them"
+    return (
+        "this run's history differs on the remote; `gitxp pull --rebase-edits` replays "
+        "your tag/note edits on theirs (then push), push --force replaces theirs"
+    )
+
+
+# -- fetch / pull ---------------------------------------------------------------------------
+def fetch(
+    repo: Any = ".",
+    remote: str | None = None,
+    runs: Sequence[str] | None = None,
+    force: bool = False,
+    artifacts: bool = False,
+    progress: Progress | None = None,
+    rebase_edits: bool = False,
+) -> list[RefResult]:
+    """Fetch runs from *remote* (a remote name, URL or path; None: as git chooses).
+
+    Every run on the remote is fetched unless *runs* names some (id, id
+    prefix, or name of a run known locally). A run that exists on both sides
+    with diverged histories is ``rejected`` and the local one kept, unless
+    *force*, which takes the remote's (the old tip stays in the reflog), or
+    *rebase_edits*, which replays the local tag/name/note edits on top of the
+    remote's history (see `gitxp.ops.rebase_edits`). With *artifacts*, the large artifacts of the fetched runs are downloaded
+    from their store into the local one too.
+    """
+    r, owned = _open(repo)
+    keep = None  # the fetched packs stay kept (.keep) until their refs exist
+    try:
+        git = r.git
+        keep = Incoming(git)
+        target = resolve_remote(git, remote, "fetch")
+        local = _all_runs(git)
+        matcher = _remote_matcher(r, runs)
+        plan: dict[str, str] = {}
+
+        def choose(remote_refs: dict[str, str]) -> list[str]:
+            for ref in matcher(remote_refs):
+                if ref not in remote_refs:
+                    raise RunNotFoundError(_run_id(ref), ())
+                plan[ref] = remote_refs[ref]
+            return [sha for ref, sha in plan.items() if local.get(ref) != sha]
+
+        def heads(remote_refs: dict[str, str]) -> list[str]:
+            return [local[ref] for ref, sha in plan.items() if ref in local and local[ref] != sha]
+
+        if progress:
+            progress(f"fetching runs from {target.display}\n")
+        arrivals = Arrivals(git)
+        try:
+            _fetch_objects(git, target, choose, heads, RUNS_PREFIX, progress, keep)
+        except RemoteError:
+            if not any(local.get(ref) != sha for ref, sha in plan.items()):
+                raise  # failed before the remote said what it has: nothing to isolate
+            wanted = sorted(ref for ref, sha in plan.items() if local.get(ref) != sha)
+            _isolate_broken(git, target, plan, local, wanted, progress, keep)
+        for ref, sha in list(plan.items()):
+            if not git.has_object(sha):  # the remote did not send what it advertised
+                _skip_broken(target, ref, plan, "the remote did not send it")
+        fetched = {ref: sha for ref, sha in plan.items() if local.get(ref) != sha}
+        for ref, why in incomplete_runs(
+            git, arrivals, fetched, local.values(), storage.TRAILER_RUN
+        ).items():
+            _skip_broken(target, ref, plan, why)  # a lying pack: its tip came, not all below
+        # new runs in one packed-refs write; the others one compare-and-swap each
+        created = {ref: sha for ref, sha in plan.items() if ref not in local}
+        failed = create_refs(git, created)
+        results = []
+        for ref, theirs in sorted(plan.items()):
+            if ref in created:
+                run_id = _run_id(ref)
+                if ref in failed:
+                    results.append(RefResult(run_id, ref, "error", failed[ref], None, None))
+                else:
+                    results.append(RefResult(run_id, ref, "new", "", None, theirs))
+            else:
+                results.append(
+                    _apply(git, ref, local.get(ref), theirs, force, target, rebase_edits)
+                )
+        keep.release()
+        if artifacts:
+            from ..store.artifacts import download_artifacts
+
+            commits = [x.new for x in results if x.status != "error" and x.new]
+            download_artifacts(r, commits, target, progress=progress)
+        return results
+    finally:
+        if keep is not None:
+            keep.release()
+        if owned:
+            r.close()
+
+
+def _isolate_broken(
+    git: GitRepo,
+    target: Remote,
+    plan: dict[str, str],
+    local: dict[str, str],
+    refs: list[str],
+    progress: Progress | None,
+    keep: Incoming,
+) -> None:
+    """Fetch *refs* of *plan* again in halves, until each run that cannot be fetched is alone.
+
+    A remote run whose history is incomplete (a parent or tree missing
+    there) makes the remote abort the whole pack. Halving the set of runs
+    finds the broken ones in about 2·k·log2(n) fetches for k broken runs
+    among n; each is dropped from *plan* with a warning and the rest
+    arrive. A failure before the remote's refs were read (the remote went
+    away) is raised: that is not one run's fault.
+    """
+    halves = [refs[: len(refs) // 2], refs[len(refs) // 2 :]] if len(refs) > 1 else [refs]
+    for part in halves:
+        if not part:
+            continue
+        asked = [False]
+
+        def choose(
+            remote_refs: dict[str, str], part: list[str] = part, asked: list[bool] = asked
+        ) -> list[str]:
+            asked[0] = True
+            return [plan[ref] for ref in part if remote_refs.get(ref) == plan[ref]]
+
+        def heads(remote_refs: dict[str, str], part: list[str] = part) -> list[str]:
+            return [local[ref] for ref in part if ref in local]
+
+        try:
+            _fetch_objects(git, target, choose, heads, RUNS_PREFIX, progress, keep)
+        except RemoteError as exc:
+            if not asked[0]:
+                raise
+            if len(part) == 1:
+                _skip_broken(target, part[0], plan, exc.reason)
+            else:
+                _isolate_broken(git, target, plan, local, part, progress, keep)
+
+
+def _skip_broken(target: Remote, ref: str, plan: dict[str, str], reason: str) -> None:
+    """Drop run *ref* from *plan* and say so: its history cannot be fetched from *target*."""
+    sha = plan.pop(ref)
+    log.warning(
+        "warning: skipped run %s (at %s) from %s: its history there is incomplete or "
+        "unreadable (%s); the other runs were fetched; ask whoever pushed it to push it again",
+        _run_id(ref),
+        sha[:12],
+        target.display,
+        reason,
+    )
+
+
+def pull(
+    repo: Any = ".",
+    remote: str | None = None,
+    runs: Sequence[str] | None = None,
+    force: bool = False,
+    artifacts: bool = False,
+    progress: Progress | None = None,
+    rebase_edits: bool = False,
+) -> list[RefResult]:
+    """Fetch runs from *remote*, and with *artifacts* their large artifacts (see `fetch`).
+
+    Runs are never merged into anything: a pull of runs is a fetch.
+    """
+    return fetch(
+        repo,
+        remote,
+        runs,
+        force=force,
+        artifacts=artifacts,
+        progress=progress,
+        rebase_edits=rebase_edits,
+    )
+
+
+def _apply(
+    git: GitRepo,
+    ref: str,
+    ours: str | None,
+    theirs: str,
+    force: bool,
+    target: Remote,
+    rebase_edits: bool = False,
+) -> RefResult:
+    """Move local *ref* to the fetched *theirs* when that loses nothing (or *force*)."""
+    run_id = _run_id(ref)
+    reason = f"gitxp: fetch from {target.display}"
+    try:
+        if ours is None:
+            update_ref(git, ref, None, theirs, reason)
+            return RefResult(run_id, ref, "new", "", None, theirs)
+        if ours == theirs:
+            return RefResult(run_id, ref, "up-to-date", "", ours, ours)
+        if is_ancestor(git, theirs, ours, run_id):
+            return RefResult(
+                run_id,
+                ref,
+                "up-to-date",
+                "the local run has newer commits; `gitxp push` them",
+                ours,
+                ours,
+            )
+        if is_ancestor(git, ours, theirs, run_id):
+            update_ref(git, ref, ours, theirs, reason + " (fast-forward)")
+            return RefResult(run_id, ref, "updated", "fast-forward", ours, theirs)
+        if force:
+            log_ref_value(git, ref, ours, "gitxp: the local tip before a forced fetch")
+            update_ref(git, ref, ours, theirs, f"{reason} (forced, was {ours})")
+            return RefResult(
+                run_id,
+                ref,
+                "updated",
+                f"forced: the local {ours[:12]} was replaced (see `git reflog {ref}`)",
+                ours,
+                theirs,
+            )
+        if rebase_edits:
+            from .rebase_edits import replay_edits
+
+            tip, n = replay_edits(git, ref, ours, theirs, run_id)
+            return RefResult(
+                run_id,
+                ref,
+                "updated",
+                f"{count(n, 'local edit')} replayed on the remote's history; "
+                "`gitxp push` publishes them",
+                ours,
+                tip,
+            )
+        return RefResult(
+            run_id,
+            ref,
+            "rejected",
+            f"this run's history differs on the remote ({theirs[:12]}); local kept; "
+            "`gitxp pull --rebase-edits` replays your tag/note edits on theirs, "
+            "`--force` takes theirs",
+            ours,
+            ours,
+        )
+    except GitxpError as exc:  # RefUpdateError, or edits that cannot be replayed
+        if not isinstance(exc, RefUpdateError):
+            return RefResult(run_id, ref, "rejected", f"not rebased: {exc}; local kept", ours, ours)
+        return RefResult(run_id, ref, "error", str(exc), ours, ours)
+
+
+# -- plain git ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SetupResult:
+    """What `setup_remote` added to git config."""
+
+    remote: str
+    fetch: list[str]
+    push: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"remote": self.remote, "fetch": self.fetch, "push": self.push}
+
+
+def setup_remote(repo: Any = ".", remote: str | None = None, push: bool = True) -> SetupResult:
+    """Make plain `git fetch` / `git push` of *remote* carry runs too.
+
+    Adds ``remote.<name>.fetch = refs/gitxp/runs/*:refs/gitxp/runs/*``
+    (without ``+``: git then refuses, like gitxp, to overwrite a diverged
+    local run). With *push*, adds the same push refspec; because a remote
+    with any push refspec makes a bare `git push` push only those, ``HEAD``
+    is added too when the remote had none, so `git push` keeps pushing the
+    current branch. Idempotent.
+    """
+    from ..git.remote import add_refspecs, refspecs
+
+    r, owned = _open(repo)
+    try:
+        git = r.git
+        target = resolve_remote(git, remote, "fetch")
+        if target.name is None:
+            raise UsageError(
+                f"{target.display} is a URL, not a configured remote; "
+                "add it first with `git remote add NAME URL`"
+            )
+        added_fetch = add_refspecs(git, target.name, "fetch", [RUNS_REFSPEC])
+        added_push: list[str] = []
+        if push:
+            wanted = [RUNS_REFSPEC]
+            if not refspecs(git, target.name, "push"):
+                wanted.insert(0, "HEAD")
+            added_push = add_refspecs(git, target.name, "push", wanted)
+        return SetupResult(target.name, added_fetch, added_push)
+    finally:
+        if owned:
+            r.close()
+
+
+def summarize(results: Iterable[RefResult]) -> dict[str, int]:
+    """Count results per status (every status present, in a fixed order)."""
+    counts = dict.fromkeys(STATUSES, 0)
+    for result in results:
+        counts[result.status] = counts.get(result.status, 0) + 1
+    return counts
+
+
+__all__ = [
+    "RefResult",
+    "SetupResult",
+    "fetch",
+    "is_ancestor",
+    "pull",
+    "push",
+    "setup_remote",
+    "summarize",
+]

@@ -1,0 +1,147 @@
+"""`gitxp.open()`: a repository's runs, for listing, searching and reading."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..errors import AmbiguousRunError, InvalidValueError, RunNotFoundError
+from ..format.ids import is_run_id
+from ..git.refs import RUNS_PREFIX, read_ref
+from ..git.repository import GitRepo, init_repository
+from ..tracking.run import publish_pending
+from .query import RunIndex, select, to_frame
+from .record import RunRecord
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MIN_PREFIX = 4
+
+
+class Repo:
+    """The runs recorded in one git repository."""
+
+    def __init__(self, git: GitRepo, progress: Callable[[str], None] | None = None) -> None:
+        self.git = git
+        self.path = git.root
+        self._index = RunIndex(git, progress)
+
+    def __repr__(self) -> str:
+        return f"<gitxp.Repo {self.path}>"
+
+    def close(self) -> None:
+        self.git.close()
+
+    def __enter__(self) -> Repo:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- listing -------------------------------------------------------------
+    def rows(
+        self,
+        filter: str | None = None,
+        experiment: str | list[str] | None = None,
+        order_by: str | list[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The runs as plain dicts (what `runs()` tabulates), newest first."""
+        return select(self._index.rows(), filter, experiment, order_by)
+
+    def runs(
+        self,
+        filter: str | None = None,
+        experiment: str | list[str] | None = None,
+        order_by: str | list[str] | None = None,
+    ) -> pd.DataFrame:
+        """One row per run: id, name, experiment, status, start_time, end_time,
+        code_commit, then params.<key>, metrics.<key> (last value), tags.<key>.
+
+        *filter* uses the filter grammar, e.g.
+        ``"params.lr > 0.01 and (metrics.acc >= 0.9 or tags.best = 'yes')"``;
+        *order_by* takes fields with ASC/DESC, e.g. ``["metrics.acc DESC"]``.
+        """
+        return to_frame(self.rows(filter, experiment, order_by))
+
+    def experiments(self) -> list[str]:
+        """The names of the experiments that have runs, sorted."""
+        return sorted({r.get("experiment") or "default" for r in self._index.rows()})
+
+    @property
+    def broken_runs(self) -> dict[str, str]:
+        """Run refs the last listing could not read, with the reason."""
+        return dict(self._index.broken)
+
+    # -- one run -----------------------------------------------------------------
+    def resolve(self, ref: str) -> tuple[str, str]:
+        """Turn a full id, unique id prefix or run name into (ref name, commit id)."""
+        if not isinstance(ref, str) or not ref.strip():
+            raise InvalidValueError("run", f"{ref!r} is not a run id, id prefix or name")
+        text = ref.strip()
+        if text.startswith(RUNS_PREFIX):
+            text = text[len(RUNS_PREFIX) :]
+        if is_run_id(text):
+            publish_pending(self.git.git_dir)
+            sha = read_ref(self.git, RUNS_PREFIX + text)
+            if sha is not None:
+                return RUNS_PREFIX + text, sha
+        rows = self._index.rows()
+        by_ref = {r["ref"]: r for r in rows}
+        lowered = text.lower()
+        if len(lowered) >= MIN_PREFIX:
+            matches = [r for r in rows if r["id"].startswith(lowered)]
+            if len(matches) == 1:
+                return matches[0]["ref"], matches[0]["commit"]
+            if len(matches) > 1:
+                raise AmbiguousRunError(
+                    text,
+                    [
+                        f"{r['id']} ({r.get('name')})"
+                        for r in sorted(matches, key=lambda r: r["id"])
+                    ],
+                )
+        named = [r for r in rows if r.get("name") == text]
+        if len(named) == 1:
+            return named[0]["ref"], named[0]["commit"]
+        if len(named) > 1:
+            raise AmbiguousRunError(
+                text,
+                [
+                    f"{r['id']} ({r.get('experiment')})"
+                    for r in sorted(named, key=lambda r: r["id"])
+                ],
+            )
+        del by_ref
+        names = sorted({r.get("name") or "" for r in rows} | {r["id"][:10] for r in rows})
+        note = ""
+        if len(lowered) < MIN_PREFIX and any(r["id"].startswith(lowered) for r in rows):
+            note = f"an id prefix needs at least {MIN_PREFIX} characters"
+        raise RunNotFoundError(text, difflib.get_close_matches(text, names, n=3, cutoff=0.6), note)
+
+    def run(self, ref: str) -> RunRecord:
+        """The run named by a full id, a unique id prefix, or its name."""
+        ref_name, sha = self.resolve(ref)
+        return RunRecord(self.git, ref_name, sha)
+
+
+def init(path: str | os.PathLike[str] = ".") -> tuple[Repo, bool]:
+    """Make *path* ready to record runs (creating the git repository if needed).
+
+    Returns the repository and whether a new git repository was created.
+    """
+    git, created = init_repository(path)
+    os.makedirs(git.gitxp_dir(), exist_ok=True)
+    return Repo(git), created
+
+
+def open(path: str | os.PathLike[str] = ".", progress: Callable[[str], None] | None = None) -> Repo:
+    """Open the git repository at or above *path* to read its runs.
+
+    *progress* receives progress lines (each ending in a carriage return, the
+    last in a newline) when a listing has to read many runs it has not seen,
+    as after a clone.
+    """
+    return Repo(GitRepo.discover(path), progress)

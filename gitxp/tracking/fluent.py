@@ -1,0 +1,197 @@
+"""Starting runs and the module-level logging calls that act on the active run.
+
+`gitxp.start_run()` inside a process launched by `gitxp run` joins the run
+that command created (its id arrives in `GITXP_RUN_ID`), so a script
+records into one run whether it is started by hand or through the CLI.
+
+Which run is active is kept per thread and asyncio task by
+`gitxp.tracking.context`; the functions here act on that run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..errors import NoActiveRunError
+from . import context
+
+if TYPE_CHECKING:
+    from .run import Run
+
+ENV_RUN_ID = "GITXP_RUN_ID"
+ENV_RUN_REPO = "GITXP_RUN_REPO"
+
+
+def start_run(
+    experiment: str | None = None,
+    name: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    notes: str | None = None,
+    repo: str | os.PathLike[str] | None = None,
+    *,
+    checkpoint_seconds: float | None = None,
+    buffer_points: int | None = None,
+    snapshot: bool = True,
+    max_snapshot_file_size: int | None = None,
+    system_metrics: bool | None = None,
+    system_metrics_seconds: float | None = None,
+) -> Run:
+    """Start recording a run in the git repository at or above *repo* (default: cwd).
+
+    Use it as a context manager::
+
+        with gitxp.start_run(experiment="iris", params={"lr": 0.1}) as run:
+            run.log_metric("loss", 0.5)
+
+    Leaving the block commits the run FINISHED, FAILED on an exception, or
+    KILLED on KeyboardInterrupt. Inside a process started by `gitxp run`, the
+    run that command created is joined instead of a new one started; the
+    given params, tags and notes are added to it.
+
+    With *system_metrics* (default: `$GITXP_SYSTEM_METRICS`), a background
+    thread records CPU, memory, disk, network and GPU use every
+    *system_metrics_seconds* (default: `$GITXP_SYSTEM_METRICS_SECONDS` or 10)
+    as `system/...` metrics until the run ends; see docs/integrations.md.
+    """
+    from ..git.repository import open_for_run, release
+    from .run import DEFAULT_BUFFER_POINTS, Run
+
+    joined_id = os.environ.get(ENV_RUN_ID)
+    if joined_id:
+        # the joined run is shared by every thread and task of the process
+        existing = context.find_open(joined_id)
+        git = open_for_run(os.environ.get(ENV_RUN_REPO) or repo or ".")
+        run = existing or Run(
+            git,
+            checkpoint_seconds=checkpoint_seconds,
+            buffer_points=DEFAULT_BUFFER_POINTS if buffer_points is None else buffer_points,
+            _join=joined_id,
+            system_metrics=system_metrics,
+            system_metrics_seconds=system_metrics_seconds,
+        )
+        if existing is not None:
+            release(git)
+        if params:
+            run.log_params(params)
+        if tags:
+            run.set_tags(tags)
+        if notes:
+            run.note(notes)
+    else:
+        git = open_for_run(repo if repo is not None else ".")
+        try:
+            if snapshot:
+                git.require_work_tree("gitxp.start_run()")
+            run = Run(
+                git,
+                experiment=experiment,
+                name=name,
+                params=params,
+                tags=tags,
+                notes=notes,
+                checkpoint_seconds=checkpoint_seconds,
+                buffer_points=DEFAULT_BUFFER_POINTS if buffer_points is None else buffer_points,
+                snapshot=snapshot,
+                max_snapshot_file_size=max_snapshot_file_size,
+                system_metrics=system_metrics,
+                system_metrics_seconds=system_metrics_seconds,
+            )
+        except BaseException:
+            release(git)
+            raise
+    if not context.is_active(run):  # a joined run started again in the same context
+        context.push_active(run)
+    return run
+
+
+def active_run() -> Run | None:
+    """The innermost run active in this thread or asyncio task and not yet ended, or None.
+
+    A new thread has none (an asyncio task has its creator's). In a process
+    launched by `gitxp run`, a context without one joins that command's run.
+    """
+    run = context.current()
+    if run is None and os.environ.get(ENV_RUN_ID):
+        return start_run()
+    return run
+
+
+def _require(call: str) -> Run:
+    run = active_run()
+    if run is None:
+        raise NoActiveRunError(call)
+    return run
+
+
+def end_run(status: str = "FINISHED") -> None:
+    """End this thread's or task's active run (no-op when there is none)."""
+    live = context.live()
+    if live:
+        live[-1].end(status)
+
+
+def log_param(key: str, value: Any) -> None:
+    """Record one param on the active run."""
+    _require("log_param").log_param(key, value)
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    """Record several params on the active run."""
+    _require("log_params").log_params(params)
+
+
+def log_metric(
+    key: str, value: float, step: int | None = None, timestamp: int | None = None
+) -> None:
+    """Record one metric point on the active run."""
+    _require("log_metric").log_metric(key, value, step, timestamp)
+
+
+def log_metrics(
+    metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None
+) -> None:
+    """Record one point per key on the active run."""
+    _require("log_metrics").log_metrics(metrics, step, timestamp)
+
+
+def log_metric_array(
+    key: str,
+    values: Iterable[float],
+    steps: Iterable[int] | None = None,
+    timestamps: Iterable[int] | None = None,
+) -> None:
+    """Record a whole array of points on the active run."""
+    _require("log_metric_array").log_metric_array(key, values, steps, timestamps)
+
+
+def set_tag(key: str, value: Any) -> None:
+    """Set a tag on the active run."""
+    _require("set_tag").set_tag(key, value)
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    """Set several tags on the active run."""
+    _require("set_tags").set_tags(tags)
+
+
+def note(text: str) -> None:
+    """Append text to the active run's notes."""
+    _require("note").note(text)
+
+
+def log_artifact(path: str | os.PathLike[str], name: str | None = None) -> dict[str, Any]:
+    """Keep a file or directory with the active run (see `Run.log_artifact`)."""
+    return _require("log_artifact").log_artifact(path, name)
+
+
+def log_text(text: str, name: str) -> dict[str, Any]:
+    """Keep *text* with the active run as artifact *name* (see `Run.log_text`)."""
+    return _require("log_text").log_text(text, name)
+
+
+def log_dict(value: Any, name: str) -> dict[str, Any]:
+    """Keep *value* with the active run as a JSON or YAML artifact (see `Run.log_dict`)."""
+    return _require("log_dict").log_dict(value, name)
