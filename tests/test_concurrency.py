@@ -87,8 +87,7 @@ def test_sigkilled_run_keeps_its_last_checkpoint_and_reads_as_crashed(repo: Path
 
 
 def test_stale_run_on_another_host_reads_as_crashed(repo: Path) -> None:
-    from gitxp.store.record import effective_status
-    from gitxp.tracking.run import stale_after
+    from gitxp.format.status import effective_status, stale_after
 
     now = int(time.time() * 1000)
     meta = {"status": "RUNNING", "host": "elsewhere", "pid": 1, "checkpoint_seconds": 30}
@@ -159,14 +158,14 @@ def test_one_thread_makes_every_runs_timed_commits(repo: Path) -> None:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
 def test_a_forked_child_does_not_commit_its_parents_runs(repo: Path) -> None:
-    from gitxp.tracking import run as run_module
+    from gitxp.store import pending
     from gitxp.tracking.checkpointer import checkpointer
 
     with gitxp.start_run(checkpoint_seconds=0.2) as run:
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: what would a DataLoader worker inherit?
-            inherited = len(checkpointer._heap) + len(run_module._unpublished)
+            inherited = len(checkpointer._heap) + pending.count()
             os.write(write, str(inherited).encode())
             os._exit(0)
         os.waitpid(pid, 0)

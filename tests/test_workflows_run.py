@@ -251,7 +251,7 @@ def test_a_supervised_run_stays_running_without_heartbeats() -> None:
     """A command that never logs makes no checkpoints; its live `gitxp run` vouches for it."""
     import socket
 
-    from gitxp.store.record import effective_status
+    from gitxp.format.status import effective_status
 
     meta = {
         "status": "RUNNING",

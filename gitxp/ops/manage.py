@@ -25,6 +25,7 @@ from ..errors import (
     UsageError,
 )
 from ..format.ids import check_run_name
+from ..format.status import now_ms
 from ..format.storage import FORMAT_VERSION
 from ..format.values import check_key, non_negative, to_tag
 from ..store.edit import RunState, edit_run
@@ -32,10 +33,6 @@ from ._repoarg import RepoArg, opened
 
 log = logging.getLogger("gitxp.ops.manage")
 TRASH_GRACE_DAYS = 14.0
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _who(repo: Any) -> str:
@@ -174,7 +171,7 @@ def rm(runs: str | Iterable[str], *, repo: RepoArg = ".") -> list[TrashedRun]:
             if record.corrupt or record.format > FORMAT_VERSION:
                 out.append(_move_unreadable(r, ref, TRASH_PREFIX + run_id, tip, "gitxp: rm"))
                 continue
-            stamp = {"time": _now_ms(), "by": _who(r)}
+            stamp = {"time": now_ms(), "by": _who(r)}
 
             def change(state: RunState, stamp: dict[str, Any] = stamp) -> None:
                 state.meta["removed"] = stamp
@@ -207,7 +204,7 @@ def _move_unreadable(r: Any, ref: str, target: str, tip: str, message: str) -> T
         raise
     remove_reflog(r.git, ref)
     run_id = ref.rsplit("/", 1)[-1]
-    return TrashedRun(run_id, "", "", _now_ms(), _who(r))
+    return TrashedRun(run_id, "", "", now_ms(), _who(r))
 
 
 def _trashed(git: Any, commit: str) -> TrashedRun:
@@ -414,7 +411,7 @@ def gc(
     from ..store.query import RunIndex
 
     grace_days = non_negative("grace_days", grace_days, unit="days")
-    cutoff = _now_ms() - grace_days * 86_400_000
+    cutoff = now_ms() - grace_days * 86_400_000
     with opened(repo) as r, gc_lock(r.git):
         cleared = [lock.describe() for lock in clear_stale_locks(r.git)]
         cleared += [f"{keep} (left by a killed fetch)" for keep in clear_stale(r.git)]

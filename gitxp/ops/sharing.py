@@ -128,7 +128,7 @@ def _local_selection(
 
 def _all_runs(git: GitRepo) -> dict[str, str]:
     """{ref: commit} of every local run (packed and loose refs)."""
-    from ..tracking.run import publish_pending
+    from ..store.pending import publish_pending
 
     publish_pending(git.git_dir)
     return list_refs(git, RUNS_PREFIX)

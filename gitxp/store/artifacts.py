@@ -26,9 +26,10 @@ import hashlib
 import os
 import re
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ArtifactError, ArtifactIntegrityError, CorruptRunError, InvalidValueError
 from ..format import schema, storage
@@ -53,11 +54,24 @@ from .artifact_store import (
 if TYPE_CHECKING:
     from ..git.remote import Remote
     from ..git.repository import GitRepo
-    from ..tracking.run import Run
     from .record import RunRecord
     from .repo import Repo
 
 Progress = Callable[[str], None]
+
+
+class RunFiles(Protocol):
+    """The files of a run being written: what logging an artifact needs from its writer."""
+
+    _git: GitRepo
+    _lock: threading.RLock
+
+    def _read_file(self, path: str) -> bytes | None: ...
+
+    def _put_file(self, path: str, data: bytes, mode: int = 0o100644) -> None: ...
+
+    def _drop_files(self, paths: Iterable[str]) -> None: ...
+
 
 MANIFEST_FORMAT = 1
 
@@ -131,7 +145,9 @@ def _files_of(path: str, name: str) -> tuple[str, list[tuple[str, str]], list[st
     return "directory", files, skipped
 
 
-def log_artifact(run: Run, path: str | os.PathLike[str], name: str | None = None) -> dict[str, Any]:
+def log_artifact(
+    run: RunFiles, path: str | os.PathLike[str], name: str | None = None
+) -> dict[str, Any]:
     """Store file or directory *path* with *run* as artifact *name* (default: its base name).
 
     Returns the artifact's manifest entry. Logging a name again replaces it.
@@ -195,7 +211,7 @@ def log_artifact(run: Run, path: str | os.PathLike[str], name: str | None = None
     return {"name": name, **record}
 
 
-def log_content(run: Run, data: bytes, name: str) -> dict[str, Any]:
+def log_content(run: RunFiles, data: bytes, name: str) -> dict[str, Any]:
     """Store in-memory *data* with *run* as the file artifact *name* (as if logged from a file)."""
     import tempfile
 
@@ -207,7 +223,7 @@ def log_content(run: Run, data: bytes, name: str) -> dict[str, Any]:
         return log_artifact(run, local, name)
 
 
-def log_text(run: Run, text: str, name: str) -> dict[str, Any]:
+def log_text(run: RunFiles, text: str, name: str) -> dict[str, Any]:
     """Store *text* (UTF-8) with *run* as the file artifact *name*."""
     if not isinstance(text, str):
         raise InvalidValueError("text", f"{type(text).__name__} given: log_text takes a str")
@@ -224,7 +240,7 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} {value!r} is not JSON serializable")
 
 
-def log_dict(run: Run, value: Any, name: str) -> dict[str, Any]:
+def log_dict(run: RunFiles, value: Any, name: str) -> dict[str, Any]:
     """Store *value* as the artifact *name*: YAML when it ends in .yaml or .yml, else JSON.
 
     numpy values and paths are written as their plain equivalents.
@@ -262,7 +278,7 @@ def _check_overlap(manifest: dict[str, Any], name: str) -> None:
 def manifest_at(git: GitRepo, commit: str, run_id: str | None = None) -> dict[str, Any]:
     """The artifact manifest of the run *run_id* whose tip is *commit* (empty when it has
     none). One over `GITXP_MAX_JSON_BYTES` or off its schema is a `CorruptRunError`."""
-    from .record import read_run_file
+    from .blobs import read_run_file
 
     tree = git.read_commit(commit).tree
     entry = git.lookup_path(tree, storage.ARTIFACTS_FILE)
@@ -375,7 +391,7 @@ def download(
     place, and every path is validated so nothing lands outside *to*.
     Returns the paths written.
     """
-    from .record import read_run_file
+    from .blobs import read_run_file
 
     if not isinstance(to, (str, os.PathLike)):
         raise InvalidValueError("download directory", f"{to!r}: give a directory path")
@@ -499,7 +515,7 @@ def download_artifacts(
 
 
 def _run_id_at(git: GitRepo, commit: str) -> str:
-    from .record import read_run_file
+    from .blobs import read_run_file
 
     found = git.lookup_path(git.read_commit(commit).tree, storage.RUN_FILE)
     if found is None:

@@ -19,9 +19,10 @@ from typing import Any
 
 from ..errors import CorruptRunError, GitxpError, RunActiveError
 from ..format import schema, storage
+from ..format.status import effective_status
 from ..git.refs import update_ref
 from ..git.repository import GitRepo
-from .record import effective_status, read_run_file
+from .blobs import read_run_file
 
 
 @dataclass

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidValueError
 from ..format import schema
+from ..format.status import effective_status
 from ..git.refs import RUNS_PREFIX, list_refs
 from .filter import compile_filter, parse_order_by, sort_rows
-from .record import effective_status, listing_row
+from .record import listing_row
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -137,7 +138,7 @@ class RunIndex:
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per run (dicts with params, metrics, tags, summary ...)."""
-        from ..tracking.run import publish_pending
+        from .pending import publish_pending
 
         publish_pending(self._git.git_dir)
         data = self._load()

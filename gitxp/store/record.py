@@ -4,75 +4,21 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CorruptRunError, GitxpError, InvalidValueError, ObjectTooLargeError
 from ..format import schema, storage
-from ..format.ids import host_name
+from ..format.status import CORRUPT, effective_status
 from ..format.values import from_json_float
+from .blobs import read_run_file
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from ..git.repository import GitRepo
 
-_HOST = host_name()
 _log = logging.getLogger("gitxp.store.record")
-CORRUPT = "CORRUPT"  # the status of a run whose files fail the schema (never stored)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
-def effective_status(meta: dict[str, Any], now_ms: int | None = None) -> str:
-    """The status readers report: a RUNNING run whose process is gone is CRASHED.
-
-    Same host: the recorded pid no longer exists. Any host: no checkpoint for
-    longer than `stale_after(checkpoint_seconds)`.
-    """
-    status = str(meta.get("status") or "RUNNING")
-    if status != "RUNNING":
-        return status
-    from ..tracking.run import stale_after
-
-    pid = meta.get("pid")
-    if meta.get("host") == _HOST and isinstance(pid, int):
-        if not _pid_alive(pid):
-            return "CRASHED"
-        if meta.get("supervised"):
-            # `gitxp run` is waiting on its command: while it lives the run is
-            # running, even if the command never logs (no heartbeat commits).
-            return "RUNNING"
-    now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
-    heartbeat = meta.get("heartbeat_time") or meta.get("start_time") or 0
-    if now - heartbeat > stale_after(float(meta.get("checkpoint_seconds") or 30)) * 1000:
-        return "CRASHED"
-    return "RUNNING"
-
-
-def read_run_file(git: GitRepo, sha: str, name: str, limit: int | None = None) -> bytes:
-    """The blob *sha*, the file *name* of a run, refused (`schema.Invalid`) before it is
-    inflated when it declares more than *limit* bytes (default: `GITXP_MAX_JSON_BYTES`,
-    the bound of every JSON and text file of a run)."""
-    bound = schema.max_json_bytes() if limit is None else limit
-    try:
-        return git.read_blob(sha, limit=bound)
-    except ObjectTooLargeError as exc:
-        setting = "GITXP_MAX_JSON_BYTES" if limit is None else "its limit"
-        raise schema.Invalid(
-            f"{name} inflates to {exc.size:,} bytes, over the {exc.limit:,}-byte limit ({setting})"
-        ) from None
 
 
 def _blob(git: GitRepo, tree: dict[str, tuple[int, str]], name: str) -> bytes | None:

@@ -11,7 +11,7 @@ from ..errors import AmbiguousRunError, InvalidValueError, RunNotFoundError
 from ..format.ids import is_run_id
 from ..git.refs import RUNS_PREFIX, read_ref
 from ..git.repository import GitRepo, init_repository
-from ..tracking.run import publish_pending
+from .pending import publish_pending
 from .query import RunIndex, select, to_frame
 from .record import RunRecord
 

@@ -13,7 +13,7 @@ at most what came after its last checkpoint.
 The first commit waits `start_delay` seconds (default 1; `$GITXP_START_DELAY`):
 a run that ends sooner is one commit, not two (one ref update, fewer objects,
 about a fifth less disk; docs/format.md), and a reader in the same process
-publishes pending runs before it reads (`publish_pending`), so only other
+publishes pending runs before it reads (`gitxp.store.pending`), so only other
 processes see a run up to a second late.
 """
 
@@ -23,13 +23,13 @@ import os
 import sys
 import threading
 import time
-import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import GitxpError, InvalidValueError, ParamConflictError, RunFinishedError
 from ..format import storage
 from ..format.ids import check_run_name, host_name, new_run_id, new_run_name
+from ..format.status import HEARTBEAT_SECONDS, now_ms
 from ..format.values import (
     check_int,
     check_key,
@@ -42,6 +42,7 @@ from ..format.values import (
     to_float,
     to_tag,
 )
+from ..store import pending
 from . import transaction
 from .checkpointer import checkpointer
 from .series import Series
@@ -49,20 +50,7 @@ from .series import Series
 DEFAULT_CHECKPOINT_SECONDS = 30.0
 DEFAULT_BUFFER_POINTS = 1_000_000
 MERGE_MAX_POINTS = 2_000_000  # parts are merged into one at the end only up to this size
-HEARTBEAT_SECONDS = 300.0
 DEFAULT_START_DELAY = 1.0
-
-# Runs of this process whose first commit is still waiting for its start delay.
-_unpublished: weakref.WeakSet[Run] = weakref.WeakSet()
-
-
-def stale_after(checkpoint_seconds: float) -> float:
-    """Seconds without a commit after which a RUNNING run on another host counts as CRASHED."""
-    return 2 * max(checkpoint_seconds, HEARTBEAT_SECONDS) + 60
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _env_seconds(name: str, default: float, zero_ok: bool = False) -> float:
@@ -76,28 +64,6 @@ def _env_seconds(name: str, default: float, zero_ok: bool = False) -> float:
     if value < 0 or (value == 0 and not zero_ok):
         raise InvalidValueError(name, "must be a positive number of seconds")
     return value
-
-
-def _forget_unpublished_in_child() -> None:
-    # the parent's runs are the parent's: a forked child does not publish them
-    _unpublished.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_unpublished_in_child)
-
-
-def publish_pending(git_dir: str | None = None) -> None:
-    """Commit now the first commit of this process's runs still in their start delay.
-
-    Readers call this (for their repository) so that a run started in this
-    process is visible to it at once.
-    """
-    if not _unpublished:
-        return
-    for run in list(_unpublished):
-        if git_dir is None or run._git.git_dir == git_dir:
-            run._publish()
 
 
 class Run:
@@ -179,7 +145,7 @@ class Run:
             if self._start_delay == 0:
                 self._commit("start")
             else:
-                _unpublished.add(self)
+                pending.wait(self, self._git.git_dir)
         # Encoding metrics can import pandas (through pyarrow), which imports
         # concurrent.futures.thread; that import fails once the interpreter is
         # shutting down, which is exactly when runs left open are ended (atexit).
@@ -243,7 +209,7 @@ class Run:
         env_exp = os.environ.get("GITXP_EXPERIMENT") or "default"
         self.experiment = experiment or check_text("GITXP_EXPERIMENT", env_exp).strip()
         self.ref = f"refs/gitxp/runs/{self.id}"
-        start = _now_ms()
+        start = now_ms()
         snap = None
         code_commit: str | None
         if given_code is not None:
@@ -317,7 +283,7 @@ class Run:
         def read(name: str) -> bytes:
             # within the bounds every reader of a run's files keeps (GITXP_MAX_JSON_BYTES)
             from ..format.schema import Invalid
-            from ..store.record import read_run_file
+            from ..store.blobs import read_run_file
 
             try:
                 return read_run_file(self._git, self._files[name][1], name)
@@ -466,7 +432,7 @@ class Run:
         """Record one point for each key of *metrics*, all at the same step and time."""
         if not isinstance(metrics, Mapping):
             raise InvalidValueError("metrics", f"expected a dict, got {type(metrics).__name__}")
-        ts = _now_ms() if timestamp is None else timestamp
+        ts = now_ms() if timestamp is None else timestamp
         for key, value in metrics.items():
             self.log_metric(key, value, step, ts)
 
@@ -501,7 +467,7 @@ class Run:
         else:
             st = int_array(key, "steps", steps, n)
         if timestamps is None:
-            tss = np.full(n, _now_ms(), dtype=np.int64)
+            tss = np.full(n, now_ms(), dtype=np.int64)
         else:
             tss = int_array(key, "timestamps", timestamps, n)
         if n == 0:
@@ -666,7 +632,7 @@ class Run:
         points = self._flush_points()
         if kind == "checkpoint":
             detail = f"{points:,} new points" if points else "heartbeat"
-        now = _now_ms()
+        now = now_ms()
         if kind == "end":
             # liveness fields only matter while RUNNING (crash detection reads them)
             self._meta.pop("heartbeat_time", None)
@@ -705,7 +671,7 @@ class Run:
 
             self._pinned = False
             unpin_pending(self._git, self.id)
-        _unpublished.discard(self)
+        pending.done(self)
         self._parent = commit
         self._dirty_meta = False
         self._last_commit = time.monotonic()
@@ -745,7 +711,7 @@ class Run:
             sampler.stop()  # before the final commit, which must hold its last sample
         from . import context
 
-        end_ms = _now_ms() if end_time is None else int(end_time)
+        end_ms = now_ms() if end_time is None else int(end_time)
         with self._lock:
             if self._ended:
                 return

@@ -142,11 +142,11 @@ def finish_after_failure(
     Returns only when the end commit succeeds on its second try (the points
     without merging the parts first: no large merged blob to write).
     """
-    from .run import _now_ms
+    from ..format.status import now_ms
 
     def end_meta(final: str, why: str | None) -> None:
         run._meta["status"] = final
-        run._meta["end_time"] = _now_ms() if end_time is None else int(end_time)
+        run._meta["end_time"] = now_ms() if end_time is None else int(end_time)
         if why:
             run._meta["error"] = why[:2000]
 
