@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import gitxp
-from gitxp.tracking import context as tracking
+from gitxp import tracking  # the public activate/push_active/pop_active
 
 POINTS = 1_000
 
