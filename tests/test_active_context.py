@@ -89,6 +89,49 @@ def test_two_asyncio_tasks_each_log_into_their_own_run(repo: Path) -> None:
     assert still == {"a": True, "b": True}
 
 
+def test_two_threads_and_two_tasks_at_once_each_keep_their_own_points(repo: Path) -> None:
+    """Four runs at the same time: two in threads, two in asyncio tasks of the main thread."""
+    ids: dict[str, str] = {}
+    started = threading.Barrier(3, timeout=30)  # two threads and the event loop
+
+    def in_thread(name: str, value: float) -> None:
+        with gitxp.start_run(name=name) as run:
+            ids[name] = run.id
+            started.wait()
+            for step in range(POINTS):
+                gitxp.log_metric("m", value, step=step)
+                gitxp.set_tag("who", name)
+
+    async def in_task(name: str, value: float) -> None:
+        with gitxp.start_run(name=name) as run:
+            ids[name] = run.id
+            for step in range(POINTS):
+                gitxp.log_metric("m", value, step=step)
+                gitxp.set_tag("who", name)
+                await asyncio.sleep(0)
+
+    async def main() -> None:
+        await asyncio.sleep(0)
+        tasks = [asyncio.create_task(in_task("t1", 3.0)), asyncio.create_task(in_task("t2", 4.0))]
+        await asyncio.to_thread(started.wait)
+        await asyncio.gather(*tasks)
+
+    threads = [
+        threading.Thread(target=in_thread, args=("a", 1.0)),
+        threading.Thread(target=in_thread, args=("b", 2.0)),
+    ]
+    for t in threads:
+        t.start()
+    asyncio.run(main())
+    for t in threads:
+        t.join(timeout=60)
+    expected = {"a": 1.0, "b": 2.0, "t1": 3.0, "t2": 4.0}
+    for name, value in expected.items():
+        assert _values(repo, ids[name], "m") == [value] * POINTS
+        assert gitxp.open(repo).run(ids[name]).tags == {"who": name}
+    assert gitxp.active_run() is None
+
+
 def test_a_worker_thread_does_not_see_the_main_threads_run(repo: Path) -> None:
     seen: list[object] = []
 
