@@ -194,7 +194,7 @@ def test_fast_forwards_move_and_diverged_runs_are_left_alone(repo: Path, tmp_pat
 CONCURRENT = """
 import sys
 import gitxp
-from gitxp import sharing
+from gitxp.ops import sharing
 
 path, url, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 for i in range(n):
