@@ -149,3 +149,39 @@ def test_no_module_passes_600_lines() -> None:
         if (lines := path.read_text(encoding="utf-8").count("\n")) > MAX_MODULE_LINES
     }
     assert long == {}, f"modules over {MAX_MODULE_LINES} lines (split them by concept): {long}"
+
+
+CORE = ("format", "git", "store", "tracking", "ops")
+MAX_FUNCTION_LINES = 60
+
+
+def _long_functions(source: str, limit: int) -> dict[str, int]:
+    """The functions of *source* whose body (docstring left out) passes *limit* lines."""
+    long = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            first = body[1] if ast.get_docstring(node) is not None and len(body) > 1 else body[0]
+            lines = (node.end_lineno or node.lineno) - first.lineno + 1
+            if lines > limit:
+                long[f"{node.name}:{node.lineno}"] = lines
+    return long
+
+
+def test_the_function_length_check_counts_the_body_without_the_docstring() -> None:
+    body = "".join(f"    x{i} = {i}\n" for i in range(61))
+    source = f'def f():\n    """Say what f is for."""\n{body}\ndef g():\n    """Short."""\n    return 1\n'
+    assert _long_functions(source, 60) == {"f:1": 61}
+    assert _long_functions(source, 61) == {}
+
+
+def test_no_core_function_passes_60_lines() -> None:
+    long = {
+        f"{module}.{name}": lines
+        for module, path in _modules().items()
+        if module.split(".")[1:2] and module.split(".")[1] in CORE
+        for name, lines in _long_functions(
+            path.read_text(encoding="utf-8"), MAX_FUNCTION_LINES
+        ).items()
+    }
+    assert long == {}, f"core functions over {MAX_FUNCTION_LINES} lines (split them): {long}"
