@@ -207,7 +207,7 @@ def test_bad_input_is_a_gitxp_error(repo: Path) -> None:
         mlflow.get_run("no-such-run")
 
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "mlflow_iris.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "mlflow_iris.py"
 
 
 def test_mlflow_iris_quickstart_runs_as_is(repo: Path) -> None:

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from gitxp.cli.main import cli
 from tests.gitutil import fsck, git, run_refs
-from tests.test_sharing_transports import continue_run, record
+from tests.ops.test_sharing_transports import continue_run, record
 
 
 def _bare(tmp_path: Path, name: str = "origin.git") -> Path:

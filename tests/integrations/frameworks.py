@@ -1,4 +1,4 @@
-"""Helpers for the framework-integration tests."""
+"""Helpers for the framework-integration tests (their fixture is in conftest.py)."""
 
 from __future__ import annotations
 
@@ -23,15 +23,3 @@ def framework(module: str) -> ModuleType:
 
 def artifact_names(record: object) -> set[str]:
     return {f["name"] for f in record.artifacts()}  # type: ignore[attr-defined]
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_runs() -> object:
-    """Fail a test whose callback leaves a run open, and close it for the next test."""
-    from gitxp.tracking import context as tracking
-
-    yield
-    left = list(tracking._open)
-    for run in left:
-        run.end("KILLED")
-    assert not left, f"runs left open: {left}"

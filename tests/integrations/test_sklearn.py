@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import gitxp
-from tests.integrations_util import artifact_names, no_leftover_runs  # noqa: F401
+from tests.integrations.frameworks import artifact_names
 
 sklearn = pytest.importorskip("sklearn")  # in the `test` extra: always runs in CI
 

@@ -12,7 +12,7 @@ import pytest
 
 import gitxp
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "integrations.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "integrations.md"
 
 
 def _blocks() -> list[tuple[str, str]]:

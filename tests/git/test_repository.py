@@ -15,8 +15,7 @@ import gitxp
 from gitxp.errors import GitxpError
 from gitxp.git import repository
 from gitxp.git.repository import GitRepo
-
-from .gitutil import git
+from tests.gitutil import git
 
 
 def test_runs_one_after_another_reuse_the_repository(repo: Path) -> None:

@@ -223,7 +223,7 @@ def test_hooks_dir_honours_core_hooks_path() -> None:
 
 
 def test_shipped_hook_scripts_are_what_install_writes() -> None:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     for name in ("pre-commit", "pre-push"):
         script = root / "hooks" / name
         assert script.read_text() == render_script(name, None)

@@ -31,7 +31,7 @@ from tests.ui_helpers import HOSTILE, served_repo
 
 CHROMIUM = os.environ.get("GITXP_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("GITXP_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 # ignore Chromium's own chatter about software WebGL in a headless VM
 NOISE = ("WebGL", "GL Driver", "GPU stall", "swiftshader")
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import gitxp
-from tests.integrations_util import artifact_names, framework, no_leftover_runs  # noqa: F401
+from tests.integrations.frameworks import artifact_names, framework
 
 torch = framework("torch")
 L = framework("lightning.pytorch")

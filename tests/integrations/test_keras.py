@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import gitxp
-from tests.integrations_util import framework, no_leftover_runs  # noqa: F401
+from tests.integrations.frameworks import framework
 
 os.environ.setdefault("KERAS_BACKEND", "torch")  # no tensorflow needed
 framework("torch")

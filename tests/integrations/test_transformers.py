@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import gitxp
-from tests.integrations_util import artifact_names, framework, no_leftover_runs  # noqa: F401
+from tests.integrations.frameworks import artifact_names, framework
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # nothing may be downloaded: the model is built from a config
 torch = framework("torch")

@@ -24,7 +24,7 @@ from tests.gitutil import GIT_ENV, git
 pytest.importorskip("pre_commit")
 pytestmark = pytest.mark.slow  # each try-repo builds a virtualenv with gitxp: ~20-60 s
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PRE_COMMIT = str(Path(sys.executable).with_name("pre-commit"))
 
 
