@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from .jsonable import json_safe
+
 STATUS_COLORS = {
     "FINISHED": "green",
     "RUNNING": "cyan",
@@ -78,18 +80,8 @@ def fmt_status(status: str, color: bool) -> str:
     return click.style(status, fg=STATUS_COLORS.get(status)) if color else status
 
 
-def json_safe(value: Any) -> Any:
-    """Replace NaN/±inf by the strings "NaN"/"Infinity"/"-Infinity" so output is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [json_safe(v) for v in value]
-    return value
-
-
 def dump_json(value: Any) -> str:
+    """*value* as the CLI prints `--format json`: strict JSON (see `jsonable`), indented."""
     return json.dumps(json_safe(value), indent=2, ensure_ascii=False, allow_nan=False)
 
 
