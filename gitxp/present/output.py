@@ -60,7 +60,12 @@ def shorten(text: str, limit: int | None = VALUE_LIMIT) -> str:
 
 
 def fmt_value(value: Any, limit: int | None = VALUE_LIMIT) -> str:
-    """A param or metric value, short and unambiguous; longer than *limit* characters is cut."""
+    """A param, metric or tag value as the CLI and hooks show it; cut beyond *limit* characters.
+
+    The one formatter of values for people on the command line: numbers to 6
+    significant digits, nan/inf/-inf, true/false, lists and objects as
+    compact JSON (characters as they are, not \\u escapes), "-" for none.
+    """
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -72,7 +77,7 @@ def fmt_value(value: Any, limit: int | None = VALUE_LIMIT) -> str:
             return "inf" if value > 0 else "-inf"
         return f"{value:.6g}"
     if isinstance(value, (list, dict)):
-        return shorten(json.dumps(value, separators=(",", ":")), limit)
+        return shorten(json.dumps(value, ensure_ascii=False, separators=(",", ":")), limit)
     return shorten(str(value), limit)
 
 
