@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..store.filter import ATTRIBUTES, compile_filter, tokenize
-from ._common import HelpFormatter, discover, guarded, say
+from ._common import guarded, hook_parser, parse_in_repo, say
 from .config import GateConfig, load_gate_config
 
 if TYPE_CHECKING:
@@ -198,13 +198,12 @@ def render_missing(result: GateResult, gate: GateConfig) -> str:
 @guarded(NAME)
 def main(argv: Sequence[str] | None = None) -> int:
     """Fail (1) when a pushed commit's newest finished run misses the gate; 0 otherwise."""
-    parser = argparse.ArgumentParser(
-        prog=f"gitxp hook {NAME}",
-        description="Check the newest FINISHED run on the commit being pushed (HEAD when run "
+    parser = hook_parser(
+        NAME,
+        "Check the newest FINISHED run on the commit being pushed (HEAD when run "
         "by hand) against [tool.gitxp.gate] of pyproject.toml.",
-        epilog="Examples:\n  gitxp hook metric-gate                    # HEAD, as in CI\n"
+        "Examples:\n  gitxp hook metric-gate                    # HEAD, as in CI\n"
         "  gitxp hook metric-gate --commit v1.2 --require 'metrics.acc >= 0.9'",
-        formatter_class=HelpFormatter,
     )
     parser.add_argument("remote", nargs="*", help="pre-push arguments: <remote> <url>.")
     parser.add_argument("--commit", metavar="REV", help="Check this commit instead.")
@@ -215,9 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--experiment", action="append", metavar="NAME", help="Only this experiment."
     )
     parser.add_argument("--missing", choices=("fail", "warn"), help="When no run is found.")
-    parser.add_argument("--config", metavar="PATH", help="pyproject.toml to read settings from.")
-    args = parser.parse_args(argv)
-    git = discover()
+    args, git = parse_in_repo(parser, argv)
     if git is None:
         return 0
     with git:
