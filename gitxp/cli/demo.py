@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ..present.output import fmt_duration, fmt_value, render_table
+from ..present.output import fmt_duration, fmt_value
 
 
 def _activation_hint() -> str | None:
@@ -52,7 +52,6 @@ def demo_command(path: str | None) -> None:
     """
     from ..ops import demo
     from ..ops.compare import diff
-    from ..ops.reproduce import reproduce
     from .diff import render_text
     from .log import log_command
 
@@ -97,6 +96,18 @@ def demo_command(path: str | None) -> None:
     )
     click.echo(render_text(diff(best["id"], worst["id"], repo=target)))
 
+    result = _reproduce(best, target, color)
+    _step(f"Done in {time.monotonic() - started:.0f}s. The runs live in {target}", color)
+    _next_steps(target, best, worst, result.run_name or "")
+    if result.exit_status != 0:
+        sys.exit(result.exit_status)
+
+
+def _reproduce(best: dict[str, Any], target: str, color: bool) -> Any:
+    """Step 5: reproduce the best run from its recorded code and show the metrics' check."""
+    from ..ops.reproduce import reproduce
+    from .reproduce import checks_table
+
     _step(
         f"5. $ gitxp reproduce {shlex.quote(best['name'])}    (re-run from its recorded code)",
         color,
@@ -104,19 +115,18 @@ def demo_command(path: str | None) -> None:
     result = reproduce(best["id"], repo=target, stream=False)
     assert result.run_name is not None  # only a dry run has no new run
     click.echo(f"   command: {shlex.join(['python', *result.plan.argv[1:]])} in a fresh checkout")
-    rows = [
-        [c.key, fmt_value(c.original), fmt_value(c.reproduced), "ok" if c.ok else "DRIFT"]
-        for c in result.checks
-    ]
-    click.echo(render_table(["metric", "original", "reproduced", "result"], rows))
+    click.echo(checks_table(result.checks, with_diff=False))
     if result.exit_status == 0:
         click.echo(
             f"   REPRODUCED: all {len(result.checks)} metrics match (new run {result.run_name})"
         )
     else:
         click.echo(f"   {result.verdict.upper()}: {', '.join(result.drifted) or result.status}")
+    return result
 
-    _step(f"Done in {time.monotonic() - started:.0f}s. The runs live in {target}", color)
+
+def _next_steps(target: str, best: dict[str, Any], worst: dict[str, Any], rerun: str) -> None:
+    """The commands to try next, on the demo's runs (*rerun*: the reproduction's name)."""
     click.echo("as git refs (refs/gitxp/runs/*), next to the code. Try:")
     activate = _activation_hint()
     if activate:
@@ -124,7 +134,7 @@ def demo_command(path: str | None) -> None:
     click.echo(f"  cd {shlex.quote(target)}")
     click.echo(f"  gitxp show {shlex.quote(best['name'])}")
     click.echo(
-        f"  gitxp compare {shlex.quote(best['name'])} {shlex.quote(worst['name'])} {shlex.quote(result.run_name)}"
+        f"  gitxp compare {shlex.quote(best['name'])} {shlex.quote(worst['name'])} {shlex.quote(rerun)}"
     )
     click.echo("  gitxp run -e iris -p C=3 -p epochs=30 -- python train.py")
     click.echo(
@@ -132,5 +142,3 @@ def demo_command(path: str | None) -> None:
     )
     click.echo(f"  gitxp checkout {shlex.quote(best['name'])} --path /tmp/best-iris")
     click.echo("  git log --glob=refs/gitxp/runs --oneline")
-    if result.exit_status != 0:
-        sys.exit(result.exit_status)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -21,13 +22,20 @@ def _delta(d: dict[str, Any]) -> str:
     return f"{d['abs']:+.4g} ({_pct(d['rel'])})" if d.get("rel") is not None else f"{d['abs']:+.4g}"
 
 
+def _change_rows(
+    changes: dict[str, Any], show: Callable[[Any], str], prefix: str = ""
+) -> list[list[str]]:
+    """[key, a, b] rows of one part of a diff: the changed, then the added, then the removed."""
+    rows = [[prefix + k, show(v[0]), show(v[1])] for k, v in changes.get("changed", {}).items()]
+    rows += [[prefix + k, "-", show(v)] for k, v in changes.get("added", {}).items()]
+    rows += [[prefix + k, show(v), "-"] for k, v in changes.get("removed", {}).items()]
+    return rows
+
+
 def _sections(result: Any) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, headers, rows) for each part of a diff, shared by the text and Markdown forms."""
     out: list[tuple[str, list[str], list[list[str]]]] = []
-    p = result.params
-    rows = [[k, fmt_value(v[0]), fmt_value(v[1])] for k, v in p["changed"].items()]
-    rows += [[k, "-", fmt_value(v)] for k, v in p["added"].items()]
-    rows += [[k, fmt_value(v), "-"] for k, v in p["removed"].items()]
+    rows = _change_rows(result.params, fmt_value)
     if rows:
         out.append(("Params", ["param", "a", "b"], rows))
     rows = []
@@ -47,10 +55,7 @@ def _sections(result: Any) -> list[tuple[str, list[str], list[list[str]]]]:
         out.append(
             ("Metrics", ["metric", "last a", "last b", "change", "min a / b", "max a / b"], rows)
         )
-    t = result.tags
-    rows = [[k, str(v[0]), str(v[1])] for k, v in t["changed"].items()]
-    rows += [[k, "-", str(v)] for k, v in t["added"].items()]
-    rows += [[k, str(v), "-"] for k, v in t["removed"].items()]
+    rows = _change_rows(result.tags, fmt_value)
     if rows:
         out.append(("Tags", ["tag", "a", "b"], rows))
     env = result.env
@@ -59,10 +64,7 @@ def _sections(result: Any) -> list[tuple[str, list[str], list[list[str]]]]:
         if key in env:
             rows.append([key, str(env[key][0]), str(env[key][1])])
     for key in ("packages", "variables"):
-        d = env.get(key) or {}
-        rows += [[f"{key}: {k}", str(v[0]), str(v[1])] for k, v in d.get("changed", {}).items()]
-        rows += [[f"{key}: {k}", "-", str(v)] for k, v in d.get("added", {}).items()]
-        rows += [[f"{key}: {k}", str(v), "-"] for k, v in d.get("removed", {}).items()]
+        rows += _change_rows(env.get(key) or {}, str, f"{key}: ")
     if rows:
         out.append(("Environment", ["what", "a", "b"], rows))
     files = result.code.get("files") or []

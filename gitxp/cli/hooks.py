@@ -25,6 +25,17 @@ def hooks_command() -> None:
     """
 
 
+# `-t/--hook-type`: which of the git hooks a command acts on
+_hook_type_option = click.option(
+    "-t",
+    "--hook-type",
+    "hook_types",
+    multiple=True,
+    type=click.Choice(HOOK_TYPES),
+    help="Only this git hook (repeatable). Default: all.",
+)
+
+
 def _print(changes: list, fmt: str) -> None:  # type: ignore[type-arg]
     if fmt == "json":
         click.echo(dump_json([c.to_dict() for c in changes]))
@@ -37,14 +48,7 @@ def _print(changes: list, fmt: str) -> None:  # type: ignore[type-arg]
 
 
 @hooks_command.command("install")
-@click.option(
-    "-t",
-    "--hook-type",
-    "hook_types",
-    multiple=True,
-    type=click.Choice(HOOK_TYPES),
-    help="Only this git hook (repeatable). Default: all.",
-)
+@_hook_type_option
 @click.option("--force", is_flag=True, help="Replace an older chained hook if one is in the way.")
 @format_option("text", "json", default="text")
 @repo_option
@@ -66,14 +70,7 @@ def install_command(hook_types: tuple[str, ...], force: bool, fmt: str, repo_pat
 
 
 @hooks_command.command("uninstall")
-@click.option(
-    "-t",
-    "--hook-type",
-    "hook_types",
-    multiple=True,
-    type=click.Choice(HOOK_TYPES),
-    help="Only this git hook (repeatable). Default: all.",
-)
+@_hook_type_option
 @format_option("text", "json", default="text")
 @repo_option
 def uninstall_command(hook_types: tuple[str, ...], fmt: str, repo_path: str) -> None:

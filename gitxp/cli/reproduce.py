@@ -119,20 +119,34 @@ def reproduce_command(
     if dry_run:
         click.echo("(dry run: nothing was run)", err=True)
         return
+    _show_result(result, rtol, atol)
+    sys.exit(result.exit_status)
+
+
+def checks_table(checks: list[Any], with_diff: bool = True) -> str:
+    """The table of a reproduction's metric checks: original, reproduced, (|diff|,) ok or DRIFT."""
+    headers = ["metric", "original", "reproduced", *(["|diff|"] * with_diff), "result"]
+    rows = []
+    for c in checks:
+        diff = ["-" if c.abs_diff is None else f"{c.abs_diff:.3g}"] if with_diff else []
+        rows.append(
+            [
+                c.key,
+                fmt_value(c.original),
+                fmt_value(c.reproduced),
+                *diff,
+                "ok" if c.ok else "DRIFT",
+            ]
+        )
+    return render_table(headers, rows)
+
+
+def _show_result(result: Any, rtol: float, atol: float) -> None:
+    """The human report of a reproduction: the checks, what changed, and the verdict."""
     assert result.run_name is not None  # only a dry run has no new run
     click.echo("")
-    rows = [
-        [
-            c.key,
-            fmt_value(c.original),
-            fmt_value(c.reproduced),
-            "-" if c.abs_diff is None else f"{c.abs_diff:.3g}",
-            "ok" if c.ok else "DRIFT",
-        ]
-        for c in result.checks
-    ]
-    if rows:
-        click.echo(render_table(["metric", "original", "reproduced", "|diff|", "result"], rows))
+    if result.checks:
+        click.echo(checks_table(result.checks))
     for key, (old, new) in result.params_changed.items():
         click.echo(f"note: param {key} was {fmt_value(old)}, is now {fmt_value(new)}")
     if result.packages_changed:
@@ -159,7 +173,6 @@ def reproduce_command(
         click.echo(
             f"REPRODUCED: {_matched(len(result.checks), rtol, atol)} (new run {result.run_name})"
         )
-    sys.exit(result.exit_status)
 
 
 def _matched(n: int, rtol: float, atol: float) -> str:

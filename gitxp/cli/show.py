@@ -27,8 +27,20 @@ def _section(title: str, color: bool) -> str:
 
 def render(record: Any, color: bool, env_details: bool = False, full: bool = False) -> str:
     """The human form of `gitxp show`; long values are cut unless *full*."""
-    limit = None if full else VALUE_LIMIT
     data = record.to_dict()
+    out = _head(record, data, color)
+    if data.get("corrupt"):  # nothing else of it is read: say why, and what can be done
+        out.append(f"Corrupt:    {data['corrupt']}")
+        out.append(f"            inspect it with `git log -p {record.ref}`")
+        return "\n".join(out)
+    out += _details(record, data)
+    for title, lines in _sections(record, data, None if full else VALUE_LIMIT, env_details):
+        out += ["", _section(title, color), *lines]
+    return "\n".join(out)
+
+
+def _head(record: Any, data: dict[str, Any], color: bool) -> list[str]:
+    """The lines every run has: id, name, experiment, status, times, user, code and ref."""
     end = data["end_time"]
     duration = (
         None if end is None or data["start_time"] is None else ((end - data["start_time"]) / 1000)
@@ -36,7 +48,7 @@ def render(record: Any, color: bool, env_details: bool = False, full: bool = Fal
     code = data["code_commit"] or "-"
     if data["dirty"]:
         code += " (snapshot of uncommitted changes)"
-    out = [
+    return [
         (click.style(f"run {data['id']}", fg="yellow") if color else f"run {data['id']}"),
         f"Name:       {data['name']}",
         f"Experiment: {data['experiment']}",
@@ -47,10 +59,11 @@ def render(record: Any, color: bool, env_details: bool = False, full: bool = Fal
         f"Code:       {code}",
         f"Ref:        {record.ref} at {record.commit[:12]}",
     ]
-    if data.get("corrupt"):  # nothing else of it is read: say why, and what can be done
-        out.append(f"Corrupt:    {data['corrupt']}")
-        out.append(f"            inspect it with `git log -p {record.ref}`")
-        return "\n".join(out)
+
+
+def _details(record: Any, data: dict[str, Any]) -> list[str]:
+    """The header lines a run has only sometimes: format, command, exit code, output, error."""
+    out = []
     if data.get("format"):
         out.append(
             f"Format:     {data['format']} (newer than this gitxp: shown as far as it "
@@ -68,64 +81,87 @@ def render(record: Any, color: bool, env_details: bool = False, full: bool = Fal
         out.append(f"Output:     {stored:,} bytes stored (--output prints them)")
     if data.get("error"):
         out.append(f"Error:      {data['error']}")
+    return out
+
+
+def _sections(
+    record: Any, data: dict[str, Any], limit: int | None, env_details: bool
+) -> list[tuple[str, list[str]]]:
+    """(title, lines) of each section the run has, in the order `gitxp show` prints them."""
+    out = []
     if data["params"]:
-        out += ["", _section("Params", color)]
         width = max(len(k) for k in data["params"])
-        out += [f"  {k.ljust(width)}  {fmt_value(v, limit)}" for k, v in data["params"].items()]
+        params = [f"  {k.ljust(width)}  {fmt_value(v, limit)}" for k, v in data["params"].items()]
+        out.append(("Params", params))
     summary = record.summary
     if summary:
-        out += ["", _section("Metrics", color)]
-        rows = [
-            [
-                k,
-                fmt_value(s.get("last")),
-                str(s.get("step")),
-                fmt_value(s.get("min")),
-                fmt_value(s.get("max")),
-                str(s.get("count")),
-            ]
-            for k, s in summary.items()
-        ]
-        table = render_table(["key", "last", "step", "min", "max", "points"], rows)
-        out += ["  " + line for line in table.splitlines()]
+        out.append(("Metrics", _metric_lines(summary)))
     if data["tags"]:
-        out += ["", _section("Tags", color)]
-        out += [f"  {k} = {shorten(str(v), limit)}" for k, v in data["tags"].items()]
+        out.append(("Tags", [f"  {k} = {shorten(str(v), limit)}" for k, v in data["tags"].items()]))
     if data["notes"]:
-        out += ["", _section("Notes", color)]
-        out += ["  " + line for line in data["notes"].splitlines()]
+        out.append(("Notes", ["  " + line for line in data["notes"].splitlines()]))
     artifacts = _artifact_lines(record.artifacts())
     if artifacts:
-        out += ["", _section("Artifacts", color), *artifacts]
+        out.append(("Artifacts", artifacts))
     snap = data.get("snapshot") or {}
     if snap.get("changed_count") or snap.get("excluded_count"):
-        out += ["", _section("Snapshot", color)]
-        if snap.get("changed_count"):
-            out.append(
-                f"  {count(snap['changed_count'], 'file')} changed from HEAD: "
-                + ", ".join(snap.get("changed", [])[:10])
-                + (" ..." if snap["changed_count"] > 10 else "")
-            )
-        for item in snap.get("excluded", [])[:20]:
-            out.append(f"  left out: {item['path']} ({item['reason']})")
-        if snap.get("excluded_count", 0) > 20:
-            out.append(f"  ... and {snap['excluded_count'] - 20} more left out")
+        out.append(("Snapshot", _snapshot_lines(snap)))
     env = record.env
     if env:
-        out += ["", _section("Environment", color)]
-        py = env.get("python", {})
-        plat = env.get("platform", {})
-        out.append(f"  Python {py.get('version')} ({py.get('executable')})")
-        out.append(f"  {plat.get('platform')}, {env.get('cpu_count')} CPUs")
-        for gpu in env.get("gpus") or []:
-            out.append(f"  GPU {gpu.get('name')} (driver {gpu.get('driver')})")
-        packages = env.get("packages") or {}
-        if env_details:
-            out += [f"  {name}=={version}" for name, version in packages.items()]
-            out += [f"  ${k}={v}" for k, v in (env.get("variables") or {}).items()]
-        else:
-            out.append(f"  {len(packages)} packages installed (--env lists them)")
-    return "\n".join(out)
+        out.append(("Environment", _env_lines(env, env_details)))
+    return out
+
+
+def _metric_lines(summary: dict[str, dict[str, Any]]) -> list[str]:
+    """The metrics table: each metric's last value and step, min, max and number of points."""
+    rows = [
+        [
+            k,
+            fmt_value(s.get("last")),
+            str(s.get("step")),
+            fmt_value(s.get("min")),
+            fmt_value(s.get("max")),
+            str(s.get("count")),
+        ]
+        for k, s in summary.items()
+    ]
+    table = render_table(["key", "last", "step", "min", "max", "points"], rows)
+    return ["  " + line for line in table.splitlines()]
+
+
+def _snapshot_lines(snap: dict[str, Any]) -> list[str]:
+    """What the snapshot of uncommitted changes holds, and what it left out."""
+    out = []
+    if snap.get("changed_count"):
+        out.append(
+            f"  {count(snap['changed_count'], 'file')} changed from HEAD: "
+            + ", ".join(snap.get("changed", [])[:10])
+            + (" ..." if snap["changed_count"] > 10 else "")
+        )
+    for item in snap.get("excluded", [])[:20]:
+        out.append(f"  left out: {item['path']} ({item['reason']})")
+    if snap.get("excluded_count", 0) > 20:
+        out.append(f"  ... and {snap['excluded_count'] - 20} more left out")
+    return out
+
+
+def _env_lines(env: dict[str, Any], details: bool) -> list[str]:
+    """Python, platform and GPUs; the packages and variables too with *details*."""
+    py = env.get("python", {})
+    plat = env.get("platform", {})
+    out = [
+        f"  Python {py.get('version')} ({py.get('executable')})",
+        f"  {plat.get('platform')}, {env.get('cpu_count')} CPUs",
+    ]
+    for gpu in env.get("gpus") or []:
+        out.append(f"  GPU {gpu.get('name')} (driver {gpu.get('driver')})")
+    packages = env.get("packages") or {}
+    if details:
+        out += [f"  {name}=={version}" for name, version in packages.items()]
+        out += [f"  ${k}={v}" for k, v in (env.get("variables") or {}).items()]
+    else:
+        out.append(f"  {len(packages)} packages installed (--env lists them)")
+    return out
 
 
 def _artifact_lines(files: list[dict[str, Any]]) -> list[str]:

@@ -90,6 +90,14 @@ def loads(data: bytes) -> Any:
 
 
 def _fmt_value(value: Any) -> str:
+    """A param, metric or tag value as a run's commit message writes it (docs/format.md).
+
+    This is part of the stored format, so it is not the people-facing
+    `gitxp.present.output.fmt_value` and does not follow it: every commit
+    already written cuts values at 40 characters with "...", and writes null,
+    booleans, lists and objects as JSON; `git log` of old and new runs must
+    read alike, whatever the CLI's tables do.
+    """
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, str):
@@ -99,6 +107,7 @@ def _fmt_value(value: Any) -> str:
 
 
 def _listing(values: dict[str, Any], limit: int = 12) -> str:
+    """The `params:`/`metrics:`/`tags:` line of a commit message: the first *limit* values."""
     items = [f"{k}={_fmt_value(v)}" for k, v in list(values.items())[:limit]]
     if len(values) > limit:
         items.append(f"... ({len(values) - limit} more)")

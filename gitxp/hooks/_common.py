@@ -23,6 +23,32 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, width=78)  # what argparse picks for an 80-column terminal
 
 
+def hook_parser(name: str, description: str | None, epilog: str) -> argparse.ArgumentParser:
+    """The argument parser of hook *name* (`gitxp hook NAME`), *epilog* under its help."""
+    return argparse.ArgumentParser(
+        prog=f"gitxp hook {name}",
+        description=description,
+        epilog=epilog,
+        formatter_class=HelpFormatter,
+    )
+
+
+def parse_in_repo(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None, config: bool = True
+) -> tuple[argparse.Namespace, GitRepo | None]:
+    """Parse a hook's *argv* and find its repository (None: outside one, the hook does nothing).
+
+    With *config*, the hook takes the `--config PATH` every configurable hook
+    has, listed last in its help.
+    """
+    if config:
+        parser.add_argument(
+            "--config", metavar="PATH", help="pyproject.toml to read settings from."
+        )
+    args = parser.parse_args(argv)
+    return args, discover()
+
+
 def say(hook: str, text: str) -> None:
     """Write a hook's message to stderr (git and pre-commit show it to the user)."""
     for line in text.rstrip("\n").splitlines() or [""]:

@@ -21,22 +21,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..store.filter import ATTRIBUTES, compile_filter, tokenize
-from ._common import HelpFormatter, discover, guarded, say
+from ..store.filter import compile_filter, field_getters
+from ._common import guarded, hook_parser, parse_in_repo, say
 from .config import GateConfig, load_gate_config
 
 if TYPE_CHECKING:
     from ..git.repository import GitRepo
 
 NAME = "metric-gate"
-_KINDS = {
-    "params": "params",
-    "param": "params",
-    "metrics": "metrics",
-    "metric": "metrics",
-    "tags": "tags",
-    "tag": "tags",
-}
 
 
 @dataclass(frozen=True)
@@ -66,34 +58,19 @@ class GateResult:
         return self.run is not None and not self.unmet
 
 
-def _field_value(row: dict[str, Any], text: str) -> Any:
-    if "." not in text:
-        return row.get(ATTRIBUTES.get(text.lower(), text))
-    prefix, _, key = text.partition(".")
-    if key[:1] in '`"' and key[-1:] == key[:1] and len(key) >= 2:
-        key = key[1:-1]
-    kind = _KINDS.get(prefix.lower())
-    if kind is None:  # attributes.<name>
-        return row.get(ATTRIBUTES.get(key.lower(), key))
-    return (row.get(kind) or {}).get(key)
-
-
 def fields_of(condition: str) -> list[str]:
     """The fields a condition reads, as written (`metrics.acc`, `status`)."""
-    out: list[str] = []
-    for tok in tokenize(condition):
-        is_field = tok.kind == "field" or (tok.kind == "word" and tok.text.lower() in ATTRIBUTES)
-        if is_field and tok.text not in out:
-            out.append(tok.text)
-    return out
+    return list(field_getters(condition))
 
 
 def evaluate(row: dict[str, Any], conditions: Iterable[str]) -> list[Check]:
     """Check every condition against one run row (a pure function of its arguments)."""
-    return [
-        Check(c, {f: _field_value(row, f) for f in fields_of(c)}, bool(compile_filter(c)(row)))
-        for c in conditions
-    ]
+    checks = []
+    for condition in conditions:
+        met = bool(compile_filter(condition)(row))
+        values = {name: get(row) for name, get in field_getters(condition).items()}
+        checks.append(Check(condition, values, met))
+    return checks
 
 
 def runs_on_commit(
@@ -198,13 +175,12 @@ def render_missing(result: GateResult, gate: GateConfig) -> str:
 @guarded(NAME)
 def main(argv: Sequence[str] | None = None) -> int:
     """Fail (1) when a pushed commit's newest finished run misses the gate; 0 otherwise."""
-    parser = argparse.ArgumentParser(
-        prog=f"gitxp hook {NAME}",
-        description="Check the newest FINISHED run on the commit being pushed (HEAD when run "
+    parser = hook_parser(
+        NAME,
+        "Check the newest FINISHED run on the commit being pushed (HEAD when run "
         "by hand) against [tool.gitxp.gate] of pyproject.toml.",
-        epilog="Examples:\n  gitxp hook metric-gate                    # HEAD, as in CI\n"
+        "Examples:\n  gitxp hook metric-gate                    # HEAD, as in CI\n"
         "  gitxp hook metric-gate --commit v1.2 --require 'metrics.acc >= 0.9'",
-        formatter_class=HelpFormatter,
     )
     parser.add_argument("remote", nargs="*", help="pre-push arguments: <remote> <url>.")
     parser.add_argument("--commit", metavar="REV", help="Check this commit instead.")
@@ -215,9 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--experiment", action="append", metavar="NAME", help="Only this experiment."
     )
     parser.add_argument("--missing", choices=("fail", "warn"), help="When no run is found.")
-    parser.add_argument("--config", metavar="PATH", help="pyproject.toml to read settings from.")
-    args = parser.parse_args(argv)
-    git = discover()
+    args, git = parse_in_repo(parser, argv)
     if git is None:
         return 0
     with git:

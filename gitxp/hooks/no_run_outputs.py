@@ -11,13 +11,12 @@ Run by pre-commit with the staged file names; as a plain git hook
 
 from __future__ import annotations
 
-import argparse
 import fnmatch
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._common import HelpFormatter, discover, guarded, say
+from ._common import guarded, hook_parser, parse_in_repo, say
 from .config import HooksConfig, format_size, load_hooks_config, parse_size
 
 NAME = "no-run-outputs"
@@ -96,12 +95,11 @@ def explain(offenders: Sequence[Offender]) -> str:
 @guarded(NAME)
 def main(argv: Sequence[str] | None = None) -> int:
     """Fail (1) when the commit adds run output or large model files; 0 otherwise."""
-    parser = argparse.ArgumentParser(
-        prog=f"gitxp hook {NAME}",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
-        epilog="Examples:\n  gitxp hook no-run-outputs            # everything staged\n"
+    parser = hook_parser(
+        NAME,
+        __doc__.split("\n\n")[0] if __doc__ else None,
+        "Examples:\n  gitxp hook no-run-outputs            # everything staged\n"
         "  gitxp hook no-run-outputs model.ckpt wandb/run-1/files/config.yaml",
-        formatter_class=HelpFormatter,
     )
     parser.add_argument("filenames", nargs="*", help="Files to check (default: all staged).")
     parser.add_argument(
@@ -110,9 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--allow", action="append", default=[], metavar="GLOB", help="Never flag these paths."
     )
-    parser.add_argument("--config", metavar="PATH", help="pyproject.toml to read settings from.")
-    args = parser.parse_args(argv)
-    git = discover()
+    args, git = parse_in_repo(parser, argv)
     if git is None:
         return 0
     with git:

@@ -8,14 +8,17 @@ unless `push-failure = "fail"`.
 
 from __future__ import annotations
 
-import argparse
 import shlex
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._text import count
-from ._common import HelpFormatter, discover, guarded, say
+from ._common import guarded, hook_parser, parse_in_repo, say
 from .config import load_hooks_config
+
+if TYPE_CHECKING:
+    from ..git.repository import GitRepo
+    from .pushinfo import PushContext
 
 NAME = "push-runs"
 # gitxp.ops.sharing.RefResult statuses meaning the run is on the remote now
@@ -47,52 +50,29 @@ def failures(results: Iterable[Any]) -> list[Any]:
 @guarded(NAME)
 def main(argv: Sequence[str] | None = None) -> int:
     """Push the runs of the pushed commits; 0 unless it failed and push-failure = "fail"."""
-    parser = argparse.ArgumentParser(
-        prog=f"gitxp hook {NAME}",
-        description="Push the runs recorded on the commits being pushed to the same remote.",
-        epilog="Examples:\n  gitxp hook push-runs origin             # runs on HEAD's unpushed commits\n"
+    parser = hook_parser(
+        NAME,
+        "Push the runs recorded on the commits being pushed to the same remote.",
+        "Examples:\n  gitxp hook push-runs origin             # runs on HEAD's unpushed commits\n"
         "  gitxp hook push-runs --all origin",
-        formatter_class=HelpFormatter,
     )
     parser.add_argument("remote", nargs="*", help="pre-push arguments: <remote> <url>.")
     parser.add_argument("--all", action="store_true", help="Push every run, not only these.")
     parser.add_argument("--strict", action="store_true", help="Fail the push when this fails.")
     parser.add_argument("-v", "--verbose", action="store_true", help="Say what was pushed.")
-    parser.add_argument("--config", metavar="PATH", help="pyproject.toml to read settings from.")
-    args = parser.parse_args(argv)
-    git = discover()
+    args, git = parse_in_repo(parser, argv)
     if git is None:
         return 0
     with git:
         config = load_hooks_config(git.root, args.config)
-        push_all = args.all or config.push_runs == "all"
         strict = args.strict or config.push_failure == "fail"
-        from ..git.history import first_parent, resolve_commit
         from ..store.repo import Repo
-        from .pushinfo import PushContext, PushedRef, push_context, pushed_commits
 
-        context = push_context(git, args.remote)
-        if not context.refs:
-            # run by hand, not from a push: treat HEAD as pushed (to origin by default)
-            head = resolve_commit(git, "HEAD")
-            refs = [PushedRef("HEAD", head, "", git.ids.zero)] if head else []
-            target = context.target is None
-            context = PushContext("origin" if target else context.remote, context.url, refs)
+        context = _push_context(git, args.remote)
         rows = Repo(git).rows()
         if not rows or context.target is None:
             return 0
-        if push_all:
-            runs = sorted(str(r["id"]) for r in rows)
-        else:
-            commits = pushed_commits(git, context)
-            heads = {
-                r["code_commit"]: first_parent(git, r["code_commit"])
-                for r in rows
-                if r.get("dirty") and not r.get("head") and r.get("code_commit")
-            }
-            runs = select_runs(rows, commits, heads)
-        carried = context.carried_runs()  # git's own refspec pushes these right after us
-        runs = [run for run in runs if run not in carried]
+        runs = _runs_to_push(git, rows, context, args.all or config.push_runs == "all")
         if not runs:
             return 0
         try:
@@ -109,18 +89,58 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 1 if strict else 0
         _warn_unpushed_lfs(git, results, context.target)
+    return _report(results, runs, context.target, strict, args.verbose)
+
+
+def _push_context(git: GitRepo, remote: list[str]) -> PushContext:
+    """What the push sends where; run by hand, not from a push: HEAD (to origin by default)."""
+    from ..git.history import resolve_commit
+    from .pushinfo import PushContext, PushedRef, push_context
+
+    context = push_context(git, remote)
+    if context.refs:
+        return context
+    head = resolve_commit(git, "HEAD")
+    refs = [PushedRef("HEAD", head, "", git.ids.zero)] if head else []
+    target = context.target is None
+    return PushContext("origin" if target else context.remote, context.url, refs)
+
+
+def _runs_to_push(
+    git: GitRepo, rows: list[dict[str, Any]], context: PushContext, push_all: bool
+) -> list[str]:
+    """Ids of every run (*push_all*) or of the runs on the pushed commits, less git's own."""
+    from ..git.history import first_parent
+    from .pushinfo import pushed_commits
+
+    if push_all:
+        runs = sorted(str(r["id"]) for r in rows)
+    else:
+        commits = pushed_commits(git, context)
+        heads = {
+            r["code_commit"]: first_parent(git, r["code_commit"])
+            for r in rows
+            if r.get("dirty") and not r.get("head") and r.get("code_commit")
+        }
+        runs = select_runs(rows, commits, heads)
+    carried = context.carried_runs()  # git's own refspec pushes these right after us
+    return [run for run in runs if run not in carried]
+
+
+def _report(results: list[Any], runs: list[str], target: str, strict: bool, verbose: bool) -> int:
+    """Say which runs did not reach *target* (and, *verbose*, what did); the hook's status."""
     bad = failures(results)
     for r in bad:
         say(
             NAME,
             f"{'error' if strict else 'warning'}: run {r.run_id} not pushed to "
-            f"{context.target}: {r.status}{': ' + r.message if r.message else ''}",
+            f"{target}: {r.status}{': ' + r.message if r.message else ''}",
         )
     if bad:
-        say(NAME, f"push them later with `gitxp push {shlex.quote(context.target)}`")
+        say(NAME, f"push them later with `gitxp push {shlex.quote(target)}`")
         return 1 if strict else 0
-    if args.verbose:
-        say(NAME, f"pushed {count(len(runs), 'run')} to {context.target}")
+    if verbose:
+        say(NAME, f"pushed {count(len(runs), 'run')} to {target}")
     return 0
 
 

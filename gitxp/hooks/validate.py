@@ -9,13 +9,12 @@ code commit, which exists.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .._text import count
-from ._common import HelpFormatter, discover, guarded, say
+from ._common import guarded, hook_parser, parse_in_repo, say
 
 if TYPE_CHECKING:
     from ..git.repository import GitRepo
@@ -114,15 +113,13 @@ def validate(git: GitRepo) -> list[Problem]:
 @guarded(NAME)
 def main(argv: Sequence[str] | None = None) -> int:
     """Fail (1) when any run ref is not a valid format-v1 run; 0 otherwise."""
-    parser = argparse.ArgumentParser(
-        prog=f"gitxp hook {NAME}",
-        description="Check that every run ref holds a readable format-v1 run.",
-        epilog="Examples:\n  gitxp hook validate\n  pre-commit run gitxp-validate --hook-stage manual",
-        formatter_class=HelpFormatter,
+    parser = hook_parser(
+        NAME,
+        "Check that every run ref holds a readable format-v1 run.",
+        "Examples:\n  gitxp hook validate\n  pre-commit run gitxp-validate --hook-stage manual",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="Say how many were checked.")
-    args = parser.parse_args(argv)
-    git = discover()
+    args, git = parse_in_repo(parser, argv, config=False)
     if git is None:
         return 0
     with git:

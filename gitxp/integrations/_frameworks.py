@@ -102,6 +102,46 @@ class RunHandle:
             self._ended = (run.id, run._git.root)
         run.end(status, error)
 
+    def finish(self, status: str = "FINISHED") -> None:
+        """Commit what the run holds, then end it if this handle started it.
+
+        Before the callback has a run there is nothing to commit (and none is started).
+        """
+        if self._run is not None:
+            self._run.checkpoint()
+        self.end(status)
+
+
+class RunCallback:
+    """The constructor every framework callback shares: where its run comes from.
+
+    A callback class names this first among its bases, before the
+    framework's own class, and passes the run arguments on with
+    ``super().__init__(experiment, name, run=..., tags=..., repo=...,
+    system_metrics=...)``; the run is then in ``self._handle`` (a
+    `RunHandle`), and the framework class's constructor has run too.
+    """
+
+    def __init__(
+        self,
+        experiment: str | None = None,
+        name: str | None = None,
+        *,
+        run: Any = None,
+        tags: Mapping[str, Any] | None = None,
+        repo: str | os.PathLike[str] | None = None,
+        system_metrics: bool | None = None,
+    ) -> None:
+        super().__init__()
+        self._handle = RunHandle(
+            run,
+            experiment=experiment,
+            name=name,
+            tags=tags,
+            repo=repo,
+            system_metrics=system_metrics,
+        )
+
 
 def _reopen(run_id: str, root: str) -> Any:
     """Add to a run this callback already ended (trainer.test() or evaluate() after fit()).

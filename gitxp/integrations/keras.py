@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._frameworks import (
-    RunHandle,
+    RunCallback,
     clean_params,
     log_params,
     metric_values,
@@ -38,7 +38,7 @@ import keras  # noqa: E402
 __all__ = ["GitxpCallback"]
 
 
-class GitxpCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ignore]
+class GitxpCallback(RunCallback, keras.callbacks.Callback):  # type: ignore[misc,unused-ignore]
     """Records a Keras training into a gitxp run (the active one, or one it starts).
 
     *experiment*, *name*, *tags*, *repo* and *system_metrics* are used when
@@ -58,16 +58,10 @@ class GitxpCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ignor
         log_model_config: bool = True,
         system_metrics: bool | None = None,
     ) -> None:
-        super().__init__()
         if not isinstance(log_every_n_batches, int) or log_every_n_batches < 0:
             raise ValueError("log_every_n_batches must be a whole number >= 0")
-        self._handle = RunHandle(
-            run,
-            experiment=experiment,
-            name=name,
-            tags=tags,
-            repo=repo,
-            system_metrics=system_metrics,
+        super().__init__(
+            experiment, name, run=run, tags=tags, repo=repo, system_metrics=system_metrics
         )
         self.log_every_n_batches = log_every_n_batches
         self.log_model_config = log_model_config
@@ -107,6 +101,4 @@ class GitxpCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ignor
             self.run.log_metrics(values, step=int(epoch))
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
-        if self._handle.started:
-            self.run.checkpoint()
-        self._handle.end("FINISHED")
+        self._handle.finish("FINISHED")

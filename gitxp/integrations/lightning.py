@@ -22,7 +22,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ._frameworks import RunHandle, clean_params, log_params, metric_values, require, warn
+from ._frameworks import RunCallback, clean_params, log_params, metric_values, require, warn
 
 _pl = require("lightning.pytorch", "the Lightning logger", "lightning", "lightning")
 
@@ -35,7 +35,7 @@ __all__ = ["GitxpLogger"]
 _STATUS = {"success": "FINISHED", "finished": "FINISHED", "failed": "FAILED"}
 
 
-class GitxpLogger(Logger):  # type: ignore[misc,unused-ignore]
+class GitxpLogger(RunCallback, Logger):  # type: ignore[misc,unused-ignore]
     """Records a Lightning training into a gitxp run (the active one, or one it starts).
 
     *log_checkpoints*: False (default), True (best and last checkpoint at the
@@ -57,18 +57,12 @@ class GitxpLogger(Logger):  # type: ignore[misc,unused-ignore]
         prefix: str = "",
         system_metrics: bool | None = None,
     ) -> None:
-        super().__init__()
         if log_checkpoints not in (True, False, "all"):
             raise ValueError(
                 f"log_checkpoints must be True, False or 'all', not {log_checkpoints!r}"
             )
-        self._handle = RunHandle(
-            run,
-            experiment=experiment,
-            name=name,
-            tags=tags,
-            repo=repo,
-            system_metrics=system_metrics,
+        super().__init__(
+            experiment, name, run=run, tags=tags, repo=repo, system_metrics=system_metrics
         )
         self._log_checkpoints = log_checkpoints
         self._prefix = prefix
@@ -130,9 +124,7 @@ class GitxpLogger(Logger):  # type: ignore[misc,unused-ignore]
             except Exception as exc:
                 warn(f"could not store the checkpoints: {exc}")
                 status = "failed"
-        if self._handle.started:
-            self.experiment.checkpoint()
-        self._handle.end(_STATUS.get(status, "FAILED"))
+        self._handle.finish(_STATUS.get(status, "FAILED"))
 
     # -- checkpoints ----------------------------------------------------------
     def _store_checkpoints(self, callback: Any, everything: bool) -> None:

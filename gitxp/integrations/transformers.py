@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Mapping
 from typing import Any
 
-from ._frameworks import RunHandle, clean_params, log_params, metric_values, require, warn
+from ._frameworks import RunCallback, clean_params, log_params, metric_values, require, warn
 
 require("transformers", "the Transformers callback", "transformers")
 
@@ -34,7 +34,7 @@ from transformers import TrainerCallback  # noqa: E402
 __all__ = ["GitxpCallback"]
 
 
-class GitxpCallback(TrainerCallback):  # type: ignore[misc,unused-ignore]
+class GitxpCallback(RunCallback, TrainerCallback):  # type: ignore[misc,unused-ignore]
     """Records a Transformers `Trainer` into a gitxp run (the active one, or one it starts).
 
     *log_model* stores the trained model as the artifact *model_name* when
@@ -56,13 +56,8 @@ class GitxpCallback(TrainerCallback):  # type: ignore[misc,unused-ignore]
         log_model_config: bool = True,
         system_metrics: bool | None = None,
     ) -> None:
-        self._handle = RunHandle(
-            run,
-            experiment=experiment,
-            name=name,
-            tags=tags,
-            repo=repo,
-            system_metrics=system_metrics,
+        super().__init__(
+            experiment, name, run=run, tags=tags, repo=repo, system_metrics=system_metrics
         )
         self.log_model = log_model
         self.model_name = model_name
@@ -115,9 +110,8 @@ class GitxpCallback(TrainerCallback):  # type: ignore[misc,unused-ignore]
 
     def on_evaluate(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
         # trainer.evaluate() outside train(): its metrics were logged just before; commit them
-        if state.is_world_process_zero and not self._training and self._handle.started:
-            self.run.checkpoint()
-            self._handle.end()
+        if state.is_world_process_zero and not self._training:
+            self._handle.finish()
 
     def _store_model(self, model: Any, processor: Any) -> None:
         with tempfile.TemporaryDirectory(prefix="gitxp-model-") as tmp:

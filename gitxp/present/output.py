@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from .jsonable import json_safe
+
 STATUS_COLORS = {
     "FINISHED": "green",
     "RUNNING": "cyan",
@@ -58,7 +60,12 @@ def shorten(text: str, limit: int | None = VALUE_LIMIT) -> str:
 
 
 def fmt_value(value: Any, limit: int | None = VALUE_LIMIT) -> str:
-    """A param or metric value, short and unambiguous; longer than *limit* characters is cut."""
+    """A param, metric or tag value as the CLI and hooks show it; cut beyond *limit* characters.
+
+    The one formatter of values for people on the command line: numbers to 6
+    significant digits, nan/inf/-inf, true/false, lists and objects as
+    compact JSON (characters as they are, not \\u escapes), "-" for none.
+    """
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -70,7 +77,7 @@ def fmt_value(value: Any, limit: int | None = VALUE_LIMIT) -> str:
             return "inf" if value > 0 else "-inf"
         return f"{value:.6g}"
     if isinstance(value, (list, dict)):
-        return shorten(json.dumps(value, separators=(",", ":")), limit)
+        return shorten(json.dumps(value, ensure_ascii=False, separators=(",", ":")), limit)
     return shorten(str(value), limit)
 
 
@@ -78,18 +85,8 @@ def fmt_status(status: str, color: bool) -> str:
     return click.style(status, fg=STATUS_COLORS.get(status)) if color else status
 
 
-def json_safe(value: Any) -> Any:
-    """Replace NaN/±inf by the strings "NaN"/"Infinity"/"-Infinity" so output is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [json_safe(v) for v in value]
-    return value
-
-
 def dump_json(value: Any) -> str:
+    """*value* as the CLI prints `--format json`: strict JSON (see `jsonable`), indented."""
     return json.dumps(json_safe(value), indent=2, ensure_ascii=False, allow_nan=False)
 
 

@@ -13,14 +13,14 @@ import base64
 import datetime as _dt
 import hashlib
 import html
-import json
 import logging
 import os
 import re
 from typing import Any
 
 from ..errors import CorruptRunError, GitxpError
-from .views import UIData, json_safe
+from .jsonable import compact_json, json_safe
+from .views import UIData
 
 MAX_RUNS = 200
 POINTS = 1000
@@ -29,7 +29,7 @@ _log = logging.getLogger("gitxp.present.report")
 
 def script_json(value: Any) -> str:
     """JSON that is safe inside a <script> element: no `</script>`, `<!--` or line separators."""
-    text = json.dumps(json_safe(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    text = compact_json(json_safe(value))
     return (
         text.replace("<", "\\u003c")
         .replace(">", "\\u003e")

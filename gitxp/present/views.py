@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import GitxpError, InvalidValueError
 from ..store.query import public_row
 from . import downsample as ds
+from .jsonable import json_safe
 from .listing import MAX_BROKEN_LISTED, MAX_COLUMNS, cut_mapping, listing_row, preview, short_key
 
 if TYPE_CHECKING:
@@ -32,18 +33,8 @@ SERIES_CACHE_POINTS = 8_000_000
 SORT_ATTRIBUTES = ("name", "experiment", "status", "start_time", "end_time", "duration", "user")
 
 
-def json_safe(value: Any) -> Any:
-    """*value* with non-finite floats replaced by strings, so it is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
-
-
 def _safe_dict(value: dict[str, Any]) -> dict[str, Any]:
+    """*value* made strict JSON (`jsonable.json_safe`), typed as the dict it stays."""
     out: dict[str, Any] = json_safe(value)
     return out
 

@@ -379,6 +379,20 @@ def compile_filter(text: str) -> Predicate:
     return _Parser(text).parse()
 
 
+def field_getters(text: str) -> dict[str, Callable[[Row], Any]]:
+    """The fields filter *text* reads, as written (`metrics.acc`, `status`), with their getters.
+
+    For showing the values a condition was judged on (the metric gate does);
+    compile the filter first, which reports any error in it.
+    """
+    getters: dict[str, Callable[[Row], Any]] = {}
+    for tok in tokenize(text):
+        is_field = tok.kind == "field" or (tok.kind == "word" and tok.text.lower() in ATTRIBUTES)
+        if is_field and tok.text not in getters:
+            getters[tok.text] = _field_getter(tok, text)
+    return getters
+
+
 def parse_order_by(
     spec: str | list[str] | tuple[str, ...] | None,
 ) -> list[tuple[Callable[[Row], Any], bool]]:

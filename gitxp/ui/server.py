@@ -5,8 +5,9 @@ Standard library HTTP parsing (`BaseHTTPRequestHandler`) over
 blocking and under deadlines, a fixed pool of workers answers complete
 requests, so idle or slow clients cost no thread and one slow request holds
 up no other (each worker reads the repository through its own `Repo`; see
-`api.UIData`). It answers only GET and HEAD. Security, because a browser tab
-is an attack surface:
+`gitxp.present.views.UIData`, onto which `api` maps the `/api/` URLs). It
+answers only GET and HEAD. Security, because a browser tab is an attack
+surface:
 
 - binds to 127.0.0.1 unless told otherwise (and warns when told otherwise);
 - checks the Host header against the address it is bound to, so a web page
@@ -27,20 +28,20 @@ import gzip
 import hashlib
 import io
 import ipaddress
-import json
 import socket
 import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import urlsplit
 
 from ..errors import GitxpError, InvalidValueError, RunNotFoundError
 from ..present.assets import Asset, plotly_js, plotly_version, static_assets
-from ..present.views import MAX_PAGE, MAX_POINTS, UIData
+from ..present.jsonable import compact_json
+from ..present.views import UIData
+from .api import ENDPOINTS, JSON_TYPE, Answer, Query
 from .connections import ConnectionServer, Limits
-from .params import BadParameter, float_param, int_param
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -53,7 +54,6 @@ CSP = (
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 GZIP_MIN_BYTES = 1024
-MAX_OFFSET = 1_000_000_000
 
 
 def _etags(header: str | None) -> set[str]:
@@ -72,11 +72,6 @@ class _Response(Exception):
     def __init__(self, status: int, message: str) -> None:
         self.status = status
         self.message = message
-
-
-def _json_body(value: Any) -> tuple[bytes, str, None]:
-    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return text.encode(), "application/json; charset=utf-8", None
 
 
 def _is_ip(name: str) -> bool:
@@ -306,8 +301,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _json(self, value: Any, status: int = 200) -> None:
-        body = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        self._send(status, body.encode(), "application/json; charset=utf-8")
+        self._send(status, compact_json(value).encode(), JSON_TYPE)
 
     def _error(self, status: int, message: str, parameter: str | None = None) -> None:
         if self.path.startswith("/api/"):
@@ -361,25 +355,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self) -> None:
         parts = urlsplit(self.path)
         path = parts.path
-        query = {k: v for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-
-        def one(name: str, default: str | None = None) -> str | None:
-            values = query.get(name)
-            return values[-1] if values else default
-
-        def need(name: str) -> str:
-            value = one(name)
-            if not value:
-                raise BadParameter(name, f"missing query parameter {name!r}")
-            return value
-
         if path.startswith("/api/"):
             if (self.headers.get("Sec-Fetch-Site") or "same-origin") not in (
                 "same-origin",
                 "none",
             ):
                 raise _Response(403, "forbidden: cross-site requests are refused")
-            body, content_type, extra = self._api(path[len("/api/") :], one, need, query)
+            body, content_type, extra = self._api(path[len("/api/") :], Query(parts.query))
             self._send(200, body, content_type, extra, validate=extra is None)
             return
         if path in ("/", "/index.html"):
@@ -403,82 +385,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _asset(self, asset: Asset, cache: str) -> None:
         self._send(200, asset.data, asset.content_type, cache=cache, gzip_key=asset.name)
 
-    def _api(
-        self, name: str, one: Any, need: Any, query: dict[str, list[str]]
-    ) -> tuple[bytes, str, dict[str, str] | None]:
+    def _api(self, name: str, query: Query) -> Answer:
         """Answer an API call as (body, content type, extra headers).
 
         Runs on a worker thread, concurrently with others: the repository is
         the worker's own (`UIData.repo`), and UIData's caches take their locks.
         """
-        data = self.app.data
-        if name == "info":
-            from .. import __version__
-
-            return _json_body(
-                {
-                    "version": __version__,
-                    "plotly": self.app.plotly_version,
-                    "repo": data.repo.path,
-                    "head": data.repo.git.head(),
-                    "branch": data.repo.git.head_branch(),
-                }
-            )
-        elif name == "experiments":
-            return _json_body(data.experiments())
-        elif name == "runs":
-            order = (one("order") or "desc").lower()
-            if order not in ("asc", "desc"):
-                raise BadParameter("order", f"must be asc or desc, not {order[:20]!r}")
-            return _json_body(
-                data.runs(
-                    filter=one("filter"),
-                    experiment=one("experiment"),
-                    sort=one("sort"),
-                    descending=order == "desc",
-                    offset=int_param("offset", one("offset"), 0, 0, MAX_OFFSET),
-                    limit=int_param("limit", one("limit"), 100, 1, MAX_PAGE),
-                )
-            )
-        elif name == "head":
-            return _json_body(data.head(need("run")))
-        elif name == "run":
-            return _json_body(data.run(need("run")))
-        elif name == "series":
-            points = int_param("points", one("points"), 2000, 1, MAX_POINTS)
-            lo, hi = float_param("lo", one("lo")), float_param("hi", one("hi"))
-            if lo is not None and hi is not None and lo > hi:
-                raise BadParameter("lo", f"must not be above hi ({lo} > {hi})")
-            return _json_body(
-                data.series(
-                    need("run"),
-                    need("key"),
-                    points=points,
-                    xaxis=one("xaxis") or "step",
-                    lo=lo,
-                    hi=hi,
-                    method=one("method") or "minmax",
-                )
-            )
-        elif name == "compare":
-            refs = [r for v in query.get("runs", []) for r in v.split(",") if r.strip()]
-            return _json_body(data.compare(refs))
-        elif name == "code":
-            return _json_body(data.code(need("run"), one("against") or "parent"))
-        elif name == "diff":
-            text = data.code_diff(need("run"), one("against") or "parent", one("path") or None)
-            return text.encode(), "text/plain; charset=utf-8", None
-        elif name == "artifact":
-            body, filename = data.artifact(need("run"), need("name"))
-            return (
-                body,
-                "application/octet-stream",
-                {
-                    "Content-Disposition": "attachment; filename*=UTF-8''" + quote(filename),
-                    "Content-Security-Policy": "sandbox; default-src 'none'",
-                },
-            )
-        raise _Response(404, f"no API endpoint {name!r}")
+        endpoint = ENDPOINTS.get(name)
+        if endpoint is None:
+            raise _Response(404, f"no API endpoint {name!r}")
+        return endpoint(self.app, query)
 
 
 def ui(

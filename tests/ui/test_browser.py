@@ -407,3 +407,22 @@ def test_a_running_run_updates_live_as_checkpoints_land(
         if run.status == "RUNNING":
             run.end()
     assert console_errors(browser) == []
+
+
+def test_the_page_shows_values_and_sizes_as_the_cli_does(browser: webdriver.Chrome, served) -> None:
+    """The page's number and size formatting (common.js) agrees with `gitxp show`'s."""
+    from gitxp._text import size
+    from gitxp.format.values import from_json_float
+    from gitxp.present.output import fmt_value
+
+    server, _ = served
+    visit(browser, server.url)
+    wait(browser, "the page's scripts", lambda d: d.execute_script("return typeof GX") == "object")
+    numbers: list[Any] = [0.1, 0.123456789, 1234567.5, 1e-5, 1e-4, 0.00012345678, 123456.7]
+    numbers += [999999.5, 1e15, 1.5e300, -0.5, -1e-7, 2.5e-10, 3, 1234567, "NaN", "-Infinity"]
+    shown = browser.execute_script("return arguments[0].map((v) => GX.num(v))", numbers)
+    assert shown == [fmt_value(from_json_float(v) if isinstance(v, str) else v) for v in numbers]
+    sizes = [0, 512, 1023, 1024, 4200, 5 * 2**20, 3 * 2**30, 5000 * 2**30]
+    assert browser.execute_script("return arguments[0].map(GX.bytes)", sizes) == [
+        size(n) for n in sizes
+    ]

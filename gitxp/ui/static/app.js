@@ -236,7 +236,8 @@
           const [kind, ...rest] = c.split(".");
           const v = (r[kind] || {})[rest.join(".")];
           const cut = (r.truncated || []).includes(c) ? " (cut short here; the run page has the whole value)" : "";
-          return h(`td.${kind}${kind === "tags" ? "" : ".n"}`, { title: v === undefined ? null : value(v) + cut }, v === undefined ? "" : value(v));
+          const shown = kind === "metrics" ? num(v) : value(v);
+          return h(`td.${kind}${kind === "tags" ? "" : ".n"}`, { title: v === undefined ? null : shown + cut }, v === undefined ? "" : shown);
         });
         const tr = h("tr", { class: selected.has(r.id) ? "sel" : null, dataset: { id: r.id } },
           h("td.check", null, box),

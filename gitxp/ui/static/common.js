@@ -59,15 +59,25 @@ const GX = (() => {
     return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   }
 
-  // -- formatting -----------------------------------------------------------
+  // -- formatting: values read as the CLI prints them (gitxp.present.output) --
+  const NONFINITE = { NaN: "nan", Infinity: "inf", "-Infinity": "-inf" }; // their JSON spelling
+
+  /* Python's "{:.6g}": 6 significant digits, exponent below 1e-4 and from 1e6, no trailing 0s. */
+  function g6(v) {
+    const [mantissa, exp] = v.toExponential(5).split("e");
+    const e = Number(exp);
+    const trim = (s) => (s.includes(".") ? s.replace(/0+$/, "").replace(/\.$/, "") : s);
+    if (e < -4 || e >= 6) return `${trim(mantissa)}e${e < 0 ? "-" : "+"}${String(Math.abs(e)).padStart(2, "0")}`;
+    return trim(v.toFixed(5 - e));
+  }
+
+  /* A metric (or any number): integers whole, others as g6, NaN/inf as nan/inf/-inf. */
   function num(v) {
     if (v === null || v === undefined) return "";
-    if (typeof v === "string") return v; // "NaN", "Infinity"
+    if (typeof v === "string") return NONFINITE[v] || v;
     if (typeof v !== "number") return String(v);
     if (Number.isInteger(v) && Math.abs(v) < 1e15) return String(v);
-    const a = Math.abs(v);
-    if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(3);
-    return String(Number(v.toPrecision(5)));
+    return g6(v);
   }
 
   function value(v) {
@@ -108,9 +118,10 @@ const GX = (() => {
     return `${Number(n).toLocaleString()} ${noun}${n === 1 ? "" : "s"}`;
   }
 
+  /* A byte count as the CLI prints it (gitxp._text.size): 512 B, 4.1 KiB, 1.3 GiB. */
   function bytes(n) {
     if (n === null || n === undefined) return "";
-    const units = ["B", "KB", "MB", "GB", "TB"];
+    const units = ["B", "KiB", "MiB", "GiB"];
     let i = 0;
     while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
     return `${i ? n.toFixed(1) : n} ${units[i]}`;
