@@ -16,8 +16,8 @@ repository of the current directory. Differences from MLflow, on purpose:
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 
     from ..store.repo import Repo
     from ..tracking.run import Run as GitxpRun
+
+log = logging.getLogger("gitxp.integrations.mlflow_fluent")
 
 RUN_VIEW_ACTIVE_ONLY = 1
 MAX_RESULTS = 100_000
@@ -73,10 +75,11 @@ def _repo_path() -> str:
     if "://" in uri or uri.split(":", 1)[0] in ("sqlite", "databricks", "http", "https", "uc"):
         if uri not in _global["warned"]:
             _global["warned"].add(uri)
-            print(
-                f"gitxp.mlflow: tracking URI {uri!r} ignored; runs are recorded in the git "
-                f"repository at {os.getcwd()} (set a local path to choose another)",
-                file=sys.stderr,
+            log.warning(
+                "gitxp.mlflow: tracking URI %r ignored; runs are recorded in the git "
+                "repository at %s (set a local path to choose another)",
+                uri,
+                os.getcwd(),
             )
         return os.getcwd()
     path = os.path.abspath(uri)
@@ -491,10 +494,9 @@ def autolog(*args: Any, **kwargs: Any) -> None:
     """Accepted so scripts run, but nothing is logged automatically: log explicitly."""
     if "autolog" not in _global["warned"]:
         _global["warned"].add("autolog")
-        print(
+        log.warning(
             "gitxp.mlflow: autolog() records nothing; log params and metrics explicitly "
-            "(gitxp.log_classification logs a classifier's metrics in one call)",
-            file=sys.stderr,
+            "(gitxp.log_classification logs a classifier's metrics in one call)"
         )
 
 

@@ -35,8 +35,8 @@ the GIL time of one sample (about a millisecond) per interval.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
-import sys
 import threading
 import time
 import weakref
@@ -44,6 +44,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import InvalidValueError, MissingExtraError
+
+log = logging.getLogger("gitxp.tracking.system_metrics")
 
 ENV_ENABLE = "GITXP_SYSTEM_METRICS"
 ENV_SECONDS = "GITXP_SYSTEM_METRICS_SECONDS"
@@ -327,7 +329,7 @@ class SystemMetricsSampler:
             self.samples += 1
             self._last_sample = time.monotonic()
         except Exception as exc:  # a failing probe must never take the training loop down
-            print(f"gitxp: system metrics sample failed: {exc}", file=sys.stderr)
+            log.warning("gitxp: system metrics sample failed: %s", exc)
 
     def stop(self, final_sample: bool = True) -> None:
         if self._stop.is_set():
