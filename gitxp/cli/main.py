@@ -7,8 +7,10 @@ pandas or pyarrow.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+from collections.abc import Callable
 from importlib import import_module
 from typing import Any
 
@@ -58,6 +60,8 @@ class CliError(click.ClickException):
 
 _CLI_ERRORS: dict[int, type[CliError]] = {1: CliError}
 
+LOG_LEVELS = (logging.WARNING, logging.INFO, logging.DEBUG)  # by the number of -v
+
 
 def cli_error(error: GitxpError) -> CliError:
     """The CliError for *error*, exiting with its exit code.
@@ -74,6 +78,42 @@ def cli_error(error: GitxpError) -> CliError:
 
         kind = _CLI_ERRORS[code] = CodedCliError
     return kind(str(error))
+
+
+class TerminalHandler(logging.Handler):
+    """Shows the text of gitxp's log records on the command's stderr, one line each.
+
+    The stream is looked up per record (click's), so a command run in-process
+    by click's test runner gets its own.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            click.echo(self.format(record), err=True)
+        except Exception:
+            self.handleError(record)
+
+
+def show_logs(verbosity: int) -> Callable[[], None]:
+    """Send the `gitxp` logger's records to the terminal for one command; returns the undo.
+
+    WARNING and up by default, INFO with -v, DEBUG with -vv. The records
+    stop at this handler (no propagation), so a handler someone configured
+    on the root logger does not show them a second time.
+    """
+    logger = logging.getLogger("gitxp")
+    handler = TerminalHandler()
+    saved = logger.level, logger.propagate
+    logger.setLevel(LOG_LEVELS[min(verbosity, len(LOG_LEVELS) - 1)])
+    logger.propagate = False
+    logger.addHandler(handler)
+
+    def undo() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+
+    return undo
 
 
 class LazyGroup(click.Group):
@@ -102,7 +142,15 @@ class LazyGroup(click.Group):
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(package_name="gitxp", prog_name="gitxp")
-def cli() -> None:
+@click.option(
+    "-v",
+    "--verbose",
+    "verbosity",
+    count=True,
+    help="Say more on stderr: -v for progress notes, -vv for debugging detail.",
+)
+@click.pass_context
+def cli(ctx: click.Context, verbosity: int) -> None:
     """gitxp: experiment tracking with nothing to run but git.
 
     Every run is a commit on its own ref (refs/gitxp/runs/<id>): params,
@@ -123,6 +171,7 @@ def cli() -> None:
     In Python: `with gitxp.start_run(params={...}) as run: run.log_metric(...)`.
     Docs: docs/ in the gitxp repository.
     """
+    ctx.call_on_close(show_logs(verbosity))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -34,4 +34,11 @@ def ui_command(host: str, port: int, open_browser: bool, verbose: bool, repo_pat
     """
     from ..ui.server import ui
 
-    ui(repo_path, host=host, port=port, open_browser=open_browser, quiet=not verbose)
+    ui(
+        repo_path,
+        host=host,
+        port=port,
+        open_browser=open_browser,
+        quiet=not verbose,
+        announce=lambda text: click.echo(text, err=True),
+    )

@@ -50,9 +50,14 @@ def parse_in_repo(
 
 
 def say(hook: str, text: str) -> None:
-    """Write a hook's message to stderr (git and pre-commit show it to the user)."""
+    """Write a hook's message to stderr (git and pre-commit show it to the user).
+
+    This is the hook's own output, as a command's is, not a library diagnostic:
+    each hook is an entry point of its own, so it writes to its stream itself.
+    """
     for line in text.rstrip("\n").splitlines() or [""]:
-        print(f"gitxp {hook}: {line}" if line else "", file=sys.stderr)
+        sys.stderr.write(f"gitxp {hook}: {line}\n" if line else "\n")
+    sys.stderr.flush()
 
 
 def discover(path: str = ".") -> GitRepo | None:

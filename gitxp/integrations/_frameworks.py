@@ -12,13 +12,15 @@ from __future__ import annotations
 import contextlib
 import enum
 import importlib
+import logging
 import math
 import os
-import sys
 from collections.abc import Mapping
 from typing import Any
 
 from ..errors import MissingExtraError
+
+log = logging.getLogger("gitxp.integrations._frameworks")
 
 MAX_PARAM_DEPTH = 6  # nested configs deeper than this are kept as text
 
@@ -247,5 +249,5 @@ def to_number(value: Any) -> float | None:
 
 
 def warn(message: str) -> None:
-    """Report a problem without stopping the training loop."""
-    print(f"gitxp: {message}", file=sys.stderr)
+    """Report a problem (a logged warning) without stopping the training loop."""
+    log.warning("gitxp: %s", message)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import mlflow_fluent as fluent
+from . import mlflow_search as search
 from .mlflow_entities import Experiment, Metric, Run
 
 
@@ -45,24 +46,24 @@ class MlflowClient:
 
     def get_run(self, run_id: str) -> Run:
         with self._use():
-            return fluent.get_run(run_id)
+            return search.get_run(run_id)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         with self._use():
-            return fluent.get_metric_history(run_id, key)
+            return search.get_metric_history(run_id, key)
 
     def search_runs(
         self,
         experiment_ids: list[str] | str,
         filter_string: str = "",
-        run_view_type: int = fluent.RUN_VIEW_ACTIVE_ONLY,
+        run_view_type: int = search.RUN_VIEW_ACTIVE_ONLY,
         max_results: int = 1000,
         order_by: list[str] | None = None,
         page_token: str | None = None,
     ) -> list[Run]:
         """Runs of the given experiments (ids are names), as MLflow `Run` objects."""
         with self._use():
-            runs = fluent.search_runs(
+            runs = search.search_runs(
                 experiment_ids=experiment_ids,
                 filter_string=filter_string,
                 max_results=max_results,
@@ -87,7 +88,7 @@ class MlflowClient:
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         """The artifact files of a run (below *path* when given)."""
-        with self._use(), fluent._repo() as repo:
+        with self._use(), fluent.tracking_repo() as repo:
             files = (
                 repo.run(run_id).artifacts(path or None) if path else repo.run(run_id).artifacts()
             )
@@ -98,7 +99,7 @@ class MlflowClient:
         import tempfile
 
         target = dst_path or tempfile.mkdtemp(prefix="gitxp-artifacts-")
-        with self._use(), fluent._repo() as repo:
+        with self._use(), fluent.tracking_repo() as repo:
             repo.run(run_id).download_artifacts(path or None, target)
         return os.path.join(target, path) if path else target
 
@@ -107,12 +108,12 @@ class MlflowClient:
         self._edit(run_id, {key: value})
 
     def _edit(self, run_id: str, tags: Mapping[str, Any]) -> None:
-        for active in fluent._stack():
+        for active in fluent.active_stack():
             if active.gitxp_run.id == run_id:
                 fluent.apply_tags(active.gitxp_run, tags)
                 return
         with self._use():
-            edit_tags(fluent._repo_path(), run_id, tags)
+            edit_tags(fluent.tracking_path(), run_id, tags)
 
 
 def edit_tags(path: str | os.PathLike[str], run_ref: str, tags: Mapping[str, Any]) -> None:

@@ -116,42 +116,46 @@ def read_meta_yaml(path: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _read_values(directory: str) -> dict[str, str]:
-    """params/ or tags/: one file per key (keys with '/' are nested directories)."""
-    out: dict[str, str] = {}
+def _key_files(directory: str) -> Iterator[tuple[str, str]]:
+    """(key, file path) of each file below *directory*, in order; keys with '/' are nested.
+
+    MLflow's params/, tags/ and metrics/ keep one file per key. A missing
+    directory has none.
+    """
     if not os.path.isdir(directory):
-        return out
+        return
     for base, dirs, files in os.walk(directory):
         dirs.sort()
         for name in sorted(files):
             full = os.path.join(base, name)
-            key = os.path.relpath(full, directory).replace(os.sep, "/")
-            with open(full, encoding="utf-8") as f:
-                out[key] = f.read()
+            yield os.path.relpath(full, directory).replace(os.sep, "/"), full
+
+
+def _read_values(directory: str) -> dict[str, str]:
+    """params/ or tags/: the text of each key's file."""
+    out: dict[str, str] = {}
+    for key, full in _key_files(directory):
+        with open(full, encoding="utf-8") as f:
+            out[key] = f.read()
     return out
 
 
 def _read_metric_files(directory: str) -> dict[str, tuple[list[int], list[int], list[float]]]:
+    """metrics/: each key's (steps, timestamps, values), one `timestamp value [step]` a line."""
     out: dict[str, tuple[list[int], list[int], list[float]]] = {}
-    if not os.path.isdir(directory):
-        return out
-    for base, dirs, files in os.walk(directory):
-        dirs.sort()
-        for name in sorted(files):
-            full = os.path.join(base, name)
-            key = os.path.relpath(full, directory).replace(os.sep, "/")
-            steps: list[int] = []
-            stamps: list[int] = []
-            values: list[float] = []
-            with open(full, encoding="utf-8") as f:
-                for line in f:
-                    parts = line.split()
-                    if len(parts) < 2:
-                        continue
-                    stamps.append(int(parts[0]))
-                    values.append(float(parts[1]))
-                    steps.append(int(parts[2]) if len(parts) > 2 else 0)
-            out[key] = (steps, stamps, values)
+    for key, full in _key_files(directory):
+        steps: list[int] = []
+        stamps: list[int] = []
+        values: list[float] = []
+        with open(full, encoding="utf-8") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) < 2:
+                    continue
+                stamps.append(int(parts[0]))
+                values.append(float(parts[1]))
+                steps.append(int(parts[2]) if len(parts) > 2 else 0)
+        out[key] = (steps, stamps, values)
     return out
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..errors import GitxpError, InvalidValueError
 from . import mlflow_fluent as fluent
+from . import mlflow_logging, mlflow_search
 
 MODEL_FILE = "model.pkl"
 META_FILE = "model.json"
@@ -133,7 +134,7 @@ def log_model(
     model_name = (name or artifact_path or "model").strip("/")
     if not model_name:
         raise InvalidValueError("name", "a model needs a non-empty name")
-    run = fluent._require("log_model")
+    run = fluent.run_for("log_model")
     with tempfile.TemporaryDirectory(prefix="gitxp-model-") as tmp:
         local = os.path.join(tmp, "model")
         save_model(
@@ -145,7 +146,7 @@ def log_model(
             artifact_path=model_name,
             registered_model_name=registered_model_name,
         )
-        fluent.log_artifacts(local, model_name, run_id=run.id)
+        mlflow_logging.log_artifacts(local, model_name, run_id=run.id)
     return ModelInfo(
         model_uri=f"runs:/{run.id}/{model_name}",
         model_id=f"m-{run.id}-{model_name}",
@@ -190,7 +191,7 @@ def parse_model_id(model_id: str) -> tuple[str, str]:
 
 def _download(run_ref: str, path: str, dst: str) -> str:
     """Copy the artifacts below *path* of a run into *dst*; returns the local directory."""
-    with fluent._repo() as repo:
+    with fluent.tracking_repo() as repo:
         record = repo.run(run_ref)
         record.download_artifacts(path or None, dst)
     return os.path.join(dst, path) if path else dst
@@ -198,7 +199,7 @@ def _download(run_ref: str, path: str, dst: str) -> str:
 
 def load_model(model_uri: str, dst_path: str | None = None) -> Any:
     """Load a model logged with `log_model` (or saved with `save_model`) and return it."""
-    fluent._flush_active()
+    mlflow_search.flush_active()
     run_ref, path = parse_model_uri(model_uri)
     if run_ref is None:
         return _load_dir(path)

@@ -19,14 +19,16 @@ existing training code runs unchanged.
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 from collections.abc import Mapping
 from typing import Any
 
 from .tensorboard import clean_key
 
 __all__ = ["SummaryWriter"]
+
+log = logging.getLogger("gitxp.integrations.tensorboard_writer")
 
 
 class SummaryWriter:
@@ -142,10 +144,10 @@ class SummaryWriter:
             def ignored(*args: Any, **kwargs: Any) -> None:
                 if name not in self._warned:
                     self._warned.add(name)
-                    print(
-                        f"gitxp.tensorboard: {name}() is not recorded (gitxp keeps scalars, "
+                    log.warning(
+                        "gitxp.tensorboard: %s() is not recorded (gitxp keeps scalars, "
                         "hparams and text); log files with gitxp.log_artifact",
-                        file=sys.stderr,
+                        name,
                     )
 
             return ignored

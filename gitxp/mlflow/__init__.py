@@ -20,17 +20,20 @@ from ..integrations.mlflow_entities import Experiment, Metric, Run, RunData, Run
 from ..integrations.mlflow_fluent import (
     ActiveRun,
     active_run,
-    autolog,
     create_experiment,
-    delete_tag,
     end_run,
-    get_artifact_uri,
     get_experiment,
     get_experiment_by_name,
-    get_metric_history,
-    get_run,
     get_tracking_uri,
-    last_active_run,
+    search_experiments,
+    set_experiment,
+    set_tracking_uri,
+    start_run,
+)
+from ..integrations.mlflow_logging import (
+    autolog,
+    delete_tag,
+    get_artifact_uri,
     log_artifact,
     log_artifacts,
     log_dict,
@@ -41,15 +44,16 @@ from ..integrations.mlflow_fluent import (
     log_param,
     log_params,
     log_text,
-    search_experiments,
-    search_runs,
-    set_experiment,
     set_tag,
     set_tags,
-    set_tracking_uri,
-    start_run,
 )
 from ..integrations.mlflow_models import set_logged_model_tags
+from ..integrations.mlflow_search import (
+    get_metric_history,
+    get_run,
+    last_active_run,
+    search_runs,
+)
 from . import entities, models, pyfunc, sklearn, tracking
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..integrations.mlflow_fluent import autolog
+from ..integrations.mlflow_logging import autolog
 from ..integrations.mlflow_models import load_model, log_model, save_model
 
 __all__ = ["autolog", "load_model", "log_model", "save_model"]

@@ -507,5 +507,5 @@ def reproduce(
             ref, tip = r.resolve(launched.run_id)
             edit_run(r.git, ref, tip, f"reproduction {result.verdict}", record_verdict)
         except GitxpError as exc:  # the verdict is still returned and printed
-            print(f"gitxp: could not record the verdict: {exc}", file=sys.stderr)
+            log.warning("gitxp: could not record the verdict: %s", exc)
         return result

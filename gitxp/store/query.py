@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..git.repository import GitRepo
+
+log = logging.getLogger("gitxp.store.query")
 
 CACHE_FILE = "index-v1.json"
 # 2: rows are validated against the schema (a version-1 cache may hold rows that are not)
@@ -199,9 +201,9 @@ class RunIndex:
         return out
 
     def warn_broken(self) -> None:
-        """Say on stderr, one line each, which runs are listed as CORRUPT and why."""
+        """Log a warning, one line each, for the runs listed as CORRUPT and why."""
         for ref, reason in sorted(self.broken.items()):
-            print(f"warning: {ref} is CORRUPT ({reason}); listed, not read", file=sys.stderr)
+            log.warning("warning: %s is CORRUPT (%s); listed, not read", ref, reason)
 
 
 def public_row(row: dict[str, Any]) -> dict[str, Any]:

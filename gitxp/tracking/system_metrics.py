@@ -35,15 +35,17 @@ the GIL time of one sample (about a millisecond) per interval.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
-import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import InvalidValueError, MissingExtraError
+
+log = logging.getLogger("gitxp.tracking.system_metrics")
 
 ENV_ENABLE = "GITXP_SYSTEM_METRICS"
 ENV_SECONDS = "GITXP_SYSTEM_METRICS_SECONDS"
@@ -56,6 +58,9 @@ PARENT_SAMPLES = "parent"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off", PARENT_SAMPLES}
 _MB = 1024 * 1024
+# metric name -> field of psutil's disk_io_counters() / net_io_counters(), as MB/s
+DISK_RATES = {"disk_read_mb_per_s": "read_bytes", "disk_write_mb_per_s": "write_bytes"}
+NETWORK_RATES = {"network_recv_mb_per_s": "bytes_recv", "network_sent_mb_per_s": "bytes_sent"}
 CHILD_SCAN_SECONDS = 5.0  # how often the process tree is listed again (new workers)
 
 Sink = Callable[[str, float, int, int], None]
@@ -239,22 +244,10 @@ class Probe:
             out[PREFIX + "process_cpu_percent"] = tree[0]
             out[PREFIX + "process_memory_rss_mb"] = tree[1] / _MB
         disk = self._disk_counters()
-        if disk is not None and self._disk is not None:
-            out[PREFIX + "disk_read_mb_per_s"] = _rate(
-                disk.read_bytes, self._disk.read_bytes, elapsed
-            )
-            out[PREFIX + "disk_write_mb_per_s"] = _rate(
-                disk.write_bytes, self._disk.write_bytes, elapsed
-            )
+        out.update(_rates(disk, self._disk, elapsed, DISK_RATES))
         self._disk = disk
         net = self._net_counters()
-        if net is not None and self._net is not None:
-            out[PREFIX + "network_recv_mb_per_s"] = _rate(
-                net.bytes_recv, self._net.bytes_recv, elapsed
-            )
-            out[PREFIX + "network_sent_mb_per_s"] = _rate(
-                net.bytes_sent, self._net.bytes_sent, elapsed
-            )
+        out.update(_rates(net, self._net, elapsed, NETWORK_RATES))
         self._net = net
         if self._gpus is not None:
             out.update(self._gpus.sample())
@@ -265,9 +258,18 @@ class Probe:
             self._gpus.close()
 
 
-def _rate(new: int, old: int, seconds: float) -> float:
-    # counters wrap or reset (a NIC going away): report 0 rather than a negative rate
-    return max(new - old, 0) / _MB / seconds
+def _rates(new: Any, old: Any, seconds: float, names: Mapping[str, str]) -> dict[str, float]:
+    """MB/s between two readings of psutil counters, per metric name (*names*: name -> field).
+
+    Nothing until there are two readings. Counters wrap or reset (a NIC
+    going away): that reports 0 rather than a negative rate.
+    """
+    if new is None or old is None:
+        return {}
+    return {
+        PREFIX + name: max(getattr(new, field) - getattr(old, field), 0) / _MB / seconds
+        for name, field in names.items()
+    }
 
 
 class SystemMetricsSampler:
@@ -327,7 +329,7 @@ class SystemMetricsSampler:
             self.samples += 1
             self._last_sample = time.monotonic()
         except Exception as exc:  # a failing probe must never take the training loop down
-            print(f"gitxp: system metrics sample failed: {exc}", file=sys.stderr)
+            log.warning("gitxp: system metrics sample failed: %s", exc)
 
     def stop(self, final_sample: bool = True) -> None:
         if self._stop.is_set():

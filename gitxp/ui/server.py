@@ -28,9 +28,10 @@ import gzip
 import hashlib
 import io
 import ipaddress
+import logging
 import socket
-import sys
 import threading
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -42,6 +43,8 @@ from ..present.jsonable import compact_json
 from ..present.views import UIData
 from .api import ENDPOINTS, JSON_TYPE, Answer, Query
 from .connections import ConnectionServer, Limits
+
+log = logging.getLogger("gitxp.ui.server")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -348,7 +351,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.close_connection = True
         except Exception as exc:  # a bug: answer 500, say it on the console
-            print(f"gitxp ui: internal error on {self.path}: {exc!r}", file=sys.stderr)
+            log.error("gitxp ui: internal error on %s: %r", self.path, exc)
             self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error: {type(exc).__name__}")
 
     # -- routes ----------------------------------------------------------------------
@@ -403,17 +406,23 @@ def ui(
     port: int = DEFAULT_PORT,
     open_browser: bool = False,
     quiet: bool = True,
+    announce: Callable[[str], None] = log.info,
 ) -> None:
-    """Serve the web UI for the repository at *path* until interrupted."""
+    """Serve the web UI for the repository at *path* until interrupted.
+
+    *announce* receives what the person who started it wants to see: where
+    it serves and that it stopped (`gitxp ui` prints it; by default it is
+    logged at INFO).
+    """
     if host not in LOCAL_NAMES:
-        print(
-            f"warning: serving on {host}: anyone who can reach this address can read every "
+        log.warning(
+            "warning: serving on %s: anyone who can reach this address can read every "
             "run, its params, notes, code and artifacts (use the default 127.0.0.1 to keep it "
             "private)",
-            file=sys.stderr,
+            host,
         )
     server = UIServer(path, host, port, quiet=quiet)
-    print(f"gitxp ui: serving {server.repo.path} at {server.url} (Ctrl-C to stop)", file=sys.stderr)
+    announce(f"gitxp ui: serving {server.repo.path} at {server.url} (Ctrl-C to stop)")
     if open_browser:
         import webbrowser
 
@@ -421,4 +430,4 @@ def ui(
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        print("gitxp ui: stopped", file=sys.stderr)
+        announce("gitxp ui: stopped")

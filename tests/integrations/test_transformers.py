@@ -110,11 +110,11 @@ def test_callback_joins_the_active_run(repo: Path, tmp_path: Path) -> None:
 
 
 def test_a_param_clash_is_reported_not_raised(
-    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    repo: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with gitxp.start_run(params={"learning_rate": 0.5}) as run:
         _trainer(tmp_path, GitxpCallback(), max_steps=2).train()
-    err = capsys.readouterr().err
+    err = caplog.text
     assert "learning_rate=0.001 (kept 0.5)" in err
     record = gitxp.open().run(run.id)
     assert record.params["learning_rate"] == 0.5

@@ -8,6 +8,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections import namedtuple
 from pathlib import Path
 
 import pytest
@@ -160,6 +161,25 @@ def test_sampler_feeds_any_sink_and_measures_a_child_process_tree() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_disk_and_network_rates_are_megabytes_per_second_and_never_negative() -> None:
+    import psutil
+
+    probe = system_metrics.Probe()
+    time.sleep(0.05)
+    keys = set(probe.sample())
+    for counters, names in (
+        (psutil.disk_io_counters(), system_metrics.DISK_RATES),
+        (psutil.net_io_counters(), system_metrics.NETWORK_RATES),
+    ):
+        wanted = {system_metrics.PREFIX + name for name in names}
+        assert (wanted <= keys) == (counters is not None), keys
+    net_io = namedtuple("net_io", "bytes_recv bytes_sent")  # the fields read of psutil's
+    old, new = net_io(10 * 2**20, 50 * 2**20), net_io(14 * 2**20, 2**20)  # sent: reset
+    rates = system_metrics._rates(new, old, 2.0, system_metrics.NETWORK_RATES)
+    assert rates == {"system/network_recv_mb_per_s": 2.0, "system/network_sent_mb_per_s": 0.0}
+    assert system_metrics._rates(new, None, 2.0, system_metrics.NETWORK_RATES) == {}
 
 
 CHILD = """
