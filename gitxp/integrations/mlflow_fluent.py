@@ -221,6 +221,7 @@ def start_run(
     """Start (or with *run_id*, resume) a run; use it as a context manager."""
     from ..git.repository import GitRepo
     from ..tracking import context, fluent
+    from ..tracking.options import RunOptions
     from ..tracking.run import Run as GitxpRun
 
     stack = _stack()
@@ -259,14 +260,14 @@ def start_run(
             if experiment is None and stack and _global["experiment"] is None:
                 experiment = stack[-1].gitxp_run.experiment  # nested runs stay with the parent
             experiment = experiment or _current_experiment()
-            run = GitxpRun(
-                git,
+            options = RunOptions(
                 experiment=experiment,
                 name=name,
                 tags=tags,
                 notes=notes,
                 extra_meta={"parent": parent} if parent else None,
             )
+            run = GitxpRun(git, options)
     except BaseException:
         git.close()
         raise
@@ -434,7 +435,7 @@ def log_artifacts(
 def _log_bytes(call: str, data: bytes, artifact_file: str, run_id: str | None = None) -> None:
     from ..store.artifacts import log_content
 
-    log_content(_require(call, run_id), data, artifact_file)
+    log_content(_require(call, run_id)._writer, data, artifact_file)
 
 
 def log_text(text: str, artifact_file: str, run_id: str | None = None) -> None:
