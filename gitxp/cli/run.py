@@ -133,11 +133,11 @@ def run_command(
     from ..tracking.options import RunOptions
 
     options = RunOptions(
-        experiment,
-        name,
-        parse_pairs(params, "param"),
-        parse_pairs(tags, "tag", typed=False),
-        note,
+        experiment=experiment,
+        name=name,
+        params=parse_pairs(params, "param"),
+        tags=parse_pairs(tags, "tag", typed=False),
+        notes=note,
         system_metrics=system_metrics,
         system_metrics_seconds=system_metrics_seconds,
     )
