@@ -71,6 +71,7 @@ __all__ = [
     "RunActiveError",
     "RunFinishedError",
     "RunNotFoundError",
+    "RunOptions",
     "RunRecord",
     "RunWriteError",
     "UncommittedChangesError",
@@ -107,6 +108,7 @@ __all__ = [
 # public name -> module that defines it; loaded on first access (PEP 562)
 _LAZY = {
     "Run": "tracking.run",
+    "RunOptions": "tracking.options",
     "Repo": "store.repo",
     "open": "store.repo",
     "RunRecord": "store.record",
@@ -161,6 +163,7 @@ if TYPE_CHECKING:
         set_tags,
         start_run,
     )
+    from .tracking.options import RunOptions
     from .tracking.run import Run
 
 

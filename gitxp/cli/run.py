@@ -128,11 +128,19 @@ def run_command(
       gitxp run -q --format json -- ./eval.sh > /dev/null
       gitxp run --system-metrics --system-metrics-seconds 5 -- python train.py
     """
-    from ..ops.launch import OUTPUT_CAP, launch
+    from ..ops.launch import OUTPUT_CAP, ProcessOptions, launch_run
     from ..ops.pairs import parse_pairs
+    from ..tracking.options import RunOptions
 
-    param_values = parse_pairs(params, "param")
-    tag_values = parse_pairs(tags, "tag", typed=False)
+    options = RunOptions(
+        experiment=experiment,
+        name=name,
+        params=parse_pairs(params, "param"),
+        tags=parse_pairs(tags, "tag", typed=False),
+        notes=note,
+        system_metrics=system_metrics,
+        system_metrics_seconds=system_metrics_seconds,
+    )
     ambiguous = bool(name) and _warn_if_taken(str(name).strip())
 
     def started(run: Any) -> None:
@@ -142,19 +150,8 @@ def run_command(
                 err=True,
             )
 
-    result = launch(
-        list(cmd),
-        experiment=experiment,
-        name=name,
-        params=param_values,
-        tags=tag_values,
-        notes=note,
-        stream=not quiet,
-        output_cap=0 if no_capture else OUTPUT_CAP,
-        on_start=started,
-        system_metrics=system_metrics,
-        system_metrics_seconds=system_metrics_seconds,
-    )
+    process = ProcessOptions(stream=not quiet, output_cap=0 if no_capture else OUTPUT_CAP)
+    result = launch_run(list(cmd), options, process, on_start=started)
     if fmt == "json":
         click.echo(dump_json(result.to_dict()), err=True)
     else:

@@ -82,7 +82,8 @@ def sweep_command(
       gitxp sweep -p lr=0.01,0.1 --print-commands -- python train.py > jobs.txt
       parallel -j 8 < jobs.txt        # or one line per Slurm array task; then gitxp push
     """
-    from ..ops.sweep import parse_grid, sweep, sweep_commands
+    from ..ops.sweep import parse_grid, plan, sweep, sweep_commands
+    from ..tracking.options import RunOptions
 
     grid = parse_grid(params)
     argv = list(cmd)
@@ -105,14 +106,12 @@ def sweep_command(
 
     result = sweep(
         argv,
-        grid,
-        random=random_n,
-        seed=seed,
+        plan(grid, random_n, seed),
+        RunOptions(experiment=experiment),
+        name=name,
         jobs=jobs,
         metric=metric,
         goal=goal,
-        experiment=experiment,
-        name=name,
         repo=repo_path,
         stream=jobs == 1 and fmt != "json",
         on_done=done,

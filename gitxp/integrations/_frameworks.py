@@ -152,9 +152,10 @@ def _reopen(run_id: str, root: str) -> Any:
     """
     from ..git.repository import GitRepo
     from ..tracking.context import push_active
+    from ..tracking.options import RunOptions
     from ..tracking.run import Run
 
-    run = Run(GitRepo.discover(root), _join=run_id, system_metrics=False)
+    run = Run(GitRepo.discover(root), RunOptions(system_metrics=False), _join=run_id)
     push_active(run)  # so that interpreter exit commits what it holds
     return run
 

@@ -290,6 +290,7 @@ def _new_run(
 
     MLflow's reserved tags (run name, note, parent) become the gitxp concepts.
     """
+    from ..tracking.options import RunOptions
     from ..tracking.run import Run as GitxpRun
 
     tags = dict(tags or {})
@@ -302,14 +303,14 @@ def _new_run(
     experiment = experiment_name(experiment_id)
     if experiment is None and inner is not None and _global["experiment"] is None:
         experiment = inner.experiment  # nested runs stay with the parent
-    return GitxpRun(
-        git,
+    options = RunOptions(
         experiment=experiment or current_experiment(),
         name=name,
         tags=tags,
         notes=notes,
         extra_meta={"parent": parent} if parent else None,
     )
+    return GitxpRun(git, options)
 
 
 def _end(active: ActiveRun, status: str, error: str | None = None) -> None:

@@ -355,6 +355,7 @@ def write_run(
     """Record one source run as a finished gitxp run; returns its id."""
     from ..format import storage
     from ..git.repository import GitRepo
+    from ..tracking.options import RunOptions
     from ..tracking.run import Run
 
     git = GitRepo.discover(root)  # the run closes it when it ends
@@ -373,8 +374,7 @@ def write_run(
         # the recorded commit exists here: the run hangs off the code it really ran
         known_code = code_commit
         extra["branch"] = None
-    run = Run(
-        git,
+    options = RunOptions(
         experiment=experiment,
         name=usable_run_name(src.name),  # "run 1" -> run-1: names must be shell-safe
         params=dict(src.params)
@@ -388,8 +388,9 @@ def write_run(
         extra_meta=extra,
         code_commit=known_code,
     )
+    run = Run(git, options)
     try:
-        run._put_file(
+        run._writer.put_file(
             storage.ENV_FILE,
             storage.dumps(
                 {"imported_from": source, "note": f"the environment of {tool} runs is unknown"}

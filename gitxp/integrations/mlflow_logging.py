@@ -109,7 +109,7 @@ def _log_bytes(call: str, data: bytes, artifact_file: str, run_id: str | None = 
     """Store *data* as the artifact *artifact_file* of the run *call* writes to."""
     from ..store.artifacts import log_content
 
-    log_content(run_for(call, run_id), data, artifact_file)
+    log_content(run_for(call, run_id)._writer, data, artifact_file)
 
 
 def log_text(text: str, artifact_file: str, run_id: str | None = None) -> None:

@@ -29,17 +29,25 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import IO, Any
+from dataclasses import asdict, dataclass, replace
+from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import CommandNotFoundError, InvalidValueError, UsageError
 from ..format import storage
-from ..format.values import check_key, normalize_param
+from ..tracking.options import RunOptions, options_from
+
+if TYPE_CHECKING:
+    from ..git.repository import GitRepo
+    from ..tracking.run import Run
 
 OUTPUT_CAP = 1024 * 1024  # bytes of output kept in the run (the tail)
 FORWARDED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 _LINE_CAP = 65536  # a line longer than this is stored in pieces
 _READER_GRACE_SECONDS = 2.0  # output still arriving after CMD exited (its children)
+# the keywords of `launch` that are not run settings (`RunOptions`) but CMD's
+_NOT_RUN_OPTIONS = frozenset(
+    ["cmd", "repo", "cwd", "env", "unset_env", "stream", "output_cap", "on_start", "record_cwd"]
+)
 
 
 @dataclass(frozen=True)
@@ -197,6 +205,25 @@ def status_of(returncode: int, signalled: bool) -> str:
     return "FAILED"
 
 
+@dataclass(frozen=True)
+class ProcessOptions:
+    """How `launch` runs CMD: where, in which environment, and what becomes of its output.
+
+    *cwd*: where CMD runs (default: the current directory); *record_cwd*: the
+    directory the run records (default: *cwd* relative to the repository).
+    *env* adds or overrides variables, *unset_env* removes some. With
+    *stream* CMD's output goes to this process's stdout/stderr as it comes;
+    its last *output_cap* bytes are stored in the run (0: none).
+    """
+
+    cwd: str | os.PathLike[str] | None = None
+    env: Mapping[str, str] | None = None
+    unset_env: Sequence[str] = ()
+    stream: bool = True
+    output_cap: int = OUTPUT_CAP
+    record_cwd: str | None = None
+
+
 def launch(
     cmd: Sequence[str],
     experiment: str | None = None,
@@ -234,53 +261,38 @@ def launch(
         result = gitxp.launch(["python", "train.py"], params={"lr": 0.1})
         result.status, result.exit_code
     """
-    from ..git.repository import GitRepo
-    from ..tracking.fluent import ENV_RUN_ID, ENV_RUN_REPO
-    from ..tracking.run import Run
+    options = options_from(locals(), besides=_NOT_RUN_OPTIONS)  # first: locals() are the keywords
+    process = ProcessOptions(cwd, env, unset_env, stream, output_cap, record_cwd)
+    return launch_run(cmd, options, process, repo=repo, on_start=on_start)
 
-    items = None if isinstance(cmd, (str, bytes)) else list(cmd)  # any iterable, read once
-    if items is None or not all(isinstance(a, (str, os.PathLike)) for a in items):
-        raise InvalidValueError(
-            "command", f"{cmd!r}: give the program and its arguments as a list of strings"
-        )
-    argv = [os.fspath(a) for a in items]
-    if not argv:
-        raise UsageError("no command given; e.g. gitxp run -- python train.py")
+
+def launch_run(
+    cmd: Sequence[str],
+    options: RunOptions,
+    process: ProcessOptions | None = None,
+    *,
+    repo: str | os.PathLike[str] = ".",
+    on_start: Callable[[Any], None] | None = None,
+) -> LaunchResult:
+    """`launch` with its settings as objects: the run's *options*, CMD's *process*."""
+    from ..git.repository import GitRepo
+
+    process = ProcessOptions() if process is None else process
+    argv = _argv(cmd)
     git = GitRepo.discover(repo)
     if git.bare:
         git.close()
         git.require_work_tree("gitxp run")
-    run_dir = os.path.abspath(os.fspath(cwd)) if cwd is not None else os.getcwd()
+    run_dir = os.path.abspath(os.fspath(process.cwd)) if process.cwd is not None else os.getcwd()
     child_env = dict(os.environ)
-    for name_ in unset_env:
-        child_env.pop(name_, None)
-    if env:
-        child_env.update(env)
+    for name in process.unset_env:
+        child_env.pop(name, None)
+    child_env.update(process.env or {})
     try:
         _resolve_program(argv, run_dir, child_env.get("PATH"))
-        from ..tracking.system_metrics import resolve as resolve_system_metrics
-
         # sampled here, for CMD's whole process tree, whatever language CMD is in
-        sm_interval = resolve_system_metrics(system_metrics, system_metrics_seconds)
-        if record_cwd is None:
-            rel = os.path.relpath(run_dir, git.root)
-            record_cwd = "." if rel.startswith("..") else rel.replace(os.sep, "/")
-        clean = {check_key("param", k): normalize_param(k, v) for k, v in (params or {}).items()}
-        from ..tracking.redaction import command_record
-
-        command = command_record(argv, cwd=record_cwd, source="cli", params=clean)
-        run = Run(
-            git,
-            experiment=experiment,
-            name=name,
-            params=clean,
-            tags=tags,
-            notes=notes,
-            command=command,
-            extra_meta={"supervised": True, **(extra_meta or {})},
-            code_commit=code_commit,
-            system_metrics=False,
-        )
+        sampling = options.sampling_interval()
+        run = _start_run(git, argv, options, run_dir, process.record_cwd)
     except BaseException:
         git.close()
         raise
@@ -288,148 +300,211 @@ def launch(
     run._pause_checkpoints()
     if on_start is not None:
         on_start(run)
-    child_env[ENV_RUN_ID] = run.id
-    child_env[ENV_RUN_REPO] = git.root
-    child_env.setdefault("PYTHONUNBUFFERED", "1")  # stream Python output as it comes
-    if sm_interval is not None:
-        from ..tracking.system_metrics import ENV_ENABLE, PARENT_SAMPLES
+    known = _child_environment(child_env, run.id, git.root, argv, sampling)
+    child = _Child(argv, run_dir, child_env, process.stream)
+    return _supervise(run, child, process.output_cap, sampling, known)
 
-        child_env[ENV_ENABLE] = PARENT_SAMPLES  # CMD's own gitxp must not sample twice
+
+def _argv(cmd: Sequence[str]) -> list[str]:
+    """*cmd* as a list of strings (any iterable of str or paths, read once), or raise."""
+    items = None if isinstance(cmd, (str, bytes)) else list(cmd)
+    if items is None or not all(isinstance(a, (str, os.PathLike)) for a in items):
+        raise InvalidValueError(
+            "command", f"{cmd!r}: give the program and its arguments as a list of strings"
+        )
+    argv = [os.fspath(a) for a in items]
+    if not argv:
+        raise UsageError("no command given; e.g. gitxp run -- python train.py")
+    return argv
+
+
+def _start_run(
+    git: GitRepo, argv: list[str], options: RunOptions, run_dir: str, record_cwd: str | None
+) -> Run:
+    """The run recording CMD *argv* (run in *run_dir*), created as *options* say."""
+    from ..tracking.redaction import command_record
+    from ..tracking.run import Run
+
+    if record_cwd is None:
+        rel = os.path.relpath(run_dir, git.root)
+        record_cwd = "." if rel.startswith("..") else rel.replace(os.sep, "/")
+    params = dict(options.params or {})
+    command = command_record(argv, cwd=record_cwd, source="cli", params=params)
+    extra = {"supervised": True, **(options.extra_meta or {})}
+    # the launcher samples CMD's process tree itself (BufferedSampler), not the run
+    return Run(git, replace(options, command=command, extra_meta=extra, system_metrics=False))
+
+
+def _child_environment(
+    env: dict[str, str], run_id: str, root: str, argv: list[str], sampling: float | None
+) -> list[str]:
+    """Point CMD's environment *env* at the run *run_id* in the repository at *root*; return
+    the secrets CMD's output must not show."""
     from ..tracking.environment import allowed_variable
+    from ..tracking.fluent import ENV_RUN_ID, ENV_RUN_REPO
     from ..tracking.redaction import argv_secrets, environment_secrets
 
+    env[ENV_RUN_ID] = run_id
+    env[ENV_RUN_REPO] = root
+    env.setdefault("PYTHONUNBUFFERED", "1")  # stream Python output as it comes
+    if sampling is not None:
+        from ..tracking.system_metrics import ENV_ENABLE, PARENT_SAMPLES
+
+        env[ENV_ENABLE] = PARENT_SAMPLES  # CMD's own gitxp must not sample twice
     # what is hidden in run.json and env.json is hidden in output.log too, wherever it appears
-    known = [*argv_secrets(argv), *environment_secrets(child_env, allowed_variable)]
-    return _supervise(run, argv, run_dir, child_env, stream, output_cap, sm_interval, known)
+    return [*argv_secrets(argv), *environment_secrets(env, allowed_variable)]
 
 
-def _supervise(
-    run: Any,
-    argv: list[str],
-    cwd: str,
-    env: dict[str, str],
-    stream: bool,
-    cap: int,
-    sm_interval: float | None = None,
-    known: Sequence[str] = (),
-) -> LaunchResult:
-    tail = _Tail(cap)
-    # Three ways to be started, three ways to pass signals on:
-    # - at a terminal: CMD shares our (foreground) process group, so Ctrl-C,
-    #   Ctrl-Z and a hangup reach it straight from the terminal, exactly once;
-    #   we only note SIGINT/SIGHUP and pass on SIGTERM, which comes from `kill`.
-    # - otherwise (CI, a scheduler, a pipeline): CMD gets a process group of
-    #   its own and every signal sent to us goes to that whole group.
-    # - from a thread other than the main one (several runs at once): no
-    #   handlers can be installed; CMD shares our group and gets Ctrl-C directly.
-    main = threading.current_thread() is threading.main_thread()
-    interactive = main and _interactive()
-    own_group = main and not interactive
-    started = time.monotonic()
+@dataclass
+class _Child:
+    """CMD as it is started: its argv, directory, environment, and whether its output is shown."""
+
+    argv: list[str]
+    cwd: str
+    env: dict[str, str]
+    stream: bool
+
+
+class _Signals:
+    """Passing the signals sent to the launcher on to CMD, and noting which came.
+
+    Three ways to be started, three ways to pass signals on:
+    - at a terminal: CMD shares our (foreground) process group, so Ctrl-C,
+      Ctrl-Z and a hangup reach it straight from the terminal, exactly once;
+      we only note SIGINT/SIGHUP and pass on SIGTERM, which comes from `kill`.
+    - otherwise (CI, a scheduler, a pipeline): CMD gets a process group of
+      its own and every signal sent to us goes to that whole group.
+    - from a thread other than the main one (several runs at once): no
+      handlers can be installed; CMD shares our group and gets Ctrl-C directly.
+    """
+
+    def __init__(self) -> None:
+        self.main = threading.current_thread() is threading.main_thread()
+        self.interactive = self.main and _interactive()
+        self.own_group = self.main and not self.interactive
+        self.received: list[int] = []
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._previous: dict[int, Any] = {}
+
+    def forward(self, signum: int, frame: Any) -> None:
+        proc = self.proc
+        if proc is None:  # not started yet: nothing to pass it on to
+            return
+        # a CMD that ignores it (SIGINT inherited ignored from a non-interactive shell) runs on:
+        # its run ends as CMD does, not KILLED
+        if not ignores_signal(proc.pid, signum):
+            self.received.append(signum)
+        if self.interactive and signum in (signal.SIGINT, signal.SIGHUP):
+            return  # the terminal sent it to CMD as well
+        with contextlib.suppress(OSError):
+            if self.own_group:
+                os.killpg(proc.pid, signum)
+            else:
+                proc.send_signal(signum)
+
+    def install(self, proc: subprocess.Popen[bytes]) -> None:
+        """Forward the signals sent to us to *proc* (from the main thread only)."""
+        self.proc = proc
+        if self.main:
+            for sig_name in FORWARDED_SIGNALS:
+                signum = getattr(signal, sig_name)
+                self._previous[signum] = signal.signal(signum, self.forward)
+
+    def wait(self, proc: subprocess.Popen[bytes]) -> int:
+        """Wait for *proc* (CMD) to exit, forwarding signals meanwhile; its return code.
+        Our own signal handlers are restored then."""
+        try:
+            while True:
+                try:
+                    return proc.wait()
+                except KeyboardInterrupt:  # a SIGINT handler other than ours fired
+                    self.forward(signal.SIGINT, None)
+        finally:
+            for signum, handler in self._previous.items():
+                signal.signal(signum, handler)
+
+
+def _popen(run: Run, child: _Child, own_group: bool) -> subprocess.Popen[bytes]:
+    """Start CMD with its output piped to us; a CMD that cannot start ends the run FAILED."""
     try:
-        proc = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
+        return subprocess.Popen(
+            child.argv,
+            cwd=child.cwd,
+            env=child.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             process_group=0 if own_group else None,
         )
     except OSError as exc:
         run._set_meta(exit_code=127, wall_time=0.0)
-        run.end("FAILED", f"could not start {argv[0]}: {exc.strerror or exc}")
-        raise CommandNotFoundError(argv[0], exc.strerror or str(exc)) from None
-    received: list[int] = []
+        run.end("FAILED", f"could not start {child.argv[0]}: {exc.strerror or exc}")
+        raise CommandNotFoundError(child.argv[0], exc.strerror or str(exc)) from None
 
-    def forward(signum: int, frame: Any) -> None:
-        # a CMD that ignores it (SIGINT inherited ignored from a non-interactive shell) runs on:
-        # its run ends as CMD does, not KILLED
-        if not ignores_signal(proc.pid, signum):
-            received.append(signum)
-        if interactive and signum in (signal.SIGINT, signal.SIGHUP):
-            return  # the terminal sent it to CMD as well
-        with contextlib.suppress(OSError):
-            if own_group:
-                os.killpg(proc.pid, signum)
-            else:
-                proc.send_signal(signum)
 
-    previous: dict[int, Any] = {}
-    if main:
-        for sig_name in FORWARDED_SIGNALS:
-            signum = getattr(signal, sig_name)
-            previous[signum] = signal.signal(signum, forward)
-    assert proc.stdout is not None and proc.stderr is not None
+class _Readers:
+    """The two threads copying CMD's stdout and stderr (to ours, with *stream*) and the tail."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], stream: bool, tail: _Tail) -> None:
+        assert proc.stdout is not None and proc.stderr is not None
+        self.pipes = (proc.stdout, proc.stderr)
+        self.stop = threading.Event()
+        self.threads = [
+            threading.Thread(
+                target=_pump,
+                args=(pipe, sink if stream else None, tail, self.stop),
+                name=f"gitxp-output-{label}",
+                daemon=True,
+            )
+            for pipe, sink, label in (
+                (proc.stdout, sys.stdout, "out"),
+                (proc.stderr, sys.stderr, "err"),
+            )
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def finish(self) -> None:
+        """Read what CMD's children still write for a grace period, then stop and close."""
+        grace_end = time.monotonic() + _READER_GRACE_SECONDS
+        for thread in self.threads:
+            thread.join(timeout=max(0.0, grace_end - time.monotonic()))
+        self.stop.set()  # CMD's children still hold the pipes: stop reading them
+        for thread in self.threads:
+            thread.join()
+        for pipe in self.pipes:
+            with contextlib.suppress(OSError):
+                pipe.close()
+
+
+def _supervise(
+    run: Run,
+    child: _Child,
+    cap: int,
+    sampling: float | None = None,
+    known: Sequence[str] = (),
+) -> LaunchResult:
+    """Run CMD to its end, passing signals on and keeping its output, then end *run* as CMD did."""
+    signals = _Signals()
+    tail = _Tail(cap)
+    started = time.monotonic()
+    proc = _popen(run, child, signals.own_group)
+    signals.install(proc)
     sampler = None
-    if sm_interval is not None:
+    if sampling is not None:
         from ..tracking.system_metrics import BufferedSampler
 
-        sampler = BufferedSampler(proc.pid, run._meta["start_time"], sm_interval)
-    stop_readers = threading.Event()
-    readers = [
-        threading.Thread(
-            target=_pump,
-            args=(pipe, sink if stream else None, tail, stop_readers),
-            name=f"gitxp-output-{label}",
-            daemon=True,
-        )
-        for pipe, sink, label in (
-            (proc.stdout, sys.stdout, "out"),
-            (proc.stderr, sys.stderr, "err"),
-        )
-    ]
-    for reader in readers:
-        reader.start()
-    try:
-        while True:
-            try:
-                returncode = proc.wait()
-                break
-            except KeyboardInterrupt:  # a SIGINT handler other than ours fired
-                forward(signal.SIGINT, None)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        sampler = BufferedSampler(proc.pid, run._meta["start_time"], sampling)
+    readers = _Readers(proc, child.stream, tail)
+    returncode = signals.wait(proc)
     wall = time.monotonic() - started
     if sampler is not None:
         sampler.stop()
-    grace_end = time.monotonic() + _READER_GRACE_SECONDS
-    for reader in readers:
-        reader.join(timeout=max(0.0, grace_end - time.monotonic()))
-    stop_readers.set()  # CMD's children still hold the pipes: stop reading them
-    for reader in readers:
-        reader.join()
-    for pipe in (proc.stdout, proc.stderr):
-        with contextlib.suppress(OSError):
-            pipe.close()
-
-    signame = None
-    if received:
-        signame = signal.Signals(received[0]).name
-    elif returncode < 0:
-        signame = signal.Signals(-returncode).name
-    status = status_of(returncode, bool(received))
-    code = exit_code_of(returncode)
-    if status == "FINISHED":
-        error = None
-    elif signame:
-        error = f"{argv[0]} was stopped by {signame} (exit code {code})"
-    else:
-        error = f"{argv[0]} exited with code {code}"
+    readers.finish()
+    status, code, signame, error = _outcome(child.argv[0], returncode, signals.received)
     run._reload()
     if sampler is not None:
         sampler.replay(run)  # after the reload, which drops what this process buffered
-    # a cap of 0: record no output at all
-    output, secrets = tail.value(known) if cap > 0 else (b"", 0)
-    if output:
-        run._put_file(storage.OUTPUT_FILE, output)
-    stored: dict[str, Any] = {
-        "bytes": tail.total,
-        "stored": len(output),
-        "truncated": tail.total > cap,
-    }
-    if secrets:
-        stored["redacted"] = secrets
+    stored, secrets = _store_output(run, tail, cap, known)
     run._set_meta(exit_code=code, wall_time=round(wall, 3), signal=signame, output=stored)
     run.end(status, error)
     return LaunchResult(
@@ -443,3 +518,42 @@ def _supervise(
         signal=signame,
         output_redacted=secrets,
     )
+
+
+def _outcome(
+    program: str, returncode: int, received: list[int]
+) -> tuple[str, int, str | None, str | None]:
+    """How CMD ended: (status, exit code, the signal's name, the run's error text)."""
+    signame = None
+    if received:
+        signame = signal.Signals(received[0]).name
+    elif returncode < 0:
+        signame = signal.Signals(-returncode).name
+    status = status_of(returncode, bool(received))
+    code = exit_code_of(returncode)
+    if status == "FINISHED":
+        error = None
+    elif signame:
+        error = f"{program} was stopped by {signame} (exit code {code})"
+    else:
+        error = f"{program} exited with code {code}"
+    return status, code, signame, error
+
+
+def _store_output(
+    run: Run, tail: _Tail, cap: int, known: Sequence[str]
+) -> tuple[dict[str, Any], int]:
+    """Keep the tail of CMD's output in the run as output.log; what run.json says of it
+    (`output`), and how many secrets were redacted."""
+    # a cap of 0: record no output at all
+    output, secrets = tail.value(known) if cap > 0 else (b"", 0)
+    if output:
+        run._writer.put_file(storage.OUTPUT_FILE, output)
+    stored: dict[str, Any] = {
+        "bytes": tail.total,
+        "stored": len(output),
+        "truncated": tail.total > cap,
+    }
+    if secrets:
+        stored["redacted"] = secrets
+    return stored, secrets

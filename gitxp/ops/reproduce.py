@@ -425,7 +425,8 @@ def reproduce(
     """
     from ..git.checkout import materialize
     from ..store.edit import RunState, edit_run
-    from .launch import launch
+    from ..tracking.options import RunOptions
+    from .launch import ProcessOptions, launch_run
 
     rtol = non_negative("rtol", rtol)
     atol = non_negative("atol", atol)
@@ -448,25 +449,28 @@ def reproduce(
             materialize(r.git, the_plan.code_commit, workdir)
             run_dir = os.path.join(workdir, *the_plan.cwd.split("/"))
             os.makedirs(run_dir, exist_ok=True)
-            launched = launch(
-                [rebase(a, root, workdir) for a in the_plan.argv],
+            options = RunOptions(
                 experiment=original.experiment,
                 name=name,
                 params=the_plan.params,
                 tags={"reproduces": original.id},
                 notes=f"Reproduction of run {original.name} ({original.id}).",
-                repo=root,
-                cwd=run_dir,
-                env={
-                    k: os.pathsep.join(rebase(p, root, workdir) for p in v.split(os.pathsep))
-                    for k, v in the_plan.set_env.items()
-                },
-                unset_env=the_plan.unset_env,
-                stream=stream,
                 code_commit=the_plan.code_commit,
-                record_cwd=the_plan.cwd,
                 extra_meta={"reproduces": original.id, "dirty": bool(original.meta.get("dirty"))},
             )
+            env = {
+                k: os.pathsep.join(rebase(p, root, workdir) for p in v.split(os.pathsep))
+                for k, v in the_plan.set_env.items()
+            }
+            process = ProcessOptions(
+                cwd=run_dir,
+                env=env,
+                unset_env=the_plan.unset_env,
+                stream=stream,
+                record_cwd=the_plan.cwd,
+            )
+            argv = [rebase(a, root, workdir) for a in the_plan.argv]
+            launched = launch_run(argv, options, process, repo=root)
         finally:
             if keep is None:
                 shutil.rmtree(workdir, ignore_errors=True)

@@ -25,10 +25,13 @@ import shlex
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidValueError, UsageError
+
+if TYPE_CHECKING:
+    from ..tracking.options import RunOptions
 
 SWEEP_TAG = "gitxp.sweep"
 INDEX_TAG = "gitxp.sweep.index"
@@ -161,26 +164,26 @@ def sweep_commands(
 
 def sweep(
     cmd: Sequence[str],
-    grid: Mapping[str, Sequence[Any]],
+    points: Sequence[Mapping[str, Any]],
+    options: RunOptions,
     *,
-    random: int | None = None,
-    seed: int | None = None,
+    name: str | None = None,
     jobs: int = 1,
     metric: str | None = None,
     goal: str = "max",
-    experiment: str | None = None,
-    name: str | None = None,
     repo: str | os.PathLike[str] = ".",
     stream: bool = False,
     on_done: Callable[[dict[str, Any], int, int], None] | None = None,
 ) -> SweepResult:
-    """Run *cmd* once per point of *grid* (or *random* points), *jobs* at a time.
+    """Run *cmd* once per point of *points* (see `plan`), *jobs* at a time.
 
-    Returns every run with its status and, with *metric*, the runs ranked by
-    its last value (*goal* "max" or "min"). A failing run does not stop the
-    others. *on_done* is called as each run ends (run entry, done, total).
+    Every run is made as *options* say, with the point as its params, the
+    sweep's tags and the name NAME-1, NAME-2 ... (*name*, default: sweep-<id>).
+    Returns every run with its status and, with *metric*, the runs ranked
+    by its last value (*goal* "max" or "min"). A failing run does not stop
+    the others. *on_done* is called as each run ends (run entry, done, total).
     """
-    from .launch import launch
+    from .launch import ProcessOptions, launch_run
 
     if not cmd:
         raise UsageError("no command given; e.g. gitxp sweep -p lr=0.1,0.01 -- python train.py")
@@ -193,22 +196,16 @@ def sweep(
     with GitRepo.discover(repo) as git:
         git.require_work_tree("gitxp sweep")  # each point is a run on the work tree's code
     sweep_id = new_sweep_id()
-    points = plan(grid, random, seed)
     names = _names(name, sweep_id, len(points))
+    process = ProcessOptions(stream=stream and jobs == 1)
     lock = threading.Lock()
     finished: list[dict[str, Any]] = []
 
     def one(i: int) -> dict[str, Any]:
         point = points[i]
-        result = launch(
-            render_command(cmd, point),
-            experiment=experiment,
-            name=names[i],
-            params=point,
-            tags={SWEEP_TAG: sweep_id, INDEX_TAG: str(i + 1)},
-            repo=repo,
-            stream=stream and jobs == 1,
-        )
+        tags = {SWEEP_TAG: sweep_id, INDEX_TAG: str(i + 1)}
+        this = replace(options, name=names[i], params=point, tags=tags)
+        result = launch_run(render_command(cmd, point), this, process, repo=repo)
         entry = {
             "index": i + 1,
             "params": dict(point),

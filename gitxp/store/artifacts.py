@@ -61,16 +61,16 @@ Progress = Callable[[str], None]
 
 
 class RunFiles(Protocol):
-    """The files of a run being written: what logging an artifact needs from its writer."""
+    """The files of a run being written, which artifacts are logged into (`RunWriter`)."""
 
-    _git: GitRepo
-    _lock: threading.RLock
+    git: GitRepo
+    lock: threading.RLock
 
-    def _read_file(self, path: str) -> bytes | None: ...
+    def read_file(self, path: str) -> bytes | None: ...
 
-    def _put_file(self, path: str, data: bytes, mode: int = 0o100644) -> None: ...
+    def put_file(self, path: str, data: bytes, mode: int = 0o100644) -> None: ...
 
-    def _drop_files(self, paths: Iterable[str]) -> None: ...
+    def drop_files(self, paths: Iterable[str]) -> None: ...
 
 
 MANIFEST_FORMAT = 1
@@ -146,9 +146,9 @@ def _files_of(path: str, name: str) -> tuple[str, list[tuple[str, str]], list[st
 
 
 def log_artifact(
-    run: RunFiles, path: str | os.PathLike[str], name: str | None = None
+    run_files: RunFiles, path: str | os.PathLike[str], name: str | None = None
 ) -> dict[str, Any]:
-    """Store file or directory *path* with *run* as artifact *name* (default: its base name).
+    """Store file or directory *path* as artifact *name* (default: its base name) in *run_files*.
 
     Returns the artifact's manifest entry. Logging a name again replaces it.
     """
@@ -160,10 +160,10 @@ def log_artifact(
     if not (os.path.isfile(source) or os.path.isdir(source)):
         raise ArtifactError(source, "only regular files and directories can be logged")
     name = check_name(name if name is not None else os.path.basename(os.path.abspath(source)))
-    git = run._git
+    git = run_files.git
     config = settings(git)
-    with run._lock:
-        _check_overlap(_read_manifest(run._read_file(storage.ARTIFACTS_FILE)), name)
+    with run_files.lock:
+        _check_overlap(_read_manifest(run_files.read_file(storage.ARTIFACTS_FILE)), name)
     kind, files, skipped = _files_of(source, name)
     entries = []
     for rel, full in files:
@@ -174,7 +174,7 @@ def log_artifact(
             with open(full, "rb") as f:
                 data = f.read()
             entry.update(sha256=hashlib.sha256(data).hexdigest(), size=len(data), location="tree")
-            run._put_file(storage.ARTIFACTS_DIR + rel, data, int(mode, 8))
+            run_files.put_file(storage.ARTIFACTS_DIR + rel, data, int(mode, 8))
         else:
             sha = put_local(git, full)
             store = config.store_display
@@ -193,13 +193,13 @@ def log_artifact(
     }
     if skipped:
         record["skipped"] = skipped[:100]
-    with run._lock:
-        manifest = _read_manifest(run._read_file(storage.ARTIFACTS_FILE))
+    with run_files.lock:
+        manifest = _read_manifest(run_files.read_file(storage.ARTIFACTS_FILE))
         _check_overlap(manifest, name)
         old = manifest["artifacts"].get(name)
         if old:
             keep = {storage.ARTIFACTS_DIR + e["path"] for e in entries if e["location"] == "tree"}
-            run._drop_files(
+            run_files.drop_files(
                 storage.ARTIFACTS_DIR + e["path"]
                 for e in old.get("files", [])
                 if e.get("location") == "tree" and storage.ARTIFACTS_DIR + e["path"] not in keep
@@ -207,12 +207,12 @@ def log_artifact(
         manifest["format"] = MANIFEST_FORMAT
         manifest["artifacts"][name] = record
         manifest["artifacts"] = dict(sorted(manifest["artifacts"].items()))
-        run._put_file(storage.ARTIFACTS_FILE, storage.dumps(manifest))
+        run_files.put_file(storage.ARTIFACTS_FILE, storage.dumps(manifest))
     return {"name": name, **record}
 
 
-def log_content(run: RunFiles, data: bytes, name: str) -> dict[str, Any]:
-    """Store in-memory *data* with *run* as the file artifact *name* (as if logged from a file)."""
+def log_content(run_files: RunFiles, data: bytes, name: str) -> dict[str, Any]:
+    """Store in-memory *data* as the file artifact *name* in *run_files* (as if from a file)."""
     import tempfile
 
     name = check_name(name)
@@ -220,15 +220,15 @@ def log_content(run: RunFiles, data: bytes, name: str) -> dict[str, Any]:
         local = os.path.join(tmp, name.rsplit("/", 1)[-1])
         with open(local, "wb") as f:
             f.write(data)
-        return log_artifact(run, local, name)
+        return log_artifact(run_files, local, name)
 
 
-def log_text(run: RunFiles, text: str, name: str) -> dict[str, Any]:
-    """Store *text* (UTF-8) with *run* as the file artifact *name*."""
+def log_text(run_files: RunFiles, text: str, name: str) -> dict[str, Any]:
+    """Store *text* (UTF-8) as the file artifact *name* in *run_files*."""
     if not isinstance(text, str):
         raise InvalidValueError("text", f"{type(text).__name__} given: log_text takes a str")
     check_text(f"artifact {name!r}", text)  # a lone surrogate cannot be UTF-8: refuse it
-    return log_content(run, text.encode("utf-8"), name)
+    return log_content(run_files, text.encode("utf-8"), name)
 
 
 def _plain(value: Any) -> Any:
@@ -240,7 +240,7 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} {value!r} is not JSON serializable")
 
 
-def log_dict(run: RunFiles, value: Any, name: str) -> dict[str, Any]:
+def log_dict(run_files: RunFiles, value: Any, name: str) -> dict[str, Any]:
     """Store *value* as the artifact *name*: YAML when it ends in .yaml or .yml, else JSON.
 
     numpy values and paths are written as their plain equivalents.
@@ -265,7 +265,7 @@ def log_dict(run: RunFiles, value: Any, name: str) -> dict[str, Any]:
         text = yaml.safe_dump(json.loads(text), sort_keys=False, allow_unicode=True)
     else:
         text += "\n"
-    return log_content(run, text.encode("utf-8"), name)
+    return log_content(run_files, text.encode("utf-8"), name)
 
 
 def _check_overlap(manifest: dict[str, Any], name: str) -> None:

@@ -16,10 +16,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .run import Run
+from typing import Protocol
 
 _SYNCHRONOUS = {"SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGTRAP", "SIGABRT", "SIGSYS"}
 
@@ -56,6 +53,13 @@ def at_interpreter_exit(stop: Callable[[], None]) -> None:
         register(stop)
 
 
+class Timed(Protocol):
+    """What the checkpointer serves (a live `Run`): `_tick()` commits what is due and
+    returns when it is next due (`time.monotonic()`), or None when it is done."""
+
+    def _tick(self) -> float | None: ...
+
+
 class Checkpointer:
     """The one thread that makes the timed commits of every live run of the process.
 
@@ -65,8 +69,7 @@ class Checkpointer:
     process that records thousands of runs at one extra thread.
     A forked child starts with an empty heap: its parent's runs are not its
     to commit (a DataLoader worker must not checkpoint the training run).
-    A run is anything with a `_tick()` that commits what is due and returns
-    when it is next due (`time.monotonic()`), or None when it is done.
+    A run is anything `Timed`.
     """
 
     def __init__(self) -> None:
@@ -75,13 +78,13 @@ class Checkpointer:
 
     def _reset(self) -> None:
         self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, Run]] = []
+        self._heap: list[tuple[float, int, Timed]] = []
         self._seq = itertools.count()
         self._pid: int | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    def add(self, run: Run, due: float) -> None:
+    def add(self, run: Timed, due: float) -> None:
         with self._cond:
             heapq.heappush(self._heap, (due, next(self._seq), run))
             if self._pid != os.getpid() and not self._closed:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import NoActiveRunError
 from . import context
+from .options import RunOptions, options_from
 
 if TYPE_CHECKING:
     from .run import Run
@@ -56,55 +57,41 @@ def start_run(
     *system_metrics_seconds* (default: `$GITXP_SYSTEM_METRICS_SECONDS` or 10)
     as `system/...` metrics until the run ends; see docs/integrations.md.
     """
+    options = options_from(locals(), besides=("repo",))  # first: locals() are the keywords
     from ..git.repository import open_for_run, release
-    from .run import DEFAULT_BUFFER_POINTS, Run
+    from .run import Run
 
     joined_id = os.environ.get(ENV_RUN_ID)
     if joined_id:
         # the joined run is shared by every thread and task of the process
         existing = context.find_open(joined_id)
         git = open_for_run(os.environ.get(ENV_RUN_REPO) or repo or ".")
-        run = existing or Run(
-            git,
-            checkpoint_seconds=checkpoint_seconds,
-            buffer_points=DEFAULT_BUFFER_POINTS if buffer_points is None else buffer_points,
-            _join=joined_id,
-            system_metrics=system_metrics,
-            system_metrics_seconds=system_metrics_seconds,
-        )
+        run = existing or Run(git, options, _join=joined_id)
         if existing is not None:
             release(git)
-        if params:
-            run.log_params(params)
-        if tags:
-            run.set_tags(tags)
-        if notes:
-            run.note(notes)
+        _add_to(run, options)
     else:
         git = open_for_run(repo if repo is not None else ".")
         try:
             if snapshot:
                 git.require_work_tree("gitxp.start_run()")
-            run = Run(
-                git,
-                experiment=experiment,
-                name=name,
-                params=params,
-                tags=tags,
-                notes=notes,
-                checkpoint_seconds=checkpoint_seconds,
-                buffer_points=DEFAULT_BUFFER_POINTS if buffer_points is None else buffer_points,
-                snapshot=snapshot,
-                max_snapshot_file_size=max_snapshot_file_size,
-                system_metrics=system_metrics,
-                system_metrics_seconds=system_metrics_seconds,
-            )
+            run = Run(git, options)
         except BaseException:
             release(git)
             raise
     if not context.is_active(run):  # a joined run started again in the same context
         context.push_active(run)
     return run
+
+
+def _add_to(run: Run, options: RunOptions) -> None:
+    """Add the params, tags and notes of *options* to a joined run."""
+    if options.params:
+        run.log_params(options.params)
+    if options.tags:
+        run.set_tags(options.tags)
+    if options.notes:
+        run.note(options.notes)
 
 
 def active_run() -> Run | None:

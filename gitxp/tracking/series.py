@@ -11,9 +11,10 @@ written (`add`); a failed write puts the summary back (`state`/`restore`).
 from __future__ import annotations
 
 from array import array
+from collections.abc import Mapping
 from typing import Any
 
-from ..format.values import json_float
+from ..format.values import from_json_float, json_float
 
 
 class Series:
@@ -60,6 +61,13 @@ class Series:
         del self.vals[:n]
         return steps, ts, vals
 
+    def extend(self, steps: Any, ts: Any, vals: Any) -> None:
+        """Buffer whole int64/int64/float64 numpy arrays of points (see `array_points`)."""
+        self.next_step = int(steps[-1]) + 1
+        self.steps.frombytes(steps.tobytes())
+        self.ts.frombytes(ts.tobytes())
+        self.vals.frombytes(vals.tobytes())
+
     def state(self) -> tuple[Any, ...]:
         """The summary as it is now, for `restore` after a failed commit."""
         return (self.count, self.last, self.last_step, self.last_ts, self.min, self.max)
@@ -95,3 +103,17 @@ class Series:
             "min": None if self.min is None else json_float(self.min),
             "max": None if self.max is None else json_float(self.max),
         }
+
+
+def from_summary(key: str, s: Mapping[str, Any]) -> Series:
+    """The series of *key* of a committed run, from its summary.json entry *s* (nothing buffered)."""
+    series = Series(key)
+    step = s.get("step")
+    series.count = s.get("count", 0)
+    series.last = from_json_float(s.get("last"))
+    series.last_step = -(2**63) if step is None else step
+    series.last_ts = s.get("timestamp") or 0
+    series.min = from_json_float(s.get("min"))
+    series.max = from_json_float(s.get("max"))
+    series.next_step = 0 if step is None else step + 1
+    return series

@@ -12,6 +12,7 @@ import pytest
 import gitxp
 from gitxp.git.repository import GitRepo
 from gitxp.ops import sharing
+from gitxp.tracking.options import RunOptions
 from gitxp.tracking.run import Run
 from tests.gitutil import fsck, git, run_refs
 from tests.servers import free_port, git_daemon, git_http
@@ -29,7 +30,7 @@ def record(path: Path, n: int, experiment: str = "exp", **params: object) -> lis
 
 def continue_run(path: Path, run_id: str, value: float) -> None:
     """Add a checkpoint to an existing run (what `gitxp run` or an edit does)."""
-    run = Run(GitRepo(str(path)), _join=run_id, checkpoint_seconds=3600)
+    run = Run(GitRepo(str(path)), RunOptions(checkpoint_seconds=3600), _join=run_id)
     run.log_metric("extra", value)
     run.end()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import gitxp
-from gitxp.tracking import run as run_module
+from gitxp.store import writer as writer_module
 from tests.gitutil import fsck, git
 
 
@@ -19,7 +19,7 @@ def _parts(repo: Path, run_id: str) -> list[str]:
 def test_a_run_past_the_merge_bound_keeps_its_parts(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(run_module, "MERGE_MAX_POINTS", 50)
+    monkeypatch.setattr(writer_module, "MERGE_MAX_POINTS", 50)
     with gitxp.start_run(snapshot=False, buffer_points=40) as run:
         for step in range(100):
             run.log_metric("loss", 1 / (step + 1), step=step)
