@@ -37,6 +37,21 @@ COLUMNS = ("key", "step", "timestamp", "value")
 # 2,559 bytes against 2,577; 15,000 points: 0.3% more), while a reader skips the
 # decompressor entirely (a cold history read of a small part: 20-30% less in pyarrow).
 COMPRESSION = "none"
+ROW_GROUP_ROWS = 1 << 20
+# How every part is encoded, whether written whole or merged row group by row group.
+_WRITE_OPTIONS: dict[str, Any] = {
+    "compression": COMPRESSION,
+    "use_dictionary": ["key"],
+    "column_encoding": {
+        "step": "DELTA_BINARY_PACKED",
+        "timestamp": "DELTA_BINARY_PACKED",
+        "value": "BYTE_STREAM_SPLIT",
+    },
+    # no column statistics (nothing reads them: a run's parts are read whole) and
+    # no embedded Arrow schema (the four types need none): ~370 bytes less a part
+    "write_statistics": False,
+    "store_schema": False,
+}
 PART_PREFIX = "metrics/part-"
 PART_SUFFIX = ".parquet"
 
@@ -109,22 +124,7 @@ def _write(table: pa.Table) -> bytes:
     import pyarrow.parquet as pq
 
     sink = io.BytesIO()
-    pq.write_table(
-        table,
-        sink,
-        compression=COMPRESSION,
-        use_dictionary=["key"],
-        column_encoding={
-            "step": "DELTA_BINARY_PACKED",
-            "timestamp": "DELTA_BINARY_PACKED",
-            "value": "BYTE_STREAM_SPLIT",
-        },
-        row_group_size=1 << 20,
-        # no column statistics (nothing reads them: a run's parts are read whole) and
-        # no embedded Arrow schema (the four types need none): ~370 bytes less a part
-        write_statistics=False,
-        store_schema=False,
-    )
+    pq.write_table(table, sink, row_group_size=ROW_GROUP_ROWS, **_WRITE_OPTIONS)
     return sink.getvalue()
 
 
@@ -414,20 +414,8 @@ def merge_parts(blobs: Iterable[bytes]) -> bytes:
                 else table
             )
             if writer is None:
-                writer = pq.ParquetWriter(
-                    sink,
-                    table.schema,
-                    compression=COMPRESSION,
-                    use_dictionary=["key"],
-                    column_encoding={
-                        "step": "DELTA_BINARY_PACKED",
-                        "timestamp": "DELTA_BINARY_PACKED",
-                        "value": "BYTE_STREAM_SPLIT",
-                    },
-                    write_statistics=False,
-                    store_schema=False,
-                )
-            writer.write_table(table, row_group_size=1 << 20)
+                writer = pq.ParquetWriter(sink, table.schema, **_WRITE_OPTIONS)
+            writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
     if writer is None:
         return b""
     writer.close()

@@ -175,32 +175,46 @@ def _check_chain(store: Any, pack: Any, offset: int, sha: str, limit: int) -> No
     raise _corrupt(sha, "delta chain too long")
 
 
-def check_size(store: Any, sha: str, limit: int) -> bool:
-    """Raise `ObjectTooLargeError` when object *sha* of dulwich *store* declares more than
-    *limit* bytes (or needs a delta base over `base_limit`); False when it is not there."""
+def _packed(store: Any, sha: str) -> tuple[Any, int] | None:
+    """The pack of dulwich *store* holding object *sha* and its offset there (None: no pack)."""
     raw = bytes.fromhex(sha)
     for pack in getattr(store, "packs", ()):
         try:
-            offset = pack.index.object_offset(raw)
+            return pack, pack.index.object_offset(raw)
         except KeyError:
             continue
-        _check_chain(store, pack, offset, sha, limit)
-        return True
+    return None
+
+
+def _loose_size(store: Any, sha: str) -> int | None:
+    """The size loose object *sha* of dulwich *store* declares in its header (None: not
+    stored loose there); only the header is inflated."""
     root = getattr(store, "path", None)
     path = os.path.join(os.fspath(root), sha[:2], sha[2:]) if root else ""
     try:
         with open(path, "rb") as f:
             head = zlib.decompressobj().decompress(f.read(_ENTRY_PEEK), HEADER_MAX)
     except (FileNotFoundError, NotADirectoryError):
-        pass
+        return None
     except zlib.error as exc:
         raise _corrupt(sha, str(exc)) from None
-    else:
-        size = head.partition(b"\0")[0].partition(b" ")[2]
-        if not size.isdigit():
-            raise _corrupt(sha)
-        if int(size) > limit:
-            raise ObjectTooLargeError(sha, int(size), limit)
+    declared = head.partition(b"\0")[0].partition(b" ")[2]
+    if not declared.isdigit():
+        raise _corrupt(sha)
+    return int(declared)
+
+
+def check_size(store: Any, sha: str, limit: int) -> bool:
+    """Raise `ObjectTooLargeError` when object *sha* of dulwich *store* declares more than
+    *limit* bytes (or needs a delta base over `base_limit`); False when it is not there."""
+    packed = _packed(store, sha)
+    if packed is not None:
+        _check_chain(store, packed[0], packed[1], sha, limit)
+        return True
+    size = _loose_size(store, sha)
+    if size is not None:
+        if size > limit:
+            raise ObjectTooLargeError(sha, size, limit)
         return True
     return any(check_size(alt, sha, limit) for alt in getattr(store, "alternates", ()))
 
@@ -217,33 +231,20 @@ def read_stored(store: Any, sha: str, limit: int | None) -> tuple[int, bytes]:
 def stored_size(store: Any, sha: str) -> int:
     """The size object *sha* of dulwich *store* declares, read from its header (for a
     packed delta, the size of its result): nothing is inflated. KeyError when missing."""
-    raw = bytes.fromhex(sha)
-    for pack in getattr(store, "packs", ()):
-        try:
-            offset = pack.index.object_offset(raw)
-        except KeyError:
-            continue
-        data = _peek(pack, offset)
+    packed = _packed(store, sha)
+    if packed is not None:
+        data = _peek(packed[0], packed[1])
         _, size, pos, base = _entry(data, sha)
         return size if base is None else _delta_sizes(data[pos:], sha)[1]
-    root = getattr(store, "path", None)
-    path = os.path.join(os.fspath(root), sha[:2], sha[2:]) if root else ""
-    try:
-        with open(path, "rb") as f:
-            head = zlib.decompressobj().decompress(f.read(_ENTRY_PEEK), HEADER_MAX)
-    except (FileNotFoundError, NotADirectoryError):
-        for alternate in getattr(store, "alternates", ()):
-            try:
-                return stored_size(alternate, sha)
-            except KeyError:
-                continue
-        raise KeyError(sha) from None
-    except zlib.error as exc:
-        raise _corrupt(sha, str(exc)) from None
-    declared = head.partition(b"\0")[0].partition(b" ")[2]
-    if not declared.isdigit():
-        raise _corrupt(sha)
-    return int(declared)
+    declared = _loose_size(store, sha)
+    if declared is not None:
+        return declared
+    for alternate in getattr(store, "alternates", ()):
+        try:
+            return stored_size(alternate, sha)
+        except KeyError:
+            continue
+    raise KeyError(sha)
 
 
 def object_size(git: Any, sha: str) -> int:

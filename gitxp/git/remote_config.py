@@ -1,11 +1,97 @@
-"""A remote's refspecs in git config: reading `remote.<name>.fetch/push`, adding gitxp's."""
+"""Remotes in git config: which one a command means, its URL, its refspecs.
+
+A remote is named on the command line (a configured name, a URL or a path)
+or left to git's defaults; `resolve_remote` turns either into a `Remote`
+with the URL git would use. `refspecs` reads `remote.<name>.fetch/push`;
+`add_refspecs` adds gitxp's.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import dataclass
 
 from ..errors import RemoteError
-from .repository import GitRepo
+from .repository import GitRepo, strip_credentials
+
+
+@dataclass(frozen=True)
+class Remote:
+    """Where to push or fetch: a configured remote's name (if any) and its URL."""
+
+    name: str | None
+    url: str
+
+    @property
+    def display(self) -> str:
+        """The remote as shown to people: its name, else its URL without credentials."""
+        return self.name or strip_credentials(self.url)
+
+
+def _looks_like_url(text: str) -> bool:
+    if "://" in text:
+        return True
+    # scp-like `user@host:path` (a colon before any slash, not a Windows drive)
+    head = text.split("/", 1)[0]
+    return ":" in head and not re.match(r"^[A-Za-z]:$", head[:2])
+
+
+def configured_remotes(git: GitRepo) -> list[str]:
+    """The names of the remotes in the repository's git config."""
+    config = git.dulwich.get_config()
+    names = []
+    for section in config.sections():
+        if len(section) == 2 and section[0] == b"remote":
+            names.append(section[1].decode("utf-8", "replace"))
+    return names
+
+
+def default_remote_name(git: GitRepo, operation: str) -> str:
+    """The remote git would use: pushRemote/pushDefault (push), branch upstream, then origin."""
+    branch = git.head_branch()
+    candidates: list[str | None] = []
+    if operation == "push":
+        if branch:
+            candidates.append(git.config_value("branch", "pushRemote", branch))
+        candidates.append(git.config_value("remote", "pushDefault"))
+    if branch:
+        candidates.append(git.config_value("branch", "remote", branch))
+    for name in candidates:
+        if name and name != ".":
+            return name
+    return "origin"
+
+
+def resolve_remote(git: GitRepo, remote: str | None, operation: str = "fetch") -> Remote:
+    """Turn a remote name, URL or path (None: git's default remote) into a `Remote`."""
+    explicit = remote is not None
+    name = remote if remote is not None else default_remote_name(git, operation)
+    if not isinstance(name, str) or not name.strip():
+        raise RemoteError(str(name), "a remote is a name, a URL or a path")
+    name = name.strip()
+    url = None
+    if operation == "push":
+        url = git.config_value("remote", "pushurl", name)
+    url = url or git.config_value("remote", "url", name)
+    if url is not None:
+        if not _looks_like_url(url) and not os.path.isabs(url):
+            url = os.path.normpath(os.path.join(git.root, url))  # git resolves from the top
+        return Remote(name, url)
+    if _looks_like_url(name):
+        return Remote(None, name)
+    if explicit and os.path.exists(name):
+        return Remote(None, os.path.abspath(name))
+    known = configured_remotes(git)
+    if not explicit:
+        hint = f" (configured: {', '.join(known)})" if known else ""
+        raise RemoteError(
+            name,
+            f"no remote given and no remote {name!r} is configured{hint}; "
+            "name one (`gitxp push REMOTE`) or add it with `git remote add origin URL`",
+        )
+    hint = f"configured remotes: {', '.join(known)}" if known else "no remote is configured"
+    raise RemoteError(name, f"not a configured remote, a URL or an existing path ({hint})")
 
 
 def refspecs(git: GitRepo, name: str, kind: str) -> list[str]:

@@ -13,19 +13,18 @@ import os
 import threading
 import time
 import weakref
-import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from dulwich.config import StackedConfig
-from dulwich.file import FileLocked
 from dulwich.objects import Blob, Commit, Tree, parse_tree
 from dulwich.repo import Repo as _DulwichRepo
 
 from ..errors import BareRepositoryError, GitxpError, NotARepositoryError
 from .discovery import find_root
 from .hashing import ObjectIds, ids_of
+from .loose import write_loose
 from .objects import STRUCTURE_LIMIT, inflate_loose, read_stored
 from .trees import (
     MODE_EXEC,
@@ -58,37 +57,6 @@ __all__ = [
 
 _HEX = frozenset("0123456789abcdef")
 _TYPE_NAMES = {1: b"commit", 2: b"tree", 3: b"blob", 4: b"tag"}
-
-
-def _window(body: bytes) -> tuple[int, int]:
-    """zlib's window bits and memory level for compressing an object of this size.
-
-    zlib's defaults size its tables for a 32 KiB window; setting those up costs
-    about 40 µs, ten times the compression of a small object. A window just
-    wider than the object finds the same matches: over a sample of 1,500 run
-    objects the total output was the same size to the byte, and three times
-    faster to make. Every inflater, git's included, reads any window size.
-    """
-    bits = max(9, min(15, (len(body) + 300).bit_length()))
-    return bits, max(1, min(8, bits - 6))
-
-
-_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-_FANOUT_ATTEMPTS = 50
-
-
-def _create_in_fanout(directory: str, tmp: str) -> int:
-    """Create *tmp* exclusively in fan-out directory *directory*; return its fd.
-
-    `git prune-packed` (run by `git gc`, `git repack -d`) removes empty fan-out
-    directories, even one just made here: make it again and retry. Once the
-    file exists the directory is not empty and stays."""
-    for _ in range(_FANOUT_ATTEMPTS):
-        try:
-            return os.open(tmp, _CREATE_FLAGS, 0o444)
-        except FileNotFoundError:
-            os.makedirs(directory, exist_ok=True)
-    return os.open(tmp, _CREATE_FLAGS, 0o444)  # still racing: let the error name the file
 
 
 def read_file(path: str, limit: int = -1) -> bytes:
@@ -411,76 +379,14 @@ class GitRepo:
         return as_oid(sha) in self._repo.object_store
 
     def add_object(self, obj: Blob | Tree | Commit) -> None:
-        """Store one object loose (see `_write_loose`)."""
+        """Store one object loose (see `gitxp.git.loose`)."""
         self._write_loose(self.ids.object_id(obj), obj.type_name, obj.as_raw_string(), obj)
 
     def _write_loose(
         self, sha: str, kind: bytes, body: bytes, obj: Blob | Tree | Commit | None = None
     ) -> None:
-        """Write a loose object as git does: zlib of `<type> <size>\\0<body>` in a
-        temporary file of its fan-out directory, renamed to its id.
-
-        An object already there is only touched: a fresh mtime keeps `git gc
-        --prune` off it until a ref points at it. Two processes writing the
-        same object at once is harmless (same bytes, atomic rename), so there
-        is no lock to wait for. Compression level and fsync follow git's config
-        (`core.looseCompression`, `core.fsyncObjectFiles`); a shared repository
-        (`core.sharedRepository`) is left to dulwich, which sets its permissions.
-        """
-        store = self._repo.object_store
-        if store.shared_perm is not None:
-            self._dulwich_add(obj if obj is not None else Blob.from_string(body))
-            return
-        directory = os.path.join(self._objects, sha[:2])
-        path = os.path.join(directory, sha[2:])
-        try:
-            os.utime(path)
-            return
-        except FileNotFoundError:
-            pass
-        header = b"%s %d\0" % (kind, len(body))
-        packer = zlib.compressobj(store.loose_compression_level, zlib.DEFLATED, *_window(body))
-        data = packer.compress(header) + packer.compress(body) + packer.flush()
-        tmp = os.path.join(directory, f"tmp_obj_{os.getpid()}_{os.urandom(6).hex()}")
-        fd = _create_in_fanout(directory, tmp)
-        try:
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                if store.fsync_object_files:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-
-    def _dulwich_add(self, obj: Blob | Tree | Commit) -> None:
-        """dulwich's loose write; tolerate another process storing the same object.
-
-        dulwich writes a loose object under `<object>.lock`; two processes that
-        write identical content (the same params.json, the same tree) at the
-        same moment collide there. The object is the same either way, so wait
-        for the other writer instead of failing.
-        """
-        store = self._repo.object_store
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                store.add_object(obj)
-                return
-            except FileLocked:
-                if as_oid(self.ids.object_id(obj)) in store:
-                    return
-                if time.monotonic() > deadline:
-                    raise GitxpError(
-                        f"object {self.ids.object_id(obj)} stays locked; if no git or gitxp process "
-                        "is running, delete its .lock file under .git/objects and retry"
-                    ) from None
-                time.sleep(0.002)
+        """Store object *sha* loose in this repository (see `gitxp.git.loose`)."""
+        write_loose(self._repo.object_store, self._objects, sha, kind, body, obj)
 
     def write_blob(self, data: bytes) -> str:
         hexsha = self.ids.blob_id(data)

@@ -33,6 +33,7 @@ import stat
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from dulwich.ignore import IgnoreFilterManager
 from dulwich.objects import Blob, Tree
@@ -114,12 +115,6 @@ class Snapshot:
         self.excluded_count += 1
         if len(self.excluded) < MAX_LISTED_EXCLUSIONS:
             self.excluded.append({"path": path, "reason": reason})
-
-
-def _mode_of(st: os.stat_result) -> int:
-    if stat.S_ISLNK(st.st_mode):
-        return MODE_LINK
-    return MODE_EXEC if st.st_mode & 0o100 else MODE_FILE
 
 
 def _times_ns(entry: object) -> tuple[int, int]:
@@ -215,10 +210,45 @@ class _Scan:
     trees: list[Tree] | None = None
 
 
+@dataclass
+class _Indexed:
+    """The index as the work-tree walk consults it, keyed by text path."""
+
+    entries: dict[str, object] = field(default_factory=dict)
+    dirs: set[str] = field(default_factory=lambda: {""})  # every directory holding an entry
+    gitlinks: set[str] = field(default_factory=set)
+    skipped: dict[str, tuple[int, str | bytes]] = field(default_factory=dict)  # sparse: as indexed
+
+
 def _skips_worktree(entry: object) -> bool:
     """True for an index entry a sparse checkout keeps out of the work tree."""
     flag = getattr(entry, "skip_worktree", False)
     return bool(flag() if callable(flag) else flag)  # dulwich's entries have a method
+
+
+def _read_indexed(repo: GitRepo, index: dict[bytes, Any]) -> _Indexed:
+    """Sort the index's entries into what the walk needs: tracked paths, their
+    directories, submodules, and the files a sparse checkout leaves out."""
+    indexed = _Indexed()
+    for raw_path, entry in index.items():
+        path = raw_path.decode("utf-8", "surrogateescape")
+        if _skips_worktree(entry):
+            mode = getattr(entry, "mode", 0)
+            if mode == MODE_TREE:  # a sparse index: one entry for a whole directory
+                path = path.rstrip("/")
+                tree = entry.sha.decode()
+                for sub_path, sub_mode, sha in repo.walk_tree(tree, path + "/"):
+                    indexed.skipped[sub_path] = (sub_mode, sha)
+            else:
+                indexed.skipped[path] = (mode, entry.sha)
+        indexed.entries[path] = entry
+        if getattr(entry, "mode", 0) == MODE_GITLINK:
+            indexed.gitlinks.add(path)
+        parent = path.rpartition("/")[0]
+        while parent not in indexed.dirs:
+            indexed.dirs.add(parent)
+            parent = parent.rpartition("/")[0]
+    return indexed
 
 
 def _submodule_commit(repo: GitRepo, path: str, rel: str, snap: Snapshot) -> str | None:
@@ -250,172 +280,223 @@ def _submodule_commit(repo: GitRepo, path: str, rel: str, snap: Snapshot) -> str
         return head
 
 
-def _scan(repo: GitRepo, max_file_size: int, filters: list[WorkTreeFilters]) -> _Scan:
-    """Read the work tree against the index and HEAD, writing nothing."""
-    drepo = repo.dulwich
-    head = repo.head()
-    head_tree = repo.read_commit(head).tree if head else None
-    index, cached_root = read_index_with_tree(repo)
-    index_mtime = index_mtime_ns(repo)
-    tracked: dict[str, object] = {}
-    tracked_dirs: set[str] = {""}
-    gitlinks: set[str] = set()
-    skipped: dict[str, tuple[int, str | bytes]] = {}  # sparse checkout: kept as indexed
-    for raw_path, entry in index.items():
-        path = raw_path.decode("utf-8", "surrogateescape")
-        if _skips_worktree(entry):
-            mode = getattr(entry, "mode", 0)
-            if mode == MODE_TREE:  # a sparse index: one entry for a whole directory
-                path = path.rstrip("/")
-                tree = entry.sha.decode()
-                for sub_path, sub_mode, sha in repo.walk_tree(tree, path + "/"):
-                    skipped[sub_path] = (sub_mode, sha)
-            else:
-                skipped[path] = (mode, entry.sha)
-        tracked[path] = entry
-        if getattr(entry, "mode", 0) == MODE_GITLINK:
-            gitlinks.add(path)
-        parent = path.rpartition("/")[0]
-        while parent not in tracked_dirs:
-            tracked_dirs.add(parent)
-            parent = parent.rpartition("/")[0]
+def _stat_matches(entry: object, st: os.stat_result, mode: int, index_mtime: int) -> bool:
+    """True when the file's stat is the index entry's, so its indexed blob is its content.
 
-    snap = Snapshot(code_commit=head, head=head, dirty=False)
-    scan = _Scan(snap, head_tree)
-    files: dict[str, tuple[int, str]] = scan.files
-    as_indexed = 0  # files whose stat, mode and blob are exactly the index entry's
-    new_blobs: dict[str, bytes] = scan.new_blobs
-    ignore: IgnoreFilterManager | None = None
+    A file modified no earlier than the index was written ("racily clean")
+    never matches: it may have changed within the same timestamp.
+    """
+    return bool(
+        entry.size == st.st_size  # type: ignore[attr-defined]
+        and entry.mode == mode  # type: ignore[attr-defined]
+        and st.st_mtime_ns < index_mtime
+        and _times_ns(entry) == (st.st_mtime_ns, st.st_ctime_ns)
+        and entry.ino in (0, st.st_ino & 0xFFFFFFFF)  # type: ignore[attr-defined]
+    )
 
-    def get_filters() -> WorkTreeFilters:
-        if not filters:
-            filters.append(WorkTreeFilters(repo))
-        return filters[0]
 
-    def over_cap(rel: str, st: os.stat_result, mode: int) -> bool:
-        if st.st_size <= max_file_size or mode == MODE_LINK:
+def _read_content(path: str, mode: int) -> bytes | None:
+    """The bytes git would hash for the file or symlink at *path* (None: unreadable)."""
+    try:
+        if mode == MODE_LINK:
+            return os.fsencode(os.readlink(path))
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+class _WorkTreeReader:
+    """One walk of a work tree, recording each file's mode and blob id in a `_Scan`.
+
+    Files the index already describes keep their indexed id; the others are
+    read, cleaned through the work tree's filters and hashed. What is left out
+    is noted in the scan's snapshot.
+    """
+
+    def __init__(
+        self,
+        repo: GitRepo,
+        max_file_size: int,
+        filters: list[WorkTreeFilters],
+        indexed: _Indexed,
+        scan: _Scan,
+    ) -> None:
+        self.repo = repo
+        self.max_file_size = max_file_size
+        self.filters = filters
+        self.indexed = indexed
+        self.scan = scan
+        self.snap = scan.snap
+        self.files = scan.files
+        self.index_mtime = index_mtime_ns(repo)
+        self.new_hash = repo.ids.new_hash  # SHA-1 or SHA-256: chosen once per snapshot
+        self.ignore: IgnoreFilterManager | None = None
+        self.as_indexed = 0  # files whose stat, mode and blob are exactly the index entry's
+
+    def walk(self) -> None:
+        """Visit every directory below the root that is tracked or not left out."""
+        stack = [""]
+        root = self.repo.root
+        while stack:
+            rel_dir = stack.pop()
+            abs_dir = os.path.join(root, rel_dir) if rel_dir else root
+            listed = _list_dir(abs_dir)
+            if listed is None:
+                continue
+            for name, st in listed:
+                rel = f"{rel_dir}/{name}" if rel_dir else name
+                if self._visit(abs_dir, name, rel, st):
+                    stack.append(rel)
+
+    def keep_sparse_entries(self) -> None:
+        """Record the files a sparse checkout left out as indexed: they are not deleted."""
+        for rel, value in self.indexed.skipped.items():
+            if rel not in self.files:
+                self.files[rel] = value  # type: ignore[assignment]
+                self.as_indexed += 1
+
+    def _visit(self, abs_dir: str, name: str, rel: str, st: os.stat_result | None) -> bool:
+        """Record the entry *name* of *abs_dir*; True when it is a directory to walk into."""
+        skipped = self.indexed.skipped.get(rel)
+        if skipped is not None:
+            self.files[rel] = skipped  # type: ignore[assignment]
+            self.as_indexed += 1
             return False
-        return not get_filters().has_driver(rel)  # its clean form is checked once read
+        entry = self.indexed.entries.get(rel)
+        if entry is not None and rel in self.indexed.gitlinks:
+            staged = entry.sha.decode()  # type: ignore[attr-defined]
+            commit = _submodule_commit(self.repo, os.path.join(abs_dir, name), rel, self.snap)
+            self.files[rel] = (MODE_GITLINK, commit or staged)
+            if commit in (None, staged):
+                self.as_indexed += 1
+            return False
+        if st is None:
+            return False
+        smode = st.st_mode
+        if stat.S_ISDIR(smode):
+            return self._walks_into(os.path.join(abs_dir, name), rel)
+        if stat.S_ISLNK(smode):
+            self._visit_file(abs_dir, name, rel, st, MODE_LINK, entry)
+        elif stat.S_ISREG(smode):
+            mode = MODE_EXEC if smode & 0o100 else MODE_FILE
+            self._visit_file(abs_dir, name, rel, st, mode, entry)
+        return False
 
-    def is_ignored(rel: str) -> bool:
-        nonlocal ignore
-        if ignore is None:
-            ignore = IgnoreFilterManager.from_repo(drepo, repo.config_stack())
-        return bool(ignore.is_ignored(rel))
+    def _walks_into(self, path: str, rel: str) -> bool:
+        """True for a directory to walk; an ignored one or a nested repository is noted."""
+        if rel in self.indexed.dirs:
+            return True
+        if self._is_ignored(rel + "/"):
+            self.snap.exclude(rel + "/", "ignored")
+        elif os.path.exists(os.path.join(path, ".git")):
+            self.snap.exclude(rel + "/", "nested repository")
+        else:
+            return True
+        return False
 
-    new_hash = repo.ids.new_hash  # SHA-1 or SHA-256: chosen once per snapshot
+    def _visit_file(
+        self, abs_dir: str, name: str, rel: str, st: os.stat_result, mode: int, entry: object | None
+    ) -> None:
+        """Record a file or symlink: as indexed, left out, or read and hashed."""
+        if entry is not None:
+            if not hasattr(entry, "sha"):
+                return  # conflicted entry: the work-tree file is recorded below
+            if _stat_matches(entry, st, mode, self.index_mtime):
+                # as indexed: the id stays bytes until a tree is built (never, when clean)
+                self.files[rel] = (mode, entry.sha)
+                self.as_indexed += 1
+                return
+            if self._keeps_indexed(rel, st, mode, entry):
+                return
+        elif self._leaves_out_untracked(rel, st, mode):
+            return
+        data = _read_content(os.path.join(abs_dir, name), mode)
+        if data is None:
+            return
+        known = entry.sha.decode() if entry is not None else None
+        if mode != MODE_LINK:
+            data = self._filters().clean(rel, data, known)
+            if len(data) > self.max_file_size:
+                if known is not None:
+                    self.files[rel] = (entry.mode, known)  # type: ignore[attr-defined]
+                self.snap.exclude(rel, f"larger than {self.max_file_size} bytes once filtered")
+                return
+        self._add_content(rel, mode, data, known)
 
-    def add_content(rel: str, mode: int, data: bytes, known: str | None) -> None:
+    def _keeps_indexed(self, rel: str, st: os.stat_result, mode: int, entry: object) -> bool:
+        """True when a changed tracked file's edits are left out: it stays as indexed."""
+        if looks_secret(rel):
+            reason = "secret-looking file: its changes are not snapshotted"
+        elif self._over_cap(rel, st, mode):
+            reason = f"larger than {self.max_file_size} bytes: changes not snapshotted"
+        else:
+            return False
+        self.files[rel] = (entry.mode, entry.sha.decode())  # type: ignore[attr-defined]
+        self.snap.exclude(rel, reason)
+        return True
+
+    def _leaves_out_untracked(self, rel: str, st: os.stat_result, mode: int) -> bool:
+        """True when an untracked file is not snapshotted (ignored, secret or too large)."""
+        if self._is_ignored(rel):
+            self.snap.exclude(rel, "ignored")
+        elif looks_secret(rel):
+            self.snap.exclude(rel, "secret-looking file")
+        elif self._over_cap(rel, st, mode):
+            self.snap.exclude(rel, f"larger than {self.max_file_size} bytes")
+        else:
+            return False
+        return True
+
+    def _add_content(self, rel: str, mode: int, data: bytes, known: str | None) -> None:
+        """Record *data* under *rel*, keeping it to write unless the index holds it."""
         # hash as git does; build a Blob only for content the index does not
         # already hold (a copied or touched tree re-hashes every file, and
         # nearly all of them come out unchanged)
-        sha = new_hash(b"blob %d\0" % len(data) + data).hexdigest()
-        files[rel] = (mode, sha)
+        sha = self.new_hash(b"blob %d\0" % len(data) + data).hexdigest()
+        self.files[rel] = (mode, sha)
         if sha != known:
-            new_blobs[sha] = data
+            self.scan.new_blobs[sha] = data
 
-    root = repo.root
-    stack = [""]
-    while stack:
-        rel_dir = stack.pop()
-        abs_dir = os.path.join(root, rel_dir) if rel_dir else root
-        listed = _list_dir(abs_dir)
-        if listed is None:
-            continue
-        for name, st in listed:
-            rel = f"{rel_dir}/{name}" if rel_dir else name
-            entry = tracked.get(rel)
-            if rel in skipped:
-                files[rel] = skipped[rel]  # type: ignore[assignment]
-                as_indexed += 1
-                continue
-            if entry is not None and rel in gitlinks:
-                staged = entry.sha.decode()  # type: ignore[attr-defined]
-                commit = _submodule_commit(repo, os.path.join(abs_dir, name), rel, snap)
-                files[rel] = (MODE_GITLINK, commit or staged)
-                if commit in (None, staged):
-                    as_indexed += 1
-                continue
-            if st is None:
-                continue
-            if stat.S_ISDIR(st.st_mode):
-                if rel in tracked_dirs:
-                    stack.append(rel)
-                elif is_ignored(rel + "/"):
-                    snap.exclude(rel + "/", "ignored")
-                elif os.path.exists(os.path.join(abs_dir, name, ".git")):
-                    snap.exclude(rel + "/", "nested repository")
-                else:
-                    stack.append(rel)
-                continue
-            if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
-                continue
-            smode = st.st_mode
-            mode = MODE_LINK if stat.S_ISLNK(smode) else MODE_EXEC if smode & 0o100 else MODE_FILE
-            if entry is not None:
-                if not hasattr(entry, "sha"):
-                    continue  # conflicted entry: the work-tree file is recorded below
-                if (
-                    entry.size == st.st_size  # type: ignore[attr-defined]
-                    and entry.mode == mode  # type: ignore[attr-defined]
-                    and st.st_mtime_ns < index_mtime
-                    and _times_ns(entry) == (st.st_mtime_ns, st.st_ctime_ns)
-                    and entry.ino in (0, st.st_ino & 0xFFFFFFFF)  # type: ignore[attr-defined]
-                ):
-                    # as indexed: the id stays bytes until a tree is built (never, when clean)
-                    files[rel] = (mode, entry.sha)
-                    as_indexed += 1
-                    continue
-                idx_sha = entry.sha.decode()
-                if looks_secret(rel):
-                    files[rel] = (entry.mode, idx_sha)  # type: ignore[attr-defined]
-                    snap.exclude(rel, "secret-looking file: its changes are not snapshotted")
-                    continue
-                if over_cap(rel, st, mode):
-                    files[rel] = (entry.mode, idx_sha)  # type: ignore[attr-defined]
-                    snap.exclude(rel, f"larger than {max_file_size} bytes: changes not snapshotted")
-                    continue
-            else:
-                if is_ignored(rel):
-                    snap.exclude(rel, "ignored")
-                    continue
-                if looks_secret(rel):
-                    snap.exclude(rel, "secret-looking file")
-                    continue
-                if over_cap(rel, st, mode):
-                    snap.exclude(rel, f"larger than {max_file_size} bytes")
-                    continue
-            try:
-                if mode == MODE_LINK:
-                    data = os.fsencode(os.readlink(os.path.join(abs_dir, name)))
-                else:
-                    with open(os.path.join(abs_dir, name), "rb") as f:
-                        data = f.read()
-            except OSError:
-                continue
-            known = entry.sha.decode() if entry is not None else None
-            if mode != MODE_LINK:
-                data = get_filters().clean(rel, data, known)
-                if len(data) > max_file_size:
-                    if known is not None:
-                        files[rel] = (entry.mode, known)
-                    snap.exclude(rel, f"larger than {max_file_size} bytes once filtered")
-                    continue
-            add_content(rel, mode, data, known)
+    def _filters(self) -> WorkTreeFilters:
+        """The work tree's filters, made when the first file is read."""
+        if not self.filters:
+            self.filters.append(WorkTreeFilters(self.repo))
+        return self.filters[0]
 
-    for rel, value in skipped.items():
-        if rel not in files:  # not checked out: as indexed, not deleted
-            files[rel] = value  # type: ignore[assignment]
-            as_indexed += 1
+    def _over_cap(self, rel: str, st: os.stat_result, mode: int) -> bool:
+        """True for a file above the size cap that no filter driver will shrink."""
+        if st.st_size <= self.max_file_size or mode == MODE_LINK:
+            return False
+        return not self._filters().has_driver(rel)  # its clean form is checked once read
+
+    def _is_ignored(self, rel: str) -> bool:
+        """True when `.gitignore` or the exclude files ignore *rel*."""
+        if self.ignore is None:
+            self.ignore = IgnoreFilterManager.from_repo(self.repo.dulwich, self.repo.config_stack())
+        return bool(self.ignore.is_ignored(rel))
+
+
+def _scan(repo: GitRepo, max_file_size: int, filters: list[WorkTreeFilters]) -> _Scan:
+    """Read the work tree against the index and HEAD, writing nothing."""
+    head = repo.head()
+    head_tree = repo.read_commit(head).tree if head else None
+    index, cached_root = read_index_with_tree(repo)
+    scan = _Scan(Snapshot(code_commit=head, head=head, dirty=False), head_tree)
+    reader = _WorkTreeReader(repo, max_file_size, filters, _read_indexed(repo, index), scan)
+    reader.walk()
+    reader.keep_sparse_entries()
+    as_indexed = reader.as_indexed
     if (
         cached_root is not None
         and cached_root == head_tree
         and as_indexed == len(index)
-        and len(files) == as_indexed
+        and len(scan.files) == as_indexed
     ):
         # Every file is exactly as indexed, nothing untracked was added, and
         # git's cache-tree says the index is HEAD's tree: nothing to build.
         return scan
+    files = scan.files
     for rel, (mode, sha) in files.items():
         if isinstance(sha, bytes):
             files[rel] = (mode, sha.decode())

@@ -23,11 +23,16 @@ import shutil
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import GitxpError, NotReproducibleError, UnsafePathError
 from ..format.values import non_negative
 from ._repoarg import RepoArg, opened
+
+if TYPE_CHECKING:
+    from ..store.record import RunRecord
+    from ..store.repo import Repo
+    from .launch import LaunchResult
 
 log = logging.getLogger("gitxp.ops.reproduce")
 DEFAULT_RTOL = 1e-6
@@ -269,45 +274,12 @@ def refuse_bare(repo: RepoArg = ".") -> None:
 
 def plan(run: str, *, repo: RepoArg = ".") -> Plan:
     """What `reproduce` would run for *run*, without running it."""
-    from ..tracking.environment import allowed_variable
-
     with opened(repo) as r:
         record = r.run(run)
         if record.status == "RUNNING":
             raise NotReproducibleError(record.id, "it is still running; wait until it ends")
         command = record.meta.get("command") or {}
-        argv = list(command.get("argv") or [])
-        if not argv or not all(isinstance(a, str) for a in argv):
-            raise NotReproducibleError(record.id, "it has no recorded command")
-        if command.get("redacted"):
-            raise NotReproducibleError(
-                record.id,
-                "gitxp did not record the secret-looking arguments of its command "
-                f"({_hidden(argv, command['redacted'])})",
-                "run it again yourself: `gitxp checkout` gets its code, `gitxp show` its command",
-            )
-        source = command.get("source")
-        params: dict[str, Any] = {}
-        if source == "cli":
-            params = dict(command.get("params") or {})
-        elif source == "python":
-            script = command.get("script")
-            if not script or argv[0] != "python" or len(argv) < 2:
-                if len(argv) >= 2 and argv[0] == "python" and argv[1].endswith(".py"):
-                    raise NotReproducibleError(
-                        record.id,
-                        f"it was recorded by {argv[1]}, a script outside the repository, "
-                        "so the run's code does not include it",
-                        "keep the script in the repository to make its runs reproducible",
-                    )
-                raise NotReproducibleError(
-                    record.id, "it was recorded from an interactive session, not a script"
-                )
-            script_cwd = _safe_cwd(command.get("cwd"), record.id)
-            rel = os.path.relpath(script, script_cwd) if script_cwd != "." else script
-            argv = [sys.executable, rel, *argv[2:]]
-        else:
-            raise NotReproducibleError(record.id, f"its command source {source!r} is unknown")
+        argv, params = _replay_command(record.id, command)
         cwd = _safe_cwd(command.get("cwd"), record.id)
         code = record.code_commit
         if not code or not r.git.has_object(code):
@@ -323,14 +295,6 @@ def plan(run: str, *, repo: RepoArg = ".") -> Plan:
             n.strip() for n in os.environ.get("GITXP_ENV_ALLOW", "").split(",") if n.strip()
         )
         set_env, refused = _replayable(recorded, redacted, extra)
-        unset = sorted(
-            name
-            for name in os.environ
-            if allowed_variable(name, extra)
-            and name not in recorded
-            and name not in NOT_REPLAYED
-            and not never_replayed(name)
-        )
         return Plan(
             run_id=record.id,
             name=record.name,
@@ -339,10 +303,63 @@ def plan(run: str, *, repo: RepoArg = ".") -> Plan:
             cwd=cwd,
             params=params,
             set_env=set_env,
-            unset_env=unset,
+            unset_env=_to_unset(recorded, extra),
             redacted=redacted,
             refused_env=refused,
         )
+
+
+def _replay_command(run_id: str, command: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """The argv to run again and the params to pass, from a run's recorded command.
+
+    A command `gitxp run` recorded is run as it was, with its params; a
+    Python script that recorded itself runs under this interpreter. Raises
+    NotReproducibleError when the command cannot be run again as recorded.
+    """
+    argv = list(command.get("argv") or [])
+    if not argv or not all(isinstance(a, str) for a in argv):
+        raise NotReproducibleError(run_id, "it has no recorded command")
+    if command.get("redacted"):
+        raise NotReproducibleError(
+            run_id,
+            "gitxp did not record the secret-looking arguments of its command "
+            f"({_hidden(argv, command['redacted'])})",
+            "run it again yourself: `gitxp checkout` gets its code, `gitxp show` its command",
+        )
+    source = command.get("source")
+    if source == "cli":
+        return argv, dict(command.get("params") or {})
+    if source != "python":
+        raise NotReproducibleError(run_id, f"its command source {source!r} is unknown")
+    script = command.get("script")
+    if not script or argv[0] != "python" or len(argv) < 2:
+        if len(argv) >= 2 and argv[0] == "python" and argv[1].endswith(".py"):
+            raise NotReproducibleError(
+                run_id,
+                f"it was recorded by {argv[1]}, a script outside the repository, "
+                "so the run's code does not include it",
+                "keep the script in the repository to make its runs reproducible",
+            )
+        raise NotReproducibleError(
+            run_id, "it was recorded from an interactive session, not a script"
+        )
+    script_cwd = _safe_cwd(command.get("cwd"), run_id)
+    rel = os.path.relpath(script, script_cwd) if script_cwd != "." else script
+    return [sys.executable, rel, *argv[2:]], {}
+
+
+def _to_unset(recorded: dict[Any, Any], extra: frozenset[str]) -> list[str]:
+    """The allow-listed variables set here that the run did not have: unset for the replay."""
+    from ..tracking.environment import allowed_variable
+
+    return sorted(
+        name
+        for name in os.environ
+        if allowed_variable(name, extra)
+        and name not in recorded
+        and name not in NOT_REPLAYED
+        and not never_replayed(name)
+    )
 
 
 def _replayable(
@@ -423,11 +440,6 @@ def reproduce(
         result = gitxp.reproduce("swift-otter-42", rtol=1e-4)
         result.verdict, result.drifted
     """
-    from ..git.checkout import materialize
-    from ..store.edit import RunState, edit_run
-    from ..tracking.options import RunOptions
-    from .launch import ProcessOptions, launch_run
-
     rtol = non_negative("rtol", rtol)
     atol = non_negative("atol", atol)
     if not dry_run:
@@ -438,78 +450,102 @@ def reproduce(
         return result
     with opened(repo) as r:
         original = r.run(the_plan.run_id)
-        name = _repro_name(r.rows(), the_plan.name)
-        root = r.git.root
         if keep is not None:
             workdir = os.path.abspath(os.fspath(keep))
         else:
             workdir = tempfile.mkdtemp(prefix="gitxp-reproduce-")
             os.rmdir(workdir)  # materialize wants a new or empty directory
         try:
-            materialize(r.git, the_plan.code_commit, workdir)
-            run_dir = os.path.join(workdir, *the_plan.cwd.split("/"))
-            os.makedirs(run_dir, exist_ok=True)
-            options = RunOptions(
-                experiment=original.experiment,
-                name=name,
-                params=the_plan.params,
-                tags={"reproduces": original.id},
-                notes=f"Reproduction of run {original.name} ({original.id}).",
-                code_commit=the_plan.code_commit,
-                extra_meta={"reproduces": original.id, "dirty": bool(original.meta.get("dirty"))},
-            )
-            env = {
-                k: os.pathsep.join(rebase(p, root, workdir) for p in v.split(os.pathsep))
-                for k, v in the_plan.set_env.items()
-            }
-            process = ProcessOptions(
-                cwd=run_dir,
-                env=env,
-                unset_env=the_plan.unset_env,
-                stream=stream,
-                record_cwd=the_plan.cwd,
-            )
-            argv = [rebase(a, root, workdir) for a in the_plan.argv]
-            launched = launch_run(argv, options, process, repo=root)
+            launched = _launch_in(r, the_plan, original, workdir, stream)
         finally:
             if keep is None:
                 shutil.rmtree(workdir, ignore_errors=True)
         result.kept = workdir if keep is not None else None
         result.run_id, result.run_name = launched.run_id, launched.name
         result.status, result.exit_code = launched.status, launched.exit_code
-        new = r.run(launched.run_id)
-        new_last = new.last_metrics
-        for key, value in sorted(original.last_metrics.items()):
-            result.checks.append(check_metric(key, value, new_last.get(key), rtol, atol))
-        result.new_metrics = sorted(k for k in new_last if k not in original.last_metrics)
-        old_p, new_p = original.params, new.params
-        result.params_changed = {
-            k: [old_p.get(k), new_p.get(k)]
-            for k in sorted(set(old_p) | set(new_p))
-            if old_p.get(k) != new_p.get(k)
-        }
-        old_pk = original.env.get("packages") or {}
-        new_pk = new.env.get("packages") or {}
-        result.packages_changed = {
-            k: [old_pk.get(k), new_pk.get(k)]
-            for k in sorted(set(old_pk) | set(new_pk))
-            if old_pk.get(k) != new_pk.get(k)
-        }
-        verdict = {
-            "original": original.id,
-            "verdict": result.verdict,
-            "drifted": result.drifted,
-            "rtol": rtol,
-            "atol": atol,
-        }
-
-        def record_verdict(state: RunState) -> None:
-            state.meta["reproduction"] = verdict
-            state.meta.setdefault("tags", {})["reproduction"] = result.verdict
-
-        try:
-            ref, tip = r.resolve(launched.run_id)
-            edit_run(r.git, ref, tip, f"reproduction {result.verdict}", record_verdict)
-        except GitxpError as exc:  # the verdict is still returned and printed
-            log.warning("gitxp: could not record the verdict: %s", exc)
+        _compare(result, original, r.run(launched.run_id), rtol, atol)
+        _record_verdict(r, launched.run_id, result, rtol, atol)
         return result
+
+
+def _launch_in(
+    r: Repo, the_plan: Plan, original: RunRecord, workdir: str, stream: bool
+) -> LaunchResult:
+    """Write the plan's code commit to *workdir* and run its command there, recorded
+    as a new run of the original's experiment; return what `launch` returns."""
+    from ..git.checkout import materialize
+    from ..tracking.options import RunOptions
+    from .launch import ProcessOptions, launch_run
+
+    name = _repro_name(r.rows(), the_plan.name)
+    root = r.git.root
+    materialize(r.git, the_plan.code_commit, workdir)
+    run_dir = os.path.join(workdir, *the_plan.cwd.split("/"))
+    os.makedirs(run_dir, exist_ok=True)
+    options = RunOptions(
+        experiment=original.experiment,
+        name=name,
+        params=the_plan.params,
+        tags={"reproduces": original.id},
+        notes=f"Reproduction of run {original.name} ({original.id}).",
+        code_commit=the_plan.code_commit,
+        extra_meta={"reproduces": original.id, "dirty": bool(original.meta.get("dirty"))},
+    )
+    process = ProcessOptions(
+        cwd=run_dir,
+        env={
+            k: os.pathsep.join(rebase(p, root, workdir) for p in v.split(os.pathsep))
+            for k, v in the_plan.set_env.items()
+        },
+        unset_env=the_plan.unset_env,
+        stream=stream,
+        record_cwd=the_plan.cwd,
+    )
+    argv = [rebase(a, root, workdir) for a in the_plan.argv]
+    return launch_run(argv, options, process, repo=root)
+
+
+def _changed(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[Any]]:
+    """{key: [old value, new value]} for every key whose value differs, sorted by key."""
+    return {
+        k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)
+    }
+
+
+def _compare(
+    result: ReproduceResult, original: RunRecord, new: RunRecord, rtol: float, atol: float
+) -> None:
+    """Fill in *result*'s metric checks and what else differs between the two runs."""
+    new_last = new.last_metrics
+    for key, value in sorted(original.last_metrics.items()):
+        result.checks.append(check_metric(key, value, new_last.get(key), rtol, atol))
+    result.new_metrics = sorted(k for k in new_last if k not in original.last_metrics)
+    result.params_changed = _changed(original.params, new.params)
+    result.packages_changed = _changed(
+        original.env.get("packages") or {}, new.env.get("packages") or {}
+    )
+
+
+def _record_verdict(
+    r: Repo, run_id: str, result: ReproduceResult, rtol: float, atol: float
+) -> None:
+    """Write the verdict into the reproduction's run (`reproduction` in run.json and a tag)."""
+    from ..store.edit import RunState, edit_run
+
+    verdict = {
+        "original": result.plan.run_id,
+        "verdict": result.verdict,
+        "drifted": result.drifted,
+        "rtol": rtol,
+        "atol": atol,
+    }
+
+    def record_verdict(state: RunState) -> None:
+        state.meta["reproduction"] = verdict
+        state.meta.setdefault("tags", {})["reproduction"] = result.verdict
+
+    try:
+        ref, tip = r.resolve(run_id)
+        edit_run(r.git, ref, tip, f"reproduction {result.verdict}", record_verdict)
+    except GitxpError as exc:  # the verdict is still returned and printed
+        log.warning("gitxp: could not record the verdict: %s", exc)

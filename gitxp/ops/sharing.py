@@ -32,26 +32,23 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._text import count
-from ..errors import (
-    AmbiguousRunError,
-    GitxpError,
-    RefUpdateError,
-    RemoteError,
-    RunNotFoundError,
-    UsageError,
-)
+from ..errors import GitxpError, RefUpdateError, RemoteError, RunNotFoundError
 from ..format import storage
 from ..git.completeness import Arrivals, incomplete_runs
 from ..git.incoming import Incoming
-from ..git.refs import RUNS_PREFIX, create_refs, list_refs, log_ref_value, update_ref
-from ..git.remote import RUNS_REFSPEC, Remote, resolve_remote
+from ..git.refs import RUNS_PREFIX, create_refs, log_ref_value, update_ref
+from ..git.remote import Remote, resolve_remote
 from ..git.remote import fetch as _fetch_objects
 from ..git.remote import push as _push_objects
 from ..store.history import is_ancestor, run_commits
+from ._repoarg import opened
+from .remote_setup import SetupResult as SetupResult  # re-exported: callers find them here
+from .remote_setup import setup_remote as setup_remote
+from .run_selection import all_runs, local_selection, remote_matcher
+from .run_selection import run_id_of as _run_id
 
 if TYPE_CHECKING:
     from ..git.repository import GitRepo
-    from ..store.repo import Repo
 
 log = logging.getLogger("gitxp.ops.sharing")
 Progress = Callable[[str], None]
@@ -87,85 +84,6 @@ class RefResult:
         }
 
 
-def _open(repo: Any) -> tuple[Repo, bool]:
-    """A `Repo` for *repo* (a path or a Repo) and whether we opened it (and must close it)."""
-    from ..store.repo import Repo
-    from ..store.repo import open as open_repo
-
-    if isinstance(repo, Repo):
-        return repo, False
-    return open_repo(repo if repo is not None else "."), True
-
-
-def _run_id(ref: str) -> str:
-    return ref[len(RUNS_PREFIX) :]
-
-
-# -- selecting runs ---------------------------------------------------------------------
-def _local_selection(
-    r: Repo, runs: Sequence[str] | None, experiment: str | Sequence[str] | None, all: bool
-) -> dict[str, str]:
-    """{ref: commit} of the local runs a push is about."""
-    if isinstance(runs, str):
-        runs = [runs]
-    if all and (runs or experiment):
-        raise UsageError("all=True (--all) cannot be combined with runs or an experiment")
-    if runs:
-        selected: dict[str, str] = {}
-        for text in runs:
-            ref, sha = r.resolve(text)
-            selected[ref] = sha
-        if experiment:
-            wanted = {experiment} if isinstance(experiment, str) else set(experiment)
-            rows = {row["ref"]: row for row in r.rows(experiment=list(wanted))}
-            selected = {k: v for k, v in selected.items() if k in rows}
-        return selected
-    if experiment:
-        wanted_exp = [experiment] if isinstance(experiment, str) else list(experiment)
-        return {row["ref"]: row["commit"] for row in r.rows(experiment=wanted_exp)}
-    return _all_runs(r.git)
-
-
-def _all_runs(git: GitRepo) -> dict[str, str]:
-    """{ref: commit} of every local run (packed and loose refs)."""
-    from ..store.pending import publish_pending
-
-    publish_pending(git.git_dir)
-    return list_refs(git, RUNS_PREFIX)
-
-
-def _remote_matcher(r: Repo, runs: Sequence[str] | None) -> Callable[[dict[str, str]], list[str]]:
-    """A function picking, from the remote's run refs, those *runs* names (None: all)."""
-    if runs is None:
-        return lambda refs: sorted(refs)
-    if isinstance(runs, str):
-        runs = [runs]
-
-    def match(refs: dict[str, str]) -> list[str]:
-        chosen: list[str] = []
-        for text in runs:
-            try:
-                ref, _ = r.resolve(text)  # a run we know locally: by id, prefix or name
-                chosen.append(ref)
-                continue
-            except RunNotFoundError:
-                pass
-            key = text.strip()
-            key = key[len(RUNS_PREFIX) :] if key.startswith(RUNS_PREFIX) else key
-            if RUNS_PREFIX + key in refs:
-                chosen.append(RUNS_PREFIX + key)
-                continue
-            hits = [ref for ref in refs if len(key) >= 4 and _run_id(ref).startswith(key.lower())]
-            if len(hits) > 1:
-                raise AmbiguousRunError(key, sorted(_run_id(h) for h in hits))
-            if not hits:
-                raise RunNotFoundError(key)
-            chosen.append(hits[0])
-        return list(dict.fromkeys(chosen))
-
-    return match
-
-
 # -- push ---------------------------------------------------------------------------------
 def push(
     repo: Any = ".",
@@ -190,91 +108,102 @@ def push(
     what a push would do. Returns one `RefResult` per run, in run-id order;
     raises `RemoteError` when the remote cannot be used.
     """
-    r, owned = _open(repo)
-    try:
+    with opened(repo if repo is not None else ".") as r:
         git = r.git
         target = resolve_remote(git, remote, "push")
-        local = _local_selection(r, runs, experiment, all)
+        local = local_selection(r, runs, experiment, all)
         if not local:
             return []
         if artifacts and not dry_run:
             from ..store.artifacts import upload_artifacts
 
             upload_artifacts(r, sorted(local.values()), target, progress=progress)
-        results: dict[str, RefResult] = {}
-        updating: set[str] = set()
-
-        def decide(remote_refs: dict[str, str]) -> dict[str, str]:
-            updates: dict[str, str] = {}
-            for ref, ours in sorted(local.items()):
-                run_id = _run_id(ref)
-                theirs = remote_refs.get(ref)
-                if theirs is None:
-                    results[ref] = RefResult(run_id, ref, "new", "", None, ours)
-                elif theirs == ours:
-                    results[ref] = RefResult(run_id, ref, "up-to-date", "", theirs, ours)
-                    continue
-                elif is_ancestor(git, theirs, ours, run_id):
-                    results[ref] = RefResult(run_id, ref, "updated", "fast-forward", theirs, ours)
-                elif force:
-                    results[ref] = RefResult(
-                        run_id,
-                        ref,
-                        "updated",
-                        f"forced: the remote's {theirs[:12]} was replaced",
-                        theirs,
-                        ours,
-                    )
-                else:
-                    results[ref] = RefResult(
-                        run_id, ref, "rejected", _push_rejection(git, theirs, ours, run_id), theirs
-                    )
-                    continue
-                updates[ref] = ours
-            if dry_run:
-                return {}
-            updating.update(updates)
-            return updates
-
-        def relevant_haves(remote_refs: dict[str, str]) -> tuple[list[str], list[str]]:
-            # Negotiate against branches and tags (where code commits live),
-            # the remote tips of the runs being updated, and the newest runs
-            # (their trees hold the blobs a new run most likely shares: the
-            # same env.json, the same small artifacts); walking every one of
-            # 10,000 remote runs would cost more than it could save.
-            haves = [sha for ref, sha in remote_refs.items() if not ref.startswith("refs/gitxp/")]
-            haves += [remote_refs[ref] for ref in updating if ref in remote_refs]
-            neighbours = []
-            for ref in sorted((r for r in remote_refs if r.startswith(RUNS_PREFIX)), reverse=True):
-                if git.has_object(remote_refs[ref]):
-                    neighbours.append(remote_refs[ref])
-                    if len(neighbours) >= NEIGHBOUR_RUNS:
-                        break
-            haves += neighbours
-            negotiated = set(haves)
-            trees = []
-            for ref, sha in remote_refs.items():
-                if sha in negotiated and ref.startswith(RUNS_PREFIX):
-                    trees += run_commits(git, sha, _run_id(ref), NEIGHBOUR_DEPTH)
-            return haves, trees
-
+        pushing = _Push(git, local, force, dry_run)
         if progress:
             progress(f"pushing {count(len(local), 'run')} to {target.display}\n")
-        outcome = _push_objects(git, target, decide, relevant_haves, progress)
-        for ref, error in outcome.errors.items():
-            if ref in results:
-                old = results[ref]
-                results[ref] = RefResult(
+        outcome = _push_objects(git, target, pushing.decide, pushing.relevant_haves, progress)
+        return pushing.results_after(outcome.errors)
+
+
+class _Push:
+    """What one push decides, once the remote has said what it has: which of the
+    *local* runs ({ref: tip}) to update there, and which of its commits to
+    negotiate against. `results` holds one `RefResult` per local run."""
+
+    def __init__(self, git: GitRepo, local: dict[str, str], force: bool, dry_run: bool) -> None:
+        self.git = git
+        self.local = local
+        self.force = force
+        self.dry_run = dry_run
+        self.results: dict[str, RefResult] = {}
+        self.updating: set[str] = set()  # the refs the push sets on the remote
+
+    def decide(self, remote_refs: dict[str, str]) -> dict[str, str]:
+        """The run refs to set on the remote ({ref: local tip}); none on a dry run."""
+        updates: dict[str, str] = {}
+        for ref, ours in sorted(self.local.items()):
+            result = self._compare(ref, ours, remote_refs.get(ref))
+            self.results[ref] = result
+            if result.status in ("new", "updated"):
+                updates[ref] = ours
+        if self.dry_run:
+            return {}
+        self.updating.update(updates)
+        return updates
+
+    def _compare(self, ref: str, ours: str, theirs: str | None) -> RefResult:
+        """What pushing local tip *ours* over the remote's *theirs* (None: absent) does."""
+        run_id = _run_id(ref)
+        if theirs is None:
+            return RefResult(run_id, ref, "new", "", None, ours)
+        if theirs == ours:
+            return RefResult(run_id, ref, "up-to-date", "", theirs, ours)
+        if is_ancestor(self.git, theirs, ours, run_id):
+            return RefResult(run_id, ref, "updated", "fast-forward", theirs, ours)
+        if self.force:
+            replaced = f"forced: the remote's {theirs[:12]} was replaced"
+            return RefResult(run_id, ref, "updated", replaced, theirs, ours)
+        why = _push_rejection(self.git, theirs, ours, run_id)
+        return RefResult(run_id, ref, "rejected", why, theirs)
+
+    def relevant_haves(self, remote_refs: dict[str, str]) -> tuple[list[str], list[str]]:
+        """The remote commits to negotiate against, and the run commits whose trees'
+        objects count as present there (see `gitxp.git.remote.push`)."""
+        # Negotiate against branches and tags (where code commits live),
+        # the remote tips of the runs being updated, and the newest runs
+        # (their trees hold the blobs a new run most likely shares: the
+        # same env.json, the same small artifacts); walking every one of
+        # 10,000 remote runs would cost more than it could save.
+        git = self.git
+        haves = [sha for ref, sha in remote_refs.items() if not ref.startswith("refs/gitxp/")]
+        haves += [remote_refs[ref] for ref in self.updating if ref in remote_refs]
+        neighbours = []
+        for ref in sorted((r for r in remote_refs if r.startswith(RUNS_PREFIX)), reverse=True):
+            if git.has_object(remote_refs[ref]):
+                neighbours.append(remote_refs[ref])
+                if len(neighbours) >= NEIGHBOUR_RUNS:
+                    break
+        haves += neighbours
+        negotiated = set(haves)
+        trees = []
+        for ref, sha in remote_refs.items():
+            if sha in negotiated and ref.startswith(RUNS_PREFIX):
+                trees += run_commits(git, sha, _run_id(ref), NEIGHBOUR_DEPTH)
+        return haves, trees
+
+    def results_after(self, errors: dict[str, str]) -> list[RefResult]:
+        """The results in run-id order, the refs the remote refused (*errors*) as ``error``."""
+        for ref, error in errors.items():
+            if ref in self.results:
+                old = self.results[ref]
+                self.results[ref] = RefResult(
                     old.run_id,
                     ref,
                     "error",
                     f"the remote refused it: {error}; fix the cause and push again",
                     old.old,
                 )
-        return [results[ref] for ref in sorted(results)]
-    finally:
-        if owned:
-            r.close()
+        return [self.results[ref] for ref in sorted(self.results)]
 
 
 def _push_rejection(git: GitRepo, theirs: str, ours: str, run_id: str) -> str:
@@ -310,72 +239,105 @@ def fetch(
     *rebase_edits*, which replays the local tag/name/note edits on top of the
     remote's history (see `gitxp.ops.rebase_edits`). With *artifacts*, the large artifacts of the fetched runs are downloaded
     from their store into the local one too.
+
+    `pull` is this same function: runs are never merged into anything, so a
+    pull of runs is a fetch.
     """
-    r, owned = _open(repo)
-    keep = None  # the fetched packs stay kept (.keep) until their refs exist
-    try:
+    with opened(repo if repo is not None else ".") as r:
         git = r.git
-        keep = Incoming(git)
-        target = resolve_remote(git, remote, "fetch")
-        local = _all_runs(git)
-        matcher = _remote_matcher(r, runs)
-        plan: dict[str, str] = {}
-
-        def choose(remote_refs: dict[str, str]) -> list[str]:
-            for ref in matcher(remote_refs):
-                if ref not in remote_refs:
-                    raise RunNotFoundError(_run_id(ref), ())
-                plan[ref] = remote_refs[ref]
-            return [sha for ref, sha in plan.items() if local.get(ref) != sha]
-
-        def heads(remote_refs: dict[str, str]) -> list[str]:
-            return [local[ref] for ref, sha in plan.items() if ref in local and local[ref] != sha]
-
-        if progress:
-            progress(f"fetching runs from {target.display}\n")
-        arrivals = Arrivals(git)
+        keep = Incoming(git)  # the fetched packs stay kept (.keep) until their refs exist
         try:
-            _fetch_objects(git, target, choose, heads, RUNS_PREFIX, progress, keep)
-        except RemoteError:
-            if not any(local.get(ref) != sha for ref, sha in plan.items()):
-                raise  # failed before the remote said what it has: nothing to isolate
-            wanted = sorted(ref for ref, sha in plan.items() if local.get(ref) != sha)
-            _isolate_broken(git, target, plan, local, wanted, progress, keep)
-        for ref, sha in list(plan.items()):
-            if not git.has_object(sha):  # the remote did not send what it advertised
-                _skip_broken(target, ref, plan, "the remote did not send it")
-        fetched = {ref: sha for ref, sha in plan.items() if local.get(ref) != sha}
-        for ref, why in incomplete_runs(
-            git, arrivals, fetched, local.values(), storage.TRAILER_RUN
-        ).items():
-            _skip_broken(target, ref, plan, why)  # a lying pack: its tip came, not all below
-        # new runs in one packed-refs write; the others one compare-and-swap each
-        created = {ref: sha for ref, sha in plan.items() if ref not in local}
-        failed = create_refs(git, created)
-        results = []
-        for ref, theirs in sorted(plan.items()):
-            if ref in created:
-                run_id = _run_id(ref)
-                if ref in failed:
-                    results.append(RefResult(run_id, ref, "error", failed[ref], None, None))
-                else:
-                    results.append(RefResult(run_id, ref, "new", "", None, theirs))
-            else:
-                results.append(
-                    _apply(git, ref, local.get(ref), theirs, force, target, rebase_edits)
-                )
-        keep.release()
-        if artifacts:
-            from ..store.artifacts import download_artifacts
-
-            commits = [x.new for x in results if x.status != "error" and x.new]
-            download_artifacts(r, commits, target, progress=progress)
-        return results
-    finally:
-        if keep is not None:
+            target = resolve_remote(git, remote, "fetch")
+            choice = _FetchChoice(all_runs(git), remote_matcher(r, runs))
+            if progress:
+                progress(f"fetching runs from {target.display}\n")
+            _receive(git, target, choice, progress, keep)
+            results = _set_fetched(git, target, choice, force, rebase_edits)
             keep.release()
-        if owned:
-            r.close()
+            if artifacts:
+                from ..store.artifacts import download_artifacts
+
+                commits = [x.new for x in results if x.status != "error" and x.new]
+                download_artifacts(r, commits, target, progress=progress)
+            return results
+        finally:
+            keep.release()
+
+
+pull = fetch
+
+
+class _FetchChoice:
+    """The runs one fetch takes: `plan` maps each chosen run ref to the remote's tip,
+    filled in once the remote has said what it has; `local` is {ref: tip} here."""
+
+    def __init__(
+        self, local: dict[str, str], matcher: Callable[[dict[str, str]], list[str]]
+    ) -> None:
+        self.local = local
+        self.matcher = matcher
+        self.plan: dict[str, str] = {}
+
+    def choose(self, remote_refs: dict[str, str]) -> list[str]:
+        """The commits to download: the remote tips of the chosen runs that differ here."""
+        for ref in self.matcher(remote_refs):
+            if ref not in remote_refs:
+                raise RunNotFoundError(_run_id(ref), ())
+            self.plan[ref] = remote_refs[ref]
+        return list(self.changed().values())
+
+    def heads(self, remote_refs: dict[str, str]) -> list[str]:
+        """The local tips of the chosen runs that differ: common ground to negotiate on."""
+        local = self.local
+        return [local[ref] for ref, sha in self.plan.items() if ref in local and local[ref] != sha]
+
+    def changed(self) -> dict[str, str]:
+        """{ref: remote tip} of the chosen runs whose remote tip is not the local one."""
+        return {ref: sha for ref, sha in self.plan.items() if self.local.get(ref) != sha}
+
+
+def _receive(
+    git: GitRepo, target: Remote, choice: _FetchChoice, progress: Progress | None, keep: Incoming
+) -> None:
+    """Fetch the objects of the chosen runs from *target*; each run whose history does
+    not arrive whole is dropped from the plan with a warning."""
+    plan = choice.plan
+    arrivals = Arrivals(git)
+    try:
+        _fetch_objects(git, target, choice.choose, choice.heads, RUNS_PREFIX, progress, keep)
+    except RemoteError:
+        if not choice.changed():
+            raise  # failed before the remote said what it has: nothing to isolate
+        _isolate_broken(git, target, plan, choice.local, sorted(choice.changed()), progress, keep)
+    for ref, sha in list(plan.items()):
+        if not git.has_object(sha):  # the remote did not send what it advertised
+            _skip_broken(target, ref, plan, "the remote did not send it")
+    for ref, why in incomplete_runs(
+        git, arrivals, choice.changed(), choice.local.values(), storage.TRAILER_RUN
+    ).items():
+        _skip_broken(target, ref, plan, why)  # a lying pack: its tip came, not all below
+
+
+def _set_fetched(
+    git: GitRepo, target: Remote, choice: _FetchChoice, force: bool, rebase_edits: bool
+) -> list[RefResult]:
+    """Set the local refs of the fetched runs; one `RefResult` per run, in run-id order.
+
+    New runs are created in one packed-refs write; the others move one
+    compare-and-swap each, when that loses nothing (see `_apply`).
+    """
+    local = choice.local
+    created = {ref: sha for ref, sha in choice.plan.items() if ref not in local}
+    failed = create_refs(git, created)
+    results = []
+    for ref, theirs in sorted(choice.plan.items()):
+        if ref not in created:
+            results.append(_apply(git, ref, local.get(ref), theirs, force, target, rebase_edits))
+        elif ref in failed:
+            results.append(RefResult(_run_id(ref), ref, "error", failed[ref], None, None))
+        else:
+            results.append(RefResult(_run_id(ref), ref, "new", "", None, theirs))
+    return results
 
 
 def _isolate_broken(
@@ -432,30 +394,6 @@ def _skip_broken(target: Remote, ref: str, plan: dict[str, str], reason: str) ->
         sha[:12],
         target.display,
         reason,
-    )
-
-
-def pull(
-    repo: Any = ".",
-    remote: str | None = None,
-    runs: Sequence[str] | None = None,
-    force: bool = False,
-    artifacts: bool = False,
-    progress: Progress | None = None,
-    rebase_edits: bool = False,
-) -> list[RefResult]:
-    """Fetch runs from *remote*, and with *artifacts* their large artifacts (see `fetch`).
-
-    Runs are never merged into anything: a pull of runs is a fetch.
-    """
-    return fetch(
-        repo,
-        remote,
-        runs,
-        force=force,
-        artifacts=artifacts,
-        progress=progress,
-        rebase_edits=rebase_edits,
     )
 
 
@@ -527,53 +465,6 @@ def _apply(
         if not isinstance(exc, RefUpdateError):
             return RefResult(run_id, ref, "rejected", f"not rebased: {exc}; local kept", ours, ours)
         return RefResult(run_id, ref, "error", str(exc), ours, ours)
-
-
-# -- plain git ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SetupResult:
-    """What `setup_remote` added to git config."""
-
-    remote: str
-    fetch: list[str]
-    push: list[str]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"remote": self.remote, "fetch": self.fetch, "push": self.push}
-
-
-def setup_remote(repo: Any = ".", remote: str | None = None, push: bool = True) -> SetupResult:
-    """Make plain `git fetch` / `git push` of *remote* carry runs too.
-
-    Adds ``remote.<name>.fetch = refs/gitxp/runs/*:refs/gitxp/runs/*``
-    (without ``+``: git then refuses, like gitxp, to overwrite a diverged
-    local run). With *push*, adds the same push refspec; because a remote
-    with any push refspec makes a bare `git push` push only those, ``HEAD``
-    is added too when the remote had none, so `git push` keeps pushing the
-    current branch. Idempotent.
-    """
-    from ..git.remote import add_refspecs, refspecs
-
-    r, owned = _open(repo)
-    try:
-        git = r.git
-        target = resolve_remote(git, remote, "fetch")
-        if target.name is None:
-            raise UsageError(
-                f"{target.display} is a URL, not a configured remote; "
-                "add it first with `git remote add NAME URL`"
-            )
-        added_fetch = add_refspecs(git, target.name, "fetch", [RUNS_REFSPEC])
-        added_push: list[str] = []
-        if push:
-            wanted = [RUNS_REFSPEC]
-            if not refspecs(git, target.name, "push"):
-                wanted.insert(0, "HEAD")
-            added_push = add_refspecs(git, target.name, "push", wanted)
-        return SetupResult(target.name, added_fetch, added_push)
-    finally:
-        if owned:
-            r.close()
 
 
 def summarize(results: Iterable[RefResult]) -> dict[str, int]:

@@ -296,6 +296,7 @@ class _Parser:
         raise self.error(f"expected a value (a number or a 'quoted string'), found {what}", tok)
 
     def comparison(self) -> Predicate:
+        """A field followed by an operator: `=`-style, [NOT] LIKE/ILIKE, [NOT] IN, IS [NOT] NULL."""
         tok = self.next()
         if tok.kind not in ("field", "word") or (
             tok.kind == "word"
@@ -320,56 +321,66 @@ class _Parser:
             self.next()
             negate = True
         if self.is_word("like", "ilike"):
-            word = self.next().text.lower()
-            pattern_tok = self.peek()
-            literal = self.value()
-            if not isinstance(literal, str):
-                raise self.error("LIKE needs a 'quoted pattern'", pattern_tok)
-            rx = _like(literal, re.IGNORECASE if word == "ilike" else 0)
-
-            def like(row: Row) -> bool:
-                v = get(row)
-                return v is not None and bool(rx.fullmatch(_as_text(v)))
-
-            return (lambda row: get(row) is not None and not like(row)) if negate else like
+            return self.like(get, negate)
         if self.is_word("in"):
-            self.next()
-            open_tok = self.next()
-            if open_tok.kind != "punct" or open_tok.text != "(":
-                raise self.error("expected '(' after IN", open_tok)
-            values = [self.value()]
-            while self.peek().kind == "punct" and self.peek().text == ",":
-                self.next()
-                values.append(self.value())
-            close = self.next()
-            if close.kind != "punct" or close.text != ")":
-                raise self.error("expected ',' or ')' in the IN list", close)
-
-            def member(row: Row) -> bool:
-                v = get(row)
-                return v is not None and any(_compare("=", v, x) for x in values)
-
-            return (lambda row: get(row) is not None and not member(row)) if negate else member
+            return self.membership(get, negate)
         if negate:
             raise self.error("expected LIKE, ILIKE or IN after NOT")
         if self.is_word("is"):
-            self.next()
-            not_null = False
-            if self.is_word("not"):
-                self.next()
-                not_null = True
-            if not self.is_word("null"):
-                raise self.error("expected NULL after IS")
-            self.next()
-            return (
-                (lambda row: get(row) is not None) if not_null else (lambda row: get(row) is None)
-            )
+            return self.null_test(get)
         what = "the end of the filter" if op_tok.kind == "end" else repr(op_tok.text)
         raise self.error(
             f"expected a comparison (=, !=, <, <=, >, >=, LIKE, IN, IS NULL) "
             f"after {tok.text!r}, found {what}",
             op_tok,
         )
+
+    def like(self, get: Callable[[Row], Any], negate: bool) -> Predicate:
+        """`[NOT] LIKE 'pattern'` (ILIKE: ignoring case); a missing value never matches."""
+        word = self.next().text.lower()
+        pattern_tok = self.peek()
+        literal = self.value()
+        if not isinstance(literal, str):
+            raise self.error("LIKE needs a 'quoted pattern'", pattern_tok)
+        rx = _like(literal, re.IGNORECASE if word == "ilike" else 0)
+
+        def like(row: Row) -> bool:
+            v = get(row)
+            return v is not None and bool(rx.fullmatch(_as_text(v)))
+
+        return (lambda row: get(row) is not None and not like(row)) if negate else like
+
+    def membership(self, get: Callable[[Row], Any], negate: bool) -> Predicate:
+        """`[NOT] IN (value, ...)`; a missing value is in no list."""
+        self.next()
+        open_tok = self.next()
+        if open_tok.kind != "punct" or open_tok.text != "(":
+            raise self.error("expected '(' after IN", open_tok)
+        values = [self.value()]
+        while self.peek().kind == "punct" and self.peek().text == ",":
+            self.next()
+            values.append(self.value())
+        close = self.next()
+        if close.kind != "punct" or close.text != ")":
+            raise self.error("expected ',' or ')' in the IN list", close)
+
+        def member(row: Row) -> bool:
+            v = get(row)
+            return v is not None and any(_compare("=", v, x) for x in values)
+
+        return (lambda row: get(row) is not None and not member(row)) if negate else member
+
+    def null_test(self, get: Callable[[Row], Any]) -> Predicate:
+        """`IS NULL` / `IS NOT NULL`: whether the row has the field."""
+        self.next()
+        not_null = False
+        if self.is_word("not"):
+            self.next()
+            not_null = True
+        if not self.is_word("null"):
+            raise self.error("expected NULL after IS")
+        self.next()
+        return (lambda row: get(row) is not None) if not_null else (lambda row: get(row) is None)
 
 
 def compile_filter(text: str) -> Predicate:

@@ -26,6 +26,34 @@ def _blob(git: GitRepo, tree: dict[str, tuple[int, str]], name: str) -> bytes | 
     return None if entry is None else read_run_file(git, entry[1], name)
 
 
+def _read_params(git: GitRepo, tree: dict[str, tuple[int, str]], newer: bool) -> dict[str, Any]:
+    """A run's params.json, checked (`schema.Invalid` when it is missing or does not pass;
+    a run of a *newer* format whose params do not pass has none)."""
+    data = _blob(git, tree, storage.PARAMS_FILE)
+    if data is None:
+        raise schema.Invalid(f"missing {storage.PARAMS_FILE}")
+    try:
+        return schema.check_params(schema.load_json(data, storage.PARAMS_FILE))
+    except schema.Invalid:
+        if not newer:
+            raise
+        return {}
+
+
+def _read_summary(git: GitRepo, tree: dict[str, tuple[int, str]], newer: bool) -> dict[str, Any]:
+    """A run's summary.json, checked ({} when there is none; `schema.Invalid` when it does
+    not pass, except for a run of a *newer* format, which then has none)."""
+    data = _blob(git, tree, storage.SUMMARY_FILE)
+    if data is None:
+        return {}
+    try:
+        return schema.check_summary(schema.load_json(data, storage.SUMMARY_FILE), not newer)
+    except schema.Invalid:
+        if not newer:
+            raise
+        return {}
+
+
 def read_row(git: GitRepo, commit_id: str, run_id: str | None = None) -> dict[str, Any]:
     """The listing row of the run whose tip is *commit_id* (what the cache stores).
 
@@ -47,26 +75,8 @@ def read_row(git: GitRepo, commit_id: str, run_id: str | None = None) -> dict[st
         version = schema.meta_format(raw)
         newer = version > storage.FORMAT_VERSION
         meta = schema.check_meta(raw, strict=not newer)
-        data = _blob(git, tree, storage.PARAMS_FILE)
-        if data is None:
-            raise schema.Invalid(f"missing {storage.PARAMS_FILE}")
-        try:
-            params = schema.check_params(schema.load_json(data, storage.PARAMS_FILE))
-        except schema.Invalid:
-            if not newer:
-                raise
-            params = {}
-        data = _blob(git, tree, storage.SUMMARY_FILE)
-        try:
-            summary = (
-                {}
-                if data is None
-                else schema.check_summary(schema.load_json(data, storage.SUMMARY_FILE), not newer)
-            )
-        except schema.Invalid:
-            if not newer:
-                raise
-            summary = {}
+        params = _read_params(git, tree, newer)
+        summary = _read_summary(git, tree, newer)
     except schema.Invalid as exc:
         raise _Unreadable(who, str(exc), _salvage(raw)) from None
     row = {

@@ -89,32 +89,14 @@ class Repo:
             if sha is not None:
                 return RUNS_PREFIX + text, sha
         rows = self._index.rows()
-        by_ref = {r["ref"]: r for r in rows}
         lowered = text.lower()
         if len(lowered) >= MIN_PREFIX:
-            matches = [r for r in rows if r["id"].startswith(lowered)]
-            if len(matches) == 1:
-                return matches[0]["ref"], matches[0]["commit"]
-            if len(matches) > 1:
-                raise AmbiguousRunError(
-                    text,
-                    [
-                        f"{r['id']} ({r.get('name')})"
-                        for r in sorted(matches, key=lambda r: r["id"])
-                    ],
-                )
-        named = [r for r in rows if r.get("name") == text]
-        if len(named) == 1:
-            return named[0]["ref"], named[0]["commit"]
-        if len(named) > 1:
-            raise AmbiguousRunError(
-                text,
-                [
-                    f"{r['id']} ({r.get('experiment')})"
-                    for r in sorted(named, key=lambda r: r["id"])
-                ],
-            )
-        del by_ref
+            found = _only_match(text, [r for r in rows if r["id"].startswith(lowered)], "name")
+            if found is not None:
+                return found
+        found = _only_match(text, [r for r in rows if r.get("name") == text], "experiment")
+        if found is not None:
+            return found
         names = sorted({r.get("name") or "" for r in rows} | {r["id"][:10] for r in rows})
         note = ""
         if len(lowered) < MIN_PREFIX and any(r["id"].startswith(lowered) for r in rows):
@@ -125,6 +107,15 @@ class Repo:
         """The run named by a full id, a unique id prefix, or its name."""
         ref_name, sha = self.resolve(ref)
         return RunRecord(self.git, ref_name, sha)
+
+
+def _only_match(text: str, matches: list[dict[str, Any]], label: str) -> tuple[str, str] | None:
+    """(ref, commit) of the one run row in *matches* (None: there is none). Several raise
+    AmbiguousRunError, listing each by its id and its *label* field."""
+    if len(matches) > 1:
+        ordered = sorted(matches, key=lambda r: r["id"])
+        raise AmbiguousRunError(text, [f"{r['id']} ({r.get(label)})" for r in ordered])
+    return (matches[0]["ref"], matches[0]["commit"]) if matches else None
 
 
 def init(path: str | os.PathLike[str] = ".") -> tuple[Repo, bool]:
