@@ -32,7 +32,7 @@ from .hashing import HEX_LENGTHS
 from .repository import GitRepo, read_file
 from .types import as_oid, as_ref
 
-log = logging.getLogger("gitxp.refs")
+log = logging.getLogger("gitxp.git.refs")
 LOCK_TIMEOUT_SECONDS = 20.0
 ZERO = "0" * 40  # "no object" in a SHA-1 repository; `is_zero` knows both formats
 _HEX_BYTES = frozenset(b"0123456789abcdef")

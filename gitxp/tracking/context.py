@@ -24,7 +24,7 @@ from ..errors import GitxpError
 if TYPE_CHECKING:
     from .run import Run
 
-log = logging.getLogger("gitxp.tracking")
+log = logging.getLogger("gitxp.tracking.context")
 
 # the runs activated in this context, innermost last (never mutated: replaced)
 _stack: ContextVar[tuple[Run, ...]] = ContextVar("gitxp_active_runs", default=())
