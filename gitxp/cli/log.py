@@ -201,7 +201,7 @@ def log_command(
 
 def _pull_source(git: Any) -> str | None:
     """The remote `gitxp pull` would fetch from (origin, else the only one), or None."""
-    from ..git.remote import configured_remotes, default_remote_name
+    from ..git.remote_config import configured_remotes, default_remote_name
 
     names = configured_remotes(git)
     preferred = default_remote_name(git, "fetch")

@@ -145,7 +145,7 @@ def push_command(
     from ..ops.sharing import push
 
     with open_repo(repo_path) as repo:
-        from ..git.remote import resolve_remote
+        from ..git.remote_config import resolve_remote
 
         target = resolve_remote(repo.git, remote, "push").display
         results = push(
@@ -196,7 +196,7 @@ def _fetch_options(func: Any) -> Any:
 
 
 def _fetch(action: str, remote: str | None, runs: tuple[str, ...], **options: Any) -> None:
-    from ..git.remote import resolve_remote
+    from ..git.remote_config import resolve_remote
     from ..ops.sharing import fetch
 
     if options["force"] and options["rebase_edits"]:

@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterable
 from urllib.parse import unquote, urlparse
 
-from .remote import Remote
+from .remote_config import Remote
 from .repository import MODE_EXEC, MODE_FILE, GitRepo
 
 POINTER_PREFIX = b"version https://git-lfs.github.com/spec/v1\n"

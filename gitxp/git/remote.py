@@ -36,12 +36,7 @@ from .packing import (
     pack_for,
 )
 from .refs import accepted_refs, create_refs, list_refs, update_ref
-from .remote_config import Remote as Remote  # this and the rest re-exported: they lived here
-from .remote_config import add_refspecs as add_refspecs
-from .remote_config import configured_remotes as configured_remotes
-from .remote_config import default_remote_name as default_remote_name
-from .remote_config import refspecs as refspecs
-from .remote_config import resolve_remote as resolve_remote
+from .remote_config import Remote
 from .repository import GitRepo
 from .types import ObjectID, as_oid, as_ref
 from .wire import check_advertised, mismatch, send_pack_sha256

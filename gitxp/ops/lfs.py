@@ -36,7 +36,7 @@ class LfsCheck:
 def unpushed_lfs_objects(git: Any, results: Iterable[Any], remote: str | None) -> LfsCheck | None:
     """Check the LFS objects of the snapshots of runs a push sent; None when there are none."""
     from ..git import lfs
-    from ..git.remote import resolve_remote
+    from ..git.remote_config import resolve_remote
     from ..store.record import read_row
 
     snapshots = []

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UsageError
-from ..git.remote import RUNS_REFSPEC, add_refspecs, refspecs, resolve_remote
+from ..git.remote import RUNS_REFSPEC
+from ..git.remote_config import add_refspecs, refspecs, resolve_remote
 from ._repoarg import opened
 
 

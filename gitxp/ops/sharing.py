@@ -37,9 +37,9 @@ from ..format import storage
 from ..git.completeness import Arrivals, incomplete_runs
 from ..git.incoming import Incoming
 from ..git.refs import RUNS_PREFIX, create_refs, log_ref_value, update_ref
-from ..git.remote import Remote, resolve_remote
 from ..git.remote import fetch as _fetch_objects
 from ..git.remote import push as _push_objects
+from ..git.remote_config import Remote, resolve_remote
 from ..store.history import is_ancestor, run_commits
 from ._repoarg import opened
 from .remote_setup import SetupResult as SetupResult  # re-exported: callers find them here

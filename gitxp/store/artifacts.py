@@ -52,7 +52,7 @@ from .artifact_store import (
 )
 
 if TYPE_CHECKING:
-    from ..git.remote import Remote
+    from ..git.remote_config import Remote
     from ..git.repository import GitRepo
     from .record import RunRecord
     from .repo import Repo

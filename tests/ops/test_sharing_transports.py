@@ -366,7 +366,8 @@ def test_ssh_urls_go_through_the_configured_ssh_command(repo: Path, tmp_path: Pa
 
 
 def test_errors_never_show_credentials_and_ls_remote_lists_runs(repo: Path, served: Path) -> None:
-    from gitxp.git.remote import Remote, ls_remote
+    from gitxp.git.remote import ls_remote
+    from gitxp.git.remote_config import Remote
 
     ids = record(repo, 1)
     with git_http(served) as url:
