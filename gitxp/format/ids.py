@@ -124,7 +124,7 @@ def new_run_id(now_ms: int | None = None) -> str:
 
 def is_run_id(text: str) -> bool:
     """True when *text* has the exact shape of a full run id."""
-    return bool(RUN_ID_RE.match(text))
+    return bool(RUN_ID_RE.fullmatch(text))
 
 
 def name_problem(name: object) -> str | None:

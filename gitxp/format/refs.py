@@ -76,7 +76,7 @@ def git_problem(name: str) -> str | None:
 
 def problem(name: str) -> str | None:
     """Why gitxp refuses *name* (None: accepted): git's rules, then gitxp's namespaces."""
-    if isinstance(name, str) and _RUN_REF.match(name):
+    if isinstance(name, str) and _RUN_REF.fullmatch(name):
         return None  # the common case, decided by one match
     reason = git_problem(name)
     if reason is not None:
@@ -94,7 +94,7 @@ def is_valid(name: str) -> bool:
 
 def is_run_ref(name: str) -> bool:
     """Whether *name* is `refs/gitxp/{runs,trash,pending}/<run id>` (a name gitxp may write)."""
-    return isinstance(name, str) and bool(_RUN_REF.match(name))
+    return isinstance(name, str) and bool(_RUN_REF.fullmatch(name))
 
 
 def decode(raw: bytes) -> str | None:

@@ -28,7 +28,7 @@ def check_key(kind: str, key: object) -> str:
         raise InvalidValueError(
             f"{kind} key {key!r}", f"keys must be 1 to {MAX_KEY_LENGTH} characters long"
         )
-    if not _KEY_RE.match(key) or key.startswith("/") or key.endswith("/") or "//" in key:
+    if not _KEY_RE.fullmatch(key) or key.startswith("/") or key.endswith("/") or "//" in key:
         raise InvalidValueError(
             f"{kind} key {key!r}",
             "use letters, digits, spaces and _ - . / : + = @ , (no leading, trailing or "
