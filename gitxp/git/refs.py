@@ -148,9 +148,7 @@ def update_ref(repo: GitRepo, ref: str, old: str | None, new: str, message: str 
         return
     refs = repo.dulwich.refs
     msg = message.encode()
-    # dulwich creates the reflog's directory without exist_ok: two processes
-    # writing their first reflog in a new repository would race on it.
-    os.makedirs(os.path.join(repo.git_dir, "logs", *ref.split("/")[:-1]), exist_ok=True)
+    _reflog_dir(repo, ref)
     # Naming the committer spares dulwich re-reading every git config file to
     # find it for the reflog line; it is the identity gitxp already resolved.
     who = repo.identity().signature()
@@ -264,10 +262,21 @@ def reflog_time(repo: GitRepo, ref: str) -> int | None:
     return int(fields[1]) * 1000 if len(fields) == 3 and fields[1].isdigit() else None
 
 
+def _reflog_dir(repo: GitRepo, ref: str) -> None:
+    """Create the directory of *ref*'s reflog before dulwich writes a line to it.
+
+    dulwich creates it without `exist_ok`: two threads or processes writing
+    the first reflog line under a new directory (`logs/refs/gitxp/...`) race,
+    and the loser's ref update fails with FileExistsError.
+    """
+    os.makedirs(os.path.join(repo.git_dir, "logs", *ref.split("/")[:-1]), exist_ok=True)
+
+
 def delete_ref(repo: GitRepo, ref: str, old: str) -> None:
     """Delete *ref* if it still points at *old*."""
     _check_name(ref)
     refs = repo.dulwich.refs
+    _reflog_dir(repo, ref)
 
     def attempt() -> bool:
         return bool(refs.remove_if_equals(as_ref(ref), as_oid(old), message=b"gitxp: delete"))
