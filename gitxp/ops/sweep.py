@@ -47,10 +47,12 @@ class SweepResult:
     ranked: list[dict[str, Any]] = field(default_factory=list)
     metric: str | None = None
     goal: str = "max"
+    interrupted: bool = False  # stopped early by Ctrl-C (`gitxp sweep --optuna`)
 
     @property
     def failed(self) -> list[dict[str, Any]]:
-        return [r for r in self.runs if r["status"] != "FINISHED"]
+        # a run that finished without the metric is a failed trial to Optuna
+        return [r for r in self.runs if r["status"] != "FINISHED" or r.get("state") == "FAIL"]
 
     @property
     def best(self) -> dict[str, Any] | None:
