@@ -116,8 +116,8 @@ class GitxpCallback:
         state = trial.state.name
         self._record(run, study, trial, state)
         if state == "FAIL":
-            reason = trial.system_attrs.get("fail_reason") or "the trial failed"
-            run.end("FAILED", str(reason))
+            # Optuna keeps no reason; it logs it (track_in_gitxp records the exception)
+            run.end("FAILED", "the trial failed: see Optuna's log for why")
         else:
             run.end("FINISHED")
 
