@@ -162,17 +162,16 @@ def _flat(values: Mapping[str, Any], prefix: str = "", skip: Iterable[str] = ())
 
 
 def _error_of(trial: Any) -> str:
-    """`Type: message` of the exception that ended *trial* (what Ray kept of it)."""
+    """`Type: message` of the exception that ended *trial*: the last line of Ray's error.txt."""
+    lines: list[str] = []
     try:
-        err = trial.get_pickled_error()
-    except Exception:
-        err = None
-    if err is None:
-        return "the trial failed (see its error.txt in Ray's trial directory)"
-    cause = getattr(err, "cause", None)  # a RayTaskError wraps the trainable's own exception
-    err = cause if isinstance(cause, BaseException) else err
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[-1] if text else ''}"[:2000]
+        with open(trial.error_file, encoding="utf-8", errors="replace") as f:
+            lines = [line.strip() for line in f if line.strip()]
+    except (OSError, TypeError):  # no error file (yet): Ray had no trial directory
+        pass
+    if not lines or lines[-1].startswith("Failure #"):
+        return "the trial failed (see error.txt in Ray's trial directory)"
+    return lines[-1][:2000]
 
 
 def _make_class() -> type:
