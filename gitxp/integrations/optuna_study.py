@@ -106,6 +106,26 @@ def open_study(name: str, where: Any, sampler_obj: Any, goal: str) -> Any:
     return study
 
 
+def check_space(study: Any, dists: Mapping[str, Any]) -> None:
+    """Raise unless *dists* can be sampled in *study* (a param keeps its kind and choices)."""
+    from optuna.distributions import check_distribution_compatibility
+
+    seen: dict[str, Any] = {}
+    for trial in study.get_trials(deepcopy=False):
+        seen.update(trial.distributions)
+    for key, new in dists.items():
+        old = seen.get(key)
+        if old is None:
+            continue
+        try:
+            check_distribution_compatibility(old, new)
+        except ValueError:
+            raise UsageError(
+                f"-p {key}: study {study.study_name!r} samples it as {old}; "
+                "keep the study's search space for this param, or use another --study"
+            ) from None
+
+
 def trial_state(name: str) -> Any:
     """Optuna's `TrialState` member called *name* (COMPLETE, FAIL...)."""
     return getattr(optuna_module().trial.TrialState, name)

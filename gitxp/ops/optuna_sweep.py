@@ -180,6 +180,7 @@ def optuna_sweep(
     where = optuna_study.storage(settings.storage, default_path)
     sampler = optuna_study.sampler(settings.sampler, settings.seed)
     study = optuna_study.open_study(settings.study, where, sampler, settings.goal)
+    optuna_study.check_space(study, dists)
     sweep_id = new_sweep_id()
     base_tags = {SWEEP_TAG: sweep_id, "optuna.study": settings.study}
     base_tags.update(optuna_study.space_tags(dists))
