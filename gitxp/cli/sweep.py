@@ -24,7 +24,8 @@ from ._options import format_option, repo_option
     "params",
     multiple=True,
     metavar="KEY=V1,V2,...",
-    help="A param and the values to try (typed like `gitxp run -p`). Repeatable.",
+    help="A param and the values to try (typed like `gitxp run -p`); with --optuna, "
+    "KEY=SPEC. Repeatable.",
 )
 @click.option(
     "--random",
@@ -34,7 +35,7 @@ from ._options import format_option, repo_option
     metavar="N",
     help="Run N random points of the grid.",
 )
-@click.option("--seed", type=int, default=None, help="Seed for --random.")
+@click.option("--seed", type=int, default=None, help="Seed for --random or the --optuna sampler.")
 @click.option(
     "-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Runs at once."
 )
@@ -75,7 +76,9 @@ from ._options import format_option, repo_option
     help="--optuna: Optuna storage URL or journal file [default: .git/gitxp/optuna/<study>.log].",
 )
 @click.option("-e", "--experiment", default=None, help="Experiment of the runs.")
-@click.option("-n", "--name", default=None, help="Run names are NAME-1, NAME-2, ...")
+@click.option(
+    "-n", "--name", default=None, help="Run names are NAME-1, NAME-2, ... (--optuna: NAME-<trial>)"
+)
 @click.option(
     "--print-commands",
     is_flag=True,
