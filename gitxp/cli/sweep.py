@@ -261,6 +261,15 @@ def _optuna(
         on_done=_progress(fmt),
     )
     _report(result, list(space), metric, fmt)
+    best = result.study["best"] if result.study else None
+    if fmt != "json" and result.study is not None:
+        total = count(result.study["trials"], "trial")
+        where = (
+            f"best: trial {best['trial']} ({metric} = {fmt_value(best['value'])}" if best else ""
+        )
+        if best and best.get("run_id"):
+            where += f", run {best['run_id'][:12]}"
+        click.echo(f"study {result.study['name']}: {total}" + (f"; {where})" if best else ""))
     if result.interrupted:
         click.echo("stopped: a run was interrupted; the study keeps what was done", err=True)
         sys.exit(130)

@@ -201,7 +201,20 @@ def optuna_sweep(
     out = SweepResult(sweep_id=sweep_id, runs=runs, metric=settings.metric, goal=settings.goal)
     out.ranked = rank(runs, repo, settings.metric, settings.goal)
     out.interrupted = progress.stop.is_set()
+    out.study = study_summary(study)
     return out
+
+
+def study_summary(study: Any) -> dict[str, Any]:
+    """The study as every sweep on it left it: its trial count and best trial (with its run)."""
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    best = None
+    if complete:
+        trial = study.best_trial
+        best = {"trial": trial.number, "value": trial.value}
+        best["run_id"] = trial.user_attrs.get("gitxp_run_id")
+    return {"name": study.study_name, "trials": len(trials), "best": best}
 
 
 def _run_workers(loop: Callable[[], None], jobs: int, stop: threading.Event) -> None:
@@ -209,7 +222,16 @@ def _run_workers(loop: Callable[[], None], jobs: int, stop: threading.Event) -> 
     if jobs == 1:
         loop()
         return
-    threads = [threading.Thread(target=loop, name=f"gitxp-trial-{i}") for i in range(jobs)]
+    errors: list[BaseException] = []
+
+    def guarded() -> None:
+        try:
+            loop()
+        except BaseException as exc:  # raised again in this thread, below
+            errors.append(exc)
+            stop.set()
+
+    threads = [threading.Thread(target=guarded, name=f"gitxp-trial-{i}") for i in range(jobs)]
     for thread in threads:
         thread.start()
     try:
@@ -220,6 +242,8 @@ def _run_workers(loop: Callable[[], None], jobs: int, stop: threading.Event) -> 
         for thread in threads:
             thread.join()
         raise
+    if errors:
+        raise errors[0]
 
 
 def _one_trial(

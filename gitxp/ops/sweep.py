@@ -48,6 +48,7 @@ class SweepResult:
     metric: str | None = None
     goal: str = "max"
     interrupted: bool = False  # stopped early by Ctrl-C (`gitxp sweep --optuna`)
+    study: dict[str, Any] | None = None  # `--optuna`: the whole study (every process's trials)
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -65,6 +66,7 @@ class SweepResult:
             "metric": self.metric,
             "goal": self.goal,
             "runs": self.ranked,
+            **({"study": self.study} if self.study is not None else {}),
         }
 
 

@@ -109,6 +109,15 @@ def test_a_study_of_six_trials_is_six_runs(project: Path, runner) -> None:
         assert "optuna.distribution.lr" in row["tags"]
     best = data["runs"][0]
     assert best["value"] == pytest.approx(study.best_value)
+    assert data["study"] == {
+        "name": "s",
+        "trials": 6,
+        "best": {
+            "trial": study.best_trial.number,
+            "value": best["value"],
+            "run_id": best["run_id"],
+        },
+    }
     assert f"args ['--lr={best['params']['lr']}']" in handle.run(best["run_id"]).output
     fsck(project)
 
@@ -170,10 +179,13 @@ def _sweep(project: Path, *extra: str, flag: str = "--fast") -> subprocess.Popen
 
 
 def test_two_sweeps_share_one_study(project: Path) -> None:
-    procs = [_sweep(project, "--trials", "3", *OPT) for _ in range(2)]
+    # two processes at once, one of them with two trials at a time
+    procs = [_sweep(project, "--trials", "3", *OPT, *jobs) for jobs in ([], ["--jobs", "2"])]
+    outs = []
     for proc in procs:
-        _out, err = proc.communicate(timeout=240)
+        out, err = proc.communicate(timeout=240)
         assert proc.returncode == 0, err
+        outs.append(out)
     study = _load(project, "shared")
     numbers = sorted(t.number for t in study.trials)
     assert numbers == [0, 1, 2, 3, 4, 5]  # the trials add up, none twice
@@ -182,6 +194,7 @@ def test_two_sweeps_share_one_study(project: Path) -> None:
     assert sorted(int(r["tags"]["optuna.trial"]) for r in rows) == numbers
     assert {r["id"] for r in rows} == {t.user_attrs["gitxp_run_id"] for t in study.trials}
     assert len({r["tags"]["gitxp.sweep"] for r in rows}) == 2  # one sweep id per process
+    assert all("3 runs, 0 failed" in out and "study shared: " in out for out in outs)
     fsck(project)
 
 
