@@ -47,10 +47,13 @@ class SweepResult:
     ranked: list[dict[str, Any]] = field(default_factory=list)
     metric: str | None = None
     goal: str = "max"
+    interrupted: bool = False  # stopped early by Ctrl-C (`gitxp sweep --optuna`)
+    study: dict[str, Any] | None = None  # `--optuna`: the whole study (every process's trials)
 
     @property
     def failed(self) -> list[dict[str, Any]]:
-        return [r for r in self.runs if r["status"] != "FINISHED"]
+        # a run that finished without the metric is a failed trial to Optuna
+        return [r for r in self.runs if r["status"] != "FINISHED" or r.get("state") == "FAIL"]
 
     @property
     def best(self) -> dict[str, Any] | None:
@@ -63,6 +66,7 @@ class SweepResult:
             "metric": self.metric,
             "goal": self.goal,
             "runs": self.ranked,
+            **({"study": self.study} if self.study is not None else {}),
         }
 
 

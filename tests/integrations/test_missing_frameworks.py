@@ -41,6 +41,8 @@ CASES = [
     ("keras", "import gitxp.integrations.keras", "the Keras callback", "keras"),
     ("sklearn", "import gitxp.sklearn; gitxp.sklearn.autolog()", "gitxp.sklearn", "sklearn"),
     ("psutil", "gitxp.start_run(system_metrics=True)", "system metrics", "system"),
+    ("optuna", "import gitxp.optuna", "gitxp.optuna", "optuna"),
+    ("ray", "import gitxp.ray", "gitxp.ray", "ray"),
 ]
 
 
@@ -95,7 +97,8 @@ def test_missing_torch_says_to_install_torch_first(repo: Path) -> None:
 def test_import_gitxp_loads_no_framework() -> None:
     code = (
         "import sys, gitxp, gitxp.tracking.run, gitxp.tracking.fluent, gitxp.tracking.system_metrics, gitxp.sklearn\n"
-        "heavy = {'torch', 'lightning', 'transformers', 'keras', 'sklearn', 'psutil', 'pynvml'}\n"
+        "heavy = {'torch', 'lightning', 'transformers', 'keras', 'sklearn', 'psutil', 'pynvml',"
+        " 'optuna', 'ray'}\n"
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
     )
     result = subprocess.run(
@@ -127,3 +130,24 @@ def test_gitxp_run_system_metrics_without_psutil_is_a_one_line_cli_error(repo: P
             ["git", "for-each-ref"], cwd=repo, capture_output=True, text=True
         ).stdout
     )
+
+
+def test_gitxp_sweep_optuna_without_optuna_is_a_one_line_cli_error(repo: Path) -> None:
+    code = PRELUDE.replace("try:\n", "") + (
+        "from gitxp.cli.main import main\n"
+        "main(['sweep', '--optuna', '--study', 's', '--metric', 'acc', '-p', 'x=int(1,2)',"
+        " '--', sys.executable, '-c', 'pass'])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, "optuna"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=repo,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: gitxp.optuna needs optuna, which is not installed; "
+        "install it with `pip install 'gitxp[optuna]'`"
+    ]
+    assert not (repo / ".git" / "gitxp" / "optuna").exists()
