@@ -5,10 +5,12 @@ All answers are hex commit ids (`str`); dulwich stays inside this module.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
+from dulwich.errors import MissingCommitError
 from dulwich.objects import Commit, Tag
 
+from ..errors import HistoryIncompleteError
 from .hashing import is_zero
 from .repository import GitRepo
 from .types import ObjectID, Ref, as_oid, as_ref
@@ -95,3 +97,55 @@ def new_commits(git: GitRepo, include: Iterable[str], exclude: Iterable[str] = (
     unwanted = [as_oid(s) for s in exclude if s and not is_zero(s) and as_oid(s) in store]
     walker = git.dulwich.get_walker(include=wanted, exclude=unwanted or None)
     return {git.ids.object_id(entry.commit) for entry in walker}
+
+
+def _walk(git: GitRepo, include: list[str], exclude: list[str]) -> Iterator[Commit]:
+    """Commits of `git rev-list INCLUDE --not EXCLUDE`, newest first (by commit time).
+
+    A commit the walk needs but the repository lacks (a shallow clone, a
+    partial fetch) is a `HistoryIncompleteError`, never a dulwich error.
+    """
+    store = git.dulwich.object_store
+    wanted = [as_oid(s) for s in include if s and not is_zero(s)]
+    if not wanted:
+        return
+    unwanted = [as_oid(s) for s in exclude if s and not is_zero(s)]
+    for sha in wanted + unwanted:
+        if sha not in store:
+            raise HistoryIncompleteError(git.root, sha.decode())
+    try:
+        for entry in git.dulwich.get_walker(include=wanted, exclude=unwanted or None):
+            yield entry.commit
+    except (KeyError, MissingCommitError) as exc:
+        missing = exc.args[0] if exc.args else b""
+        text = missing.decode() if isinstance(missing, bytes) else str(missing)
+        raise HistoryIncompleteError(git.root, text) from None
+
+
+def reachable_from(git: GitRepo, candidates: Iterable[str], tips: Iterable[str]) -> set[str]:
+    """Those of *candidates* that are *tips* or their ancestors (`git merge-base --is-ancestor`).
+
+    One walk from the candidates that stops where the tips' history begins,
+    so it costs the commits between them, not the whole history. Candidates
+    the repository does not have are never reachable.
+    """
+    store = git.dulwich.object_store
+    present = sorted({c for c in candidates if c and not is_zero(c) and as_oid(c) in store})
+    tip_list = [t for t in tips if t]
+    if not present or not tip_list:
+        return set()
+    outside = {git.ids.object_id(c) for c in _walk(git, present, tip_list)}
+    return {c for c in present if c not in outside}
+
+
+def log_range(git: GitRepo, head: str, base: str, limit: int) -> tuple[list[tuple[str, str]], int]:
+    """`git log --oneline BASE..HEAD`: up to *limit* (id, subject) pairs, newest first, and
+    how many commits the range holds in all."""
+    out: list[tuple[str, str]] = []
+    total = 0
+    for commit in _walk(git, [head], [base]):
+        total += 1
+        if len(out) < limit:
+            message = commit.message.decode("utf-8", "replace").strip()
+            out.append((git.ids.object_id(commit), message.split("\n", 1)[0].strip()))
+    return out, total
