@@ -289,8 +289,8 @@ class HistoryIncompleteError(GitxpError):
         self.path = path
         self.commit = commit
         super().__init__(
-            f"commit {commit[:12]} is not in {path}: its history is incomplete (a shallow "
-            "clone?); fetch the whole history first (`git fetch --unshallow`, or "
+            f"the history of {path} stops at commit {commit[:12]} (a shallow clone, or a "
+            "partial fetch); fetch the whole history first (`git fetch --unshallow`, or "
             "`fetch-depth: 0` in actions/checkout)"
         )
 

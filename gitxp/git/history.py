@@ -102,8 +102,9 @@ def new_commits(git: GitRepo, include: Iterable[str], exclude: Iterable[str] = (
 def _walk(git: GitRepo, include: list[str], exclude: list[str]) -> Iterator[Commit]:
     """Commits of `git rev-list INCLUDE --not EXCLUDE`, newest first (by commit time).
 
-    A commit the walk needs but the repository lacks (a shallow clone, a
-    partial fetch) is a `HistoryIncompleteError`, never a dulwich error.
+    A commit the walk needs but the repository lacks (a partial fetch), or
+    reaching the edge of a shallow clone, is a `HistoryIncompleteError`: the
+    answer would be wrong, not just short.
     """
     store = git.dulwich.object_store
     wanted = [as_oid(s) for s in include if s and not is_zero(s)]
@@ -113,8 +114,11 @@ def _walk(git: GitRepo, include: list[str], exclude: list[str]) -> Iterator[Comm
     for sha in wanted + unwanted:
         if sha not in store:
             raise HistoryIncompleteError(git.root, sha.decode())
+    shallow = git.dulwich.get_shallow()  # commits whose parents this clone lacks
     try:
         for entry in git.dulwich.get_walker(include=wanted, exclude=unwanted or None):
+            if entry.commit.id in shallow:
+                raise HistoryIncompleteError(git.root, entry.commit.id.decode())
             yield entry.commit
     except (KeyError, MissingCommitError) as exc:
         missing = exc.args[0] if exc.args else b""
