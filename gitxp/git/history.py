@@ -5,6 +5,7 @@ All answers are hex commit ids (`str`); dulwich stays inside this module.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 
 from dulwich.errors import MissingCommitError
@@ -14,6 +15,10 @@ from ..errors import HistoryIncompleteError
 from .hashing import is_zero
 from .repository import GitRepo
 from .types import ObjectID, Ref, as_oid, as_ref
+
+_SUFFIXES = re.compile(r"(.+?)((?:~\d*|\^\d*)*)")
+_STEP = re.compile(r"~\d*|\^\d*")
+_HEXDIGITS = re.compile(r"[0-9a-f]+")
 
 
 def resolve_commit(git: GitRepo, rev: str) -> str | None:
@@ -38,6 +43,38 @@ def resolve_commit(git: GitRepo, rev: str) -> str | None:
     if sha is None:
         return None
     return peel_commit(git, sha.decode())
+
+
+def resolve_revision(git: GitRepo, rev: str) -> str | None:
+    """Like `resolve_commit`, and also a unique abbreviated id (at least 4 hex digits) and
+    first-parent suffixes: `main~2`, `HEAD^`, `v1.0~1^`. None when it names no commit."""
+    match = _SUFFIXES.fullmatch(rev.strip())
+    if match is None:
+        return None
+    name, suffixes = match.group(1), match.group(2)
+    commit = resolve_commit(git, name) or _unique_prefix(git, name)
+    for step in _STEP.findall(suffixes):
+        count = 1 if step in ("^", "~") else int(step[1:] or 1)
+        if step.startswith("^") and count != 1:
+            return None  # ^2 and beyond name other parents: not supported
+        for _ in range(count):
+            if commit is None:
+                return None
+            commit = first_parent(git, commit)
+    return commit
+
+
+def _unique_prefix(git: GitRepo, text: str) -> str | None:
+    """The one commit whose id starts with *text* (4 or more hex digits), else None."""
+    prefix = text.lower()
+    if not 4 <= len(prefix) < git.ids.hex_length or not _HEXDIGITS.fullmatch(prefix):
+        return None
+    found = {
+        peel_commit(git, sha.decode())
+        for sha in git.dulwich.object_store.iter_prefix(prefix.encode())
+    }
+    found.discard(None)
+    return found.pop() if len(found) == 1 else None
 
 
 def peel_commit(git: GitRepo, sha: str) -> str | None:

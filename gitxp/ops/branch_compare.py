@@ -11,6 +11,7 @@ value in the metric's direction (`max` or `min`).
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -23,6 +24,7 @@ from ._repoarg import RepoArg, opened
 if TYPE_CHECKING:
     from ..git.repository import GitRepo
 
+_log = logging.getLogger("gitxp.ops.branch_compare")
 GOALS = ("max", "min")
 MAX_RUNS = 50
 MAX_COMMITS = 20
@@ -118,13 +120,13 @@ def parse_metric(spec: str) -> MetricGoal:
 
 def resolve(git: GitRepo, rev: str, what: str) -> str:
     """The commit *rev* names, or a one-line error saying what to name instead."""
-    from ..git.history import resolve_commit
+    from ..git.history import resolve_revision
 
-    commit = resolve_commit(git, rev)
+    commit = resolve_revision(git, rev)
     if commit is None:
         raise GitxpError(
             f"{what} {rev!r} names no commit in {git.root}; name a branch, tag, "
-            "remote-tracking branch (origin/main) or full commit id, fetched first "
+            "remote-tracking branch (origin/main), commit id or main~N, fetched first "
             "(git fetch origin main)"
         )
     return commit
@@ -246,7 +248,16 @@ def compare_branch(
         base_commit = resolve(git, base, "base")
         head_commit = resolve(git, head, "head")
         wanted = [experiment] if isinstance(experiment, str) else list(experiment or []) or None
-        rows = [row for row in r.rows(filter, wanted) if not row.get("corrupt")]
+        rows = r.rows(filter, wanted)
+        broken = [row["id"] for row in rows if row.get("corrupt")]
+        if broken:
+            _log.warning(
+                "%d unreadable run(s) left out of the comparison (%s); "
+                "`gitxp hook validate` lists why",
+                len(broken),
+                ", ".join(broken[:5]),
+            )
+            rows = [row for row in rows if not row.get("corrupt")]
         on = {row["id"]: ran_on(git, row) for row in rows}
         branch_commits = new_commits(git, [head_commit], [base_commit])
         in_base = reachable_from(git, {c for c in on.values() if c}, [base_commit])

@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..errors import GitxpError
 from ..ops.branch_compare import (
     MAX_COMMITS,
     MAX_RUNS,
@@ -79,7 +80,7 @@ class _Sparks:
         if hit is None:
             try:
                 values = self._data.series(run_id, key, points=SPARK_POINTS)["value"]
-            except Exception:  # a run whose series cannot be read gets no sparkline
+            except (GitxpError, OSError, ValueError):  # unreadable series: no sparkline
                 values = []
             hit = sparkline(values, SPARK_WIDTH) if len(values) > 1 else ""
             self._cache[(run_id, key)] = hit

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gitxp.errors import GitxpError, HistoryIncompleteError, InvalidValueError
-from gitxp.git.history import log_range, reachable_from
+from gitxp.git.history import log_range, reachable_from, resolve_revision
 from gitxp.git.repository import GitRepo
 from gitxp.ops.branch_compare import (
     MetricGoal,
@@ -136,6 +136,12 @@ def test_ancestry_walks_agree_with_git(pr: tuple[Path, dict[str, str]]) -> None:
                 == 0
             }
             assert reachable_from(repo, commits, [tip_id]) == expected, tip
+        assert resolve_revision(repo, "feature~1") == ids["f1"]
+        assert resolve_revision(repo, "feature^^") == resolve_revision(repo, "HEAD~2") == ids["c0"]
+        assert resolve_revision(repo, ids["o1"][:7]) == ids["o1"]
+        assert resolve_revision(repo, f"{ids['m1'][:10]}~1") == ids["c0"]
+        for bad in ("feature^2", "feature~9", "zzzz", "main~x", "abc"):
+            assert resolve_revision(repo, bad) is None, bad
         listed, total = log_range(repo, ids["f2"], ids["m1"], 1)
         assert total == 2 and listed == [(ids["f2"], "Clean up | <b>@ada</b> *bold*")]
         oneline = git(path, "log", "--format=%H", "main..feature").split()

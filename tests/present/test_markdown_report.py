@@ -91,12 +91,16 @@ def test_no_branch_runs_no_base_runs_and_errors(repo: Path, runner) -> None:
     assert "No runs on this branch yet: none ran a commit in main..HEAD." in result.output
     commit(repo, "x = 1", "change")
     record(repo, "first", 0.5, 0.5, 0.1)
+    # a run ref whose commit is no run at all: left out with a warning, no traceback
+    git(repo, "update-ref", "refs/gitxp/runs/0" + "z" * 25, "HEAD")
     result = runner.invoke(cli, ["report", "--base", "main", "--no-sparklines"])
     assert result.exit_code == 0, result.output
     assert "No finished run of this experiment is reachable from the base: no deltas." in (
         result.output
     )
     assert "| branch | first `" in result.output and "(+" not in result.output
+    assert "1 unreadable run(s) left out of the comparison (0zzz" in result.stderr
+    assert "unreadable" not in result.stdout
     # mistakes: one line each, exit 1 (a bad ref) or 2 (usage)
     result = runner.invoke(cli, ["report", "--base", "mian"])
     assert result.exit_code == 1 and result.output.count("\n") == 1
