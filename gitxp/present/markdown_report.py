@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 MARKER = "<!-- gitxp-report -->"
 MAX_BYTES = 64 * 1024
 CELL = 40  # characters of a param value or name shown in a cell
+MAX_PARAMS = 8  # differing params shown as columns
 SPARK_WIDTH = 12
 SPARK_POINTS = 240
 ARROW = {"max": "↑", "min": "↓"}
@@ -120,7 +121,7 @@ def _metric_cell(
 
 
 def _table(section: Section, on: dict[str, str | None], sparks: _Sparks, limit: int) -> list[str]:
-    params = section.params[:8]
+    params = section.params[:MAX_PARAMS]
     head = ["", "run", "commit", *(escape(p) for p in params)]
     head += [f"{escape(m.key)} {ARROW[m.goal]}" for m in section.metrics]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join([" --- "] * len(head)) + "|"]
@@ -152,8 +153,8 @@ def _section(section: Section, on: dict[str, str | None], sparks: _Sparks, limit
     if section.unfinished:
         counts = ", ".join(f"{n} {status}" for status, n in section.unfinished.items())
         notes.append(f"Not finished, left out: {counts}.")
-    if len(section.params) > 8:
-        notes.append(f"{len(section.params) - 8} more differing params not shown.")
+    if len(section.params) > MAX_PARAMS:
+        notes.append(f"{len(section.params) - MAX_PARAMS} more differing params not shown.")
     if section.metrics_left_out:
         notes.append(f"{section.metrics_left_out} more metrics not shown (choose with -m).")
     if any(r.get("dirty") for r in section.best_runs + section.runs[:limit]):
@@ -225,11 +226,11 @@ def fit(
     runs per experiment); the text says what was left out."""
     commits = min(MAX_COMMITS, len(cmp.commits))
     text = render(cmp, on, sparks, limit, commits, head_name)
-    while len(text.encode("utf-8")) > MAX_BYTES:
+    while (size := len(text.encode("utf-8"))) > MAX_BYTES:
         if commits > 5:
             commits = 5
-        elif limit > 1:
-            limit = max(1, limit * 3 // 4)
+        elif limit > 1:  # rows in proportion to the excess, and at least a quarter fewer
+            limit = max(1, min(limit * 3 // 4, int(limit * MAX_BYTES / size)))
         else:
             cut = text.encode("utf-8")[: MAX_BYTES - 200].decode("utf-8", "ignore")
             cut = cut.rsplit("\n", 1)[0]
