@@ -89,8 +89,9 @@ def report_command(
     is in REF..HEAD (uncommitted changes count as their HEAD of the time)
     next to the best FINISHED run reachable from REF for each metric, with
     signed deltas (`+0.019`), a sparkline of each series and the commits in
-    between: deterministic, under 64 KB, rendered by GitHub and GitLab. No
-    run on either side is not an error (exit 0); docs/ci.md shows it in CI.
+    between: deterministic, under 64 KB, rendered by GitHub and GitLab.
+    Finding no runs on either side is not an error (exit 0). docs/ci.md has
+    the rules and GitHub Actions / GitLab CI jobs that post it.
 
     \b
     Examples:
