@@ -38,7 +38,10 @@ MAX_PARAMS = 8  # differing params shown as columns
 SPARK_WIDTH = 12
 SPARK_POINTS = 240
 ARROW = {"max": "↑", "min": "↓"}
-_SPECIAL = re.compile(r"([\\`*_\[\]<>|~@&#!])")
+_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&#!])")
+# a zero-width space after @: GitHub and GitLab find mentions after Markdown is rendered,
+# so a backslash would not stop one
+NO_MENTION = "@&#8203;"
 _SPACE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
 
@@ -48,7 +51,7 @@ def escape(text: str, limit: int | None = CELL) -> str:
     flat = _SPACE.sub(" ", text).strip()
     if limit is not None and len(flat) > limit:
         flat = flat[: limit - 1] + "…"
-    return _SPECIAL.sub(r"\\\1", flat)
+    return _SPECIAL.sub(r"\\\1", flat).replace("@", NO_MENTION)
 
 
 def short(sha: str) -> str:
