@@ -85,13 +85,26 @@ def report_command(
     offline, in any browser, attached to a pull request or an email. Needs
     the `ui` extra: pip install 'gitxp[ui]'.
 
-    With --format markdown --base REF it prints the runs whose code commit
-    is in REF..HEAD (uncommitted changes count as their HEAD of the time)
-    next to the best FINISHED run reachable from REF for each metric, with
-    signed deltas (`+0.019`), a sparkline of each series and the commits in
-    between: deterministic, under 64 KB, rendered by GitHub and GitLab.
-    Finding no runs on either side is not an error (exit 0). docs/ci.md has
-    the rules and GitHub Actions / GitLab CI jobs that post it.
+    With --format markdown --base REF it prints Markdown for a pull-request
+    comment (GitHub, GitLab): per experiment, the branch's FINISHED runs next
+    to the base's best run for each metric, with each last value, its
+    signed delta to the base best (`+0.019`) and a sparkline, the params
+    that differ between the rows, then the commits of REF..HEAD.
+
+    \b
+    - branch runs: code commit in REF..HEAD; base runs: FINISHED, code
+      commit REF or an ancestor of it. A run with uncommitted changes counts
+      by the commit it was made on (its HEAD of the time).
+    - direction: -m KEY:max or KEY:min; without one, names with a word like
+      loss, error, rmse, nll, wer, latency or time are minimised, the rest
+      maximised.
+    - no runs on either side: said in the text, exit 0; a REF that names no
+      commit: one-line error, exit 1.
+    - deterministic (same repository, same bytes) and under 64 KB: fewer
+      runs are shown past that, with a note.
+
+    docs/ci.md has every rule and GitHub Actions / GitLab CI jobs that post
+    it.
 
     \b
     Examples:
