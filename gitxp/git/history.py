@@ -19,6 +19,7 @@ from .types import ObjectID, Ref, as_oid, as_ref
 _SUFFIXES = re.compile(r"(.+?)((?:~\d*|\^\d*)*)")
 _STEP = re.compile(r"~\d*|\^\d*")
 _HEXDIGITS = re.compile(r"[0-9a-f]+")
+CLOCK_SKEW_SECONDS = 86_400  # how much later than its child's a parent's commit time may be
 
 
 def resolve_commit(git: GitRepo, rev: str) -> str | None:
@@ -166,17 +167,48 @@ def _walk(git: GitRepo, include: list[str], exclude: list[str]) -> Iterator[Comm
 def reachable_from(git: GitRepo, candidates: Iterable[str], tips: Iterable[str]) -> set[str]:
     """Those of *candidates* that are *tips* or their ancestors (`git merge-base --is-ancestor`).
 
-    One walk from the candidates that stops where the tips' history begins,
-    so it costs the commits between them, not the whole history. Candidates
-    the repository does not have are never reachable.
+    One walk back from the tips that ends when every candidate is found, and
+    does not go below the oldest candidate's commit time (less a day of
+    clock skew, as parents are older than their children): it costs the
+    history since the oldest candidate, not all of it. Candidates the
+    repository does not have are never reachable.
     """
     store = git.dulwich.object_store
-    present = sorted({c for c in candidates if c and not is_zero(c) and as_oid(c) in store})
-    tip_list = [t for t in tips if t]
-    if not present or not tip_list:
+    wanted = {as_oid(c) for c in candidates if c and not is_zero(c) and as_oid(c) in store}
+    todo = [as_oid(t) for t in tips if t and not is_zero(t)]
+    if not wanted or not todo:
         return set()
-    outside = {git.ids.object_id(c) for c in _walk(git, present, tip_list)}
-    return {c for c in present if c not in outside}
+    floor = min(_commit(git, sha).commit_time for sha in wanted) - CLOCK_SKEW_SECONDS
+    shallow = git.dulwich.get_shallow()
+    found: set[ObjectID] = set()
+    seen: set[ObjectID] = set()
+    while todo:
+        sha = todo.pop()
+        if sha in seen:
+            continue
+        seen.add(sha)
+        commit = _commit(git, sha)
+        if sha in wanted:
+            found.add(sha)
+            if len(found) == len(wanted):
+                break
+        if commit.commit_time < floor:
+            continue
+        if sha in shallow:  # its parents are not here: the answer would be wrong
+            raise HistoryIncompleteError(git.root, sha.decode())
+        todo.extend(commit.parents)
+    return {sha.decode() for sha in found}
+
+
+def _commit(git: GitRepo, sha: ObjectID) -> Commit:
+    """The commit *sha*; a missing object is a `HistoryIncompleteError`."""
+    try:
+        obj = git.dulwich.object_store[sha]
+    except KeyError:
+        raise HistoryIncompleteError(git.root, sha.decode()) from None
+    if not isinstance(obj, Commit):
+        raise HistoryIncompleteError(git.root, sha.decode())
+    return obj
 
 
 def log_range(git: GitRepo, head: str, base: str, limit: int) -> tuple[list[tuple[str, str]], int]:

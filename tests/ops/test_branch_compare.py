@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -156,3 +157,28 @@ def test_a_shallow_clone_says_to_fetch_the_history(
     git(tmp_path, "clone", "-q", "--depth", "1", "--no-single-branch", f"file://{path}", "shallow")
     with pytest.raises(HistoryIncompleteError, match="git fetch --unshallow"):
         compare_branch(clone, "origin/main", head="origin/feature")
+    with GitRepo.discover(clone) as repo:
+        other = resolve_revision(repo, "origin/other")
+        main = resolve_revision(repo, "origin/main")
+        assert other and main
+        with pytest.raises(HistoryIncompleteError):
+            reachable_from(repo, [other], [main])
+        assert reachable_from(repo, [main], [main]) == {main}  # found before the edge
+
+
+def test_ancestry_survives_a_clock_an_hour_behind(repo: Path) -> None:
+    def commit_at(date: str, message: str) -> str:
+        env = {**os.environ, "GIT_COMMITTER_DATE": date, "GIT_AUTHOR_DATE": date}
+        subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", message], cwd=repo, env=env)
+        return git(repo, "rev-parse", "HEAD").strip()
+
+    old = commit_at("2026-01-01T10:00:00Z", "old")
+    parent = commit_at("2026-01-02T12:00:00Z", "parent")
+    child = commit_at("2026-01-02T11:00:00Z", "child, made on a clock an hour behind")
+    tip = commit_at("2026-01-03T12:00:00Z", "tip")
+    with GitRepo.discover(repo) as r:
+        # the walk passes the child, an hour "older" than the parent it looks for
+        assert reachable_from(r, [parent], [tip]) == {parent}
+        assert reachable_from(r, [parent, old], [tip]) == {parent, old}
+        assert reachable_from(r, [tip], [child]) == set()
+        assert child in reachable_from(r, [child, tip], [tip])
