@@ -211,14 +211,16 @@ def _commit(git: GitRepo, sha: ObjectID) -> Commit:
     return obj
 
 
-def log_range(git: GitRepo, head: str, base: str, limit: int) -> tuple[list[tuple[str, str]], int]:
-    """`git log --oneline BASE..HEAD`: up to *limit* (id, subject) pairs, newest first, and
-    how many commits the range holds in all."""
+def log_range(
+    git: GitRepo, head: str, base: str, limit: int | None = None
+) -> tuple[list[tuple[str, str]], int]:
+    """`git log --oneline BASE..HEAD`: up to *limit* (None: all) (id, subject) pairs, newest
+    first, and how many commits the range holds in all."""
     out: list[tuple[str, str]] = []
     total = 0
     for commit in _walk(git, [head], [base]):
         total += 1
-        if len(out) < limit:
+        if limit is None or len(out) < limit:
             message = commit.message.decode("utf-8", "replace").strip()
             out.append((git.ids.object_id(commit), message.split("\n", 1)[0].strip()))
     return out, total

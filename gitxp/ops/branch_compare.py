@@ -240,7 +240,7 @@ def compare_branch(
     *max_runs* branch runs per experiment (newest first) and *max_commits*
     commits are kept; the totals are kept too.
     """
-    from ..git.history import log_range, new_commits, reachable_from
+    from ..git.history import log_range, reachable_from
 
     chosen = [m if isinstance(m, MetricGoal) else parse_metric(m) for m in metrics]
     with opened(repo) as r:
@@ -259,9 +259,9 @@ def compare_branch(
             )
             rows = [row for row in rows if not row.get("corrupt")]
         on = {row["id"]: ran_on(git, row) for row in rows}
-        branch_commits = new_commits(git, [head_commit], [base_commit])
+        in_range, total = log_range(git, head_commit, base_commit)
+        branch_commits = {sha for sha, _ in in_range}
         in_base = reachable_from(git, {c for c in on.values() if c}, [base_commit])
-        commits, total = log_range(git, head_commit, base_commit, max_commits)
     branch = [row for row in rows if on[row["id"]] in branch_commits]
     based = [row for row in rows if on[row["id"]] in in_base and row.get("status") == "FINISHED"]
     names = sorted({row.get("experiment") or "default" for row in branch})
@@ -276,5 +276,13 @@ def compare_branch(
         for name in names
     ]
     return BranchComparison(
-        base, head, base_commit, head_commit, sections, len(based), len(branch), commits, total
+        base,
+        head,
+        base_commit,
+        head_commit,
+        sections,
+        len(based),
+        len(branch),
+        in_range[:max_commits],
+        total,
     )
