@@ -21,6 +21,7 @@
     ├── UnsafePathError              a run tree holds a path that must not be written
     ├── ConfigError                  a bad [tool.gitxp.*] setting in pyproject.toml
     ├── RemoteError                  a remote cannot be found, reached or used
+    ├── HistoryIncompleteError       a commit the history walk needs is absent (shallow clone)
     ├── ArtifactError                an artifact cannot be stored, found or fetched
     │   └── ArtifactIntegrityError   downloaded bytes do not match the recorded sha256
     ├── MissingExtraError            an optional package (plotly, psutil, a framework) is missing
@@ -279,6 +280,19 @@ class RemoteError(GitxpError):
         self.remote = remote
         self.reason = reason
         super().__init__(f"remote {remote}: {reason}")
+
+
+class HistoryIncompleteError(GitxpError):
+    """A commit that a walk of the branch history needs is not in the repository."""
+
+    def __init__(self, path: str, commit: str) -> None:
+        self.path = path
+        self.commit = commit
+        super().__init__(
+            f"the history of {path} stops at commit {commit[:12]} (a shallow clone, or a "
+            "partial fetch); fetch the whole history first (`git fetch --unshallow`, or "
+            "`fetch-depth: 0` in actions/checkout)"
+        )
 
 
 class ArtifactError(GitxpError):
