@@ -103,7 +103,7 @@ def tensorboard_command(
       gitxp export tensorboard tb/
       tensorboard --logdir tb/
     """
-    from ..integrations.tensorboard import export_tensorboard
+    from ..integrations.tensorboard_export import export_tensorboard
 
     written = export_tensorboard(
         outdir, repo_path, filter=filter_, experiment=list(experiment) or None
