@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..errors import InvalidValueError, MissingExtraError
@@ -39,24 +39,30 @@ def backend() -> Any:
         ) from None
 
 
-def values(summary: Any) -> list[Any]:
-    """The `Summary.Value`s of a summary (the backends return a `Summary`)."""
-    return list(summary.value)
+def _make(what: str, tag: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> list[Any]:
+    """The `Summary.Value`s *call* makes; what it refuses is one line naming the summary."""
+    try:
+        return list(call(*args, **kwargs).value)
+    except (AssertionError, ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InvalidValueError(f"{what} {tag!r}", f"cannot be made: {reason}") from None
 
 
 def image(tag: str, tensor: Any, dataformats: str, rescale: float = 1) -> list[Any]:
     """An image (or a grid, for NCHW/NHWC batches) as PNG."""
-    return values(backend().image(tag, tensor, rescale=rescale, dataformats=dataformats))
+    return _make(
+        "image", tag, backend().image, tag, tensor, rescale=rescale, dataformats=dataformats
+    )
 
 
 def image_boxes(
     tag: str, tensor: Any, boxes: Any, dataformats: str, rescale: float, labels: Any
 ) -> list[Any]:
     """An image with bounding boxes drawn on it."""
-    made = backend().image_boxes(
-        tag, tensor, boxes, rescale=rescale, dataformats=dataformats, labels=labels
+    api = backend()
+    return _make(
+        "image", tag, api.image_boxes, tag, tensor, boxes, rescale, dataformats, labels=labels
     )
-    return values(made)
 
 
 def figure_array(figure: Any, close: bool) -> Any:
@@ -161,7 +167,7 @@ def histogram(tag: str, values_: Any, bins: Any, max_bins: int | None) -> list[A
     TensorFlow's exponential buckets, as torch and tensorboardX use."""
     if isinstance(bins, str) and bins == "tensorflow":
         bins = _tensorflow_bins()
-    return values(backend().histogram(tag, values_, bins, max_bins=max_bins))
+    return _make("histogram", tag, backend().histogram, tag, values_, bins, max_bins=max_bins)
 
 
 def _tensorflow_bins() -> list[float]:
@@ -174,32 +180,37 @@ def _tensorflow_bins() -> list[float]:
 
 def histogram_raw(tag: str, *numbers: Any) -> list[Any]:
     """A histogram given as min, max, num, sum, sum_squares, bucket limits and counts."""
-    return values(backend().histogram_raw(tag, *numbers))
+    return _make("histogram", tag, backend().histogram_raw, tag, *numbers)
 
 
 def pr_curve(tag: str, labels: Any, predictions: Any, num_thresholds: int, weights: Any) -> Any:
     """A precision-recall curve (the pr_curves plugin's tensor)."""
-    return values(backend().pr_curve(tag, labels, predictions, num_thresholds, weights))
+    import numpy as np
+
+    labels, predictions = np.asarray(_numpy(labels)), np.asarray(_numpy(predictions))
+    api = backend()
+    return _make("PR curve", tag, api.pr_curve, tag, labels, predictions, num_thresholds, weights)
 
 
 def pr_curve_raw(tag: str, counts: Sequence[Any], num_thresholds: int, weights: Any) -> Any:
     """A precision-recall curve from tp, fp, tn, fn, precision and recall arrays."""
-    return values(backend().pr_curve_raw(tag, *counts, num_thresholds, weights))
+    api = backend()
+    return _make("PR curve", tag, api.pr_curve_raw, tag, *counts, num_thresholds, weights)
 
 
 def mesh(tag: str, vertices: Any, colors: Any, faces: Any, config: Any) -> list[Any]:
     """A 3D mesh or point cloud (the mesh plugin's tensors)."""
-    return values(backend().mesh(tag, vertices, colors, faces, config))
+    return _make("mesh", tag, backend().mesh, tag, vertices, colors, faces, config)
 
 
 def custom_scalars(layout: Any) -> list[Any]:
     """The custom-scalars layout (the charts TensorBoard draws from several tags)."""
-    return values(backend().custom_scalars(layout))
+    return _make("custom scalars layout", "", backend().custom_scalars, layout)
 
 
 def text(tag: str, text_string: str) -> list[Any]:
     """A text summary (Markdown, the text plugin's tensor)."""
-    return values(backend().text(tag, text_string))
+    return _make("text", tag, backend().text, tag, text_string)
 
 
 def embedding_files(
@@ -230,12 +241,17 @@ def embedding_files(
         if config:
             with open(os.path.join(tmp, "projector_config.pbtxt"), "w") as f:
                 f.write(config)
-        if metadata is not None:
-            embedding.make_tsv(metadata, target, metadata_header=header)
-        if label_img is not None:
-            embedding.make_sprite(label_img, target)
-        embedding.make_mat(mat, target)
-        embedding.append_pbtxt(metadata, label_img, tmp, subdir, step, tag)
+        try:
+            if metadata is not None:
+                if len(metadata) != mat.shape[0]:
+                    raise ValueError(f"{len(metadata)} labels for {mat.shape[0]} points")
+                embedding.make_tsv(metadata, target, metadata_header=header)
+            if label_img is not None:
+                embedding.make_sprite(label_img, target)
+            embedding.make_mat(mat, target)
+            embedding.append_pbtxt(metadata, label_img, tmp, subdir, step, tag)
+        except (AssertionError, ValueError, TypeError, IndexError) as exc:
+            raise InvalidValueError(f"embedding {tag!r}", f"cannot be made: {exc}") from None
         for base, _dirs, files in os.walk(tmp):
             for name in sorted(files):
                 full = os.path.join(base, name)

@@ -265,3 +265,25 @@ def test_export_gives_colliding_names_their_own_directories(repo: Path, tmp_path
     other.mkdir()
     git(other, "init", "-q")
     assert len(import_tensorboard(out, other).imported) == 2
+
+
+def test_bad_summaries_are_one_line_errors(repo: Path) -> None:
+    from gitxp.errors import InvalidValueError
+    from gitxp.tensorboard import SummaryWriter
+
+    with SummaryWriter("runs/bad") as writer:
+        calls = {
+            "image 'i'": lambda: writer.add_image("i", np.zeros(5), 0),
+            "embedding 'default'": lambda: writer.add_embedding(np.zeros((3, 2)), metadata=["a"]),
+            "vid_tensor": lambda: writer.add_video("v", np.zeros((2, 2))),
+            "snd_tensor": lambda: writer.add_audio("a", np.zeros((2, 2, 2))),
+            "mesh 'm'": lambda: writer.add_mesh("m", np.zeros(3)),
+            "add_hparams": lambda: writer.add_hparams([1], {}),  # type: ignore[arg-type]
+        }
+        for what, call in calls.items():
+            with pytest.raises(InvalidValueError) as caught:
+                call()
+            assert str(caught.value).startswith(what) and "\n" not in str(caught.value)
+        writer.add_pr_curve("pr", [0, 1, 1], [0.2, 0.9, 0.6], 0)  # plain lists are fine
+        run_id = writer.run.id
+    assert gitxp.open(repo).run(run_id).status == "FINISHED"
