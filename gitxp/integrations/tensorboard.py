@@ -9,9 +9,9 @@ of a run), named after the directory relative to LOGDIR. Scalars keep their
 steps and wall times (float32 and float64 values exactly); hparams become
 params; text summaries go to the run's notes. Every other summary (images,
 audio, video, histograms, text, PR curves, meshes, custom scalars, any
-plugin's), the graph events and the directory's other files (the
-projector's embeddings) are kept under the run's `tensorboard/` artifact by
-`SummaryStore`. The source id is the directory plus a digest of its event
+plugin's), the graph events and the projector's files (embeddings:
+`projector_config.pbtxt` and the files it names) are kept under the run's
+`tensorboard/` artifact by `SummaryStore`. The source id is the directory plus a digest of its event
 file names, so importing the same log directory again adds nothing.
 """
 
@@ -31,6 +31,7 @@ from .tensorboard_summaries import LOGDIR_FILES, ROOT, SummaryStore, tag_path
 
 SOURCE_PREFIX = "tensorboard:"
 EVENT_MARK = "tfevents"
+PROJECTOR_CONFIG = "projector_config.pbtxt"
 _BAD_KEY = re.compile(r"[^\w\-. /:+=@,]")
 
 
@@ -131,24 +132,29 @@ def read_run_dir(files: list[str], store: SummaryStore | None = None) -> dict[st
     return {"scalars": scalars, "params": params, "texts": texts, "first": first, "last": last}
 
 
-def _other_files(logdir: str, rel: str, run_dirs: set[str]) -> list[str]:
-    """The files of run directory *rel* that are not event files (the projector's embeddings),
-    relative to it; sub-directories that are runs of their own are left to those runs."""
+_PROJECTOR_PATH = re.compile(r'(?:tensor_path|metadata_path|image_path)\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+
+def _projector_files(logdir: str, rel: str) -> list[str]:
+    """The projector's files of run directory *rel* (relative to it): its
+    `projector_config.pbtxt` and the tensors, metadata and sprites it names.
+    Other files (checkpoints beside the event files, say) are not TensorBoard's."""
     root = os.path.join(logdir, rel)
-    out = []
-    for base, dirs, files in os.walk(root):
-        here = os.path.relpath(base, logdir).replace(os.sep, "/")
-        dirs[:] = sorted(
-            d for d in dirs if os.path.normpath(f"{here}/{d}").replace(os.sep, "/") not in run_dirs
-        )
-        for name in sorted(files):
-            full = os.path.join(base, name)
-            if EVENT_MARK not in name and os.path.isfile(full) and not os.path.islink(full):
-                out.append(os.path.relpath(full, root).replace(os.sep, "/"))
-    return out
+    config = os.path.join(root, PROJECTOR_CONFIG)
+    if not os.path.isfile(config):
+        return []
+    with open(config, encoding="utf-8", errors="replace") as f:
+        named = _PROJECTOR_PATH.findall(f.read())
+    out = [PROJECTOR_CONFIG]
+    for name in named:
+        path = os.path.normpath(os.path.join(root, name))
+        inside = os.path.commonpath([os.path.abspath(root), os.path.abspath(path)])
+        if inside == os.path.abspath(root) and os.path.isfile(path) and not os.path.islink(path):
+            out.append(os.path.relpath(path, root).replace(os.sep, "/"))
+    return sorted(set(out))
 
 
-def _run_store(scratch: str, logdir: str, rel: str, run_dirs: set[str]) -> SummaryStore:
+def _run_store(scratch: str, logdir: str, rel: str) -> SummaryStore:
     """A store writing a run's summaries below *scratch* (copied into the run at import)."""
 
     def put(path: str, data: bytes) -> None:
@@ -158,7 +164,7 @@ def _run_store(scratch: str, logdir: str, rel: str, run_dirs: set[str]) -> Summa
             f.write(data)
 
     store = SummaryStore(put)
-    for name in _other_files(logdir, rel, run_dirs):
+    for name in _projector_files(logdir, rel):
         with open(os.path.join(logdir, rel, name), "rb") as f:
             put(f"{LOGDIR_FILES}/{tag_path(name)}", f.read())
     return store
@@ -191,7 +197,7 @@ def read_logdir(logdir: str, experiment: str, scratch: str | None = None) -> Ite
         store, artifacts = None, None
         if scratch is not None:
             run_scratch = os.path.join(scratch, str(n))
-            store = _run_store(run_scratch, logdir, rel, set(dirs))
+            store = _run_store(run_scratch, logdir, rel)
             artifacts = _copier(run_scratch)
         data = read_run_dir(files, store)
         if store is not None:

@@ -8,6 +8,8 @@ open writer at a time. Writers of one run in this process share its
 
 from __future__ import annotations
 
+import atexit
+import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -18,7 +20,9 @@ from .tensorboard_summaries import SummaryStore
 if TYPE_CHECKING:
     from ..tracking.run import Run
 
+log = logging.getLogger("gitxp.integrations.tensorboard_runs")
 _LOCK = threading.Lock()
+_registered = False
 _HELD: dict[str, int] = {}  # run id -> open writers recording into it
 _STORES: dict[str, SummaryStore] = {}  # run id -> its summaries, shared by its writers
 
@@ -34,6 +38,7 @@ def claim(run: Run) -> bool:
 
 def hold(run_id: str, put: Callable[[str, bytes], None]) -> SummaryStore:
     """Count one more writer on *run_id* (once claimed or started); its summaries' store."""
+    _save_at_exit()
     with _LOCK:
         _HELD[run_id] = max(_HELD.get(run_id, 0), 1)
         return _STORES.setdefault(run_id, SummaryStore(put))
@@ -71,13 +76,44 @@ def new_run(
         tags=tags,
         extra_meta={"parent": parent} if parent else None,
     )
+    from ..tracking import pop_active, push_active
+
     git = open_for_run(repo if repo is not None else ".")
     try:
         git.require_work_tree("gitxp.tensorboard.SummaryWriter")
-        return Run(git, options)
+        run = Run(git, options)
     except BaseException:
         release(git)
         raise
+    # registered with the runs ended at interpreter exit, but not left active
+    push_active(run)
+    pop_active(run)
+    return run
+
+
+def _save_at_exit() -> None:
+    """Save the summary tables of writers never closed, before their runs are ended at exit.
+
+    Registered when the first writer opens, after the exit handler of the runs (which
+    the writer's run registers first), so it runs before it: atexit is LIFO.
+    """
+    global _registered
+    with _LOCK:
+        if _registered:
+            return
+        _registered = True
+    atexit.register(save_all)
+
+
+def save_all() -> None:
+    """Put the summary tables of every run a writer still has open."""
+    with _LOCK:
+        stores = list(_STORES.values())
+    for store in stores:
+        try:
+            store.save_tables()
+        except Exception as exc:  # exiting: report, never raise
+            log.error("gitxp: could not save TensorBoard summaries: %s", exc)
 
 
 def place(log_dir: str | None) -> tuple[str | None, str | None, str | None]:

@@ -26,6 +26,8 @@ from __future__ import annotations
 import io
 import os
 import re
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -33,7 +35,8 @@ ROOT = "tensorboard"
 INDEX = f"{ROOT}/summaries.parquet"
 HISTOGRAMS = f"{ROOT}/histograms.parquet"
 TEXT = f"{ROOT}/text.parquet"
-LOGDIR_FILES = f"{ROOT}/logdir"  # other files of a log directory (the projector's embeddings)
+LOGDIR_FILES = f"{ROOT}/logdir"  # the projector's files (embeddings) of a log directory
+SAVE_SECONDS = 30.0  # the tables are saved this often while a writer logs (and at exit)
 
 # graph-like events carry no summary: the field holding the payload, and its file extension
 EVENT_FIELDS = {"graph": ("graph_def", "pb"), "meta_graph": ("meta_graph_def", "meta.pb")}
@@ -74,15 +77,28 @@ class SummaryStore:
         self.texts: list[dict[str, Any]] = []
         self._plugin: dict[str, str] = {}
         self._used: set[str] = set()
+        self._lock = threading.RLock()
+        self._dirty = False
+        self._saved_at = time.monotonic()
 
     def new_file(self) -> None:
         """An event file starts: its tags carry their metadata again."""
         self._plugin.clear()
 
     def save_tables(self) -> None:
-        """Put the index and the histogram and text tables (again, when they grew)."""
-        for path, data in self.tables().items():
-            self._put(path, data)
+        """Put the index and the histogram and text tables, when they grew since last time."""
+        with self._lock:
+            if self._dirty:
+                for path, data in self.tables().items():
+                    self._put(path, data)
+                self._dirty = False
+            self._saved_at = time.monotonic()
+
+    def save_due(self, seconds: float = SAVE_SECONDS) -> None:
+        """Save the tables when they were last saved more than *seconds* ago, so a writer
+        never closed loses at most that much of them."""
+        if self._dirty and time.monotonic() - self._saved_at > seconds:
+            self.save_tables()
 
     def plugin_of(self, value: Any) -> str:
         """The plugin of *value*'s tag (its metadata comes with the tag's first value only)."""
@@ -103,6 +119,11 @@ class SummaryStore:
 
     def add_value(self, value: Any, step: int, wall_time: float) -> str:
         """Keep one `Summary.Value` (changed: its payloads move to files); returns its kind."""
+        with self._lock:
+            self._dirty = True
+            return self._add_value(value, step, wall_time)
+
+    def _add_value(self, value: Any, step: int, wall_time: float) -> str:
         plugin = self.plugin_of(value)
         kind, payloads = _take_payloads(value, plugin)
         folder = {"image": "images", "video": "video", "audio": "audio"}.get(kind, kind)
@@ -127,6 +148,11 @@ class SummaryStore:
 
     def add_event(self, event: Any) -> bool:
         """Keep a graph event (GraphDef, MetaGraphDef, tagged RunMetadata); False for others."""
+        with self._lock:
+            self._dirty = True
+            return self._add_event(event)
+
+    def _add_event(self, event: Any) -> bool:
         step = int(event.step)
         if event.HasField("tagged_run_metadata"):
             meta = event.tagged_run_metadata

@@ -151,6 +151,7 @@ class SummaryWriter:
         step, wall = self._at(global_step, walltime)
         for value in summaries:
             self._store.add_value(value, step, wall)
+        self._store.save_due()
 
     # -- scalars, hparams, text ----------------------------------------------------------------
     def add_scalar(

@@ -287,3 +287,44 @@ def test_bad_summaries_are_one_line_errors(repo: Path) -> None:
         writer.add_pr_curve("pr", [0, 1, 1], [0.2, 0.9, 0.6], 0)  # plain lists are fine
         run_id = writer.run.id
     assert gitxp.open(repo).run(run_id).status == "FINISHED"
+
+
+def test_a_writer_never_closed_keeps_everything(repo: Path) -> None:
+    import subprocess
+    import sys
+
+    script = repo / "forgot.py"
+    script.write_text(
+        "from gitxp.tensorboard import SummaryWriter\n"
+        "w = SummaryWriter('runs/forgot')\n"
+        "w.add_scalar('loss', 0.5, 0)\n"
+        "w.add_histogram_raw('h', 0.0, 1.0, 2, 1.0, 1.0, [0.5, 1.0], [1, 1], 0)\n"
+        "print(w.run.id)\n"  # and no close(), as many torch scripts
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=repo, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    record = gitxp.open(repo).run(done.stdout.strip())
+    assert record.status == "FINISHED" and record.last_metrics == {"loss": 0.5}
+    paths = {f["path"] for f in record.artifacts()}
+    assert paths == {"tensorboard/histograms.parquet", "tensorboard/summaries.parquet"}
+
+
+def test_import_keeps_the_projector_files_not_checkpoints(repo: Path, tmp_path: Path) -> None:
+    logs = tmp_path / "lightning_logs" / "version_0"
+    writer = tensorboardX.SummaryWriter(str(logs))
+    writer.add_scalar("loss", 0.5, 0)
+    writer.add_embedding(np.eye(3), metadata=["a", "b", "c"], global_step=2, tag="words")
+    writer.close()
+    (logs / "checkpoints").mkdir()
+    (logs / "checkpoints" / "epoch=0.ckpt").write_bytes(b"weights")
+    (logs / "hparams.yaml").write_text("lr: 0.1\n")
+    import_tensorboard(tmp_path / "lightning_logs", repo)
+    (row,) = gitxp.open(repo).rows()
+    paths = {f["path"] for f in gitxp.open(repo).run(row["id"]).artifacts()}
+    assert paths == {
+        "tensorboard/logdir/projector_config.pbtxt",
+        "tensorboard/logdir/00002/words/metadata.tsv",
+        "tensorboard/logdir/00002/words/tensors.tsv",
+    }
