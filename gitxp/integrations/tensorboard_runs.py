@@ -11,11 +11,13 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .tensorboard_summaries import SummaryStore
+from .tensorboard_summaries import ROOT, SummaryStore
 
 if TYPE_CHECKING:
     from ..tracking.run import Run
@@ -25,6 +27,8 @@ _LOCK = threading.Lock()
 _registered = False
 _HELD: dict[str, int] = {}  # run id -> open writers recording into it
 _STORES: dict[str, SummaryStore] = {}  # run id -> its summaries, shared by its writers
+_TREES: dict[str, str] = {}  # run id -> the temporary directory its summaries are put in
+_RUNS: dict[str, Run] = {}  # run id -> the run, while a store is kept for it
 
 
 def claim(run: Run) -> bool:
@@ -36,23 +40,56 @@ def claim(run: Run) -> bool:
         return True
 
 
-def hold(run_id: str, put: Callable[[str, bytes], None]) -> SummaryStore:
-    """Count one more writer on *run_id* (once claimed or started); its summaries' store."""
+def hold(run: Run) -> SummaryStore:
+    """Count one more writer on *run* (once claimed or started); its summaries' store.
+
+    The store puts files in a temporary directory and publishes it as the
+    run's `tensorboard` artifact (one directory, as an import logs it): a
+    summary costs a file write, the artifact is logged when the tables are
+    saved. A run's store lives as long as the run, so writers one after
+    another on the active run add to the same artifact.
+    """
     _save_at_exit()
     with _LOCK:
-        _HELD[run_id] = max(_HELD.get(run_id, 0), 1)
-        return _STORES.setdefault(run_id, SummaryStore(put))
+        _HELD[run.id] = max(_HELD.get(run.id, 0), 1)
+        store = _STORES.get(run.id)
+        if store is None:
+            tree = tempfile.mkdtemp(prefix="gitxp-tensorboard-")
+            store = SummaryStore(_writer_to(tree), lambda: _publish(run, tree))
+            _STORES[run.id], _TREES[run.id], _RUNS[run.id] = store, tree, run
+        return store
 
 
-def release(run_id: str) -> None:
-    """One writer of *run_id* is closed; the last one forgets the run."""
+def _writer_to(tree: str) -> Callable[[str, bytes], None]:
+    def put(path: str, data: bytes) -> None:
+        target = os.path.join(tree, *path.split("/"))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "wb") as f:
+            f.write(data)
+
+    return put
+
+
+def _publish(run: Run, tree: str) -> None:
+    if os.path.isdir(os.path.join(tree, ROOT)):
+        run.log_artifact(os.path.join(tree, ROOT), ROOT)
+
+
+def release(run: Run, ended: bool) -> None:
+    """One writer of *run* is closed; forget the run's store once the run has *ended*."""
     with _LOCK:
-        left = _HELD.get(run_id, 1) - 1
+        left = _HELD.get(run.id, 1) - 1
         if left > 0:
-            _HELD[run_id] = left
-        else:
-            _HELD.pop(run_id, None)
-            _STORES.pop(run_id, None)
+            _HELD[run.id] = left
+            return
+        _HELD.pop(run.id, None)
+        if not ended:
+            return
+        _STORES.pop(run.id, None)
+        _RUNS.pop(run.id, None)
+        tree = _TREES.pop(run.id, None)
+    if tree:
+        shutil.rmtree(tree, ignore_errors=True)
 
 
 def new_run(
@@ -106,14 +143,20 @@ def _save_at_exit() -> None:
 
 
 def save_all() -> None:
-    """Put the summary tables of every run a writer still has open."""
+    """Save the summaries of every run that has a store (at exit, before the runs end)."""
     with _LOCK:
-        stores = list(_STORES.values())
-    for store in stores:
+        kept = [(_STORES[i], _RUNS[i], _TREES[i]) for i in list(_STORES)]
+        _STORES.clear()
+        _RUNS.clear()
+        _TREES.clear()
+    for store, run, tree in kept:
         try:
-            store.save_tables()
+            if run.status == "RUNNING":
+                store.save_tables()
         except Exception as exc:  # exiting: report, never raise
-            log.error("gitxp: could not save TensorBoard summaries: %s", exc)
+            log.error("gitxp: could not save the TensorBoard summaries of %s: %s", run.id, exc)
+        finally:
+            shutil.rmtree(tree, ignore_errors=True)
 
 
 def place(log_dir: str | None) -> tuple[str | None, str | None, str | None]:

@@ -67,11 +67,15 @@ class SummaryStore:
 
     *put(path, data)* stores one artifact file (a path below the run's
     artifacts, starting with `tensorboard/`); payloads are put as they come,
-    the tables by `tables()` when the caller commits.
+    the tables by `save_tables()`, which then calls *publish* (if given) to
+    hand everything put so far to the run.
     """
 
-    def __init__(self, put: Callable[[str, bytes], None]) -> None:
+    def __init__(
+        self, put: Callable[[str, bytes], None], publish: Callable[[], None] | None = None
+    ) -> None:
         self._put = put
+        self._publish = publish
         self.rows: list[dict[str, Any]] = []
         self.histograms: list[dict[str, Any]] = []
         self.texts: list[dict[str, Any]] = []
@@ -86,13 +90,22 @@ class SummaryStore:
         self._plugin.clear()
 
     def save_tables(self) -> None:
-        """Put the index and the histogram and text tables, when they grew since last time."""
+        """Put the index and the histogram and text tables and publish, when anything was
+        added since last time."""
         with self._lock:
             if self._dirty:
                 for path, data in self.tables().items():
                     self._put(path, data)
+                if self._publish is not None:
+                    self._publish()
                 self._dirty = False
             self._saved_at = time.monotonic()
+
+    def put(self, path: str, data: bytes) -> None:
+        """Store a file of the summaries that is no summary (the projector's files)."""
+        with self._lock:
+            self._dirty = True
+            self._put(path, data)
 
     def save_due(self, seconds: float = SAVE_SECONDS) -> None:
         """Save the tables when they were last saved more than *seconds* ago, so a writer

@@ -26,7 +26,6 @@ import contextlib
 import logging
 import os
 import socket
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -100,7 +99,7 @@ class SummaryWriter:
             self.run, self._owned = active, False
         else:
             self.run, self._owned = self._start(active), True
-        self._store = runs.hold(self.run.id, self._put)
+        self._store = runs.hold(self.run)
         self._closed = False
 
     def _start(self, active: Run | None) -> Run:
@@ -130,14 +129,6 @@ class SummaryWriter:
             self._reopened_from = self.run.id
             self._open()
         return self.run
-
-    def _put(self, path: str, data: bytes) -> None:
-        """Store *data* as the artifact file *path* of this writer's run."""
-        with tempfile.TemporaryDirectory(prefix="gitxp-tensorboard-") as tmp:
-            local = os.path.join(tmp, path.rsplit("/", 1)[-1])
-            with open(local, "wb") as f:
-                f.write(data)
-            self.run.log_artifact(local, path)
 
     def _at(self, global_step: Any, walltime: float | None) -> tuple[int, float]:
         step = _step(global_step)
@@ -442,7 +433,7 @@ class SummaryWriter:
         for rel, data in made:
             if rel == "projector_config.pbtxt":
                 self._projector = data.decode()
-            self._put(f"{LOGDIR_FILES}/{rel}", data)
+            self._store.put(f"{LOGDIR_FILES}/{rel}", data)
 
     def add_graph(
         self,
@@ -524,7 +515,7 @@ class SummaryWriter:
 
     def _release(self) -> None:
         self._closed = True
-        runs.release(self.run.id)
+        runs.release(self.run, ended=self._owned)
 
     def __enter__(self) -> SummaryWriter:
         return self

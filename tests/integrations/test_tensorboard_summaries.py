@@ -328,3 +328,24 @@ def test_import_keeps_the_projector_files_not_checkpoints(repo: Path, tmp_path: 
         "tensorboard/logdir/00002/words/metadata.tsv",
         "tensorboard/logdir/00002/words/tensors.tsv",
     }
+
+
+def test_writers_one_after_another_on_the_active_run_add_up(repo: Path, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from gitxp.tensorboard import SummaryWriter
+
+    with gitxp.start_run() as run:
+        for tag in ("first", "second"):
+            writer = SummaryWriter()
+            writer.add_histogram_raw(tag, 0.0, 1.0, 2, 1.0, 1.0, [0.5, 1.0], [1, 1], 0)
+            writer.add_image(tag, np.zeros((1, 2, 2)), 0)
+            writer.close()
+    record = gitxp.open(repo).run(run.id)
+    record.download_artifacts("tensorboard", tmp_path / "got")
+    hist = pq.read_table(tmp_path / "got/tensorboard/histograms.parquet")
+    assert hist.column("tag").to_pylist() == ["first", "second"]
+    assert {f["path"] for f in record.artifacts() if f["path"].endswith(".png")} == {
+        "tensorboard/images/first/0.png",
+        "tensorboard/images/second/0.png",
+    }
