@@ -195,17 +195,14 @@ class SummaryStore:
 
     def tables(self) -> dict[str, bytes]:
         """The index and the histogram and text tables as Parquet files, by artifact path."""
-        import pyarrow as pa
-
         out = {}
-        if self.rows:
-            out[INDEX] = _parquet(pa.Table.from_pylist(self.rows, schema=_INDEX_SCHEMA()))
-        if self.histograms:
-            out[HISTOGRAMS] = _parquet(
-                pa.Table.from_pylist(self.histograms, schema=_HISTOGRAM_SCHEMA())
-            )
-        if self.texts:
-            out[TEXT] = _parquet(pa.Table.from_pylist(self.texts, schema=_TEXT_SCHEMA()))
+        for path, rows, schema in (
+            (INDEX, self.rows, _INDEX_SCHEMA),
+            (HISTOGRAMS, self.histograms, _HISTOGRAM_SCHEMA),
+            (TEXT, self.texts, _TEXT_SCHEMA),
+        ):
+            if rows:
+                out[path] = _parquet(rows, schema())
         return out
 
 
@@ -334,11 +331,14 @@ def _TEXT_SCHEMA() -> Any:
     )
 
 
-def _parquet(table: Any) -> bytes:
+def _parquet(rows: list[dict[str, Any]], schema: Any) -> bytes:
+    """*rows* (dicts with the columns of *schema*) as a Parquet file."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
+    columns = {name: [row[name] for row in rows] for name in schema.names}
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
+    pq.write_table(pa.Table.from_pydict(columns, schema=schema), sink, compression="zstd")
     return sink.getvalue()
 
 
