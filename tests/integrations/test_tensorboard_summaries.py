@@ -349,3 +349,36 @@ def test_writers_one_after_another_on_the_active_run_add_up(repo: Path, tmp_path
         "tensorboard/images/first/0.png",
         "tensorboard/images/second/0.png",
     }
+
+
+def test_without_tensorboardx_scalars_and_text_still_work(repo: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "class Absent:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('tensorboardX', 'torch'):\n"
+        "            raise ModuleNotFoundError(name, name=name)\n"
+        "sys.meta_path.insert(0, Absent())\n"
+        "from gitxp.errors import MissingExtraError\n"
+        "from gitxp.tensorboard import SummaryWriter\n"
+        "with SummaryWriter('runs/plain') as w:\n"
+        "    w.add_scalar('loss', 0.25, 0)\n"
+        "    w.add_text('remark', 'fine', 0)\n"
+        "    try:\n"
+        "        w.add_image('img', [[0.0]], 0)\n"
+        "    except MissingExtraError as exc:\n"
+        "        print(exc)\n"
+        "print(w.run.id)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    message, run_id = done.stdout.strip().splitlines()
+    assert message.startswith("SummaryWriter's images, histograms, audio and other non-scalar")
+    assert "pip install 'gitxp[tensorboard]'" in message
+    record = gitxp.open(repo).run(run_id)
+    assert record.last_metrics == {"loss": 0.25} and "**remark** (step 0): fine" in record.notes
