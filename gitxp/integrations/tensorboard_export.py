@@ -65,8 +65,12 @@ def run_dirs(rows: list[dict[str, Any]]) -> dict[str, str]:
             out[run_id] = f"{base}/{part}"
         return out[run_id]
 
+    used: set[str] = set()
     for run_id in by_id:
-        resolve(run_id)
+        path = resolve(run_id)
+        if path.lower() in used:  # "a/trial" named so, beside a's own trial "trial"
+            out[run_id] = path = f"{path}_{run_id}"
+        used.add(path.lower())
     return out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import posixpath
 import shutil
 import tempfile
 import threading
@@ -166,5 +167,6 @@ def place(log_dir: str | None) -> tuple[str | None, str | None, str | None]:
     parts = [p for p in log_dir.replace("\\", "/").split("/") if p not in ("", ".")]
     if not parts:
         return None, None, None
-    parent = "/".join(parts[:-1]) or None
+    # the group is the parent directory as given (absolute stays absolute)
+    parent = posixpath.dirname(posixpath.normpath(log_dir.replace("\\", "/"))) or None
     return parts[-1], (parts[-2] if len(parts) > 1 else None), parent

@@ -382,3 +382,26 @@ def test_without_tensorboardx_scalars_and_text_still_work(repo: Path) -> None:
     assert "pip install 'gitxp[tensorboard]'" in message
     record = gitxp.open(repo).run(run_id)
     assert record.last_metrics == {"loss": 0.25} and "**remark** (step 0): fine" in record.notes
+
+
+def test_export_directories_are_distinct_for_every_run() -> None:
+    from gitxp.integrations.tensorboard_export import run_dirs
+
+    rows = [
+        {"id": "A", "name": "a", "experiment": "e"},
+        {"id": "B", "name": "trial", "experiment": "e", "parent": "A"},  # below its parent
+        {"id": "C", "name": "a/trial", "experiment": "e"},  # would land on B's directory
+        {"id": "D", "name": "x", "experiment": "e"},
+        {"id": "E", "name": "X", "experiment": "e"},  # differs only by case
+        {"id": "F", "name": "t", "experiment": "f", "parent": "not exported"},
+        {"id": "G", "name": "../up", "experiment": None},
+    ]
+    assert run_dirs(rows) == {
+        "A": "e/a",
+        "B": "e/a/trial",
+        "C": "e/a/trial_C",
+        "D": "e/x_D",
+        "E": "e/X_E",
+        "F": "f/t",
+        "G": "default/_/up",
+    }
