@@ -487,6 +487,11 @@ class SummaryWriter:
         finally:
             self._default = {}
 
+    @property
+    def logdir(self) -> str:
+        """tensorboardX's name for `log_dir`."""
+        return self.log_dir
+
     def get_logdir(self) -> str:
         """The log directory the writer was given (or torch's default, runs/<time>_<host>)."""
         return self.log_dir

@@ -211,7 +211,7 @@ def test_tensorboardx_only_calls(repo: Path, tmp_path: Path) -> None:
     from gitxp.tensorboard import SummaryWriter
 
     writer = SummaryWriter(logdir="runs/tbx")
-    assert writer.get_logdir() == "runs/tbx"
+    assert writer.get_logdir() == writer.logdir == writer.log_dir == "runs/tbx"
     writer.add_scalar("x", 1.5, 0, None, "shown name", "what x is")
     writer.add_scalar("x", 2.5, 1, display_name="shown", summary_description="d")
     writer.add_scalars("pair", {"a": 1.0, "b": 2.0}, 3, walltime=T0)
