@@ -95,15 +95,19 @@ def tensorboard_command(
 ) -> None:
     """Write TensorBoard event files: one directory per run, OUTDIR/<experiment>/<run>.
 
-    Metric points become scalars (steps and wall times kept), params
-    hparams, notes text. Needs `pip install 'gitxp[tensorboard]'`.
+    Metric points become float64 scalars (steps, wall times and values
+    exact), params hparams, notes text; the images, audio, histograms and
+    other summaries kept under a run's tensorboard/ artifact are written back
+    as logged. Runs whose names collide get <name>_<run id>; runs unchanged
+    since the last export are not written again. Needs
+    `pip install 'gitxp[tensorboard]'`.
 
     \b
     Examples:
       gitxp export tensorboard tb/
       tensorboard --logdir tb/
     """
-    from ..integrations.tensorboard import export_tensorboard
+    from ..integrations.tensorboard_export import export_tensorboard
 
     written = export_tensorboard(
         outdir, repo_path, filter=filter_, experiment=list(experiment) or None

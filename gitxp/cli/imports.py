@@ -133,9 +133,11 @@ def mlflow_command(
 def tensorboard_command(logdir: str, experiment: str | None, fmt: str, repo_path: str) -> None:
     """Import TensorBoard event files: one run per directory holding them.
 
-    Scalars keep their steps and wall times (both simple_value and
-    tensor-encoded scalars), hparams become params and text summaries go to
-    the notes. Needs `pip install 'gitxp[tensorboard]'`.
+    Scalars keep their steps, wall times and exact values (both simple_value
+    and tensor-encoded scalars), hparams become params and text summaries go
+    to the notes. Images, audio, video, histograms, PR curves, meshes, graphs
+    and embeddings are kept under each run's tensorboard/ artifact. Needs
+    `pip install 'gitxp[tensorboard]'`.
 
     \b
     Examples:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 import gitxp
-from gitxp.integrations.tensorboard import export_tensorboard, import_tensorboard
+from gitxp.integrations.tensorboard import import_tensorboard
+from gitxp.integrations.tensorboard_export import export_tensorboard
 from tests.gitutil import fsck, run_refs
 
 pytest.importorskip("tensorboard")
@@ -102,12 +103,14 @@ def test_export_is_read_back_by_tensorboard(repo: Path, tmp_path: Path) -> None:
     assert len(dirs) == 1 and Path(dirs[0]).parent.name == "exp"
     acc = EventAccumulator(dirs[0], size_guidance={"tensors": 0, "scalars": 0})
     acc.Reload()
-    scalars = acc.Scalars("loss")
-    assert [(s.step, s.wall_time, s.value) for s in scalars] == [
-        (0, 1.0, pytest.approx(0.9)),
+    # float64 tensors of the scalars plugin (TensorBoard's own format): values exact
+    scalars = acc.Tensors("loss")
+    assert [(s.step, s.wall_time, s.tensor_proto.double_val[0]) for s in scalars] == [
+        (0, 1.0, 0.9),
         (10, 2.0, 0.5),
         (20, 3.0, 0.25),
     ]
+    assert acc.SummaryMetadata("loss").plugin_data.plugin_name == "scalars"
     # and back in: the export imports as a run with the same series and hparams
     other = tmp_path / "other"
     other.mkdir()
@@ -119,6 +122,7 @@ def test_export_is_read_back_by_tensorboard(repo: Path, tmp_path: Path) -> None:
     record = gitxp.open(other).run(back["id"])
     assert record.params == {"lr": 0.01, "arch": "mlp"}
     assert record.metric_history("loss")["step"].tolist() == [0, 10, 20]
+    assert record.metric_history("loss")["value"].tolist() == [0.9, 0.5, 0.25]
     assert "first attempt" in record.notes
 
 
@@ -129,20 +133,30 @@ def test_summary_writer_records_a_run(repo: Path) -> None:
         for step in range(3):
             writer.add_scalar("loss", 1.0 / (step + 1), step, walltime=T0 + step)
         writer.add_scalars("acc", {"train": 0.9, "val": 0.8}, 2)
-        writer.add_hparams({"lr": 0.1, "layers": 2}, {"hparam/acc": 0.8})
+        child_id = writer.add_hparams({"lr": 0.1, "layers": 2}, {"hparam/acc": 0.8})
         writer.add_text("log", "done", 2)
-        writer.add_histogram("weights", [1, 2, 3], 0)  # accepted, not recorded
+        writer.add_histogram("weights", [1, 2, 3], 0)
         writer.flush()
         run_id = writer.run.id
-    record = gitxp.open(repo).run(run_id)
+    handle = gitxp.open(repo)
+    record = handle.run(run_id)
     assert record.name == "exp1" and record.experiment == "tb"
     assert record.status == "FINISHED"
-    assert record.params == {"lr": 0.1, "layers": 2}
     assert record.metric_history("loss")["timestamp"].tolist() == [
         int((T0 + s) * 1000) for s in range(3)
     ]
-    assert set(record.last_metrics) == {"loss", "acc/train", "acc/val", "hparam/acc"}
+    assert set(record.last_metrics) == {"loss", "acc/train", "acc/val"}
     assert "**log** (step 2): done" in record.notes
+    assert {f["path"] for f in record.artifacts()} >= {
+        "tensorboard/histograms.parquet",
+        "tensorboard/text.parquet",
+        "tensorboard/summaries.parquet",
+    }
+    # add_hparams is a trial of its own, as in TensorBoard: a child run
+    child = handle.run(child_id)
+    assert child.parent == run_id and child.experiment == "tb"
+    assert child.params == {"lr": 0.1, "layers": 2}
+    assert child.last_metrics == {"hparam/acc": 0.8}
 
 
 def test_summary_writer_joins_the_active_run(repo: Path) -> None:
