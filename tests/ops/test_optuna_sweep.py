@@ -133,7 +133,9 @@ def test_failures_are_fail_trials_and_other_storages(project: Path, runner, tmp_
     args = [*common, "-p", "opt=bad,sgd", "--", sys.executable, "train.py", "--no-metric"]
     changed = runner.invoke(cli, args)  # the study samples opt from (bad) only
     assert changed.exit_code == 2 and "another --study" in changed.output
-    missing = runner.invoke(cli, [*args[:3], "g", *args[4:]])
+    # study g: the run ends well but logs no metric (opt fixed, so the trial never exits 3)
+    no_metric = [*common[:3], "g", *common[4:], "-p", "opt=sgd", "--", sys.executable]
+    missing = runner.invoke(cli, [*no_metric, "train.py", "--no-metric"])
     assert missing.exit_code == 1
     trials = [optuna.load_study(study_name=s, storage=url).trials for s in ("f", "g")]
     assert [[t.state.name for t in ts] for ts in trials] == [["FAIL"], ["FAIL"]]
