@@ -161,6 +161,9 @@ class Model:
 def _event(info: TagInfo, name: fmt.TagName) -> RegistryEvent:
     trailers = fmt.message_trailers(info.message)
     run_id = trailers.get(fmt.TRAILER_RUN)
+    path = trailers.get(fmt.TRAILER_PATH) or None
+    if path is not None and not path.isprintable():
+        path = None  # a tag from anywhere: nothing that would garble a terminal
     return RegistryEvent(
         model=name.model,
         action=name.action,
@@ -174,7 +177,7 @@ def _event(info: TagInfo, name: fmt.TagName) -> RegistryEvent:
         stage=name.stage,
         counter=name.counter,
         run_id=run_id if run_id and is_run_id(run_id) else None,
-        path=trailers.get(fmt.TRAILER_PATH) or None,
+        path=path,
     )
 
 
