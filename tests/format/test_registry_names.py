@@ -52,9 +52,18 @@ def test_other_tags_are_not_registry_tags(name: str) -> None:
     assert fmt.parse_tag(name) is None
 
 
+_ALNUM = "abcXYZ019"
+_NAMES = st.builds(
+    lambda a, mid, b: a + mid + b,
+    st.sampled_from(_ALNUM),
+    st.text(alphabet=_ALNUM + "-_/", max_size=8).filter(lambda t: "//" not in t),
+    st.sampled_from(_ALNUM),
+) | st.sampled_from(_ALNUM)
+
+
 @given(
-    model=st.from_regex(fmt.MODEL_RE, fullmatch=True),
-    stage=st.from_regex(fmt.NAME_RE, fullmatch=True),
+    model=_NAMES | st.builds(lambda d, n: f"{d}:{n}", st.sampled_from(["dir", "a/b.c"]), _NAMES),
+    stage=_NAMES,
     counter=st.integers(1, 10**6),
     version=st.sampled_from(["v0.0.1", "v1.2.3", "v10.0.0-alpha.1", "v1.0.0+build.5"]),
 )
