@@ -9,6 +9,7 @@ racing for one name leave exactly one tag.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -119,8 +120,18 @@ def create_tag(repo: GitRepo, name: str, target: str, message: str, when: int | 
             shown(ref), "the tag was created by another process meanwhile"
         ) from None
     except OSError as exc:  # e.g. refs/tags/a is a tag, so refs/tags/a/b cannot be one
-        raise RefUpdateError(shown(ref), f"git cannot store this tag: {exc.strerror}") from None
+        raise RefUpdateError(shown(ref), _store_problem(repo, name, exc)) from None
     return sha
+
+
+def _store_problem(repo: GitRepo, name: str, exc: OSError) -> str:
+    """Why the ref file of tag *name* could not be written, in git's terms."""
+    parts = name.split("/")
+    for i in range(1, len(parts)):
+        prefix = "/".join(parts[:i])
+        if os.path.isfile(os.path.join(repo.git_dir, "refs", "tags", *parts[:i])):
+            return f"a tag named {prefix!r} exists, so no tag name can start with '{prefix}/'"
+    return f"git cannot store this tag: {exc.strerror}"
 
 
 __all__ = ["TAGS_PREFIX", "TagInfo", "create_tag", "list_tags", "read_tag", "tag_problem"]

@@ -119,6 +119,7 @@ def test_model_references_work_on_every_command_that_takes_a_run(
     assert result.exit_status == 0 and result.verdict == "match", result
 
 
+@pytest.mark.slow
 def test_after_the_run_is_removed_its_version_still_shows_checks_out_and_reproduces(
     repo: Path, registered: dict[str, str], tmp_path: Path
 ) -> None:
@@ -150,6 +151,8 @@ def _refs(repo: Path) -> str:
         (["model", "register", "r0", "churn", "--version", "v1.0.0", "--bump", "minor"], 2, ""),
         (["model", "register", "r0", "a..b"], 1, "cannot name a model"),
         (["model", "register", "r0", "churn@x"], 1, "cannot name a model"),
+        (["model", "register", "r0", "x.lock/y:churn"], 1, "git refuses this tag name"),
+        (["model", "register", "r0", "team/churn"], 1, "a tag named 'team' exists"),
         (["model", "assign", "nope", "--version", "v0.0.1", "--stage", "prod"], 1, "no model"),
         (["model", "assign", "churn", "--stage", "prod"], 2, "say which version"),
         (["model", "assign", "churn@v0.0.1", "--stage", "a b"], 1, "cannot name a stage"),
@@ -171,6 +174,7 @@ def test_bad_input_is_a_one_line_error_and_writes_nothing(
     r = gitxp.open(repo)
     r.register_model("r1", "churn")
     r.assign_stage("churn", "prod", "v0.0.1")
+    git(repo, "tag", "team")  # someone's tag: refs/tags/team/... can no longer exist
     before = _refs(repo)
     result = runner.invoke(cli, args)
     assert result.exit_code == code, result.output

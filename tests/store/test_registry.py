@@ -47,6 +47,7 @@ def _next_second() -> None:
     time.sleep(1.02 - time.time() % 1)
 
 
+@pytest.mark.slow
 def test_gto_shows_what_gitxp_registers_and_assigns(repo: Path) -> None:
     r0, r1 = _runs(2)
     r = gitxp.open(repo)
@@ -85,13 +86,23 @@ def test_gto_shows_what_gitxp_registers_and_assigns(repo: Path) -> None:
         "churn": {"version": "v0.0.1", "stage": {"prod": "v0.0.1"}, "registered": True,
                   "active": True}
     }  # fmt: skip
+    from gto import api
+
+    gto_versions = api.show(repo, "churn")
+    assert [(v["version"], [s["stage"] for s in v["stages"]]) for v in gto_versions] == [
+        (v.version, v.stages) for v in r.model("churn").versions if v.active
+    ]
     r.deprecate_model("churn")
     assert r.model("churn").deprecated
+    # both tell the same history, in the same order
+    gto_events = [e["ref"] for e in api.history(repo, "churn", ascending=True)]
+    assert gto_events == [e.tag for e in r.model("churn").events]
     assert _gto_state(repo) == {}  # GTO hides deprecated models
     assert _gto_state(repo, deprecated=True)["churn"]["active"] is False  # type: ignore[index]
     fsck(repo)
 
 
+@pytest.mark.slow
 def test_gitxp_reads_what_gto_writes(repo: Path) -> None:
     from gto import api
 
