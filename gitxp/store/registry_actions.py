@@ -10,13 +10,16 @@ events by that time alone, so gitxp and `gto` always agree on the order.
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import InvalidValueError, RefUpdateError, RegistryError
 from ..format import registry as fmt
-from ..git.tags import create_tag
+from ..git.refs import read_ref
+from ..git.tags import TAGS_PREFIX, create_tag, read_tag
 from .registry import Model, ModelVersion, find_model, read_models
 
 if TYPE_CHECKING:
@@ -24,6 +27,25 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gitxp.store.registry")
 _UNSAFE_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+ATTEMPTS = 8
+T = TypeVar("T")
+
+
+class _Taken(RegistryError):
+    """The tag an action chose was created by another process meanwhile."""
+
+
+def _retry(action: Callable[[], T]) -> T:
+    """Run *action*, again (on the new state) while another process takes the tag it chose:
+    parallel registrations of one model each get their own version."""
+    for attempt in range(ATTEMPTS):
+        try:
+            return action()
+        except _Taken:
+            if attempt == ATTEMPTS - 1:
+                raise
+            time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _model_or_none(git: GitRepo, name: str) -> Model | None:
@@ -47,6 +69,17 @@ def _write(
     try:
         create_tag(git, tag, target, fmt.tag_message(message, trailers), when)
     except RefUpdateError as exc:
+        there = read_ref(git, TAGS_PREFIX + tag)
+        if there is not None and read_tag(git, tag, there) is not None:
+            raise _Taken(
+                name, f"the tag {tag!r} was created by another process meanwhile"
+            ) from None
+        if there is not None:
+            raise RegistryError(
+                name,
+                f"a tag {tag!r} exists but is no annotated tag, so neither gitxp nor GTO reads "
+                f"it; delete it (`git tag -d '{tag}'`) or choose another version",
+            ) from None
         raise RegistryError(name, f"cannot create the tag {tag!r}: {exc.reason}") from None
     log.info("created the tag %s", tag)
     return tag
@@ -70,7 +103,7 @@ def _check_path(path: str | None) -> str | None:
     return text
 
 
-def register(
+def _register(
     git: GitRepo,
     name: str,
     run_id: str,
@@ -126,7 +159,7 @@ def _stage_version(model: Model, version: str | None, stage: str) -> ModelVersio
     return v
 
 
-def assign(
+def _assign(
     git: GitRepo, name: str, version: str, stage: str, message: str | None = None
 ) -> ModelVersion:
     """Assign *stage* to *version* of model *name* (GTO's ``NAME#STAGE#N`` tag)."""
@@ -143,7 +176,7 @@ def assign(
     return find_model(git, name).version(v.version)
 
 
-def unassign(
+def _unassign(
     git: GitRepo, name: str, stage: str, version: str | None = None, message: str | None = None
 ) -> ModelVersion:
     """Take *stage* from the version holding it (or from *version*): ``NAME#STAGE!#N``."""
@@ -156,7 +189,7 @@ def unassign(
     return v
 
 
-def deregister(git: GitRepo, name: str, version: str, message: str | None = None) -> ModelVersion:
+def _deregister(git: GitRepo, name: str, version: str, message: str | None = None) -> ModelVersion:
     """Deregister *version* of model *name* (``NAME@vX.Y.Z!#N``); its stages go with it."""
     model = find_model(git, name)
     v = model.version(version)
@@ -168,7 +201,7 @@ def deregister(git: GitRepo, name: str, version: str, message: str | None = None
     return v
 
 
-def deprecate(git: GitRepo, name: str, message: str | None = None) -> Model:
+def _deprecate(git: GitRepo, name: str, message: str | None = None) -> Model:
     """Deprecate model *name* (``NAME@deprecated#N``); registering a version revives it."""
     model = find_model(git, name)
     if model.deprecated:
@@ -177,6 +210,48 @@ def deprecate(git: GitRepo, name: str, message: str | None = None) -> Model:
     tag = fmt.tag_name(fmt.DEPRECATE, name, counter=model.counter + 1)
     _write(git, model, tag, model.events[-1].commit, first, {})
     return find_model(git, name)
+
+
+def register(
+    git: GitRepo,
+    name: str,
+    run_id: str,
+    commit: str,
+    version: str | None = None,
+    bump: str | None = None,
+    path: str | None = None,
+    message: str | None = None,
+) -> ModelVersion:
+    """Register *commit* of run *run_id* as a new version of model *name* (``NAME@vX.Y.Z``).
+
+    Without *version*, the next one: v0.0.1 first, then the greatest version ever
+    registered with *bump* (major, minor, patch; default patch) raised.
+    """
+    return _retry(lambda: _register(git, name, run_id, commit, version, bump, path, message))
+
+
+def assign(
+    git: GitRepo, name: str, version: str, stage: str, message: str | None = None
+) -> ModelVersion:
+    """Assign *stage* to *version* of model *name* (GTO's ``NAME#STAGE#N`` tag)."""
+    return _retry(lambda: _assign(git, name, version, stage, message))
+
+
+def unassign(
+    git: GitRepo, name: str, stage: str, version: str | None = None, message: str | None = None
+) -> ModelVersion:
+    """Take *stage* from the version holding it (or from *version*): ``NAME#STAGE!#N``."""
+    return _retry(lambda: _unassign(git, name, stage, version, message))
+
+
+def deregister(git: GitRepo, name: str, version: str, message: str | None = None) -> ModelVersion:
+    """Deregister *version* of model *name* (``NAME@vX.Y.Z!#N``); its stages go with it."""
+    return _retry(lambda: _deregister(git, name, version, message))
+
+
+def deprecate(git: GitRepo, name: str, message: str | None = None) -> Model:
+    """Deprecate model *name* (``NAME@deprecated#N``); registering a version revives it."""
+    return _retry(lambda: _deprecate(git, name, message))
 
 
 __all__ = ["assign", "deprecate", "deregister", "register", "unassign"]

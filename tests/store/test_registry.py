@@ -200,6 +200,12 @@ def test_bad_actions_write_nothing(repo: Path) -> None:
         with pytest.raises(gitxp.GitxpError, match=message):
             call()
     assert _refs(repo) == before
+    git(repo, "tag", "churn@v0.0.2")  # lightweight: no registry tag, but the name is taken
+    before = _refs(repo)
+    with pytest.raises(RegistryError, match="no annotated tag"):
+        r.register_model(r1, "churn")
+    assert _refs(repo) == before
+    git(repo, "tag", "-d", "churn@v0.0.2")
     git(repo, "tag", "-a", "-m", "x", "churn@v0.0.2")  # GTO-style, on a commit that is no run
     with pytest.raises(RegistryError, match="not a gitxp run"):
         r.run("churn@v0.0.2")
@@ -230,3 +236,40 @@ def test_models_and_versions_as_dataframes(repo: Path) -> None:
     assert list(versions["metrics.acc"]) == [0.6, 0.5]
     assert list(versions["run_name"]) == ["r1", "r0"]
     assert TAGS_PREFIX + "churn@v1.0.0" in _refs(repo)
+
+
+REGISTER_AT = """\
+import sys, time
+import gitxp
+from gitxp.store import registry_actions
+repo = gitxp.open(".")
+ref, tip = repo.resolve(sys.argv[1])
+start = float(sys.argv[2])
+time.sleep(max(0.0, start - time.time()))  # all processes register at once
+print(registry_actions.register(repo.git, "churn", sys.argv[1], tip).version)
+"""
+
+
+@pytest.mark.slow
+def test_parallel_registrations_each_get_their_own_version(repo: Path) -> None:
+    from tests.workflows_util import child_env
+
+    ids = _runs(4)
+    start = time.time() + 2.0
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", REGISTER_AT, rid, str(start)],
+            cwd=repo,
+            env=child_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rid in ids
+    ]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    assert sorted(out.strip() for out, _ in outputs) == ["v0.0.1", "v0.0.2", "v0.0.3", "v0.0.4"]
+    model = gitxp.open(repo).model("churn")
+    assert sorted(v.run_id or "" for v in model.versions) == sorted(ids)
+    fsck(repo)
