@@ -273,3 +273,20 @@ def test_parallel_registrations_each_get_their_own_version(repo: Path) -> None:
     model = gitxp.open(repo).model("churn")
     assert sorted(v.run_id or "" for v in model.versions) == sorted(ids)
     fsck(repo)
+
+
+def test_a_sha256_repository_gets_the_same_registry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "s256"
+    path.mkdir()
+    git(path, "init", "-q", "--object-format=sha256")
+    git(path, "commit", "-q", "--allow-empty", "-m", "init")
+    monkeypatch.chdir(path)
+    (r0,) = _runs(1)
+    r = gitxp.open(path)
+    v = r.register_model(r0, "churn")
+    r.assign_stage("churn@v0.0.1", "prod")
+    assert len(v.commit) == 64 and r.run("churn#prod").id == r0
+    assert git(path, "rev-parse", "churn#prod#1^{commit}").strip() == v.commit
+    fsck(path)
