@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("gitxp.store.registry")
 _UNSAFE_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 ATTEMPTS = 8
+MAX_AHEAD = 86_400  # seconds: how far ahead of the clock a model's last event may pull a new one
 T = TypeVar("T")
 
 
@@ -63,8 +64,10 @@ def _write(
     """Create registry tag *tag* at *target*; RegistryError when git refuses it."""
     if _UNSAFE_TEXT.search(message):
         raise InvalidValueError("message", "it contains control characters; give plain text")
+    now = int(time.time())
     last = max((e.time for e in model.events), default=0) if model else 0
-    when = max(int(time.time()), last + 1)
+    # after the model's last event, unless that is dated absurdly far ahead (a bad clock)
+    when = last + 1 if now <= last < now + MAX_AHEAD else now
     name = model.name if model else fmt.parse_tag(tag).model  # type: ignore[union-attr]
     try:
         create_tag(git, tag, target, fmt.tag_message(message, trailers), when)

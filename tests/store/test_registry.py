@@ -290,3 +290,20 @@ def test_a_sha256_repository_gets_the_same_registry(
     assert len(v.commit) == 64 and r.run("churn#prod").id == r0
     assert git(path, "rev-parse", "churn#prod#1^{commit}").strip() == v.commit
     fsck(path)
+
+
+def test_hostile_or_foreign_tags_are_ignored_or_refused_not_fatal(repo: Path) -> None:
+    (r0,) = _runs(1)
+    blob = git(repo, "hash-object", "-w", "--stdin", input="not a commit").strip()
+    git(repo, "tag", "-a", "-m", "x", "churn@v0.0.7", blob)  # tags a blob: not a version
+    git(repo, "tag", "-a", "-m", "x\n\nGitxp-Run: ../../etc\nGitxp-Path: \x1b[2J", "churn@v0.0.8")
+    git(repo, "tag", "-a", "-m", "x", "churn@created")  # GTO's, carries no action
+    git(repo, "tag", "-a", "-m", "x", "release-1.0")  # somebody's release tag
+    r = gitxp.open(repo)
+    model = r.model("churn")
+    assert [(v.version, v.run_id, v.path) for v in model.versions] == [("v0.0.8", None, None)]
+    with pytest.raises(RegistryError, match="not a gitxp run"):
+        r.run("churn@v0.0.8")  # it tags HEAD, a code commit
+    assert r.register_model(r0, "churn").version == "v0.0.9"
+    assert r.model("churn").latest.run_id == r0  # type: ignore[union-attr]
+    fsck(repo)
