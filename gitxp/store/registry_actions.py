@@ -127,14 +127,19 @@ def _register(
     path = _check_path(path)
     model = _model_or_none(git, name)
     versions = model.versions if model else []
-    for v in versions:
-        if v.registered and v.commit == commit:
+    counter = None
+    held = next((v for v in versions if v.registered and v.commit == commit), None)
+    if held is not None:
+        if held.active or bump is not None or version not in (None, held.version):
+            state = "" if held.active else " (deregistered: it can be registered again as that)"
             raise RegistryError(
                 name,
-                f"run {run_id} (commit {commit[:12]}) is already {v.reference}"
-                f"{'' if v.active else ' (deregistered)'}; a commit holds one version of a model",
+                f"run {run_id} (commit {commit[:12]}) is already {held.reference}{state}; "
+                "a commit holds one version of a model",
             )
-    if version is not None:
+        # registered again, as GTO's --force does it: the same version, a numbered tag
+        version, counter = held.version, (model.counter if model else 0) + 1
+    elif version is not None:
         fmt.check_version(version)
         if any(v.version == version for v in versions):
             raise RegistryError(
@@ -143,8 +148,9 @@ def _register(
     else:
         greatest = next((v.version for v in versions if v.registered), None)
         version = fmt.bump(greatest, bump)
+    assert version is not None
     first = message or fmt.default_message(fmt.REGISTER, name, version, None)
-    tag = fmt.tag_name(fmt.REGISTER, name, version)
+    tag = fmt.tag_name(fmt.REGISTER, name, version, counter=counter)
     trailers = {fmt.TRAILER_RUN: run_id, fmt.TRAILER_PATH: path or ""}
     _write(git, model, tag, commit, first, trailers)
     return find_model(git, name).version(version)

@@ -307,3 +307,21 @@ def test_hostile_or_foreign_tags_are_ignored_or_refused_not_fatal(repo: Path) ->
     assert r.register_model(r0, "churn").version == "v0.0.9"
     assert r.model("churn").latest.run_id == r0  # type: ignore[union-attr]
     fsck(repo)
+
+
+def test_a_deregistered_run_is_registered_again_as_its_version(repo: Path) -> None:
+    r0, r1 = _runs(2)
+    r = gitxp.open(repo)
+    r.register_model(r0, "churn")
+    r.register_model(r1, "churn")
+    r.deregister_version("churn@v0.0.1")
+    with pytest.raises(RegistryError, match="registered again as that"):
+        r.register_model(r0, "churn", bump="minor")
+    again = r.register_model(r0, "churn")
+    assert again.version == "v0.0.1" and again.active
+    assert "churn@v0.0.1#2" in git(repo, "tag", "-l").split()  # as `gto register --force`
+    assert _gto_state(repo)["churn"]["version"] == "v0.0.2"  # type: ignore[index]
+    from gto import api
+
+    assert [v["version"] for v in api.show(repo, "churn")] == ["v0.0.2", "v0.0.1"]
+    assert [v.version for v in r.model("churn").versions if v.active] == ["v0.0.2", "v0.0.1"]
