@@ -158,6 +158,11 @@ def test_a_removed_run_is_still_reachable_through_its_version(repo: Path) -> Non
     assert r.version_rows("churn")[0]["removed"] is True
     assert r.version_rows("churn")[0]["metrics"] == {"acc": 0.5}
     assert len(record.metrics()) == 1
+    before = git(repo, "for-each-ref")
+    for change in (lambda: gitxp.rename(r0, "b"), lambda: gitxp.rm("churn#prod")):
+        with pytest.raises(gitxp.RunNotFoundError, match="can be read but not changed"):
+            change()
+    assert git(repo, "for-each-ref") == before
     fsck(repo)
 
 
