@@ -253,7 +253,7 @@ def _version_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str
     for r in rows:
         keys.update(dict.fromkeys(sorted(r["metrics"])))
     shown = list(keys)[:6]
-    headers = ["version", "stages", "run", "status", "registered", *shown]
+    headers = ["version", "stages", "run", "status", "created", *shown]
     table = []
     for r in rows:
         run = r["run_name"] or (r["run_id"] or "(not a run)")[:10]
