@@ -31,6 +31,7 @@ GROUPS = {
     "memory": "benchmarks.bench_memory",
     "push": "benchmarks.bench_push",
     "tensorboard": "benchmarks.bench_tensorboard",
+    "registry": "benchmarks.bench_registry",
 }
 
 

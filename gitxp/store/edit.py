@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import CorruptRunError, GitxpError, RunActiveError
+from ..errors import CorruptRunError, GitxpError, RunActiveError, RunNotFoundError
 from ..format import schema, storage
 from ..format.status import effective_status
-from ..git.refs import update_ref
+from ..git.refs import read_ref, update_ref
 from ..git.repository import GitRepo
 from .blobs import read_run_file
 
@@ -99,6 +99,12 @@ def edit_run(
     With *move_ref* false the commit is written but the ref is left alone
     (the caller moves a ref itself, e.g. into the trash).
     """
+    if read_ref(git, ref) is None:  # a removed run a model version still names: read-only
+        raise RunNotFoundError(
+            ref.rsplit("/", 1)[-1],
+            note="it was removed; a model version still names it, so it can be read but "
+            "not changed",
+        )
     state, files = read_state(git, tip)
     if not allow_running and effective_status(state.meta) == "RUNNING":
         raise RunActiveError(str(state.meta.get("id")), detail.split(" ")[0] or "change")
