@@ -27,6 +27,8 @@ Where = str | os.PathLike[str] | None  # a repository as `start_run` takes it
 
 ENV_RUN_ID = "GITXP_RUN_ID"
 ENV_RUN_REPO = "GITXP_RUN_REPO"
+# set by a `gitxp run` that is itself one rank of a job (`srun gitxp run ...`): that rank
+ENV_RUN_RANK = "GITXP_RUN_RANK"
 
 
 def start_run(
@@ -74,13 +76,19 @@ def start_run(
     joined_id = os.environ.get(ENV_RUN_ID) or None
     if rank is not None and not rank.is_zero and options.ranks == ZERO:
         run = _inert(options, joined_id, repo)
-    elif joined_id and (rank is None or rank.is_zero):
+    elif joined_id and (rank is None or rank.is_zero or _own_rank(rank)):
         run = _join(joined_id, options, repo, rank)
     else:
         run = _start_new(options, repo, rank, joined_id)
     if not context.is_active(run):  # a joined run started again in the same context
         context.push_active(run)
     return run
+
+
+def _own_rank(rank: Rank) -> bool:
+    """Whether the run of `gitxp run` is this rank's own (`srun gitxp run ...`), not the
+    whole job's (`gitxp run -- torchrun ...`)."""
+    return os.environ.get(ENV_RUN_RANK) == str(rank.rank)
 
 
 def _inert(options: RunOptions, joined_id: str | None, repo: Where) -> Run:

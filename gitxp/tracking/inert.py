@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import GitxpError
+from ..format.status import now_ms
 from . import context
 from .options import RunOptions
 from .run import Run
@@ -53,7 +54,15 @@ class InertRun(Run):
         self.experiment = options.experiment or os.environ.get("GITXP_EXPERIMENT") or "default"
         self.ref = f"refs/gitxp/runs/{joined}" if joined else ""
         self.checkpoint_seconds = float(options.checkpoint_seconds or 0)
-        self._meta: dict[str, Any] = {"status": "RUNNING", "code_commit": None}
+        self._meta: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "experiment": self.experiment,
+            "status": "RUNNING",
+            "start_time": now_ms(),
+            "end_time": None,
+            "code_commit": None,
+        }
         self._params: dict[str, Any] = {}
         self._tags: dict[str, str] = {}
         self._notes = ""

@@ -53,7 +53,7 @@ _IMPORTED_MS = now_ms()
 
 def launch_key(env: os._Environ[str] | dict[str, str]) -> str:
     """What identifies this launch of the job in *env*, the same on every rank."""
-    if env.get("GITXP_RUN_ID"):
+    if env.get("GITXP_RUN_ID") and not env.get("GITXP_RUN_RANK"):  # gitxp run -- torchrun
         return f"gitxp-run:{env['GITXP_RUN_ID']}"
     elastic = env.get("TORCHELASTIC_RUN_ID")
     if elastic:
