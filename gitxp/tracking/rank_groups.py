@@ -13,8 +13,9 @@ and none needs a collective:
   other rank's parent (its id is in `GITXP_RUN_ID`);
 - otherwise rank 0 leaves its run id in `.git/gitxp/ranks/<group>.json`
   (written atomically) and the other ranks read it: at once if it is there,
-  else at each of their commits until it is (`GroupedRun`). A record from
-  an earlier job of the same group id is told apart (`_is_current`).
+  else at each of their commits until it is (`GroupedRun`), waiting up to
+  `END_WAIT_SECONDS` at the final one. A record from an earlier job of the
+  same group id is told apart (`_is_current`).
 """
 
 from __future__ import annotations
