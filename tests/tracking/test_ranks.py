@@ -270,3 +270,31 @@ def test_a_single_process_with_all_ranks_records_as_before(repo: Path) -> None:
     with gitxp.start_run(ranks="all") as run:
         pass
     assert gitxp.open().run(run.id).tags == {}
+
+
+def test_under_gitxp_run_with_all_ranks_rank_zero_joins_and_the_others_hang_below(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitxp.tracking import context
+
+    launched = gitxp.start_run(name="launched")
+    launched._pause_checkpoints()  # as `gitxp run` does before it starts CMD
+    context.pop_active(launched)
+    monkeypatch.setenv("GITXP_RUN_ID", launched.id)
+    monkeypatch.setenv("GITXP_RUN_REPO", str(repo))
+    monkeypatch.setenv("GITXP_RANKS", "all")
+    try:
+        one = _grouped_run(monkeypatch, 1)
+        one.log_metric("loss", 1.0)
+        one.end()
+        zero = _grouped_run(monkeypatch, 0)
+        assert zero is launched  # rank 0's process joins the run of `gitxp run`
+        assert zero.tags["rank"] == "0"
+        context.pop_active(zero)
+    finally:
+        launched.end()
+    handle = gitxp.open()
+    record = handle.run(one.id)
+    assert record.parent == launched.id and record.tags["rank"] == "1"
+    assert record.tags["group"] == handle.run(launched.id).tags["group"]
+    assert len(_refs(repo)) == 2
