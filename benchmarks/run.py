@@ -32,6 +32,7 @@ GROUPS = {
     "push": "benchmarks.bench_push",
     "tensorboard": "benchmarks.bench_tensorboard",
     "registry": "benchmarks.bench_registry",
+    "ranks": "benchmarks.bench_ranks",
 }
 
 

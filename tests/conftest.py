@@ -10,6 +10,30 @@ from click.testing import CliRunner
 
 from tests.gitutil import GIT_ENV, git
 
+RANK_VARIABLES = (
+    "GITXP_RANKS",
+    "GITXP_GROUP",
+    "RANK",
+    "WORLD_SIZE",
+    "LOCAL_RANK",
+    "LOCAL_WORLD_SIZE",
+    "NODE_RANK",
+    "GROUP_RANK",
+    "OMPI_COMM_WORLD_RANK",
+    "OMPI_COMM_WORLD_SIZE",
+    "PMI_RANK",
+    "PMI_SIZE",
+    "SLURM_PROCID",
+    "SLURM_NTASKS",
+    "SLURM_JOB_ID",
+    "SLURM_STEP_ID",
+    "TORCHELASTIC_RUN_ID",
+    "TORCHELASTIC_RESTART_COUNT",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "PMIX_NAMESPACE",
+)
+
 
 @pytest.fixture(autouse=True)
 def _isolated_env(
@@ -22,6 +46,9 @@ def _isolated_env(
     for key, value in GIT_ENV.items():
         monkeypatch.setenv(key, value)
     for key in ("GITXP_RUN_ID", "GITXP_RUN_REPO", "GITXP_EXPERIMENT", "GITXP_CHECKPOINT_SECONDS"):
+        monkeypatch.delenv(key, raising=False)
+    # a test suite started by a distributed launcher (CI under Slurm) is still one process
+    for key in RANK_VARIABLES:
         monkeypatch.delenv(key, raising=False)
 
 

@@ -154,6 +154,12 @@ def run_command(
     result = launch_run(list(cmd), options, process, on_start=started)
     if fmt == "json":
         click.echo(dump_json(result.to_dict()), err=True)
+    elif not result.run_id:
+        click.echo(
+            f"gitxp: not recorded on this rank (only global rank 0 records; see "
+            f"docs/distributed.md); exit code {result.exit_code}",
+            err=True,
+        )
     else:
         how = f"exit code {result.exit_code}"
         if result.signal:

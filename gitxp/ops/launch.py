@@ -35,13 +35,15 @@ from typing import IO, TYPE_CHECKING, Any
 from ..errors import CommandNotFoundError, InvalidValueError, UsageError
 from ..format import storage
 from ..tracking.options import RunOptions, options_from
+from ..tracking.ranks import ZERO, detect
+from .signals import Signals as _Signals
 
 if TYPE_CHECKING:
     from ..git.repository import GitRepo
+    from ..tracking.ranks import Rank
     from ..tracking.run import Run
 
 OUTPUT_CAP = 1024 * 1024  # bytes of output kept in the run (the tail)
-FORWARDED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 _LINE_CAP = 65536  # a line longer than this is stored in pieces
 _READER_GRACE_SECONDS = 2.0  # output still arriving after CMD exited (its children)
 # the keywords of `launch` that are not run settings (`RunOptions`) but CMD's
@@ -52,7 +54,11 @@ _NOT_RUN_OPTIONS = frozenset(
 
 @dataclass(frozen=True)
 class LaunchResult:
-    """What `gitxp.launch()` returns: the run it recorded and how the command ended."""
+    """What `gitxp.launch()` returns: the run it recorded and how the command ended.
+
+    *run_id* and *name* are "" on a rank of a distributed job that does not
+    record (`srun gitxp run ...`: only global rank 0 records by default).
+    """
 
     run_id: str
     name: str
@@ -153,30 +159,6 @@ def _pump(source: IO[bytes], sink: IO[Any] | None, tail: _Tail, stop: threading.
             sink = None  # our own stdout went away (closed pipe): keep recording
     if pending:
         tail.add(pending)
-
-
-def _interactive() -> bool:
-    """True when we own the terminal's foreground (CMD can then take it over)."""
-    try:
-        return os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp()
-    except OSError:
-        return False
-
-
-def ignores_signal(pid: int, signum: int) -> bool:
-    """True when process *pid* ignores *signum* (SIG_IGN), so sending it changes nothing.
-
-    Read from /proc/<pid>/status (Linux); elsewhere, or if the process is
-    gone, False: the signal is then taken to have reached it.
-    """
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("SigIgn:"):
-                    return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
-    except (OSError, ValueError, IndexError):
-        pass
-    return False
 
 
 def _resolve_program(cmd: Sequence[str], cwd: str, path: str | None) -> None:
@@ -290,17 +272,27 @@ def launch_run(
     child_env.update(process.env or {})
     try:
         _resolve_program(argv, run_dir, child_env.get("PATH"))
-        # sampled here, for CMD's whole process tree, whatever language CMD is in
-        sampling = options.sampling_interval()
-        run = _start_run(git, argv, options, run_dir, process.record_cwd)
+        rank = detect()  # a rank itself (`srun gitxp run ...`): rank 0's gitxp records
+        recorded = rank is None or rank.is_zero or options.ranks != ZERO
+        if recorded:
+            # sampled here, for CMD's whole process tree, whatever language CMD is in
+            sampling = options.sampling_interval()
+            run = _start_run(git, argv, options, run_dir, process.record_cwd, rank)
     except BaseException:
         git.close()
         raise
+    if not recorded:
+        git.close()
+        return _run_unrecorded(argv, run_dir, child_env, options, process.stream)
     # From here on CMD owns the ref until it exits.
     run._pause_checkpoints()
     if on_start is not None:
         on_start(run)
     known = _child_environment(child_env, run.id, git.root, argv, sampling)
+    if rank is not None:  # CMD is this rank's: it joins this run even with GITXP_RANKS=all
+        from ..tracking.fluent import ENV_RUN_RANK
+
+        child_env[ENV_RUN_RANK] = str(rank.rank)
     child = _Child(argv, run_dir, child_env, process.stream)
     return _supervise(run, child, process.output_cap, sampling, known)
 
@@ -319,9 +311,15 @@ def _argv(cmd: Sequence[str]) -> list[str]:
 
 
 def _start_run(
-    git: GitRepo, argv: list[str], options: RunOptions, run_dir: str, record_cwd: str | None
+    git: GitRepo,
+    argv: list[str],
+    options: RunOptions,
+    run_dir: str,
+    record_cwd: str | None,
+    rank: Rank | None = None,
 ) -> Run:
-    """The run recording CMD *argv* (run in *run_dir*), created as *options* say."""
+    """The run recording CMD *argv* (run in *run_dir*), created as *options* say; with
+    *rank*, this `gitxp run` is that rank of a distributed job."""
     from ..tracking.redaction import command_record
     from ..tracking.run import Run
 
@@ -332,7 +330,38 @@ def _start_run(
     command = command_record(argv, cwd=record_cwd, source="cli", params=params)
     extra = {"supervised": True, **(options.extra_meta or {})}
     # the launcher samples CMD's process tree itself (BufferedSampler), not the run
-    return Run(git, replace(options, command=command, extra_meta=extra, system_metrics=False))
+    options = replace(options, command=command, extra_meta=extra, system_metrics=False)
+    if rank is not None and options.ranks != ZERO:  # `srun gitxp run ...` with GITXP_RANKS=all
+        from ..tracking.rank_groups import group_id, start, tagged
+
+        return start(git, tagged(options, rank, group_id()), rank, None)
+    return Run(git, options)
+
+
+def _run_unrecorded(
+    argv: list[str], cwd: str, env: dict[str, str], options: RunOptions, stream: bool
+) -> LaunchResult:
+    """CMD on a rank of a distributed job that does not record: run as it would be without
+    gitxp (its output straight through, signals passed on); no run, so `run_id` is ""."""
+    signals = _Signals()
+    sink = None if stream else subprocess.DEVNULL
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdout=sink,
+            stderr=sink,
+            process_group=0 if signals.own_group else None,
+        )
+    except OSError as exc:
+        raise CommandNotFoundError(argv[0], exc.strerror or str(exc)) from None
+    signals.install(proc)
+    returncode = signals.wait(proc)
+    status, code, signame, _ = _outcome(argv[0], returncode, signals.received)
+    experiment = options.experiment or os.environ.get("GITXP_EXPERIMENT") or "default"
+    return LaunchResult("", "", experiment, status, code, time.monotonic() - started, 0, signame)
 
 
 def _child_environment(
@@ -363,65 +392,6 @@ class _Child:
     cwd: str
     env: dict[str, str]
     stream: bool
-
-
-class _Signals:
-    """Passing the signals sent to the launcher on to CMD, and noting which came.
-
-    Three ways to be started, three ways to pass signals on:
-    - at a terminal: CMD shares our (foreground) process group, so Ctrl-C,
-      Ctrl-Z and a hangup reach it straight from the terminal, exactly once;
-      we only note SIGINT/SIGHUP and pass on SIGTERM, which comes from `kill`.
-    - otherwise (CI, a scheduler, a pipeline): CMD gets a process group of
-      its own and every signal sent to us goes to that whole group.
-    - from a thread other than the main one (several runs at once): no
-      handlers can be installed; CMD shares our group and gets Ctrl-C directly.
-    """
-
-    def __init__(self) -> None:
-        self.main = threading.current_thread() is threading.main_thread()
-        self.interactive = self.main and _interactive()
-        self.own_group = self.main and not self.interactive
-        self.received: list[int] = []
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._previous: dict[int, Any] = {}
-
-    def forward(self, signum: int, frame: Any) -> None:
-        proc = self.proc
-        if proc is None:  # not started yet: nothing to pass it on to
-            return
-        # a CMD that ignores it (SIGINT inherited ignored from a non-interactive shell) runs on:
-        # its run ends as CMD does, not KILLED
-        if not ignores_signal(proc.pid, signum):
-            self.received.append(signum)
-        if self.interactive and signum in (signal.SIGINT, signal.SIGHUP):
-            return  # the terminal sent it to CMD as well
-        with contextlib.suppress(OSError):
-            if self.own_group:
-                os.killpg(proc.pid, signum)
-            else:
-                proc.send_signal(signum)
-
-    def install(self, proc: subprocess.Popen[bytes]) -> None:
-        """Forward the signals sent to us to *proc* (from the main thread only)."""
-        self.proc = proc
-        if self.main:
-            for sig_name in FORWARDED_SIGNALS:
-                signum = getattr(signal, sig_name)
-                self._previous[signum] = signal.signal(signum, self.forward)
-
-    def wait(self, proc: subprocess.Popen[bytes]) -> int:
-        """Wait for *proc* (CMD) to exit, forwarding signals meanwhile; its return code.
-        Our own signal handlers are restored then."""
-        try:
-            while True:
-                try:
-                    return proc.wait()
-                except KeyboardInterrupt:  # a SIGINT handler other than ours fired
-                    self.forward(signal.SIGINT, None)
-        finally:
-            for signum, handler in self._previous.items():
-                signal.signal(signum, handler)
 
 
 def _popen(run: Run, child: _Child, own_group: bool) -> subprocess.Popen[bytes]:

@@ -83,16 +83,22 @@ def activate(run: Run) -> Iterator[Run]:
 
 
 def _forget(run: Run) -> None:
-    """Drop an ended run: from the exit registry and from this context's stack."""
+    """Drop an ended run: from the exit registry and from this context's stack, and hand
+    its repository back."""
+    _drop(run)
+    from ..git.repository import release
+
+    release(run._git)
+
+
+def _drop(run: Run) -> None:
+    """Drop an ended run from the exit registry and from this context's stack."""
     with _lock:
         if run in _open:
             _open.remove(run)
     stack = _stack.get()
     if run in stack:
         _stack.set(tuple(r for r in stack if r is not run))
-    from ..git.repository import release
-
-    release(run._git)
 
 
 def _register_atexit() -> None:
@@ -142,7 +148,10 @@ def live() -> list[Run]:
     return [r for r in _stack.get() if not r._ended]
 
 
-def find_open(run_id: str) -> Run | None:
-    """The open run of this process with id *run_id* (a joined `gitxp run` run), or None."""
+def find_open(run_id: str, kind: type[Run] | None = None) -> Run | None:
+    """The open run of this process with id *run_id* (a joined `gitxp run` run), or None;
+    with *kind*, only a run of that class (the inert run of a rank that does not record)."""
     with _lock:
-        return next((r for r in _open if r.id == run_id), None)
+        return next(
+            (r for r in _open if r.id == run_id and (kind is None or isinstance(r, kind))), None
+        )

@@ -17,12 +17,18 @@ from typing import TYPE_CHECKING, Any
 from ..errors import NoActiveRunError
 from . import context
 from .options import RunOptions, options_from
+from .ranks import ZERO, detect
 
 if TYPE_CHECKING:
+    from .ranks import Rank
     from .run import Run
+
+Where = str | os.PathLike[str] | None  # a repository as `start_run` takes it
 
 ENV_RUN_ID = "GITXP_RUN_ID"
 ENV_RUN_REPO = "GITXP_RUN_REPO"
+# set by a `gitxp run` that is itself one rank of a job (`srun gitxp run ...`): that rank
+ENV_RUN_RANK = "GITXP_RUN_RANK"
 
 
 def start_run(
@@ -39,6 +45,7 @@ def start_run(
     max_snapshot_file_size: int | None = None,
     system_metrics: bool | None = None,
     system_metrics_seconds: float | None = None,
+    ranks: str | None = None,
 ) -> Run:
     """Start recording a run in the git repository at or above *repo* (default: cwd).
 
@@ -56,32 +63,83 @@ def start_run(
     thread records CPU, memory, disk, network and GPU use every
     *system_metrics_seconds* (default: `$GITXP_SYSTEM_METRICS_SECONDS` or 10)
     as `system/...` metrics until the run ends; see docs/integrations.md.
+
+    In a distributed job (torchrun, Slurm, MPI), *ranks* says which ranks
+    record (default: `$GITXP_RANKS` or "zero"): with "zero" only global rank 0
+    does and the other ranks get an inert run that accepts every call and
+    records nothing; with "all" every rank records a run of its own, tagged
+    `rank` and `group`, rank 0's run the parent of the others. See
+    docs/distributed.md.
     """
     options = options_from(locals(), besides=("repo",))  # first: locals() are the keywords
-    from ..git.repository import open_for_run, release
-    from .run import Run
-
-    joined_id = os.environ.get(ENV_RUN_ID)
-    if joined_id:
-        # the joined run is shared by every thread and task of the process
-        existing = context.find_open(joined_id)
-        git = open_for_run(os.environ.get(ENV_RUN_REPO) or repo or ".")
-        run = existing or Run(git, options, _join=joined_id)
-        if existing is not None:
-            release(git)
-        _add_to(run, options)
+    rank = detect()
+    joined_id = os.environ.get(ENV_RUN_ID) or None
+    if rank is not None and not rank.is_zero and options.ranks == ZERO:
+        run = _inert(options, joined_id, repo)
+    elif joined_id and (rank is None or rank.is_zero or _own_rank(rank)):
+        run = _join(joined_id, options, repo, rank)
     else:
-        git = open_for_run(repo if repo is not None else ".")
-        try:
-            if snapshot:
-                git.require_work_tree("gitxp.start_run()")
-            run = Run(git, options)
-        except BaseException:
-            release(git)
-            raise
+        run = _start_new(options, repo, rank, joined_id)
     if not context.is_active(run):  # a joined run started again in the same context
         context.push_active(run)
     return run
+
+
+def _own_rank(rank: Rank) -> bool:
+    """Whether the run of `gitxp run` is this rank's own (`srun gitxp run ...`), not the
+    whole job's (`gitxp run -- torchrun ...`)."""
+    return os.environ.get(ENV_RUN_RANK) == str(rank.rank)
+
+
+def _inert(options: RunOptions, joined_id: str | None, repo: Where) -> Run:
+    """The run of a rank that does not record (shared by the process under `gitxp run`)."""
+    from .inert import InertRun
+
+    existing = context.find_open(joined_id, InertRun) if joined_id else None
+    if existing is not None:
+        return existing
+    where = os.environ.get(ENV_RUN_REPO) or repo
+    return InertRun(options, joined=joined_id, repo=where)
+
+
+def _join(joined_id: str, options: RunOptions, repo: Where, rank: Rank | None) -> Run:
+    """The run of `gitxp run` this process records into (rank 0 of a job it launched)."""
+    from ..git.repository import open_for_run, release
+    from .run import Run
+
+    if rank is not None and options.ranks != ZERO:
+        from .rank_groups import group_id, tagged
+
+        options = tagged(options, rank, group_id())
+    # the joined run is shared by every thread and task of the process
+    existing = context.find_open(joined_id)
+    git = open_for_run(os.environ.get(ENV_RUN_REPO) or repo or ".")
+    run = existing or Run(git, options, _join=joined_id)
+    if existing is not None:
+        release(git)
+    _add_to(run, options)
+    return run
+
+
+def _start_new(options: RunOptions, repo: Where, rank: Rank | None, joined_id: str | None) -> Run:
+    """A new run: this process's own, or one rank's of a job with `ranks="all"`."""
+    from ..git.repository import open_for_run, release
+    from .run import Run
+
+    if joined_id:  # a rank other than 0 of a job `gitxp run` launched
+        repo = os.environ.get(ENV_RUN_REPO) or repo
+    git = open_for_run(repo if repo is not None else ".")
+    try:
+        if options.snapshot:
+            git.require_work_tree("gitxp.start_run()")
+        if rank is None or options.ranks == ZERO:
+            return Run(git, options)
+        from .rank_groups import group_id, start, tagged
+
+        return start(git, tagged(options, rank, group_id()), rank, joined_id)
+    except BaseException:
+        release(git)
+        raise
 
 
 def _add_to(run: Run, options: RunOptions) -> None:

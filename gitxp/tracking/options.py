@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import InvalidValueError, ParamConflictError
 from ..format.ids import check_run_name
 from ..format.values import check_key, check_name, check_note, non_negative, normalize_param, to_tag
+from .ranks import ranks_mode
 
 DEFAULT_CHECKPOINT_SECONDS = 30.0
 DEFAULT_BUFFER_POINTS = 1_000_000
@@ -103,6 +104,7 @@ class RunOptions:
     command: Mapping[str, Any] | None = None
     extra_meta: Mapping[str, Any] | None = None
     start_delay: float | None = None
+    ranks: str | None = None
 
     def __post_init__(self) -> None:
         name = check_name("name", self.name)
@@ -115,6 +117,7 @@ class RunOptions:
             "checkpoint_seconds": _checkpoint_seconds(self.checkpoint_seconds),
             "buffer_points": _buffer_points(self.buffer_points),
             "start_delay": _start_delay(self.start_delay),
+            "ranks": ranks_mode(self.ranks),
         }
         if self.max_snapshot_file_size is not None:
             settled["max_snapshot_file_size"] = int(self.max_snapshot_file_size)

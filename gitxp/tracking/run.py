@@ -53,6 +53,8 @@ class Run(MetricBuffer):
     `GitRepo` *repo* as `RunOptions` *options* say.
     """
 
+    inert = False  # True for the run of a rank that does not record (tracking/inert.py)
+
     def __init__(
         self, repo: GitRepo, options: RunOptions | None = None, *, _join: str | None = None
     ) -> None:
