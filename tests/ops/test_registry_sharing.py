@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -89,6 +91,16 @@ def test_stage_assignments_travel_push_clone_pull(
     assert tags(repo)["churn#staging#2"] == tags(mate)["churn#staging#2"]
     fsck(repo)
     fsck(mate)
+    # GTO itself reads the pulled registry the same way (once: the transport changes nothing)
+    if "://" in url:
+        return
+    shown = subprocess.run(
+        [str(Path(sys.executable).with_name("gto")), "show", "--json", "-r", str(repo)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(shown.stdout)["churn"]["stage"] == {"prod": "v0.0.1", "staging": "v0.0.1"}
 
 
 def test_a_conflicting_tag_is_never_replaced_on_either_side(
