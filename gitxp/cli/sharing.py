@@ -154,7 +154,10 @@ def push_command(
     then origin). RUN is a run id, unique id prefix or name; with no RUN and
     no -e every run is pushed, and runs the remote already has cost nothing.
     A run whose history diverged on the remote is rejected and left alone
-    unless --force. Exits 1 when a run was rejected or refused.
+    unless --force. The model registry tags of those runs (`gitxp model`)
+    go too; a tag the remote holds with other contents is a conflict and
+    is never replaced. Exits 1 when a run was rejected or refused, or a
+    tag conflicts.
 
     \b
     Examples:
@@ -248,8 +251,10 @@ def fetch_command(remote: str | None, runs: tuple[str, ...], **options: Any) -> 
     REMOTE is a remote name, URL or path (default: the branch's remote, then
     origin). RUN is a run id or id prefix on the remote (or a local name);
     with no RUN every run is fetched. A local run whose history diverged from
-    the remote's is kept and reported unless --force. Runs never merge, so
-    `gitxp pull` does the same. Exits 1 when a run was rejected.
+    the remote's is kept and reported unless --force. The remote's model
+    registry tags of those runs come too; a local tag is never replaced.
+    Runs never merge, so `gitxp pull` does the same. Exits 1 when a run was
+    rejected or a tag conflicts.
 
     \b
     Examples:
@@ -266,7 +271,8 @@ def pull_command(remote: str | None, runs: tuple[str, ...], **options: Any) -> N
     """Pull runs from a git remote (runs never merge: the same as `gitxp fetch`).
 
     New runs are created and runs with newer commits on the remote are
-    fast-forwarded. A diverged run is kept and reported unless --force. With
+    fast-forwarded, and their model registry tags (stage assignments) come
+    along. A diverged run is kept and reported unless --force. With
     --artifacts the large artifacts of the pulled runs are downloaded from
     their artifact store too.
 
