@@ -214,15 +214,14 @@ class GateConfig:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], file: str = PYPROJECT) -> GateConfig:
         """Build the gate from the table's contents; conditions are checked for syntax."""
-        from ..store.filter import compile_filter
-        from .gate_baseline import bind
+        from .gate_baseline import check_condition
 
         t = "tool.gitxp.gate."
         _check_keys(file, "gate", values, {"require", "experiment", "missing", "baseline"})
         cfg = cls()
         cfg.require = _str_list(file, t + "require", values.get("require", []))
         for condition in cfg.require:
-            compile_filter(bind(condition, None)[0])  # a FilterSyntaxError points at the column
+            check_condition(condition)  # a FilterSyntaxError points at the column
         if "baseline" in values:
             baseline = values["baseline"]
             if not isinstance(baseline, str) or not baseline.strip():

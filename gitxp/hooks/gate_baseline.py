@@ -21,8 +21,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import GitxpError
-from ..store.filter import field_getters
+from ..errors import FilterSyntaxError, GitxpError
+from ..store.filter import compile_filter, field_getters
 
 if TYPE_CHECKING:
     from ..store.repo import Repo
@@ -96,6 +96,22 @@ def bind(condition: str, row: dict[str, Any] | None) -> tuple[str, dict[str, Any
     return ("" if missing else text), dict(reversed(values.items()))
 
 
+def check_condition(condition: str) -> None:
+    """Raise FilterSyntaxError when *condition* does not parse, with or without ``baseline.``."""
+    shape, used = bind(condition, None)
+    try:
+        compile_filter(shape)
+    except FilterSyntaxError as exc:
+        if not used:
+            raise
+        raise FilterSyntaxError(
+            condition,
+            0,
+            f"{exc.message}; a baseline value goes right of the operator, after the run's "
+            "field: metrics.acc > baseline.metrics.acc",
+        ) from None
+
+
 def load_baseline(repo: Repo, reference: str) -> Baseline:
     """The run *reference* names (``churn#prod``, ``churn@v1.2.0``, a run id or name), read
     even when its ref was removed; a reference matching nothing raises its one-line error."""
@@ -122,6 +138,7 @@ __all__ = [
     "Baseline",
     "baseline_fields",
     "bind",
+    "check_condition",
     "load_baseline",
     "no_baseline_error",
     "uses_baseline",

@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING, Any
 from ..store.filter import compile_filter, field_getters
 from ._common import guarded, hook_parser, parse_in_repo, say
 from .config import GateConfig, load_gate_config
-from .gate_baseline import Baseline, bind, load_baseline, no_baseline_error, uses_baseline
+from .gate_baseline import (
+    Baseline,
+    bind,
+    check_condition,
+    load_baseline,
+    no_baseline_error,
+    uses_baseline,
+)
 
 if TYPE_CHECKING:
     from ..git.repository import GitRepo
@@ -255,7 +262,7 @@ def _gate(git: GitRepo, args: argparse.Namespace) -> tuple[GateConfig, bool]:
     """`[tool.gitxp.gate]` with the command line's options applied, and whether it exists."""
     gate, configured = load_gate_config(git.root, args.config)
     for condition in args.require:
-        compile_filter(bind(condition, None)[0])
+        check_condition(condition)
     gate.require += args.require
     gate.baseline = args.baseline or gate.baseline
     if args.experiment:

@@ -29,6 +29,8 @@ def test_bind_writes_the_baselines_values_as_literals() -> None:
     assert bind("metrics.f1 > baseline.metrics.f1", row) == ("", {"baseline.metrics.f1": None})
     with pytest.raises(FilterSyntaxError):
         GateConfig.from_mapping({"require": ["metrics.acc > baseline.nonsense.acc"]})
+    with pytest.raises(FilterSyntaxError, match="goes right of the operator"):
+        GateConfig.from_mapping({"require": ["baseline.metrics.acc < metrics.acc"]})
     config = GateConfig.from_mapping(
         {"require": ["metrics.acc > baseline.metrics.acc"], "baseline": "churn#prod"}
     )
