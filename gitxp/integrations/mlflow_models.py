@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import GitxpError, InvalidValueError
+from ..format.registry import check_model_name
 from . import mlflow_fluent as fluent
 from . import mlflow_logging, mlflow_registry, mlflow_search
 
@@ -139,6 +140,8 @@ def log_model(
     model_name = (name or artifact_path or "model").strip("/")
     if not model_name:
         raise InvalidValueError("name", "a model needs a non-empty name")
+    if registered_model_name is not None:
+        check_model_name(registered_model_name)  # before anything is logged
     run = fluent.run_for("log_model")
     with tempfile.TemporaryDirectory(prefix="gitxp-model-") as tmp:
         local = os.path.join(tmp, "model")

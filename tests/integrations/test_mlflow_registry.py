@@ -88,5 +88,8 @@ def test_registry_mistakes_are_one_line_errors(repo: Path) -> None:
         mlflow.register_model(info.model_uri.replace("/tree", "/nothing"), "iris")
     with pytest.raises(gitxp.InvalidValueError, match="cannot name a stage"):
         mlflow.MlflowClient().set_registered_model_alias("iris", "no such!", 1)
+    with mlflow.start_run() as run, pytest.raises(gitxp.InvalidValueError, match="bad name"):
+        mlflow.sklearn.log_model(shallow, "tree", registered_model_name="bad name!")
+    assert mlflow.MlflowClient().list_artifacts(run.info.run_id) == []  # refused up front
     with gitxp.open(repo) as r:
         assert len(r.model("iris").versions) == 1  # nothing half-registered
