@@ -46,10 +46,12 @@ def report(
     action: str,
     dry_run: bool = False,
 ) -> None:
-    """Print the per-run summary (table or JSON) and exit 1 when a run was not moved."""
+    """Print the per-run summary (table or JSON) and exit 1 when a run was not moved or a
+    registry tag conflicts."""
     from ..ops.sharing import summarize
 
     counts = summarize(results)
+    tags = list(getattr(results, "tags", []))
     if fmt == "json":
         click.echo(
             dump_json(
@@ -59,6 +61,7 @@ def report(
                     "dry_run": dry_run,
                     "results": [r.to_dict() for r in results],
                     "summary": counts,
+                    "tags": [t.to_dict() for t in tags],
                 }
             )
         )
@@ -77,7 +80,10 @@ def report(
             + (": " + ", ".join(parts) if parts else "")
             + (" (dry run: nothing was sent)" if dry_run else "")
         )
+        _report_tags(tags, verbose)
     bad = counts["rejected"] + counts["error"]
+    if not bad and any(t.status in ("conflict", "error") for t in tags):
+        sys.exit(1)
     if bad:
         if fmt != "json":
             # the table may cut the detail column: the advice is repeated whole
@@ -90,6 +96,22 @@ def report(
                 err=True,
             )
         sys.exit(1)
+
+
+def _report_tags(tags: list[Any], verbose: bool) -> None:
+    """One line per registry tag that moved (all with *verbose*), the conflicts on stderr."""
+    from ..ops.tag_sharing import summarize_tags
+
+    if not tags:
+        return
+    for t in tags:
+        if t.status in ("conflict", "error"):
+            click.echo(f"tag {t.tag}: {t.status}: {t.message}", err=True)
+        elif verbose or t.status != "up-to-date":
+            detail = f" ({t.message})" if t.message else ""
+            click.echo(f"tag {t.tag} (run {t.run_id[:12]}): {t.status}{detail}")
+    parts = [f"{n} {status}" for status, n in summarize_tags(tags).items() if n]
+    click.echo(f"{count(len(tags), 'model registry tag')}: {', '.join(parts)}")
 
 
 def _common(func: Any) -> Any:
@@ -132,7 +154,10 @@ def push_command(
     then origin). RUN is a run id, unique id prefix or name; with no RUN and
     no -e every run is pushed, and runs the remote already has cost nothing.
     A run whose history diverged on the remote is rejected and left alone
-    unless --force. Exits 1 when a run was rejected or refused.
+    unless --force. The model registry tags of those runs (`gitxp model`)
+    go too; a tag the remote holds with other contents is a conflict and
+    is never replaced. Exits 1 when a run was rejected or refused, or a
+    tag conflicts.
 
     \b
     Examples:
@@ -226,8 +251,10 @@ def fetch_command(remote: str | None, runs: tuple[str, ...], **options: Any) -> 
     REMOTE is a remote name, URL or path (default: the branch's remote, then
     origin). RUN is a run id or id prefix on the remote (or a local name);
     with no RUN every run is fetched. A local run whose history diverged from
-    the remote's is kept and reported unless --force. Runs never merge, so
-    `gitxp pull` does the same. Exits 1 when a run was rejected.
+    the remote's is kept and reported unless --force. The remote's model
+    registry tags of those runs come too; a local tag is never replaced.
+    Runs never merge, so `gitxp pull` does the same. Exits 1 when a run was
+    rejected or a tag conflicts.
 
     \b
     Examples:
@@ -244,7 +271,8 @@ def pull_command(remote: str | None, runs: tuple[str, ...], **options: Any) -> N
     """Pull runs from a git remote (runs never merge: the same as `gitxp fetch`).
 
     New runs are created and runs with newer commits on the remote are
-    fast-forwarded. A diverged run is kept and reported unless --force. With
+    fast-forwarded, and their model registry tags (stage assignments) come
+    along. A diverged run is kept and reported unless --force. With
     --artifacts the large artifacts of the pulled runs are downloaded from
     their artifact store too.
 
@@ -283,27 +311,39 @@ def remote_group() -> None:
     show_default=True,
     help="Also make a plain `git push` push runs.",
 )
+@click.option(
+    "--tags/--no-tags",
+    "with_tags",
+    default=True,
+    show_default=True,
+    help="Also carry tags (refs/tags/*), where the model registry lives.",
+)
 @format_option("text", "json", default="text")
 @repo_option
-def setup_command(remote: str | None, with_push: bool, fmt: str, repo_path: str) -> None:
-    """Make plain `git fetch` and `git push` of REMOTE carry runs too.
+def setup_command(
+    remote: str | None, with_push: bool, with_tags: bool, fmt: str, repo_path: str
+) -> None:
+    """Make plain `git fetch` and `git push` of REMOTE carry runs and tags too.
 
     Adds `refs/gitxp/runs/*:refs/gitxp/runs/*` to remote.<name>.fetch (no
     `+`: git, like gitxp, then refuses to overwrite a diverged local run)
     and, unless --no-push, to remote.<name>.push, together with `HEAD` when
     the remote had no push refspec so `git push` still pushes your branch.
+    Unless --no-tags, `refs/tags/*:refs/tags/*` is added the same way, so
+    model registry tags travel (git never replaces an existing tag).
     Running it again changes nothing.
 
     \b
     Examples:
       gitxp remote setup
       gitxp remote setup upstream --no-push
+      gitxp remote setup --no-tags                   # runs only
       git fetch origin 'refs/gitxp/*:refs/gitxp/*'   # the one-off equivalent
     """
     from ..ops.sharing import setup_remote
 
     with open_repo(repo_path) as repo:
-        result = setup_remote(repo, remote, push=with_push)
+        result = setup_remote(repo, remote, push=with_push, tags=with_tags)
     if fmt == "json":
         click.echo(dump_json(result.to_dict()))
         return

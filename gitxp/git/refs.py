@@ -482,6 +482,22 @@ def list_refs(
     return found
 
 
+def _peel(repo: GitRepo, sha: str) -> str | None:
+    """The object annotated tag *sha* finally names (None: *sha* is not a stored tag)."""
+    from dulwich.objects import Tag
+
+    store = repo.dulwich.object_store
+    target, seen = as_oid(sha), 0
+    try:
+        obj = store[target]
+        while isinstance(obj, Tag) and seen < 16:
+            target, seen = obj.object[1], seen + 1
+            obj = store[target]
+    except KeyError:
+        return None
+    return target.decode() if seen else None
+
+
 def create_refs(repo: GitRepo, refs: dict[str, str]) -> dict[str, str]:
     """Create many new refs at once; return {ref: reason} for those that could not be.
 
@@ -525,6 +541,9 @@ def create_refs(repo: GitRepo, refs: dict[str, str]) -> dict[str, str]:
                     failed[ref] = f"{os.path.dirname(ref)} is itself a ref"
                     continue
                 packed[name] = as_oid(sha)
+                target = _peel(repo, sha) if ref.startswith("refs/tags/") else None
+                if target is not None:  # "peeled": git trusts a tag ref's ^ line, or its absence
+                    peeled[name] = as_oid(target)
                 added += 1
             if not added:
                 f.abort()

@@ -45,6 +45,21 @@ Progress = Callable[[str], None]
 
 # fetch: never "+": a plain `git fetch` must refuse to overwrite a diverged local run
 RUNS_REFSPEC = "refs/gitxp/runs/*:refs/gitxp/runs/*"
+# tags: never "+" either; a tag is immutable, so git refuses to replace a local one
+TAGS_REFSPEC = "refs/tags/*:refs/tags/*"
+Prefixes = str | tuple[str, ...]
+
+
+def _prefixes(prefix: Prefixes) -> tuple[str, ...]:
+    return (prefix,) if isinstance(prefix, str) else tuple(prefix)
+
+
+def _accepted(where: str, refs: Mapping[bytes, bytes | None], prefix: Prefixes) -> dict[str, str]:
+    """The refs of an advertisement under *prefix* (or any of them) that gitxp accepts."""
+    out: dict[str, str] = {}
+    for one in _prefixes(prefix):
+        out.update(accepted_refs(where, refs, one))
+    return out
 
 
 @dataclass
@@ -323,11 +338,12 @@ def fetch(
     remote: Remote,
     choose: Callable[[dict[str, str]], list[str]],
     heads: Callable[[dict[str, str]], Iterable[str]],
-    prefix: str,
+    prefix: Prefixes,
     progress: Progress | None = None,
     keep: Incoming | None = None,
 ) -> dict[str, str]:
-    """Fetch objects in one negotiation and one pack; return the remote's refs under *prefix*.
+    """Fetch objects in one negotiation and one pack; return the remote's refs under *prefix*
+    (one prefix, or a tuple of them: run refs and tags come in the same negotiation).
 
     *choose* gets the remote's refs ({name: id}) and returns the commit ids to
     download (ids already present locally are skipped). *heads*, called after
@@ -352,7 +368,7 @@ def fetch(
             wire.walker,
             wire.pack_data,
             progress=wrapped,
-            ref_prefix=[prefix.encode()],
+            ref_prefix=[p.encode() for p in _prefixes(prefix)],
         )
         theirs = getattr(result, "object_format", None) or "sha1"
         if theirs != git.ids.name:  # a remote with no refs: nothing was received either
@@ -371,7 +387,7 @@ class _WireFetch:
         remote: Remote,
         choose: Callable[[dict[str, str]], list[str]],
         heads: Callable[[dict[str, str]], Iterable[str]],
-        prefix: str,
+        prefix: Prefixes,
         progress: Progress | None,
     ) -> None:
         self.git, self.remote, self.prefix, self.progress = git, remote, prefix, progress
@@ -392,7 +408,7 @@ class _WireFetch:
     ) -> list[ObjectID]:
         """The chosen commits not stored here; offers the local heads when there are any."""
         check_advertised(self.git.ids, self.remote.display, refs, "fetched")
-        self.seen.update(accepted_refs(f"remote {self.remote.display}", refs, self.prefix))
+        self.seen.update(_accepted(f"remote {self.remote.display}", refs, self.prefix))
         wanted = {as_oid(sha) for sha in self.choose(dict(self.seen))}
         missing = [sha for sha in sorted(wanted) if sha not in self.store]
         if missing:
@@ -426,7 +442,7 @@ def _fetch_local(
     path: str,
     choose: Callable[[dict[str, str]], list[str]],
     heads: Callable[[dict[str, str]], Iterable[str]],
-    prefix: str,
+    prefix: Prefixes,
     progress: Progress | None,
     keep: Incoming,
 ) -> dict[str, str]:
@@ -439,7 +455,7 @@ def _fetch_local(
     source = _open_local(git, remote, path, "fetched")
     with _talking_to(remote, source):
         try:
-            seen = list_refs(source, prefix)
+            seen = {k: v for p in _prefixes(prefix) for k, v in list_refs(source, p).items()}
             wanted = {as_oid(sha) for sha in choose(dict(seen))}
             wants = {sha for sha in wanted if sha not in git.dulwich.object_store}
             if wants:

@@ -209,18 +209,24 @@ class GateConfig:
     require: list[str] = field(default_factory=list)
     experiment: list[str] | None = None
     missing: str = "fail"
+    baseline: str | None = None  # a run reference (`churn#prod`) conditions compare with
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], file: str = PYPROJECT) -> GateConfig:
         """Build the gate from the table's contents; conditions are checked for syntax."""
-        from ..store.filter import compile_filter
+        from .gate_baseline import check_condition
 
         t = "tool.gitxp.gate."
-        _check_keys(file, "gate", values, {"require", "experiment", "missing"})
+        _check_keys(file, "gate", values, {"require", "experiment", "missing", "baseline"})
         cfg = cls()
         cfg.require = _str_list(file, t + "require", values.get("require", []))
         for condition in cfg.require:
-            compile_filter(condition)  # a FilterSyntaxError points at the column
+            check_condition(condition)  # a FilterSyntaxError points at the column
+        if "baseline" in values:
+            baseline = values["baseline"]
+            if not isinstance(baseline, str) or not baseline.strip():
+                raise ConfigError(file, t + "baseline", 'give a run reference, e.g. "churn#prod"')
+            cfg.baseline = baseline.strip()
         if "experiment" in values:
             cfg.experiment = _str_list(file, t + "experiment", values["experiment"])
         if "missing" in values:

@@ -6,10 +6,13 @@
     require = ["metrics.acc >= 0.6", "metrics.loss < 0.4"]   # filter grammar
     experiment = "iris"                                       # optional
     missing = "fail"                                          # or "warn"
+    baseline = "churn#prod"          # optional: conditions may read baseline.<field>
 
 The newest FINISHED run recorded on the commit being pushed (HEAD when run
 by hand) must meet every condition. A run is "on" a commit when it ran that
-commit, or a snapshot of uncommitted changes on top of it.
+commit, or a snapshot of uncommitted changes on top of it. With a baseline
+(any run reference, usually a model stage), ``metrics.acc > baseline.metrics.acc``
+compares with that run's value (`gitxp.hooks.gate_baseline`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,14 @@ from typing import TYPE_CHECKING, Any
 from ..store.filter import compile_filter, field_getters
 from ._common import guarded, hook_parser, parse_in_repo, say
 from .config import GateConfig, load_gate_config
+from .gate_baseline import (
+    Baseline,
+    bind,
+    check_condition,
+    load_baseline,
+    no_baseline_error,
+    uses_baseline,
+)
 
 if TYPE_CHECKING:
     from ..git.repository import GitRepo
@@ -48,6 +59,7 @@ class GateResult:
     run: dict[str, Any] | None
     checks: list[Check] = field(default_factory=list)
     others: list[dict[str, Any]] = field(default_factory=list)  # runs on it, not FINISHED
+    baseline: Baseline | None = None
 
     @property
     def unmet(self) -> list[Check]:
@@ -63,13 +75,20 @@ def fields_of(condition: str) -> list[str]:
     return list(field_getters(condition))
 
 
-def evaluate(row: dict[str, Any], conditions: Iterable[str]) -> list[Check]:
-    """Check every condition against one run row (a pure function of its arguments)."""
+def evaluate(
+    row: dict[str, Any], conditions: Iterable[str], baseline: Baseline | None = None
+) -> list[Check]:
+    """Check every condition against one run row (a pure function of its arguments); the
+    ``baseline.<field>`` values of a condition come from *baseline*."""
     checks = []
     for condition in conditions:
-        met = bool(compile_filter(condition)(row))
-        values = {name: get(row) for name, get in field_getters(condition).items()}
-        checks.append(Check(condition, values, met))
+        shape, _ = bind(condition, None)
+        bound, used = bind(condition, baseline.row) if baseline else (shape, {})
+        if used and baseline is None:
+            raise no_baseline_error(condition)
+        met = bool(bound) and bool(compile_filter(bound)(row))
+        values = {name: get(row) for name, get in field_getters(shape).items()}
+        checks.append(Check(condition, {**values, **used}, met))
     return checks
 
 
@@ -100,16 +119,21 @@ def runs_on_commit(
 
 
 def check_commit(
-    git: GitRepo, rows: list[dict[str, Any]], commit: str, gate: GateConfig
+    git: GitRepo,
+    rows: list[dict[str, Any]],
+    commit: str,
+    gate: GateConfig,
+    baseline: Baseline | None = None,
 ) -> GateResult:
-    """The gate's verdict on *commit*, given every run row (newest first)."""
+    """The gate's verdict on *commit*, given every run row (newest first) and the run the
+    conditions' ``baseline.`` values come from."""
     on_commit = runs_on_commit(git, rows, commit)
     finished = [r for r in on_commit if r.get("status") == "FINISHED"]
     others = [r for r in on_commit if r.get("status") != "FINISHED"]
     if not finished:
-        return GateResult(commit, None, others=others)
+        return GateResult(commit, None, others=others, baseline=baseline)
     run = finished[0]
-    return GateResult(commit, run, evaluate(run, gate.require), others)
+    return GateResult(commit, run, evaluate(run, gate.require, baseline), others, baseline)
 
 
 def _show(value: Any) -> str:
@@ -140,7 +164,8 @@ def render_unmet(result: GateResult, source: str = "[tool.gitxp.gate] in pyproje
             f"{'s' if len(result.checks) != 1 else ''} ({source})",
             f"checked against run {run.get('id')} ({run.get('name')}, experiment "
             f"{run.get('experiment')}, FINISHED, started {fmt_short_time(run.get('start_time'))}),"
-            " the newest finished run on that commit:",
+            " the newest finished run on that commit"
+            + (f", compared with {result.baseline.label}:" if result.baseline else ":"),
             *(
                 "  " + line
                 for line in render_table(["unmet condition", "value"], rows).splitlines()
@@ -180,7 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "Check the newest FINISHED run on the commit being pushed (HEAD when run "
         "by hand) against [tool.gitxp.gate] of pyproject.toml.",
         "Examples:\n  gitxp hook metric-gate                    # HEAD, as in CI\n"
-        "  gitxp hook metric-gate --commit v1.2 --require 'metrics.acc >= 0.9'",
+        "  gitxp hook metric-gate --commit v1.2 --require 'metrics.acc >= 0.9'\n"
+        "  gitxp hook metric-gate --baseline churn#prod "
+        "--require 'metrics.acc > baseline.metrics.acc'",
     )
     parser.add_argument("remote", nargs="*", help="pre-push arguments: <remote> <url>.")
     parser.add_argument("--commit", metavar="REV", help="Check this commit instead.")
@@ -191,18 +218,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--experiment", action="append", metavar="NAME", help="Only this experiment."
     )
     parser.add_argument("--missing", choices=("fail", "warn"), help="When no run is found.")
+    parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="The run baseline.<field> reads: a model stage or version (churn#prod), or a run.",
+    )
     args, git = parse_in_repo(parser, argv)
     if git is None:
         return 0
     with git:
-        gate, configured = load_gate_config(git.root, args.config)
-        for condition in args.require:
-            compile_filter(condition)
-        gate.require += args.require
-        if args.experiment:
-            gate.experiment = args.experiment
-        if args.missing:
-            gate.missing = args.missing
+        gate, configured = _gate(git, args)
         if not (configured or args.require or args.experiment or args.missing):
             return 0  # no gate set up: nothing to check
         configured_require = len(gate.require) > len(args.require)
@@ -215,10 +240,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         from ..store.repo import Repo
 
-        rows = Repo(git).rows(experiment=gate.experiment)
+        repo = Repo(git)
+        baseline = _baseline(repo, gate)
+        rows = repo.rows(experiment=gate.experiment)
         failed = False
         for commit in commits:
-            result = check_commit(git, rows, commit, gate)
+            result = check_commit(git, rows, commit, gate, baseline)
             if result.run is None:
                 say(
                     NAME,
@@ -229,6 +256,30 @@ def main(argv: Sequence[str] | None = None) -> int:
                 say(NAME, render_unmet(result, source))
                 failed = True
     return 1 if failed else 0
+
+
+def _gate(git: GitRepo, args: argparse.Namespace) -> tuple[GateConfig, bool]:
+    """`[tool.gitxp.gate]` with the command line's options applied, and whether it exists."""
+    gate, configured = load_gate_config(git.root, args.config)
+    for condition in args.require:
+        check_condition(condition)
+    gate.require += args.require
+    gate.baseline = args.baseline or gate.baseline
+    if args.experiment:
+        gate.experiment = args.experiment
+    if args.missing:
+        gate.missing = args.missing
+    return gate, configured
+
+
+def _baseline(repo: Any, gate: GateConfig) -> Baseline | None:
+    """The gate's baseline run, read once (None: no condition reads one)."""
+    if gate.baseline is not None:
+        return load_baseline(repo, gate.baseline)
+    for condition in gate.require:
+        if uses_baseline([condition]):
+            raise no_baseline_error(condition)
+    return None
 
 
 def _commits_to_check(git: GitRepo, args: argparse.Namespace) -> list[str]:

@@ -9,7 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import InvalidValueError
 from . import mlflow_fluent as fluent
+from . import mlflow_registry as registry
 from . import mlflow_search as search
 from .mlflow_entities import Experiment, Metric, Run
 
@@ -102,6 +104,41 @@ class MlflowClient:
         with self._use(), fluent.tracking_repo() as repo:
             repo.run(run_id).download_artifacts(path or None, target)
         return os.path.join(target, path) if path else target
+
+    # -- the model registry (gitxp's; see gitxp.integrations.mlflow_registry) ---------------
+    def create_model_version(
+        self, name: str, source: str, run_id: str | None = None, **_: Any
+    ) -> Any:
+        """Register the model at *source* (``runs:/RUN/PATH``) as a new version of *name*."""
+        if not isinstance(source, str) or not source.startswith("runs:/"):
+            raise InvalidValueError("source", f"{source!r}: give runs:/<run-id>/<model path>")
+        run_ref, _sep, path = source[len("runs:/") :].strip("/").partition("/")
+        with self._use():
+            return registry.register(run_ref, path, name)
+
+    def set_registered_model_alias(self, name: str, alias: str, version: int | str) -> None:
+        """Point *alias* at MLflow version *version* of *name*: gitxp assigns stage *alias*."""
+        with self._use():
+            registry.set_alias(name, alias, version)
+
+    def delete_registered_model_alias(self, name: str, alias: str) -> None:
+        """Remove *alias* from model *name* (gitxp unassigns the stage)."""
+        with self._use():
+            registry.delete_alias(name, alias)
+
+    def get_model_version(self, name: str, version: int | str) -> Any:
+        with self._use():
+            return registry.get_version(name, version=version)
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> Any:
+        with self._use():
+            return registry.get_version(name, alias=alias)
+
+    def get_latest_versions(self, name: str, stages: list[str] | None = None) -> list[Any]:
+        """The active versions of *name* (*stages*: only those holding one of these aliases)."""
+        with self._use():
+            versions = registry.latest_versions(name)
+        return [v for v in versions if not stages or set(stages) & set(v.aliases)]
 
     def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> None:
         """Set a tag on a run, active or ended (an ended run gets a new commit)."""

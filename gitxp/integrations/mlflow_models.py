@@ -7,7 +7,10 @@ A logged model is a directory of artifacts named after the model:
     <name>/input_example.json   the input example, when one is given
 
 Its URI is ``runs:/<run-id>/<name>``; its model id ``m-<run-id>-<name>``
-(`models:/<model-id>` is accepted too). Loading unpickles, which runs code
+(`models:/<model-id>` is accepted too). A model registered in gitxp's model
+registry (`register_model`, or `log_model(..., registered_model_name=...)`)
+loads as ``models:/NAME/N``, ``models:/NAME/latest`` or ``models:/NAME@ALIAS``
+(`gitxp.integrations.mlflow_registry`). Loading unpickles, which runs code
 from the file: load models only from runs you trust, as with MLflow.
 """
 
@@ -23,8 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import GitxpError, InvalidValueError
+from ..format.registry import check_model_name
 from . import mlflow_fluent as fluent
-from . import mlflow_logging, mlflow_search
+from . import mlflow_logging, mlflow_registry, mlflow_search
 
 MODEL_FILE = "model.pkl"
 META_FILE = "model.json"
@@ -130,10 +134,14 @@ def log_model(
     registered_model_name: str | None = None,
     **_: Any,
 ) -> ModelInfo:
-    """Store *sk_model* among the active run's artifacts; returns where it is."""
+    """Store *sk_model* among the active run's artifacts; returns where it is. With
+    *registered_model_name*, the model is also registered as a new version of that model
+    in gitxp's registry (`ModelInfo.registered_model_version` is its MLflow number)."""
     model_name = (name or artifact_path or "model").strip("/")
     if not model_name:
         raise InvalidValueError("name", "a model needs a non-empty name")
+    if registered_model_name is not None:
+        check_model_name(registered_model_name)  # before anything is logged
     run = fluent.run_for("log_model")
     with tempfile.TemporaryDirectory(prefix="gitxp-model-") as tmp:
         local = os.path.join(tmp, "model")
@@ -147,6 +155,10 @@ def log_model(
             registered_model_name=registered_model_name,
         )
         mlflow_logging.log_artifacts(local, model_name, run_id=run.id)
+    version = None
+    if registered_model_name is not None:
+        registered = mlflow_registry.register(run.id, model_name, registered_model_name)
+        version = int(registered.version)
     return ModelInfo(
         model_uri=f"runs:/{run.id}/{model_name}",
         model_id=f"m-{run.id}-{model_name}",
@@ -155,7 +167,22 @@ def log_model(
         name=model_name,
         flavors={FLAVOR: {"sklearn_version": _sklearn_version()}},
         signature=signature,
+        registered_model_version=version,
     )
+
+
+def register_model(model_uri: str, name: str, **_: Any) -> mlflow_registry.MlflowModelVersion:
+    """Register the model at *model_uri* (``runs:/RUN/PATH``, a model id, or a registered
+    ``models:/`` URI) as a new version of model *name*; MLflow's `mlflow.register_model`.
+    The run must have ended, or be active in this process."""
+    run_ref, path = parse_model_uri(model_uri)
+    if run_ref is None:
+        raise InvalidValueError(
+            "model_uri",
+            f"{model_uri!r} is not a run's model; give runs:/<run-id>/<path> (log_model "
+            "returns it as model_info.model_uri)",
+        )
+    return mlflow_registry.register(run_ref, path, name)
 
 
 def _sklearn_version() -> str:
@@ -172,6 +199,10 @@ def parse_model_uri(uri: str) -> tuple[str | None, str]:
         return run_ref, path
     if uri.startswith("models:/"):
         model_id = uri[len("models:/") :].strip("/")
+        if not model_id.startswith("m-"):
+            found = mlflow_registry.resolve_models_uri(model_id)
+            if found is not None:
+                return found
         return parse_model_id(model_id)
     if uri.startswith("file://"):
         return None, uri[len("file://") :]
@@ -184,7 +215,8 @@ def parse_model_id(model_id: str) -> tuple[str, str]:
 
     if not (model_id.startswith("m-") and len(model_id) > 29 and is_run_id(model_id[2:28])):
         raise GitxpError(
-            f"{model_id!r} is not a gitxp model id (m-<run-id>-<name>, as log_model returns)"
+            f"{model_id!r} is not a gitxp model id (m-<run-id>-<name>, as log_model returns) "
+            "nor a registered model (NAME/VERSION, NAME/latest or NAME@ALIAS)"
         )
     return model_id[2:28], model_id[29:]
 

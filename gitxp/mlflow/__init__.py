@@ -47,7 +47,7 @@ from ..integrations.mlflow_logging import (
     set_tag,
     set_tags,
 )
-from ..integrations.mlflow_models import set_logged_model_tags
+from ..integrations.mlflow_models import register_model, set_logged_model_tags
 from ..integrations.mlflow_search import (
     get_metric_history,
     get_run,
@@ -90,6 +90,7 @@ __all__ = [
     "log_text",
     "models",
     "pyfunc",
+    "register_model",
     "search_experiments",
     "search_runs",
     "set_experiment",

@@ -40,12 +40,14 @@ from ..git.refs import RUNS_PREFIX, create_refs, log_ref_value, update_ref
 from ..git.remote import fetch as _fetch_objects
 from ..git.remote import push as _push_objects
 from ..git.remote_config import Remote, resolve_remote
+from ..git.tags import TAGS_PREFIX
 from ..store.history import is_ancestor, run_commits
 from ._repoarg import opened
 from .remote_setup import SetupResult as SetupResult  # re-exported: callers find them here
 from .remote_setup import setup_remote as setup_remote
 from .run_selection import all_runs, local_selection, remote_matcher
 from .run_selection import run_id_of as _run_id
+from .tag_sharing import SharingResults, TagFetch, TagPush
 
 if TYPE_CHECKING:
     from ..git.repository import GitRepo
@@ -95,7 +97,7 @@ def push(
     artifacts: bool = False,
     progress: Progress | None = None,
     dry_run: bool = False,
-) -> list[RefResult]:
+) -> SharingResults[RefResult]:
     """Push runs to *remote* (a remote name, URL or path; None: as git chooses).
 
     *runs* names runs by id, unique id prefix or name; *experiment* selects
@@ -105,15 +107,18 @@ def push(
     uploaded to the artifact store first, so no remote run ever points at
     an artifact nobody can download. With *dry_run*, the remote's refs are
     read and compared but nothing is uploaded or changed: the results say
-    what a push would do. Returns one `RefResult` per run, in run-id order;
-    raises `RemoteError` when the remote cannot be used.
+    what a push would do. Returns one `RefResult` per run, in run-id order,
+    whose `tags` attribute lists a `TagResult` per model registry tag of
+    those runs (a tag the remote lacks is created there; one it holds with
+    other contents is a ``conflict`` and left alone); raises `RemoteError`
+    when the remote cannot be used.
     """
     with opened(repo if repo is not None else ".") as r:
         git = r.git
         target = resolve_remote(git, remote, "push")
         local = local_selection(r, runs, experiment, all)
         if not local:
-            return []
+            return SharingResults()
         if artifacts and not dry_run:
             from ..store.artifacts import upload_artifacts
 
@@ -137,6 +142,7 @@ class _Push:
         self.dry_run = dry_run
         self.results: dict[str, RefResult] = {}
         self.updating: set[str] = set()  # the refs the push sets on the remote
+        self.tags = TagPush(git, local)
 
     def decide(self, remote_refs: dict[str, str]) -> dict[str, str]:
         """The run refs to set on the remote ({ref: local tip}); none on a dry run."""
@@ -146,6 +152,8 @@ class _Push:
             self.results[ref] = result
             if result.status in ("new", "updated"):
                 updates[ref] = ours
+        status = {ref: result.status for ref, result in self.results.items()}
+        updates.update(self.tags.decide(remote_refs, status))
         if self.dry_run:
             return {}
         self.updating.update(updates)
@@ -191,8 +199,9 @@ class _Push:
                 trees += run_commits(git, sha, _run_id(ref), NEIGHBOUR_DEPTH)
         return haves, trees
 
-    def results_after(self, errors: dict[str, str]) -> list[RefResult]:
-        """The results in run-id order, the refs the remote refused (*errors*) as ``error``."""
+    def results_after(self, errors: dict[str, str]) -> SharingResults[RefResult]:
+        """The results in run-id order, the refs the remote refused (*errors*) as ``error``;
+        the registry tags' results in `tags`."""
         for ref, error in errors.items():
             if ref in self.results:
                 old = self.results[ref]
@@ -203,7 +212,8 @@ class _Push:
                     f"the remote refused it: {error}; fix the cause and push again",
                     old.old,
                 )
-        return [self.results[ref] for ref in sorted(self.results)]
+        runs = [self.results[ref] for ref in sorted(self.results)]
+        return SharingResults(runs, self.tags.results_after(errors))
 
 
 def _push_rejection(git: GitRepo, theirs: str, ours: str, run_id: str) -> str:
@@ -229,7 +239,7 @@ def fetch(
     artifacts: bool = False,
     progress: Progress | None = None,
     rebase_edits: bool = False,
-) -> list[RefResult]:
+) -> SharingResults[RefResult]:
     """Fetch runs from *remote* (a remote name, URL or path; None: as git chooses).
 
     Every run on the remote is fetched unless *runs* names some (id, id
@@ -242,24 +252,32 @@ def fetch(
 
     `pull` is this same function: runs are never merged into anything, so a
     pull of runs is a fetch.
+
+    The model registry tags of the fetched runs come too (the `tags`
+    attribute of the result lists them): a tag is created here only when its
+    name is new here and it tags a commit in the local history of a run this
+    fetch chose; a local tag is never replaced (a different one of the same
+    name on the remote is a ``conflict``, said in one line).
     """
     with opened(repo if repo is not None else ".") as r:
         git = r.git
         keep = Incoming(git)  # the fetched packs stay kept (.keep) until their refs exist
         try:
             target = resolve_remote(git, remote, "fetch")
-            choice = _FetchChoice(all_runs(git), remote_matcher(r, runs))
+            choice = _FetchChoice(all_runs(git), remote_matcher(r, runs), TagFetch(git))
             if progress:
                 progress(f"fetching runs from {target.display}\n")
             _receive(git, target, choice, progress, keep)
             results = _set_fetched(git, target, choice, force, rebase_edits)
+            tips = {ref: sha for ref, sha in all_runs(git).items() if ref in choice.plan}
+            tags = choice.tags.apply(tips, target.display)
             keep.release()
             if artifacts:
                 from ..store.artifacts import download_artifacts
 
                 commits = [x.new for x in results if x.status != "error" and x.new]
                 download_artifacts(r, commits, target, progress=progress)
-            return results
+            return SharingResults(results, tags)
         finally:
             keep.release()
 
@@ -269,22 +287,29 @@ pull = fetch
 
 class _FetchChoice:
     """The runs one fetch takes: `plan` maps each chosen run ref to the remote's tip,
-    filled in once the remote has said what it has; `local` is {ref: tip} here."""
+    filled in once the remote has said what it has; `local` is {ref: tip} here;
+    `tags` picks the registry tags that come along."""
 
     def __init__(
-        self, local: dict[str, str], matcher: Callable[[dict[str, str]], list[str]]
+        self,
+        local: dict[str, str],
+        matcher: Callable[[dict[str, str]], list[str]],
+        tags: TagFetch,
     ) -> None:
         self.local = local
         self.matcher = matcher
+        self.tags = tags
         self.plan: dict[str, str] = {}
 
     def choose(self, remote_refs: dict[str, str]) -> list[str]:
-        """The commits to download: the remote tips of the chosen runs that differ here."""
-        for ref in self.matcher(remote_refs):
-            if ref not in remote_refs:
+        """The objects to download: the remote tips of the chosen runs that differ here,
+        and the registry tags not held here as they are there."""
+        runs = {ref: sha for ref, sha in remote_refs.items() if ref.startswith(RUNS_PREFIX)}
+        for ref in self.matcher(runs):
+            if ref not in runs:
                 raise RunNotFoundError(_run_id(ref), ())
-            self.plan[ref] = remote_refs[ref]
-        return list(self.changed().values())
+            self.plan[ref] = runs[ref]
+        return list(self.changed().values()) + self.tags.choose(remote_refs)
 
     def heads(self, remote_refs: dict[str, str]) -> list[str]:
         """The local tips of the chosen runs that differ: common ground to negotiate on."""
@@ -304,7 +329,8 @@ def _receive(
     plan = choice.plan
     arrivals = Arrivals(git)
     try:
-        _fetch_objects(git, target, choice.choose, choice.heads, RUNS_PREFIX, progress, keep)
+        prefixes = (RUNS_PREFIX, TAGS_PREFIX)
+        _fetch_objects(git, target, choice.choose, choice.heads, prefixes, progress, keep)
     except RemoteError:
         if not choice.changed():
             raise  # failed before the remote said what it has: nothing to isolate

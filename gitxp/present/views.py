@@ -21,6 +21,7 @@ from ..store.query import public_row
 from . import downsample as ds
 from .jsonable import json_safe
 from .listing import MAX_BROKEN_LISTED, MAX_COLUMNS, cut_mapping, listing_row, preview, short_key
+from .model_views import run_versions
 
 if TYPE_CHECKING:
     from ..store.record import RunRecord
@@ -192,6 +193,7 @@ class UIData:
         data["history"] = record.history()
         data["artifacts"] = list_artifacts(record)
         data["output_tail"] = record.output[-20_000:] if record.output else ""
+        data["models"] = run_versions(self.repo, record.id)
         return _safe_dict(data)
 
     def head(self, ref: str) -> dict[str, Any]:

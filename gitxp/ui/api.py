@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, quote
 
 from ..present.jsonable import compact_json
+from ..present.model_views import models_view
 from ..present.views import MAX_PAGE, MAX_POINTS, UIData
 from .params import BadParameter, float_param, int_param
 
@@ -140,4 +141,5 @@ ENDPOINTS: dict[str, Callable[[Served, Query], Answer]] = {
     ),
     "diff": _diff,
     "artifact": _artifact,
+    "models": lambda app, query: json_answer(models_view(app.data.repo)),
 }

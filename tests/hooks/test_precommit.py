@@ -220,3 +220,29 @@ def test_pre_commit_install_guards_a_real_git_push(
     assert hook_lines(push.stdout) == {GATE: "Passed", PUSH: "Passed"}
     refs = set(git(remote, "for-each-ref", "--format=%(refname)").split())
     assert refs == {"refs/heads/main", f"refs/gitxp/runs/{weak}", f"refs/gitxp/runs/{good}"}
+
+
+def test_gate_against_the_prod_model_under_pre_commit(project: Path, hook_repo: Path) -> None:
+    """`baseline = "churn#prod"`: the run on HEAD must beat the prod version's acc."""
+    prod = record(project, 0.8)
+    with gitxp.open(project) as r:
+        r.register_model(prod, "churn")
+        r.assign_stage("churn", "prod")
+    (project / "pyproject.toml").write_text(
+        '[tool.gitxp.gate]\nbaseline = "churn#prod"\n'
+        'require = ["metrics.acc > baseline.metrics.acc"]\n'
+    )
+    git(project, "add", "pyproject.toml")
+    git(project, "commit", "-q", "-m", "gate on prod")
+    weak = record(project, 0.79)
+    # the same config as the push test above: pre-commit reuses its cached hook environment
+    rev = git(hook_repo, "rev-parse", "HEAD").strip()
+    (project / ".pre-commit-config.yaml").write_text(
+        f"repos:\n  - repo: {hook_repo}\n    rev: {rev}\n    hooks:\n"
+        "      - id: gitxp-metric-gate\n      - id: gitxp-push-runs\n"
+    )
+    result = run(project, PRE_COMMIT, "run", "gitxp-metric-gate", "--hook-stage", "manual")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert hook_lines(result.stdout) == {GATE: "Failed"}, result.stdout
+    assert weak in result.stdout and f"compared with churn#prod (run {prod}" in result.stdout
+    assert "baseline.metrics.acc=0.8" in result.stdout and "metrics.acc=0.79" in result.stdout

@@ -107,7 +107,7 @@ def test_remote_setup_makes_plain_git_carry_runs(
     )
     assert json.loads(setup.output) == {
         "remote": "origin",
-        "fetch": ["refs/gitxp/runs/*:refs/gitxp/runs/*"],
+        "fetch": ["refs/gitxp/runs/*:refs/gitxp/runs/*", "refs/tags/*:refs/tags/*"],
         "push": [],
     }
     git(clone, "fetch", "-q")

@@ -102,6 +102,7 @@
     window.scrollTo(0, 0);
     try {
       if (parts[0] === "run" && parts[1]) await runPage(parts[1], q, token);
+      else if (parts[0] === "models") await modelsPage(parts[1], token);
       else if (parts[0] === "compare" && parts[1]) await comparePage(parts[1].split(","), q, token);
       else await runsPage(q, token);
     } catch (err) {
@@ -374,7 +375,61 @@
       h("section.card", null, h("h3", null, "Metrics"), mtable),
       h("section.card", null, h("h3", null, "Tags"), kvTable(run.tags),
         cmd ? [h("h3", null, "Command"), cmd] : null),
+      registeredCard(run),
       h("section.card.wide", { id: "notes" }, h("h3", null, "Notes"), run.notes ? markdown(run.notes) : h("p.muted", null, "No notes"))));
+  }
+
+  // -- the model registry ----------------------------------------------------------
+  function stages(list) { return (list || []).map((s) => h("span.stage", null, s)); }
+  function modelLink(name, label) { return h("a", { href: `#/models/${encodeURIComponent(name)}` }, label || name); }
+
+  /* The model versions registered from this run (a card on its overview). */
+  function registeredCard(run) {
+    const versions = run.models || [];
+    if (!versions.length) return null;
+    return h("section.card", { id: "registered" }, h("h3", null, "Registered as ", h("span.count", null, versions.length)),
+      h("table.grid", null, h("tbody", null, versions.map((v) => h(`tr${v.active ? "" : ".inactive"}`, null,
+        h("td", null, modelLink(v.model, `${v.model}@${v.version}`)),
+        h("td", null, stages(v.stages), v.deprecated ? h("span.muted", null, " deprecated") : null),
+        h("td.muted", null, time(v.created_at * 1000)))))));
+  }
+
+  async function modelsPage(only, token) {
+    const data = await api("models");
+    if (token !== routeToken) return;
+    document.title = "Models · gitxp";
+    if (only) setCrumbs(h("a", { href: "#/" }, "Runs"), h("a", { href: "#/models" }, "Models"), h("span", null, only));
+    else setCrumbs(h("a", { href: "#/" }, "Runs"), h("span", null, "Models"));
+    const models = only ? data.models.filter((m) => m.name === only) : data.models;
+    const page = h("div.pad", { id: "models" });
+    clear(main).appendChild(page);
+    if (!models.length) {
+      page.appendChild(h("p.muted", null, only ? `No model named ${only}.` : "No registered models yet: `gitxp model register RUN NAME` registers one."));
+      return;
+    }
+    if (data.total > data.models.length) page.appendChild(h("p.muted", null, `${data.models.length} of ${data.total} models shown`));
+    for (const m of models) page.appendChild(modelCard(m));
+  }
+
+  function modelCard(m) {
+    const metricKeys = [...new Set(m.versions.flatMap((v) => Object.keys(v.metrics || {})))].slice(0, 6);
+    const head = ["version", "stages", "run", "status", ...metricKeys, "registered", "by"];
+    return h("section.card.wide.model-card", { dataset: { model: m.name } },
+      h("h2", null, modelLink(m.name), m.deprecated ? h("span.muted", null, " (deprecated)") : null),
+      h("p.muted", null, `latest ${m.latest || "—"}`, Object.keys(m.stages).length ? " · stages: " : "",
+        Object.entries(m.stages).map(([s, v]) => h("span.stage", null, `${s}: ${v}`))),
+      h("table.grid.versions", null,
+        h("thead", null, h("tr", null, head.map((c) => h("th", null, c)))),
+        h("tbody", null, m.versions.map((v) => h(`tr${v.active ? "" : ".inactive"}`, { dataset: { version: v.version } },
+          h("td.mono", null, v.version, v.registered ? null : h("span.muted", null, " (stage only)")),
+          h("td", null, stages(v.stages)),
+          h("td", null, v.run_id ? h("a.run", { href: `#/run/${encodeURIComponent(v.run_id)}` }, v.run_name || v.run_id.slice(0, 12)) : h("span.muted", null, (v.commit || "").slice(0, 12)),
+            v.removed ? h("span.muted", null, " (removed)") : null),
+          h("td", null, v.status ? badge(v.status) : "—"),
+          metricKeys.map((k) => h("td.n", null, k in (v.metrics || {}) ? num(v.metrics[k]) : "—")),
+          h("td.muted", null, time(v.created_at * 1000)),
+          h("td.muted", { title: v.message || "" }, v.author || ""))))),
+      m.more_versions ? h("p.muted", null, `${m.more_versions} older versions not shown`) : null);
   }
 
   /* Metric keys ordered by their prefix ("train/loss" -> "train"), TensorBoard-style. */
