@@ -18,17 +18,18 @@ from typing import Any
 
 from mlflow.entities import FileInfo
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
 from ...format import storage
+from ...format.ids import is_run_id
 from ...format.refs import RUNS_PREFIX, TRASH_PREFIX
 from ...git.refs import read_ref
 from ...git.repository import GitRepo
 from ...store import artifacts as gitxp_artifacts
 from . import live
 from .store import mlflow_errors
-from .uri import parse_artifact_uri
+from .uri import ARTIFACTS, SCHEME, artifact_uri, parse_artifact_uri, repo_root
 
 
 class GitxpArtifactRepository(ArtifactRepository):
@@ -38,7 +39,23 @@ class GitxpArtifactRepository(ArtifactRepository):
         self, artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None
     ) -> None:
         super().__init__(artifact_uri, tracking_uri, registry_uri)
-        self.root, self.run_id, self.base = parse_artifact_uri(artifact_uri)
+        self.run_id: str  # "" for a whole repository
+        if artifact_uri.startswith(SCHEME + "://") and not artifact_uri.startswith(SCHEME + ":///"):
+            self.root, self.run_id, self.base = parse_artifact_uri(artifact_uri)
+        else:  # a whole repository: `mlflow server --artifacts-destination gitxp:PATH`
+            self.root, self.run_id, self.base = repo_root(artifact_uri), "", ""
+
+    def _delegate(self, path: str | None) -> tuple[GitxpArtifactRepository, str]:
+        """The repository of the run that *path* (`<exp id>/<run id>/artifacts/...`, as the
+        server's proxy gives it) belongs to, and the path inside that run's artifacts."""
+        parts = (path or "").strip("/").split("/")
+        if len(parts) < 3 or parts[2] != ARTIFACTS.strip("/") or not is_run_id(parts[1]):
+            raise MlflowException(
+                f"{path!r} is not a run's artifact path (<experiment id>/<run id>/artifacts/...)",
+                INVALID_PARAMETER_VALUE,
+            )
+        run_uri = artifact_uri(self.root, parts[1])
+        return GitxpArtifactRepository(run_uri, self.tracking_uri), "/".join(parts[3:])
 
     def _name(self, *parts: str | None) -> str:
         """The artifact path of *parts* below this repository's base path."""
@@ -46,12 +63,18 @@ class GitxpArtifactRepository(ArtifactRepository):
 
     # -- writing ------------------------------------------------------------------------------
     def log_artifact(self, local_file: str, artifact_path: str | None = None) -> None:
+        if not self.run_id:
+            run_repo, rest = self._delegate(artifact_path)
+            return run_repo.log_artifact(local_file, rest or None)
         name = self._name(artifact_path, os.path.basename(local_file))
         with mlflow_errors(), live.writing(self.root, self.run_id) as run:
             gitxp_artifacts.log_artifact(run._writer, local_file, name)
 
     def log_artifacts(self, local_dir: str, artifact_path: str | None = None) -> None:
         """Every file below *local_dir*, as one directory artifact (or its entries at the root)."""
+        if not self.run_id:
+            run_repo, rest = self._delegate(artifact_path)
+            return run_repo.log_artifacts(local_dir, rest or None)
         with mlflow_errors(), live.writing(self.root, self.run_id) as run:
             target = self._name(artifact_path)
             if target:
@@ -93,6 +116,13 @@ class GitxpArtifactRepository(ArtifactRepository):
 
     def list_artifacts(self, path: str | None = None) -> list[FileInfo]:
         """The files and directories directly below *path*."""
+        if not self.run_id:
+            run_repo, rest = self._delegate(path)
+            head = (path or "").strip("/")[: len((path or "").strip("/")) - len(rest)].strip("/")
+            return [
+                FileInfo(f"{head}/{f.path}", f.is_dir, f.file_size)
+                for f in run_repo.list_artifacts(rest or None)
+            ]
         prefix = self._name(path)
         children: dict[str, FileInfo] = {}
         for entry in self._entries():
@@ -109,11 +139,17 @@ class GitxpArtifactRepository(ArtifactRepository):
         return [children[k] for k in sorted(children)]
 
     def _is_directory(self, artifact_path: str) -> bool:
+        if not self.run_id:
+            run_repo, rest = self._delegate(artifact_path)
+            return not rest or run_repo._is_directory(rest)
         prefix = self._name(artifact_path)
         return any(str(e["path"]).startswith(prefix + "/") for e in self._entries())
 
     def _download_file(self, remote_file_path: str, local_path: str) -> None:
         """Write one artifact file to *local_path*, checked against its sha256."""
+        if not self.run_id:
+            run_repo, rest = self._delegate(remote_file_path)
+            return run_repo._download_file(rest, local_path)
         from ...store.blobs import read_run_file
 
         name = self._name(remote_file_path)

@@ -32,21 +32,22 @@ from mlflow.entities import (
 from mlflow.protos.service_pb2 import DatasetInput as ProtoDatasetInput
 
 from ..mlflow_entities import run_from_row
-from .uri import artifact_uri
+from .uri import run_artifact_uri
 
 MLFLOW_META = "mlflow"  # run.json's member for what only MLflow logs (inputs, outputs, models)
 
 
 def to_run(
     row: dict[str, Any],
-    root: str,
+    artifact_root: str,
     experiment_id: str,
     *,
     notes: str | None = None,
     deleted: bool = False,
     extra: dict[str, Any] | None = None,
 ) -> Run:
-    """The MLflow `Run` of a gitxp listing row (*extra*: run.json's `mlflow` member)."""
+    """The MLflow `Run` of a gitxp listing row (*extra*: run.json's `mlflow` member;
+    *artifact_root*: see `uri.run_artifact_uri`)."""
     shaped = run_from_row(row, notes)
     summary = row.get("summary") or {}
     metrics = [
@@ -61,12 +62,12 @@ def to_run(
     info = RunInfo(
         run_id=shaped.info.run_id,
         experiment_id=experiment_id,
-        user_id=shaped.info.user_id,
+        user_id=shaped.data.tags.get("mlflow.user") or shaped.info.user_id,
         status=shaped.info.status,
         start_time=shaped.info.start_time or 0,
         end_time=shaped.info.end_time,
         lifecycle_stage=LifecycleStage.DELETED if deleted else LifecycleStage.ACTIVE,
-        artifact_uri=artifact_uri(root, shaped.info.run_id),
+        artifact_uri=run_artifact_uri(artifact_root, experiment_id, shaped.info.run_id),
         run_name=shaped.info.run_name,
     )
     data = RunData(

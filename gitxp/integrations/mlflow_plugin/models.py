@@ -29,7 +29,7 @@ from ...format.ids import is_run_id, usable_run_name
 from ...format.status import now_ms
 from . import live
 from .convert import MLFLOW_META, dataset_record, model_input_record, model_output_record
-from .uri import artifact_uri
+from .uri import run_artifact_uri
 
 if TYPE_CHECKING:
     from ...store.repo import Repo
@@ -62,6 +62,7 @@ class ModelStore:
     """LoggedModels and run inputs/outputs for `GitxpTrackingStore`."""
 
     root: str
+    artifact_root: str
 
     if TYPE_CHECKING:  # provided by GitxpTrackingStore and ExperimentStore
 
@@ -185,12 +186,14 @@ class ModelStore:
             ParseDict(body, pb.LoggedModel(), ignore_unknown_fields=True)
         )
         model._experiment_id = run.info.experiment_id
-        model._artifact_location = artifact_uri(self.root, run.info.run_id, record["path"])
+        model._artifact_location = run_artifact_uri(
+            self.artifact_root, run.info.experiment_id, run.info.run_id, record["path"]
+        )
         return model
 
     def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
         record, run = self._model_record(model_id)
-        if record.get("deleted") and not allow_deleted:
+        if (record.get("info") or {}).get("deleted") and not allow_deleted:
             raise MlflowException(
                 f"Logged model with ID '{model_id}' not found.", RESOURCE_DOES_NOT_EXIST
             )
@@ -202,8 +205,9 @@ class ModelStore:
         self._model_record(model_id)  # exists
         with live.writing(self.root, run_id) as run:
             record = _mlflow_meta(run)[_MODELS][model_id]
-            change(record)
-            record["last_updated_timestamp"] = str(now_ms())
+            info = record.setdefault("info", {})
+            change(info)
+            info["last_updated_timestamp_ms"] = str(now_ms())
             run._set_meta()
 
     def finalize_logged_model(self, model_id: str, status: Any) -> LoggedModel:
@@ -255,12 +259,13 @@ class ModelStore:
                 continue
             proto = metric.to_proto()
             entry = MessageToDict(proto, preserving_proto_field_name=True)
+            data = record.setdefault("data", {})
             kept = [
                 m
-                for m in record.get("metrics", [])
+                for m in data.get("metrics", [])
                 if m.get("key") != metric.key or m.get("dataset_name") != entry.get("dataset_name")
             ]
-            record["metrics"] = [*kept, entry]
+            data["metrics"] = [*kept, entry]
         run._set_meta()
 
     def search_logged_models(
@@ -282,7 +287,7 @@ class ModelStore:
         found = []
         for run in runs:
             for record in self._models_of(run.info.run_id).values():
-                if not record.get("deleted"):
+                if not (record.get("info") or {}).get("deleted"):
                     found.append(self._to_model(record, run))
         filtered = SearchLoggedModelsUtils.filter_logged_models(found, filter_string, datasets)
         ordered = SearchLoggedModelsUtils.sort(filtered, order_by)  # type: ignore[no-untyped-call]

@@ -41,6 +41,7 @@ from ...errors import (
 from ...format.ids import is_run_id, usable_run_name
 from ...format.refs import RUNS_PREFIX, TRASH_PREFIX
 from ...git.refs import read_ref
+from ...store.edit import RunState
 from ...store.record import RunRecord, read_row
 from ...store.repo import Repo
 from ...store.repo import open as open_repo
@@ -114,6 +115,9 @@ class GitxpTrackingStore(ModelStore, ExperimentStore, AbstractStore):
         super().__init__()  # type: ignore[no-untyped-call]
         self.store_uri = store_uri or "gitxp:"
         self.root = repo_root(self.store_uri)
+        # `mlflow server` passes its proxy root (mlflow-artifacts:/) when it serves artifacts
+        proxied = artifact_uri or ""
+        self.artifact_root = proxied if proxied.startswith("mlflow-artifacts:") else self.root
         self._lock = threading.RLock()
         self._repo: Repo | None = None
 
@@ -154,13 +158,13 @@ class GitxpTrackingStore(ModelStore, ExperimentStore, AbstractStore):
             extra = meta.get(MLFLOW_META) if isinstance(meta.get(MLFLOW_META), dict) else None
             exp_id = self.experiment_id_of(row.get("experiment"))
             notes = record.notes or None
-        return to_run(row, self.root, exp_id, notes=notes, deleted=deleted, extra=extra)
+        return to_run(row, self.artifact_root, exp_id, notes=notes, deleted=deleted, extra=extra)
 
     def _live_entity(self, run: GitxpRun) -> Run:
         extra = run._meta.get(MLFLOW_META)
         return to_run(
             live_row(run),
-            self.root,
+            self.artifact_root,
             self.experiment_id_of(run.experiment),
             notes=run._notes or None,
             extra=extra if isinstance(extra, dict) else None,
@@ -209,6 +213,14 @@ class GitxpTrackingStore(ModelStore, ExperimentStore, AbstractStore):
                 return self._live_entity(run).info
             current = self.get_run(run_id)
             ending = status in _TERMINAL and current.info.status == "RUNNING"
+            if run_name and not ending:
+                name = usable_run_name(run_name)
+
+                def rename(state: RunState) -> None:
+                    state.meta["name"] = name
+
+                if self._edit_ended(run_id, f"rename to {name}", rename):
+                    return self.get_run(run_id).info
             if run_name or ending:
                 with live.writing(self.root, run_id) as joined:
                     if run_name:
@@ -249,7 +261,13 @@ class GitxpTrackingStore(ModelStore, ExperimentStore, AbstractStore):
     def log_batch(
         self, run_id: str, metrics: list[Any], params: list[Any], tags: list[Any]
     ) -> None:
-        """Params, metric points and tags into the run (buffered when it is open here)."""
+        """Params, metric points and tags into the run (buffered when it is open here).
+
+        Tags alone on a run that has ended (what the UI edits) are an edit commit."""
+        if tags and not metrics and not params and live.get(run_id) is None:
+            detail = "tag " + " ".join(f"{t.key}={t.value}" for t in tags)
+            if self._edit_ended(run_id, detail, lambda st: _tags_to_state(st, tags)):
+                return
         with mlflow_errors(), live.writing(self.root, run_id) as run:
             self._check_active(run)
             if params:
@@ -276,6 +294,25 @@ class GitxpTrackingStore(ModelStore, ExperimentStore, AbstractStore):
             if any(getattr(m, "model_id", None) for m in metrics):
                 self.log_model_metrics(run, metrics)
 
+    def _edit_ended(self, run_id: str, detail: str, change: Any) -> bool:
+        """Apply *change* to a committed run that has ended, as one edit commit (what
+        `gitxp tag`/`rename` write); False when the run is still recording."""
+        from ...format.status import effective_status
+        from ...store.edit import edit_run
+
+        with self.reading() as repo:
+            ref, sha, deleted = self._located(repo, run_id)
+            row = read_row(repo.git, sha, run_id)
+            if effective_status(row) == "RUNNING":
+                return False
+            if deleted:
+                raise MlflowException(
+                    f"run {run_id} is deleted (in gitxp's trash); restore it to change it",
+                    INVALID_STATE,
+                )
+            edit_run(repo.git, ref, sha, detail, change)
+        return True
+
     def _check_active(self, run: GitxpRun) -> None:
         if run._meta.get("removed"):
             raise MlflowException(
@@ -285,6 +322,19 @@ class GitxpTrackingStore(ModelStore, ExperimentStore, AbstractStore):
 
     def delete_tag(self, run_id: str, key: str) -> None:
         """Remove a tag (MLflow's note tag clears the run's notes)."""
+
+        def change(state: RunState) -> None:
+            tags = dict(state.meta.get("tags") or {})
+            if key == TAG_NOTE:
+                state.notes = ""
+            elif tags.pop(key, None) is None:
+                raise MlflowException(
+                    f"No tag with name: {key} in run with id {run_id}", RESOURCE_DOES_NOT_EXIST
+                )
+            state.meta["tags"] = tags
+
+        if live.get(run_id) is None and self._edit_ended(run_id, f"tag -{key}", change):
+            return
         with mlflow_errors(), live.writing(self.root, run_id) as run:
             if key == TAG_NOTE:
                 run._notes = ""
@@ -345,7 +395,9 @@ class GitxpTrackingStore(ModelStore, ExperimentStore, AbstractStore):
                 for row in repo.rows(experiment=list(names)):
                     if row["id"] not in open_runs:
                         runs.append(
-                            to_run(row, self.root, names[row.get("experiment") or "default"])
+                            to_run(
+                                row, self.artifact_root, names[row.get("experiment") or "default"]
+                            )
                         )
             if run_view_type in (_VIEW_DELETED, 3):
                 runs += self._trashed_runs(repo, names)
@@ -366,8 +418,23 @@ class GitxpTrackingStore(ModelStore, ExperimentStore, AbstractStore):
                 continue
             experiment = row.get("experiment") or "default"
             if experiment in names:
-                out.append(to_run(row, self.root, names[experiment], deleted=True))
+                out.append(to_run(row, self.artifact_root, names[experiment], deleted=True))
         return out
+
+
+def _tags_to_state(state: RunState, tags: list[Any]) -> None:
+    """MLflow tags onto a committed run's state, reserved ones as the gitxp concept."""
+    plain = dict(state.meta.get("tags") or {})
+    for tag in tags:
+        if tag.key == TAG_RUN_NAME:
+            state.meta["name"] = usable_run_name(str(tag.value)) or state.meta.get("name")
+        elif tag.key == TAG_NOTE:
+            state.notes = str(tag.value)
+        elif tag.key == TAG_PARENT:
+            state.meta["parent"] = str(tag.value)
+        else:
+            plain[tag.key] = str(tag.value)
+    state.meta["tags"] = plain
 
 
 def _history(record: RunRecord, key: str) -> tuple[list[int], list[int], list[float]]:

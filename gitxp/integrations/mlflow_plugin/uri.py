@@ -4,7 +4,10 @@ Tracking URIs: `gitxp:` (the repository containing the working
 directory), `gitxp:PATH` (relative or absolute) and `gitxp:///ABS/PATH`.
 A run's artifact URI is `gitxp://<run id>/artifacts?repo=<root>`: MLflow
 appends sub-paths to the path and keeps the query, so the run and the
-repository survive `runs:/` and LoggedModel resolution.
+repository survive `runs:/` and LoggedModel resolution. Behind
+`mlflow server`, runs get proxied `mlflow-artifacts:/<exp>/<run>/artifacts`
+URIs instead, and the server's `--artifacts-destination gitxp:PATH`
+resolves those paths back to the runs.
 """
 
 from __future__ import annotations
@@ -61,6 +64,18 @@ def artifact_uri(root: str, run_id: str, path: str = "") -> str:
     sub = "/" + path.strip("/") if path.strip("/") else ""
     query = urllib.parse.urlencode({"repo": root})
     return f"{SCHEME}://{run_id}{ARTIFACTS}{urllib.parse.quote(sub)}?{query}"
+
+
+def run_artifact_uri(artifact_root: str, experiment_id: str, run_id: str, path: str = "") -> str:
+    """Where a run's artifacts are: under `mlflow-artifacts:` when `mlflow server` proxies
+    them (then `--artifacts-destination gitxp:PATH` brings them back here), else in the
+    run itself (`artifact_uri`); *artifact_root* is the proxy root or the repository root."""
+    if artifact_root.startswith("mlflow-artifacts:"):
+        from mlflow.utils.uri import append_to_uri_path
+
+        parts = [experiment_id, run_id, ARTIFACTS.strip("/")] + ([path] if path else [])
+        return str(append_to_uri_path(artifact_root, *parts))  # type: ignore[no-untyped-call]
+    return artifact_uri(artifact_root, run_id, path)
 
 
 def parse_artifact_uri(uri: str) -> tuple[str, str, str]:
