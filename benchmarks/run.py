@@ -30,6 +30,7 @@ GROUPS = {
     "snapshot": "benchmarks.bench_snapshot",
     "memory": "benchmarks.bench_memory",
     "push": "benchmarks.bench_push",
+    "mlflow_plugin": "benchmarks.bench_mlflow_plugin",
 }
 
 

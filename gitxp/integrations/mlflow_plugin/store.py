@@ -32,6 +32,7 @@ from mlflow.store.tracking.abstract_store import AbstractStore
 from mlflow.utils.search_utils import SearchUtils
 
 from ...errors import (
+    CorruptRunError,
     GitxpError,
     InvalidValueError,
     ParamConflictError,
@@ -138,11 +139,6 @@ class GitxpTrackingStore(ModelStore, ExperimentStore, AbstractStore):
                 if sha is not None:
                     return prefix + run_id, sha, deleted
         raise MlflowException(f"Run with id={run_id!r} not found", RESOURCE_DOES_NOT_EXIST)
-
-    def _record(self, run_id: str) -> tuple[RunRecord, bool]:
-        with self.reading() as repo:
-            ref, sha, deleted = self._located(repo, run_id)
-            return RunRecord(repo.git, ref, sha), deleted
 
     def get_run(self, run_id: str) -> Run:
         """The run *run_id*: as it is in memory when open here, else as last committed."""
@@ -357,11 +353,15 @@ class GitxpTrackingStore(ModelStore, ExperimentStore, AbstractStore):
         run = live.get(run_id)
         if run is not None:
             run.checkpoint()
-        record, _deleted = self._record(run_id)
-        with self.reading():
-            if metric_key not in record.summary:
+        with self.reading() as repo:
+            ref, sha, _deleted = self._located(repo, run_id)
+            record = RunRecord(repo.git, ref, sha)
+            try:
+                steps, stamps, values = _history(record, metric_key)
+            except CorruptRunError:
+                raise
+            except GitxpError:  # the run has no such metric: MLflow answers with no points
                 return PagedList([], None)
-            steps, stamps, values = _history(record, metric_key)
         points = [
             Metric(metric_key, v, t, s) for s, t, v in zip(steps, stamps, values, strict=True)
         ]
