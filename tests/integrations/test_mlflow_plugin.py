@@ -399,3 +399,26 @@ def test_mlflow_server_serves_gitxp_runs(examples: dict[str, Any]) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.filterwarnings("ignore:MLflowCallback has been deprecated:FutureWarning")
+def test_optuna_mlflow_callback_records_trials(tmp_path: Path) -> None:
+    import optuna
+    from optuna_integration.mlflow import MLflowCallback
+
+    repo = _project(tmp_path / "optuna")
+    callback = MLflowCallback(tracking_uri=f"gitxp:{repo}", metric_name="loss")
+    study = optuna.create_study(study_name="sweep")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study.optimize(
+            lambda trial: trial.suggest_float("x", -1, 1) ** 2, n_trials=3, callbacks=[callback]
+        )
+    finally:
+        mlflow.set_tracking_uri(None)
+    rows = gitxp.open(repo).rows()
+    assert len(rows) == 3
+    assert {r["experiment"] for r in rows} == {"sweep"}
+    assert sorted(float(r["params"]["x"]) ** 2 for r in rows) == pytest.approx(
+        sorted(r["metrics"]["loss"] for r in rows)
+    )
