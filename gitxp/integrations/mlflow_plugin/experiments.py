@@ -12,7 +12,7 @@ its runs (their `experiment` field) and keeps the id.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from mlflow.entities import Experiment, LifecycleStage, ViewType
@@ -47,11 +47,12 @@ class ExperimentStore:
         def reading(self) -> contextlib.AbstractContextManager[Repo]: ...
 
     # -- the table of experiments -------------------------------------------------------
-    def experiment_table(self) -> dict[str, dict[str, Any]]:
-        """Every experiment record by id: recorded ones, then those only runs name."""
+    def experiment_table(self, names: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Every experiment record by id: recorded ones, then those only runs name
+        (*names*: the experiments of the runs, when the caller has listed them)."""
         with self.reading() as repo:
             table, _ = records.read(repo.git)
-            names = repo.experiments()
+            names = repo.experiments() if names is None else sorted(set(names))
         known = {r["name"] for r in table.values()}
         table.setdefault(records.DEFAULT_ID, {"name": records.DEFAULT_NAME})
         for name in names:

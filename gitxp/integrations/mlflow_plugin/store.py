@@ -59,6 +59,7 @@ from .uri import repo_root
 log = logging.getLogger("gitxp.integrations.mlflow_plugin.store")
 _TERMINAL = ("FINISHED", "FAILED", "KILLED")
 _VIEW_ACTIVE, _VIEW_DELETED = 1, 2  # mlflow.entities.ViewType; ALL is 3
+_ENTITY_CACHE = 200_000  # search results remembered by commit id (see _cached_entity)
 
 
 @contextmanager
@@ -121,6 +122,7 @@ class GitxpTrackingStore(ModelStore, ExperimentStore, AbstractStore):
         self.artifact_root = proxied if proxied.startswith("mlflow-artifacts:") else self.root
         self._lock = threading.RLock()
         self._repo: Repo | None = None
+        self._entities: dict[tuple[Any, ...], Run] = {}
 
     @contextmanager
     def reading(self) -> Iterator[Repo]:
@@ -386,19 +388,17 @@ class GitxpTrackingStore(ModelStore, ExperimentStore, AbstractStore):
                 f"{SEARCH_MAX_RESULTS_THRESHOLD}, but got value {max_results}",
                 INVALID_PARAMETER_VALUE,
             )
-        table = self.experiment_table()
-        names = {str(table[str(e)]["name"]): str(e) for e in experiment_ids if str(e) in table}
         runs: list[Run] = []
         open_runs = {r.id: r for r in live.open_runs()}
         with self.reading() as repo:
+            rows = repo.rows()
+            table = self.experiment_table(r.get("experiment") or "default" for r in rows)
+            names = {str(table[str(e)]["name"]): str(e) for e in experiment_ids if str(e) in table}
             if run_view_type in (_VIEW_ACTIVE, 3):
-                for row in repo.rows(experiment=list(names)):
-                    if row["id"] not in open_runs:
-                        runs.append(
-                            to_run(
-                                row, self.artifact_root, names[row.get("experiment") or "default"]
-                            )
-                        )
+                for row in rows:
+                    exp_id = names.get(row.get("experiment") or "default")
+                    if exp_id is not None and row["id"] not in open_runs:
+                        runs.append(self._cached_entity(row, exp_id))
             if run_view_type in (_VIEW_DELETED, 3):
                 runs += self._trashed_runs(repo, names)
         runs += [self._live_entity(r) for r in open_runs.values() if r.experiment in names]
@@ -406,6 +406,18 @@ class GitxpTrackingStore(ModelStore, ExperimentStore, AbstractStore):
         ordered = SearchUtils.sort(filtered, order_by)  # type: ignore[no-untyped-call]
         page, token = SearchUtils.paginate(ordered, page_token, max_results)  # type: ignore[no-untyped-call]
         return page, token
+
+    def _cached_entity(self, row: dict[str, Any], experiment_id: str) -> Run:
+        """The MLflow `Run` of a listing row, remembered by the row's commit id (a commit
+        never changes, so neither does the entity; a new commit is a new key)."""
+        key = (row.get("commit"), experiment_id, row.get("status"))
+        entity = self._entities.get(key)
+        if entity is None:
+            entity = to_run(row, self.artifact_root, experiment_id)
+            if len(self._entities) >= _ENTITY_CACHE:
+                self._entities.clear()
+            self._entities[key] = entity
+        return entity
 
     def _trashed_runs(self, repo: Repo, names: dict[str, str]) -> list[Run]:
         from ...git.refs import list_refs
@@ -439,9 +451,5 @@ def _tags_to_state(state: RunState, tags: list[Any]) -> None:
 
 def _history(record: RunRecord, key: str) -> tuple[list[int], list[int], list[float]]:
     """Steps, timestamps and values of metric *key*, ordered by step."""
-    frame = record.metric_history(key)
-    return (
-        frame["step"].tolist(),
-        frame["timestamp"].tolist(),
-        frame["value"].astype("float64").tolist(),
-    )
+    frame = record.metric_history(key)  # int64, int64, float64 columns by the format
+    return frame["step"].tolist(), frame["timestamp"].tolist(), frame["value"].tolist()

@@ -12,6 +12,7 @@ resolves those paths back to the runs.
 
 from __future__ import annotations
 
+import functools
 import os
 import urllib.parse
 
@@ -59,11 +60,15 @@ def repo_root(uri: str) -> str:
         ) from None
 
 
+@functools.lru_cache(maxsize=64)
+def _repo_query(root: str) -> str:
+    return urllib.parse.urlencode({"repo": root})
+
+
 def artifact_uri(root: str, run_id: str, path: str = "") -> str:
     """The artifact URI of run *run_id* of the repository at *root* (below *path*)."""
-    sub = "/" + path.strip("/") if path.strip("/") else ""
-    query = urllib.parse.urlencode({"repo": root})
-    return f"{SCHEME}://{run_id}{ARTIFACTS}{urllib.parse.quote(sub)}?{query}"
+    sub = urllib.parse.quote("/" + path.strip("/")) if path.strip("/") else ""
+    return f"{SCHEME}://{run_id}{ARTIFACTS}{sub}?{_repo_query(root)}"
 
 
 def run_artifact_uri(artifact_root: str, experiment_id: str, run_id: str, path: str = "") -> str:
