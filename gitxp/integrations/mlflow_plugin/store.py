@@ -371,6 +371,13 @@ class GitxpTrackingStore(ModelStore, ExperimentStore, AbstractStore):
             points = points[: int(max_results)]
         return PagedList(points, None)
 
+    def link_traces_to_run(self, trace_ids: list[str], run_id: str) -> None:
+        """Traces are not kept by gitxp: MLflow's error, naming what to do."""
+        raise MlflowException(
+            "the gitxp: tracking store keeps runs, not traces; log traces to another "
+            "tracking URI (MLflow's own stores) or record what matters as run artifacts"
+        )
+
     # -- searching --------------------------------------------------------------------------
     def _search_runs(
         self,
