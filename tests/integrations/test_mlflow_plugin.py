@@ -168,7 +168,7 @@ def test_quickstart_records_a_gitxp_run(examples: dict[str, Any], client: Mlflow
     assert "metrics/part-000001.parquet" in parts.split()
     # one run is a handful of commits, not one per logged value
     commits = git(repo, "rev-list", "--count", f"refs/gitxp/runs/{ids['run']}", "^HEAD")
-    assert int(commits) <= 4
+    assert int(commits) < 10  # 30+ logging calls
     fsck(repo)
 
     run = client.get_run(ids["run"])
