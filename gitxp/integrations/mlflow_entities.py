@@ -98,8 +98,9 @@ class Experiment:
 
 
 def mlflow_status(status: str) -> str:
-    """MLflow has no CRASHED: a run whose process died is FAILED there."""
-    return "FAILED" if status == "CRASHED" else status
+    """MLflow has no CRASHED or CORRUPT: a run whose process died, or whose files do not
+    parse, is FAILED there."""
+    return "FAILED" if status in ("CRASHED", "CORRUPT") else status
 
 
 def mlflow_tags(row: dict[str, Any]) -> dict[str, str]:

@@ -29,6 +29,7 @@ from ..format.status import now_ms
 from ..format.storage import FORMAT_VERSION
 from ..format.values import check_key, non_negative, to_tag
 from ..store.edit import RunState, edit_run
+from ..store.trash import trash_run, untrash_run
 from ._repoarg import RepoArg, opened
 
 log = logging.getLogger("gitxp.ops.manage")
@@ -152,8 +153,7 @@ def rm(runs: str | Iterable[str], *, repo: RepoArg = ".") -> list[TrashedRun]:
     They disappear from listings at once; `gc` deletes trash older than its
     grace period (default 14 days).
     """
-    from ..git.maintenance import remove_reflog
-    from ..git.refs import TRASH_PREFIX, delete_ref, read_ref, update_ref
+    from ..git.refs import TRASH_PREFIX
 
     names = _run_names(runs)
     if not names:
@@ -171,20 +171,7 @@ def rm(runs: str | Iterable[str], *, repo: RepoArg = ".") -> list[TrashedRun]:
             if record.corrupt or record.format > FORMAT_VERSION:
                 out.append(_move_unreadable(r, ref, TRASH_PREFIX + run_id, tip, "gitxp: rm"))
                 continue
-            stamp = {"time": now_ms(), "by": _who(r)}
-
-            def change(state: RunState, stamp: dict[str, Any] = stamp) -> None:
-                state.meta["removed"] = stamp
-
-            commit = edit_run(r.git, ref, tip, "remove (to the trash)", change, move_ref=False)
-            trash_ref = TRASH_PREFIX + run_id
-            update_ref(r.git, trash_ref, read_ref(r.git, trash_ref), commit, "gitxp: rm")
-            try:
-                delete_ref(r.git, ref, tip)
-            except GitxpError:
-                delete_ref(r.git, trash_ref, commit)  # the run changed meanwhile: keep it
-                raise
-            remove_reflog(r.git, ref)
+            commit = trash_run(r.git, ref, tip, _who(r))
             out.append(_trashed(r.git, commit))
         return out
 
@@ -275,7 +262,7 @@ def _readable(git: Any, commit: str) -> bool:
 def restore(runs: str | Iterable[str], *, repo: RepoArg = ".") -> list[TrashedRun]:
     """Bring removed runs back from the trash (by id, id prefix or name)."""
     from ..git.maintenance import remove_reflog
-    from ..git.refs import RUNS_PREFIX, delete_ref, read_ref, update_ref
+    from ..git.refs import RUNS_PREFIX, delete_ref, read_ref
 
     names = _run_names(runs)
     if not names:
@@ -301,15 +288,7 @@ def restore(runs: str | Iterable[str], *, repo: RepoArg = ".") -> list[TrashedRu
                 out.append(_move_unreadable(r, trash_ref, target, tip, "gitxp: restore"))
                 continue
 
-            def change(state: RunState) -> None:
-                state.meta.pop("removed", None)
-
-            commit = edit_run(
-                r.git, trash_ref, tip, "restore from the trash", change, move_ref=False
-            )
-            update_ref(r.git, target, None, commit, "gitxp: restore")
-            delete_ref(r.git, trash_ref, tip)
-            remove_reflog(r.git, trash_ref)
+            commit = untrash_run(r.git, trash_ref, tip)
             out.append(_trashed(r.git, commit))
         return out
 
