@@ -24,6 +24,8 @@
     ├── ArtifactError                an artifact cannot be stored, found or fetched
     │   └── ArtifactIntegrityError   downloaded bytes do not match the recorded sha256
     ├── MissingExtraError            an optional package (plotly, psutil, a framework) is missing
+    ├── RegistryError                a model registry action that cannot be done as asked
+    │   └── ModelNotFoundError       a model, version or stage reference matches nothing
     └── UsageError                   bad command-line usage (the CLI exits 2)
 
 Each error carries the facts (which run, key or path) as attributes and a
@@ -189,6 +191,7 @@ class RefUpdateError(GitxpError):
 
     def __init__(self, ref: str, reason: str) -> None:
         self.ref = ref
+        self.reason = reason
         super().__init__(f"could not update {ref}: {reason}")
 
 
@@ -321,6 +324,28 @@ class MissingExtraError(GitxpError):
         self.extra = extra
         how = install or f"install it with `pip install 'gitxp[{extra}]'`"
         super().__init__(f"{feature} needs {package}, which is not installed; {how}")
+
+
+class RegistryError(GitxpError):
+    """A model registry action that cannot be done as asked (a version that exists, a stage
+    that is not assigned, a tag git refuses)."""
+
+    def __init__(self, model: str, message: str) -> None:
+        self.model = model
+        super().__init__(message)
+
+
+class ModelNotFoundError(RegistryError):
+    """A model, version or stage reference (`churn`, `churn@v1.0.0`, `churn#prod`) matches
+    nothing in the model registry."""
+
+    def __init__(self, reference: str, reason: str, suggestions: Sequence[str] = ()) -> None:
+        self.reference = reference
+        hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
+        super().__init__(
+            reference.split("@")[0].split("#")[0],
+            f"no model matches {reference!r}: {reason}{hint} (list models with `gitxp model list`)",
+        )
 
 
 class UsageError(GitxpError):

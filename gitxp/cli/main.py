@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "import": "imports:import_group",
     "init": "init:init_command",
     "log": "log:log_command",
+    "model": "model:model_group",
     "note": "manage:note_command",
     "plot": "plot:plot_command",
     "pull": "sharing:pull_command",

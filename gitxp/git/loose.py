@@ -16,7 +16,7 @@ import zlib
 from typing import Any
 
 from dulwich.file import FileLocked
-from dulwich.objects import Blob, Commit, Tree
+from dulwich.objects import Blob, Commit, Tag, Tree
 
 from ..errors import GitxpError
 from .types import as_oid
@@ -58,7 +58,7 @@ def write_loose(
     sha: str,
     kind: bytes,
     body: bytes,
-    obj: Blob | Tree | Commit | None = None,
+    obj: Blob | Tree | Commit | Tag | None = None,
 ) -> None:
     """Write object *sha* (of type *kind*, content *body*) loose into dulwich *store*,
     whose directory is *objects_dir*: compressed into a temporary file of its
@@ -102,7 +102,7 @@ def write_loose(
         raise
 
 
-def _dulwich_add(store: Any, sha: str, obj: Blob | Tree | Commit) -> None:
+def _dulwich_add(store: Any, sha: str, obj: Blob | Tree | Commit | Tag) -> None:
     """dulwich's loose write of *obj* (id *sha*); tolerate another process storing it too.
 
     dulwich writes a loose object under `<object>.lock`; two processes that

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from dulwich.config import StackedConfig
-from dulwich.objects import Blob, Commit, Tree, parse_tree
+from dulwich.objects import Blob, Commit, Tag, Tree, parse_tree
 from dulwich.repo import Repo as _DulwichRepo
 
 from ..errors import BareRepositoryError, GitxpError, NotARepositoryError
@@ -378,12 +378,12 @@ class GitRepo:
     def has_object(self, sha: str) -> bool:
         return as_oid(sha) in self._repo.object_store
 
-    def add_object(self, obj: Blob | Tree | Commit) -> None:
+    def add_object(self, obj: Blob | Tree | Commit | Tag) -> None:
         """Store one object loose (see `gitxp.git.loose`)."""
         self._write_loose(self.ids.object_id(obj), obj.type_name, obj.as_raw_string(), obj)
 
     def _write_loose(
-        self, sha: str, kind: bytes, body: bytes, obj: Blob | Tree | Commit | None = None
+        self, sha: str, kind: bytes, body: bytes, obj: Blob | Tree | Commit | Tag | None = None
     ) -> None:
         """Store object *sha* loose in this repository (see `gitxp.git.loose`)."""
         write_loose(self._repo.object_store, self._objects, sha, kind, body, obj)

@@ -7,13 +7,16 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AmbiguousRunError, InvalidValueError, RunNotFoundError
+from ..errors import AmbiguousRunError, InvalidValueError, ModelNotFoundError, RunNotFoundError
 from ..format.ids import is_run_id
+from ..format.registry import ModelReference, parse_reference
 from ..git.refs import RUNS_PREFIX, read_ref
 from ..git.repository import GitRepo, init_repository
+from .models import RegistryMixin
 from .pending import publish_pending
 from .query import RunIndex, select, to_frame
 from .record import RunRecord
+from .registry import read_events, read_models, run_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,8 +24,8 @@ if TYPE_CHECKING:
 MIN_PREFIX = 4
 
 
-class Repo:
-    """The runs recorded in one git repository."""
+class Repo(RegistryMixin):
+    """The runs recorded in one git repository, and its model registry."""
 
     def __init__(self, git: GitRepo, progress: Callable[[str], None] | None = None) -> None:
         self.git = git
@@ -77,17 +80,36 @@ class Repo:
 
     # -- one run -----------------------------------------------------------------
     def resolve(self, ref: str) -> tuple[str, str]:
-        """Turn a full id, unique id prefix or run name into (ref name, commit id)."""
+        """Turn a run reference into (ref name, commit id).
+
+        A reference is a full id, a unique id prefix, a run name, or a model
+        reference: ``NAME@vX.Y.Z``, ``NAME@latest`` or ``NAME#STAGE`` of a registered
+        model, which names the run the version was registered from (docs/registry.md).
+        A model reference wins over a run with that name; the ref name is the
+        run's ref even when the run was removed (the commit is then the tag's).
+        """
         if not isinstance(ref, str) or not ref.strip():
             raise InvalidValueError("run", f"{ref!r} is not a run id, id prefix or name")
         text = ref.strip()
         if text.startswith(RUNS_PREFIX):
             text = text[len(RUNS_PREFIX) :]
+        reference = parse_reference(text)
+        if reference is not None:
+            found = self._resolve_model(reference)
+            if found is not None:
+                return found
         if is_run_id(text):
             publish_pending(self.git.git_dir)
             sha = read_ref(self.git, RUNS_PREFIX + text)
             if sha is not None:
                 return RUNS_PREFIX + text, sha
+            kept = self._registered_run(text)
+            if kept is not None:
+                return kept
+        return self._resolve_row(text, reference)
+
+    def _resolve_row(self, text: str, reference: ModelReference | None) -> tuple[str, str]:
+        """Resolve *text* as an id prefix or a run name, from the listing."""
         rows = self._index.rows()
         lowered = text.lower()
         if len(lowered) >= MIN_PREFIX:
@@ -97,11 +119,38 @@ class Repo:
         found = _only_match(text, [r for r in rows if r.get("name") == text], "experiment")
         if found is not None:
             return found
+        if reference is not None:
+            models = list(read_models(self.git))
+            close = difflib.get_close_matches(reference.model, models, n=3, cutoff=0.6)
+            raise ModelNotFoundError(
+                text, f"no model is named {reference.model!r} and no run {text!r}", close
+            )
         names = sorted({r.get("name") or "" for r in rows} | {r["id"][:10] for r in rows})
         note = ""
         if len(lowered) < MIN_PREFIX and any(r["id"].startswith(lowered) for r in rows):
             note = f"an id prefix needs at least {MIN_PREFIX} characters"
         raise RunNotFoundError(text, difflib.get_close_matches(text, names, n=3, cutoff=0.6), note)
+
+    def _resolve_model(self, reference: ModelReference) -> tuple[str, str] | None:
+        """(run ref, commit) of the version *reference* names; None when no such model."""
+        model = read_models(self.git, reference.model).get(reference.model)
+        if model is None:
+            return None
+        version = model.find(reference)
+        return self._run_at(run_of(self.git, version), version.commit)
+
+    def _run_at(self, run_id: str, commit: str) -> tuple[str, str]:
+        """(ref, tip) of run *run_id*; the registered *commit* when its ref is gone."""
+        publish_pending(self.git.git_dir)
+        return RUNS_PREFIX + run_id, read_ref(self.git, RUNS_PREFIX + run_id) or commit
+
+    def _registered_run(self, run_id: str) -> tuple[str, str] | None:
+        """A removed run that a model version gitxp registered keeps: (ref, commit)."""
+        for events in read_events(self.git).values():
+            for e in events:
+                if e.run_id == run_id:
+                    return RUNS_PREFIX + run_id, e.commit
+        return None
 
     def run(self, ref: str) -> RunRecord:
         """The run named by a full id, a unique id prefix, or its name."""
