@@ -194,6 +194,15 @@ def test_delete_registered_model_deprecates_and_a_new_version_revives(
 ) -> None:
     repo, out = registered
     client = MlflowClient(tracking_uri=f"gitxp:{repo}", registry_uri=f"gitxp:{repo}")
+    client.create_registered_model("empty")
+    assert [m.name for m in client.search_registered_models()] == ["churn", "empty"]
+    client.delete_registered_model("empty")
+    assert "empty" not in gto_show(repo)
+    with pytest.raises(MlflowException):
+        client.get_registered_model("empty")
+    with pytest.raises(MlflowException) as bad:
+        client.set_registered_model_alias("churn", "not a stage!", "1")
+    assert bad.value.error_code == "INVALID_PARAMETER_VALUE"
     client.create_registered_model("fresh")
     assert client.get_registered_model("fresh").latest_versions == []
     mv = client.create_model_version("fresh", f"runs:/{out['run']}/model", description="first")

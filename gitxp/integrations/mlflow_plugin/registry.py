@@ -145,7 +145,11 @@ class GitxpRegistryStore(AbstractStore):
 
     def delete_registered_model(self, name: str) -> None:
         """Deprecate the model (GTO's deprecation tag); registering a version revives it."""
-        self._created.discard(name)
+        if name in self._created:
+            self._created.discard(name)
+            with self.git() as git:
+                if name not in read_models(git, name):
+                    return  # created here, no version yet: nothing was written
         self._model(name)
         with self.git() as git:
             actions.deprecate(git, name)
