@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.integrations import mlflow_matrix
+
+pytestmark = pytest.mark.slow  # about 200 MLflow calls in two subprocesses: ~40-80 s
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "mlflow.md"
 

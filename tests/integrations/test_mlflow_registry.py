@@ -22,6 +22,8 @@ from mlflow.exceptions import MlflowException
 import gitxp
 from tests.gitutil import git
 
+pytestmark = pytest.mark.slow  # one MLflow script with two sklearn models: ~30-45 s
+
 GTO = str(Path(sys.executable).with_name("gto"))
 
 SCRIPT = """

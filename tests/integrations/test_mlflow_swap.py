@@ -12,8 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import gitxp
 from tests.gitutil import git
+
+pytestmark = pytest.mark.slow  # MLflow itself in subprocesses: ~20-40 s
 
 FULL = """
 import json, sys
