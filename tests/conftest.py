@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +34,10 @@ RANK_VARIABLES = (
     "MASTER_PORT",
     "PMIX_NAMESPACE",
 )
+
+# `gitxp.mlflow` is MLflow itself when MLflow is installed; the suite tests gitxp's built-in
+# subset through it, and MLflow itself in subprocesses (tests/integrations/test_mlflow_swap.py)
+os.environ.setdefault("GITXP_MLFLOW", "builtin")
 
 
 @pytest.fixture(autouse=True)
