@@ -167,7 +167,7 @@ def locate_source(
     if model_id:
         from .store import GitxpTrackingStore
 
-        store = GitxpTrackingStore(store_uri)  # type: ignore[abstract]
+        store = GitxpTrackingStore(store_uri)
         text = store.get_logged_model(model_id).artifact_location
     if text.startswith("runs:/"):
         found, _, path = text[len("runs:/") :].partition("/")
