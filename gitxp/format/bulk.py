@@ -1,0 +1,130 @@
+"""Many runs' metric points as one long table: `run_id, key, step, timestamp, value`.
+
+`Repo.metrics()` decodes every part of every run it reads (see
+`metrics.part_tables`), then hands them here: the tables are concatenated
+once, the wanted keys kept with one vectorised comparison, each row given its
+run as an index into the list of runs (no string is repeated per point), the
+rows put in order (run, key, step) only when they are not already, and the
+result converted to pandas once. `run_id` and `key` come out as pandas
+categoricals: a long frame repeats a few distinct values hundreds of thousands
+of times, and a categorical stores each once.
+
+pyarrow and pandas are imported inside the functions so that `import gitxp`
+stays light.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+COLUMNS = ("run_id", "key", "step", "timestamp", "value")
+
+
+def long_table(
+    runs: Sequence[tuple[str, Sequence[pa.Table]]], keys: Sequence[str] | None = None
+) -> pa.Table:
+    """One Arrow table of every point of *runs* ((run id, decoded part tables) pairs),
+    only *keys* when given: run_id and key dictionary-encoded, ordered by run (in the
+    order given), key (alphabetical), then step (the order of logging within a step)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    tables: list[pa.Table] = []
+    owner: list[int] = []
+    for index, (_, parts) in enumerate(runs):
+        for table in parts:
+            if table.num_rows:
+                tables.append(table)
+                owner.append(index)
+    if not tables:
+        return empty_table()
+    table = pa.concat_tables(tables)
+    counts = np.fromiter((t.num_rows for t in tables), dtype=np.int64, count=len(tables))
+    run_codes = np.repeat(np.asarray(owner, dtype=np.int32), counts)
+    if keys is not None:
+        mask = pc.is_in(table.column("key"), value_set=pa.array(list(keys), pa.string()))
+        table = table.filter(mask)
+        run_codes = run_codes[mask.to_numpy(zero_copy_only=False)]
+    keys_encoded = pc.dictionary_encode(table.column("key")).combine_chunks()
+    words = keys_encoded.dictionary.to_pylist()
+    # the key's codes renumbered so that they sort as the words do
+    rank = np.empty(len(words), dtype=np.int32)
+    rank[np.argsort(np.array(words, dtype=object), kind="stable")] = np.arange(len(words))
+    key_codes = rank[keys_encoded.indices.to_numpy(zero_copy_only=False)]
+    steps = table.column("step").to_numpy()
+    order = _order(run_codes, key_codes, steps)
+    used = np.unique(run_codes)  # only the runs that have points, in the order given
+    remap = np.full(len(runs), -1, dtype=np.int32)
+    remap[used] = np.arange(len(used), dtype=np.int32)
+    run_ids = pa.array([runs[i][0] for i in used], pa.string())
+    sorted_words = pa.array(sorted(words), pa.string())
+    columns = [
+        pa.DictionaryArray.from_arrays(_take(remap[run_codes], order), run_ids),
+        pa.DictionaryArray.from_arrays(_take(key_codes, order), sorted_words),
+        _take(steps, order),
+        _take(table.column("timestamp").to_numpy(), order),
+        _take(table.column("value").to_numpy(), order),
+    ]
+    return pa.Table.from_arrays(columns, schema=schema())
+
+
+def _order(run_codes: Any, key_codes: Any, steps: Any) -> Any:
+    """The permutation putting rows in (run, key, step) order, stable (None: they already are)."""
+    import numpy as np
+
+    n = len(steps)
+    if n < 2:
+        return None
+    run_step = np.diff(run_codes)
+    key_step = np.diff(key_codes)
+    ordered = (run_step > 0) | (
+        (run_step == 0) & ((key_step > 0) | ((key_step == 0) & (np.diff(steps) >= 0)))
+    )
+    if bool(ordered.all()):
+        return None
+    return np.lexsort((steps, key_codes, run_codes))
+
+
+def _take(values: Any, order: Any) -> Any:
+    import numpy as np
+    import pyarrow as pa
+
+    return pa.array(values if order is None else np.ascontiguousarray(values[order]))
+
+
+def schema() -> pa.Schema:
+    """The Arrow schema of a long table."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("run_id", pa.dictionary(pa.int32(), pa.string())),
+            ("key", pa.dictionary(pa.int32(), pa.string())),
+            ("step", pa.int64()),
+            ("timestamp", pa.int64()),
+            ("value", pa.float64()),
+        ]
+    )
+
+
+def empty_table() -> pa.Table:
+    """A long table without rows, of the same schema."""
+    return schema().empty_table()
+
+
+def to_frame(table: pa.Table) -> pd.DataFrame:
+    """The long table as pandas: run_id and key categoricals (of strings), step and
+    timestamp int64 (ms since the epoch, UTC, for timestamp), value float64."""
+    import pandas as pd
+
+    frame = table.to_pandas()
+    for column in ("run_id", "key"):
+        if not isinstance(frame[column].dtype, pd.CategoricalDtype):  # pragma: no cover
+            frame[column] = frame[column].astype("category")
+    return frame
