@@ -33,7 +33,6 @@ def long_table(
     order given), key (alphabetical), then step (the order of logging within a step)."""
     import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     tables: list[pa.Table] = []
     owner: list[int] = []
@@ -44,26 +43,36 @@ def long_table(
                 owner.append(index)
     if not tables:
         return empty_table()
-    table = pa.concat_tables(tables)
+    table = pa.concat_tables(tables).unify_dictionaries()
     counts = np.fromiter((t.num_rows for t in tables), dtype=np.int64, count=len(tables))
     run_codes = np.repeat(np.asarray(owner, dtype=np.int32), counts)
+    key_column = table.column("key")
+    words = key_column.chunk(0).dictionary.to_pylist()  # one dictionary for every chunk now
+    codes = np.concatenate(
+        [c.indices.to_numpy(zero_copy_only=False) for c in key_column.chunks]
+    ).astype(np.int32, copy=False)
     if keys is not None:
-        mask = pc.is_in(table.column("key"), value_set=pa.array(list(keys), pa.string()))
-        table = table.filter(mask)
-        run_codes = run_codes[mask.to_numpy(zero_copy_only=False)]
-    keys_encoded = pc.dictionary_encode(table.column("key")).combine_chunks()
-    words = keys_encoded.dictionary.to_pylist()
-    # the key's codes renumbered so that they sort as the words do
-    rank = np.empty(len(words), dtype=np.int32)
-    rank[np.argsort(np.array(words, dtype=object), kind="stable")] = np.arange(len(words))
-    key_codes = rank[keys_encoded.indices.to_numpy(zero_copy_only=False)]
+        chosen = set(keys)
+        wanted = [i for i, w in enumerate(words) if w in chosen]
+        mask = np.isin(codes, np.asarray(wanted, dtype=np.int32))
+        if not mask.any():
+            return empty_table()
+        table = table.filter(pa.array(mask))
+        run_codes, codes = run_codes[mask], codes[mask]
+    # the keys that have points, renumbered so that their codes sort as the words do
+    present = np.unique(codes)
+    kept = np.array([words[i] for i in present], dtype=object)
+    alphabetical = np.argsort(kept, kind="stable")
+    rank = np.full(len(words), -1, dtype=np.int32)
+    rank[present[alphabetical]] = np.arange(len(present), dtype=np.int32)
+    key_codes = rank[codes]
     steps = table.column("step").to_numpy()
     order = _order(run_codes, key_codes, steps)
     used = np.unique(run_codes)  # only the runs that have points, in the order given
     remap = np.full(len(runs), -1, dtype=np.int32)
     remap[used] = np.arange(len(used), dtype=np.int32)
     run_ids = pa.array([runs[i][0] for i in used], pa.string())
-    sorted_words = pa.array(sorted(words), pa.string())
+    sorted_words = pa.array(kept[alphabetical].tolist(), pa.string())
     columns = [
         pa.DictionaryArray.from_arrays(_take(remap[run_codes], order), run_ids),
         pa.DictionaryArray.from_arrays(_take(key_codes, order), sorted_words),

@@ -248,24 +248,21 @@ def decode_parts(
 
 
 def part_tables(blobs: Sequence[bytes], names: Sequence[str]) -> list[pa.Table]:
-    """Each metric part of one run as its own Arrow table of the four metric columns
-    (key as plain strings), for readers that put many runs' parts side by side.
+    """Each metric part of one run as its own Arrow table of the four metric columns,
+    the key dictionary-encoded (as parts store it), for readers that put many runs'
+    parts side by side.
 
     The parts are checked together against the decode limit before any is decoded,
     as `decode_parts` checks them; errors are the same `schema.Invalid`s.
     """
-    import pyarrow as pa
-
     wanted = _canonical()
     out = []
-    for name, blob, reader in _open_parts(blobs, names, False):
+    for name, blob, reader in _open_parts(blobs, names, True):
         with _decoding(name):
-            table = _read_opened(reader, blob, False)
+            table = _read_opened(reader, blob, True)
             if not table.schema.equals(wanted):
-                # another writer's types (int32 steps, dictionary keys): the metric types
-                table = pa.Table.from_arrays(
-                    [table.column(c).cast(wanted.field(c).type) for c in COLUMNS], schema=wanted
-                )
+                # another writer's types (int32 steps, float32 values): the metric types
+                table = table.select(list(COLUMNS)).cast(wanted)
         out.append(table)
     return out
 
@@ -274,14 +271,15 @@ _CANONICAL: list[Any] = []
 
 
 def _canonical() -> pa.Schema:
-    """The Arrow schema of a decoded part: key string, step and timestamp int64, value float64."""
+    """The Arrow schema of a part read by `part_tables`: key a dictionary of strings,
+    step and timestamp int64, value float64."""
     if not _CANONICAL:
         import pyarrow as pa
 
         _CANONICAL.append(
             pa.schema(
                 [
-                    ("key", pa.string()),
+                    ("key", pa.dictionary(pa.int32(), pa.string())),
                     ("step", pa.int64()),
                     ("timestamp", pa.int64()),
                     ("value", pa.float64()),
