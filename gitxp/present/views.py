@@ -348,9 +348,7 @@ class UIData:
                 seen.add(record.id)
                 records.append(record)
         if skip_missing:
-            records = [r for r in records if key in r.summary] or records[:0]
-            if not records:
-                return {"key": key, "series": []}
+            records = [r for r in records if key in r.summary]
         arrays = self._many_arrays(records, key)
         return {
             "key": key,
