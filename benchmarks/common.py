@@ -81,8 +81,8 @@ def quiet_env() -> dict[str, str]:
 os.environ.update({k: v for k, v in quiet_env().items() if k not in ("PYTHONWARNINGS",)})
 
 
-def run_spec(i: int) -> dict[str, Any]:
-    """The i-th run of the shared workload: 5 params, 3 metrics x 100 steps."""
+def run_spec(i: int, steps: int = STEPS) -> dict[str, Any]:
+    """The i-th run of the shared workload: 5 params, 3 metrics x *steps* steps (100)."""
     rnd = random.Random(i)
     lr = round(10 ** rnd.uniform(-4, -1), 6)
     params = {
@@ -94,8 +94,8 @@ def run_spec(i: int) -> dict[str, Any]:
     }
     final = rnd.uniform(0.5, 0.99)
     metrics = []
-    for step in range(STEPS):
-        frac = (step + 1) / STEPS
+    for step in range(steps):
+        frac = (step + 1) / steps
         metrics.append(
             {
                 "loss": 2.0 * (1 - frac) + rnd.gauss(0, 0.02) + 0.05,

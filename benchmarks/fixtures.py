@@ -8,6 +8,7 @@ Everything lives under benchmarks/.cache/ and is reused by later runs.
 
     python -m benchmarks.fixtures gitxp 100 300 2000 10000
     python -m benchmarks.fixtures mlflow 100 300 2000 10000
+    python -m benchmarks.fixtures gitxp 2000 --steps 300   # runs of 300 steps, not 100
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sys
 import time
 from typing import Any
 
-from .common import CACHE, EXPERIMENTS, quiet_env, run_spec
+from .common import CACHE, EXPERIMENTS, STEPS, quiet_env, run_spec
 
 # bumped when what a tool writes per run changes, so its cached levels are rebuilt
 # (gitxp 2: a run that ends within its start delay is one commit; 3: no reflog lines;
@@ -82,8 +83,13 @@ def init_project(path: str) -> None:
 
 
 # -- gitxp ------------------------------------------------------------------------
-def gitxp_path(n: int) -> str:
-    return os.path.join(FIX, f"gitxp-{n}")
+def _level(kind: str, n: int, steps: int) -> str:
+    """A level's directory: `gitxp-2000`, or `gitxp-2000x300` for runs of other lengths."""
+    return os.path.join(FIX, f"{kind}-{n}" if steps == STEPS else f"{kind}-{n}x{steps}")
+
+
+def gitxp_path(n: int, steps: int = STEPS) -> str:
+    return _level("gitxp", n, steps)
 
 
 def record_gitxp_run(
@@ -106,11 +112,11 @@ def record_gitxp_run(
     return run.id
 
 
-def build_gitxp(levels: list[int]) -> None:
+def build_gitxp(levels: list[int], steps: int = STEPS) -> None:
     levels = sorted(levels)
-    if all(_is_complete(gitxp_path(n)) for n in levels):
+    if all(_is_complete(gitxp_path(n, steps)) for n in levels):
         return
-    work = os.path.join(FIX, "gitxp-build")
+    work = os.path.join(FIX, "gitxp-build" if steps == STEPS else f"gitxp-build-x{steps}")
     if not _is_complete(work):  # the build dir's marker: the version it was built with
         shutil.rmtree(work, ignore_errors=True)
     if not os.path.isdir(os.path.join(work, ".git")):
@@ -123,19 +129,19 @@ def build_gitxp(levels: list[int]) -> None:
         else 0
     )
     for n in levels:
-        if _is_complete(gitxp_path(n)):
+        if _is_complete(gitxp_path(n, steps)):
             continue
         if done > n:
             raise SystemExit(f"gitxp build dir already has {done} runs > {n}; delete {work}")
         t = time.perf_counter()
         for i in range(done, n):
-            record_gitxp_run(work, i)
+            record_gitxp_run(work, i, spec=run_spec(i, steps))
             if i % 500 == 499:
                 _progress(work, i + 1)
                 print(f"gitxp: {i + 1} runs ({time.perf_counter() - t:.0f}s)", flush=True)
         done = n
         _progress(work, done)
-        dest = gitxp_path(n)
+        dest = gitxp_path(n, steps)
         shutil.rmtree(dest, ignore_errors=True)
         subprocess.run(["cp", "-al", work, dest], check=True)
         # the copy gets its own listing cache file (never shared by hard link)
@@ -151,8 +157,8 @@ def build_gitxp(levels: list[int]) -> None:
 
 
 # -- MLflow -----------------------------------------------------------------------
-def mlflow_path(n: int) -> str:
-    return os.path.join(FIX, f"mlflow-{n}")
+def mlflow_path(n: int, steps: int = STEPS) -> str:
+    return _level("mlflow", n, steps)
 
 
 def mlflow_uri(path: str) -> str:
@@ -212,38 +218,41 @@ def _count_mlflow_runs(db: str) -> int:
         con.close()
 
 
-def build_mlflow(levels: list[int]) -> None:
+def build_mlflow(levels: list[int], steps: int = STEPS) -> None:
     levels = sorted(levels)
-    if all(_is_complete(mlflow_path(n)) for n in levels):
+    if all(_is_complete(mlflow_path(n, steps)) for n in levels):
         return
     import logging
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     from mlflow import MlflowClient
 
-    work = os.path.join(FIX, "mlflow-build")
+    work = os.path.join(FIX, "mlflow-build" if steps == STEPS else f"mlflow-build-x{steps}")
     os.makedirs(work, exist_ok=True)
     client = MlflowClient(tracking_uri=mlflow_uri(work))
     exp_ids = mlflow_experiments(client)
     done = _count_mlflow_runs(os.path.join(work, "mlflow.db"))
     for n in levels:
-        if _is_complete(mlflow_path(n)):
+        if _is_complete(mlflow_path(n, steps)):
             continue
         if done > n:
             # the shared build went past this size: grow a copy of a smaller level instead
-            lower = max([m for m in levels if m < n and _is_complete(mlflow_path(m))], default=0)
-            side = os.path.join(FIX, f"mlflow-build-{n}")
+            lower = max(
+                [m for m in levels if m < n and _is_complete(mlflow_path(m, steps))], default=0
+            )
+            side = os.path.join(FIX, f"mlflow-build-{n}x{steps}")
             shutil.rmtree(side, ignore_errors=True)
             os.makedirs(side)
             if lower:
                 _copy_sqlite(
-                    os.path.join(mlflow_path(lower), "mlflow.db"), os.path.join(side, "mlflow.db")
+                    os.path.join(mlflow_path(lower, steps), "mlflow.db"),
+                    os.path.join(side, "mlflow.db"),
                 )
             side_client = MlflowClient(tracking_uri=mlflow_uri(side))
             side_ids = mlflow_experiments(side_client)
             for i in range(lower, n):
-                record_mlflow_run(side_client, side_ids, i)
-            dest = mlflow_path(n)
+                record_mlflow_run(side_client, side_ids, i, run_spec(i, steps))
+            dest = mlflow_path(n, steps)
             shutil.rmtree(dest, ignore_errors=True)
             os.makedirs(dest)
             _copy_sqlite(os.path.join(side, "mlflow.db"), os.path.join(dest, "mlflow.db"))
@@ -255,13 +264,13 @@ def build_mlflow(levels: list[int]) -> None:
             continue
         t = time.perf_counter()
         for i in range(done, n):
-            record_mlflow_run(client, exp_ids, i)
+            record_mlflow_run(client, exp_ids, i, run_spec(i, steps))
             if i % 500 == 499:
                 _progress(work, i + 1)
                 print(f"mlflow: {i + 1} runs ({time.perf_counter() - t:.0f}s)", flush=True)
         done = n
         _progress(work, done)
-        dest = mlflow_path(n)
+        dest = mlflow_path(n, steps)
         shutil.rmtree(dest, ignore_errors=True)
         os.makedirs(dest)
         _copy_sqlite(os.path.join(work, "mlflow.db"), os.path.join(dest, "mlflow.db"))
@@ -271,13 +280,14 @@ def build_mlflow(levels: list[int]) -> None:
         print(f"mlflow level {n} ready", flush=True)
 
 
-def ensure(kind: str, levels: list[int]) -> None:
+def ensure(kind: str, levels: list[int], steps: int = STEPS) -> None:
     """Build missing levels in a child process (keeps imports out of the measuring process)."""
     path = gitxp_path if kind == "gitxp" else mlflow_path
-    if all(_is_complete(path(n)) for n in levels):
+    if all(_is_complete(path(n, steps)) for n in levels):
         return
     subprocess.run(
-        [sys.executable, "-m", "benchmarks.fixtures", kind, *map(str, levels)],
+        [sys.executable, "-m", "benchmarks.fixtures", kind, *map(str, levels)]
+        + ([] if steps == STEPS else ["--steps", str(steps)]),
         check=True,
         env=quiet_env(),
         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -286,5 +296,10 @@ def ensure(kind: str, levels: list[int]) -> None:
 
 if __name__ == "__main__":
     kind, *sizes = sys.argv[1:]
+    length = STEPS
+    if "--steps" in sizes:
+        at = sizes.index("--steps")
+        length = int(sizes[at + 1])
+        del sizes[at : at + 2]
     os.makedirs(FIX, exist_ok=True)
-    (build_gitxp if kind == "gitxp" else build_mlflow)([int(s) for s in sizes])
+    (build_gitxp if kind == "gitxp" else build_mlflow)([int(s) for s in sizes], length)

@@ -24,6 +24,7 @@ GROUPS = {
     "create": "benchmarks.bench_create",
     "listing": "benchmarks.bench_listing",
     "history": "benchmarks.bench_history",
+    "bulk": "benchmarks.bench_bulk",
     "storage": "benchmarks.bench_storage",
     "cli": "benchmarks.bench_cli",
     "workflows": "benchmarks.bench_workflows",

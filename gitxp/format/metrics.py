@@ -120,6 +120,11 @@ def encode_points(chunks: Sequence[tuple[str, array, array, array]]) -> bytes:  
     return _write(table)
 
 
+def encode_table(table: pa.Table) -> bytes:
+    """A table of the four metric columns encoded as one part, as gitxp writes parts."""
+    return _write(table)
+
+
 def _write(table: pa.Table) -> bytes:
     import pyarrow.parquet as pq
 
@@ -240,6 +245,48 @@ def decode_parts(
             )
         )
     return pa.concat_tables(tables)
+
+
+def part_tables(blobs: Sequence[bytes], names: Sequence[str]) -> list[pa.Table]:
+    """Each metric part of one run as its own Arrow table of the four metric columns,
+    the key dictionary-encoded (as parts store it), for readers that put many runs'
+    parts side by side.
+
+    The parts are checked together against the decode limit before any is decoded,
+    as `decode_parts` checks them; errors are the same `schema.Invalid`s.
+    """
+    wanted = _canonical()
+    out = []
+    for name, blob, reader in _open_parts(blobs, names, True):
+        with _decoding(name):
+            table = _read_opened(reader, blob, True)
+            if not table.schema.equals(wanted):
+                # another writer's types (int32 steps, float32 values): the metric types
+                table = table.select(list(COLUMNS)).cast(wanted)
+        out.append(table)
+    return out
+
+
+_CANONICAL: list[Any] = []
+
+
+def _canonical() -> pa.Schema:
+    """The Arrow schema of a part read by `part_tables`: key a dictionary of strings,
+    step and timestamp int64, value float64."""
+    if not _CANONICAL:
+        import pyarrow as pa
+
+        _CANONICAL.append(
+            pa.schema(
+                [
+                    ("key", pa.dictionary(pa.int32(), pa.string())),
+                    ("step", pa.int64()),
+                    ("timestamp", pa.int64()),
+                    ("value", pa.float64()),
+                ]
+            )
+        )
+    return _CANONICAL[0]
 
 
 def to_frame(table: pa.Table) -> pd.DataFrame:

@@ -17,7 +17,7 @@ values before calling.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -127,3 +127,56 @@ def downsample(
     if method == "lttb":
         return lttb_indices(x, y, points)
     raise ValueError(f"unknown downsampling method {method!r}; use one of {', '.join(METHODS)}")
+
+
+def check_options(xaxis: str, method: str) -> None:
+    """Refuse an x axis or a downsampling method that `series_answer` does not know."""
+    from ..errors import InvalidValueError
+
+    if xaxis not in ("step", "timestamp"):
+        raise InvalidValueError("xaxis", f"{xaxis!r} must be step or timestamp")
+    if method not in METHODS:
+        raise InvalidValueError("method", f"{method!r} must be one of {', '.join(METHODS)}")
+
+
+def series_answer(
+    run_id: str,
+    key: str,
+    arrays: tuple[Any, Any, Any],
+    points: int,
+    xaxis: str,
+    lo: float | None,
+    hi: float | None,
+    method: str,
+    max_points: int = 20_000,
+) -> dict[str, Any]:
+    """One series' answer: about *points* of its finite points within [lo, hi], the
+    shape kept (`downsample`), with how many there are in all, in range and not finite."""
+    import numpy as np
+
+    points = max(10, min(int(points), max_points))
+    steps, stamps, values = arrays
+    total = len(values)
+    xs = (steps if xaxis == "step" else stamps).astype(np.float64)
+    if xaxis == "timestamp" and total and np.any(np.diff(xs) < 0):
+        order = np.argsort(xs, kind="stable")
+        steps, stamps, values, xs = steps[order], stamps[order], values[order], xs[order]
+    idx = select_range(xs, lo, hi)
+    finite = np.isfinite(values[idx])
+    nonfinite = int(len(idx) - np.count_nonzero(finite))
+    idx = idx[finite]  # NaN/inf cannot be drawn; the count is reported instead
+    x = xs[idx]
+    chosen = downsample(x, values[idx], points, method)
+    sel = idx[chosen]
+    return {
+        "run": run_id,
+        "key": key,
+        "total": total,
+        "in_range": len(x),
+        "nonfinite": nonfinite,
+        "downsampled": bool(len(sel) < len(x)),
+        "method": method,
+        "step": steps[sel].tolist(),
+        "timestamp": stamps[sel].tolist(),
+        "value": values[sel].tolist(),
+    }

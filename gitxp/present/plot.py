@@ -11,8 +11,12 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import GitxpError, InvalidValueError, MissingExtraError
+
+if TYPE_CHECKING:
+    from ..store.record import RunRecord
 
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -32,20 +36,23 @@ class Curve:
 def curves(
     path: str | os.PathLike[str], runs: Sequence[str], metric: str, points: int = 2000
 ) -> list[Curve]:
-    """Read *metric* of each run in *runs* (ids, prefixes or names), downsampled."""
+    """Read *metric* of each run in *runs* (ids, prefixes or names), downsampled; the
+    runs are read together, in one bulk read (`Repo.metrics`)."""
     from ..store.repo import open as open_repo
     from .views import UIData
 
     if not runs:
         raise InvalidValueError("runs", "name at least one run to plot")
-    out = []
     with open_repo(path) as repo:
-        data = UIData(repo)
+        records: dict[str, RunRecord] = {}
         for ref in runs:
             record = repo.run(ref)
-            s = data.series(record.id, metric, points=points)
-            out.append(Curve(record.id, record.name, metric, s["step"], s["value"], s["total"]))
-    return out
+            records.setdefault(record.id, record)
+        answer = UIData(repo).series_many(list(records), metric, points=points)
+    return [
+        Curve(s["run"], records[s["run"]].name, metric, s["step"], s["value"], s["total"])
+        for s in answer["series"]
+    ]
 
 
 def sparkline(values: Sequence[float], width: int = 60) -> str:

@@ -261,13 +261,52 @@ class UIData:
             frame["timestamp"].to_numpy(np.int64),
             frame["value"].to_numpy(np.float64),
         )
+        self._remember(cache_key, arrays)
+        return arrays
+
+    def _remember(self, cache_key: tuple[str, str], arrays: tuple[Any, Any, Any]) -> None:
         with self._series_lock:
+            if cache_key not in self._series:
+                self._series_points += len(arrays[0])
             self._series[cache_key] = arrays
-            self._series_points += len(arrays[0])
             while self._series_points > SERIES_CACHE_POINTS and len(self._series) > 1:
                 _, old = self._series.popitem(last=False)
                 self._series_points -= len(old[0])
-        return arrays
+
+    def _many_arrays(self, records: list[RunRecord], key: str) -> list[tuple[Any, Any, Any]]:
+        """(steps, timestamps, values) of *key* for each run, the ones not cached read
+        together in one bulk read (`Repo.metrics`) rather than run by run."""
+        import numpy as np
+
+        out: dict[str, tuple[Any, Any, Any]] = {}
+        missing = []
+        with self._series_lock:
+            for record in records:
+                hit = self._series.get((record.commit, key))
+                if hit is not None:
+                    out[record.id] = hit
+                else:
+                    missing.append(record)
+        if len(missing) == 1:
+            out[missing[0].id] = self._arrays(missing[0], key)
+        elif missing:
+            frame = self.repo.metrics(runs=[r.id for r in missing], keys=key)
+            empty = (np.array([], np.int64), np.array([], np.int64), np.array([], np.float64))
+            groups = {str(run): rows for run, rows in frame.groupby("run_id", sort=False)}
+            for record in missing:
+                rows = groups.get(record.id)
+                if rows is None and key not in record.summary:
+                    record.metric_history(key)  # raises: the run has no such metric
+                arrays = empty
+                if rows is not None:
+                    arrays = (
+                        rows["step"].to_numpy(np.int64),
+                        rows["timestamp"].to_numpy(np.int64),
+                        rows["value"].to_numpy(np.float64),
+                    )
+                self._remember((record.commit, key), arrays)
+                out[record.id] = arrays
+        return [out[r.id] for r in records]
 
     def series(
         self,
@@ -280,38 +319,45 @@ class UIData:
         method: str = "minmax",
     ) -> dict[str, Any]:
         """One metric of one run, downsampled to about *points* points within [lo, hi]."""
-        import numpy as np
-
-        if xaxis not in ("step", "timestamp"):
-            raise InvalidValueError("xaxis", f"{xaxis!r} must be step or timestamp")
-        if method not in ds.METHODS:
-            raise InvalidValueError("method", f"{method!r} must be one of {', '.join(ds.METHODS)}")
-        points = max(10, min(int(points), MAX_POINTS))
+        ds.check_options(xaxis, method)
         record = self.record(ref)
-        steps, stamps, values = self._arrays(record, key)
-        total = len(values)
-        xs = (steps if xaxis == "step" else stamps).astype(np.float64)
-        if xaxis == "timestamp" and total and np.any(np.diff(xs) < 0):
-            order = np.argsort(xs, kind="stable")
-            steps, stamps, values, xs = steps[order], stamps[order], values[order], xs[order]
-        idx = ds.select_range(xs, lo, hi)
-        finite = np.isfinite(values[idx])
-        nonfinite = int(len(idx) - np.count_nonzero(finite))
-        idx = idx[finite]  # NaN/inf cannot be drawn; the count is reported instead
-        x, y = xs[idx], values[idx]
-        chosen = ds.downsample(x, y, points, method)
-        sel = idx[chosen]
+        return ds.series_answer(
+            record.id, key, self._arrays(record, key), points, xaxis, lo, hi, method, MAX_POINTS
+        )
+
+    def series_many(
+        self,
+        refs: list[str],
+        key: str,
+        points: int = ds.DEFAULT_POINTS,
+        xaxis: str = "step",
+        lo: float | None = None,
+        hi: float | None = None,
+        method: str = "minmax",
+        skip_missing: bool = False,
+    ) -> dict[str, Any]:
+        """One metric of several runs (the compare view, `gitxp plot`), each downsampled as
+        `series` does, the runs read together in one bulk read. A run without the metric
+        raises, as in `series`, or with *skip_missing* is left out of the answer."""
+        ds.check_options(xaxis, method)
+        if not refs:
+            raise InvalidValueError("runs", "give at least one run")
+        records = []
+        seen = set()
+        for ref in refs:
+            record = self.record(ref)
+            if record.id not in seen:
+                seen.add(record.id)
+                records.append(record)
+        if skip_missing:
+            records = [r for r in records if key in r.summary]
+        arrays = self._many_arrays(records, key)
         return {
-            "run": record.id,
             "key": key,
-            "total": total,
-            "in_range": len(x),
-            "nonfinite": nonfinite,
-            "downsampled": bool(len(sel) < len(x)),
-            "method": method,
-            "step": steps[sel].tolist(),
-            "timestamp": stamps[sel].tolist(),
-            "value": values[sel].tolist(),
+            "series": [
+                ds.series_answer(r.id, key, a, points, xaxis, lo, hi, method, MAX_POINTS)
+                for r, a in zip(records, arrays, strict=True)
+            ],
         }
 
     # -- code ---------------------------------------------------------------------

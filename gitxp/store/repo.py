@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AmbiguousRunError, InvalidValueError, ModelNotFoundError, RunNotFoundError
@@ -20,6 +20,7 @@ from .registry import read_events, read_models, run_of
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow.dataset as pa_ds
 
 MIN_PREFIX = 4
 
@@ -77,6 +78,45 @@ class Repo(RegistryMixin):
     def broken_runs(self) -> dict[str, str]:
         """Run refs the last listing could not read, with the reason."""
         return dict(self._index.broken)
+
+    # -- many runs' metrics -------------------------------------------------------
+    def metrics(
+        self,
+        runs: str | Iterable[str] | None = None,
+        keys: str | Iterable[str] | None = None,
+        filter: str | None = None,
+        experiment: str | list[str] | None = None,
+    ) -> pd.DataFrame:
+        """Every metric point of many runs, read in bulk, as one long DataFrame:
+        ``run_id``, ``key`` (categoricals), ``step``, ``timestamp`` (ms), ``value``.
+
+        *runs* names runs (ids, id prefixes, names; one or a list), *keys* one
+        metric key or a list; *filter* and *experiment* select runs as in `runs()`.
+        Rows are ordered by run (newest first, or the order of *runs*), key, step.
+        No matching point gives an empty frame with the same columns and dtypes.
+        """
+        from .bulk import read_metrics
+
+        frame: pd.DataFrame = read_metrics(self, runs, keys, filter, experiment)
+        return frame
+
+    def dataset(
+        self,
+        runs: str | Iterable[str] | None = None,
+        filter: str | None = None,
+        experiment: str | list[str] | None = None,
+    ) -> pa_ds.Dataset:
+        """Every metric point of the runs (or the selected ones) as a `pyarrow.dataset.Dataset`
+        with the columns ``key``, ``step``, ``timestamp``, ``value`` and ``run_id``, which
+        DuckDB, Polars and pyarrow query in place.
+
+        Its files are the runs' Parquet parts, copied once into `.git/gitxp/metrics-v1/`
+        (`run_id=<id>/<blob id>.parquet`); a later call copies only parts it has not seen
+        and drops those of runs that are gone (docs/python-api.md).
+        """
+        from .dataset import open_dataset
+
+        return open_dataset(self, runs, filter, experiment)
 
     # -- one run -----------------------------------------------------------------
     def resolve(self, ref: str) -> tuple[str, str]:

@@ -21,6 +21,7 @@ from .params import BadParameter, float_param, int_param
 
 JSON_TYPE = "application/json; charset=utf-8"
 MAX_OFFSET = 1_000_000_000
+MAX_COMPARED = 1000  # runs in one series_many answer
 Answer = tuple[bytes, str, dict[str, str] | None]
 
 
@@ -104,6 +105,32 @@ def _series(app: Served, query: Query) -> Answer:
     )
 
 
+def _series_many(app: Served, query: Query) -> Answer:
+    """One metric of several runs in one answer (the compare view's charts): the runs
+    that lack the metric are left out."""
+    refs = [r for v in query.values.get("runs", []) for r in v.split(",") if r.strip()]
+    if not refs:
+        raise BadParameter("runs", "missing query parameter 'runs'")
+    if len(refs) > MAX_COMPARED:
+        raise BadParameter("runs", f"at most {MAX_COMPARED:,} runs at once, not {len(refs):,}")
+    points = int_param("points", query.one("points"), 2000, 1, MAX_POINTS)
+    lo, hi = float_param("lo", query.one("lo")), float_param("hi", query.one("hi"))
+    if lo is not None and hi is not None and lo > hi:
+        raise BadParameter("lo", f"must not be above hi ({lo} > {hi})")
+    return json_answer(
+        app.data.series_many(
+            refs,
+            query.need("key"),
+            points=points,
+            xaxis=query.one("xaxis") or "step",
+            lo=lo,
+            hi=hi,
+            method=query.one("method") or "minmax",
+            skip_missing=True,
+        )
+    )
+
+
 def _compare(app: Served, query: Query) -> Answer:
     refs = [r for v in query.values.get("runs", []) for r in v.split(",") if r.strip()]
     return json_answer(app.data.compare(refs))
@@ -135,6 +162,7 @@ ENDPOINTS: dict[str, Callable[[Served, Query], Answer]] = {
     "head": lambda app, query: json_answer(app.data.head(query.need("run"))),
     "run": lambda app, query: json_answer(app.data.run(query.need("run"))),
     "series": _series,
+    "series_many": _series_many,
     "compare": _compare,
     "code": lambda app, query: json_answer(
         app.data.code(query.need("run"), query.one("against") or "parent")

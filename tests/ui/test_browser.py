@@ -237,6 +237,12 @@ def test_the_compare_view_shows_both_runs(browser: webdriver.Chrome, served) -> 
         "return [...document.querySelectorAll('.chart .plot')].map(p => p.data.length)"
     )
     assert traces == [2, 2]
+    # each chart's runs came in one bulk answer, not one request per run
+    fetched = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+    )
+    assert sum("/api/series_many?" in url for url in fetched) == 2
+    assert not [url for url in fetched if "/api/series?" in url]
     diff = browser.find_element(By.CSS_SELECTOR, "table.diff").text
     assert "batch_size" in diff and "32" in diff and "64" in diff
     wait(

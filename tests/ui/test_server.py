@@ -85,6 +85,27 @@ def test_a_long_series_comes_back_downsampled_and_zoom_gets_finer_data(
     assert status == 400 and "has no metric 'nope'" in json.loads(body)["error"]
 
 
+def test_the_compare_view_reads_a_metric_of_many_runs_in_one_answer(
+    served: tuple[UIServer, dict[str, str]],
+) -> None:
+    server, ids = served
+    runs = ",".join([ids["plain"], ids["long"], ids["hostile"]])
+    many = get_json(server.port, f"/api/series_many?runs={runs}&key=loss&points=500")
+    assert [s["run"] for s in many["series"]] == [ids["plain"], ids["long"], ids["hostile"]]
+    for answer in many["series"]:  # each exactly what /api/series answers for that run
+        one = get_json(server.port, f"/api/series?run={answer['run']}&key=loss&points=500")
+        assert answer == one
+    zoom = get_json(server.port, f"/api/series_many?runs={runs}&key=loss&lo=1000&hi=1999")
+    (long,) = [s for s in zoom["series"] if s["run"] == ids["long"]]
+    assert long["step"] == list(range(999, 2001))
+    # runs without the metric are left out; bad parameters are one-line 400s
+    assert get_json(server.port, f"/api/series_many?runs={runs}&key=nope")["series"] == []
+    status, _, body = request(server.port, "/api/series_many?key=loss")
+    assert status == 400 and "runs" in json.loads(body)["error"]
+    status, _, body = request(server.port, f"/api/series_many?runs={runs},nobody&key=loss")
+    assert status in (400, 404) and "nobody" in json.loads(body)["error"]
+
+
 def test_head_is_the_cheap_poll_of_a_run(served: tuple[UIServer, dict[str, str]]) -> None:
     server, ids = served
     head = get_json(server.port, f"/api/head?run={ids['plain']}")

@@ -465,8 +465,17 @@
       // relative time is seconds since each run's start: the server filters absolute ms
       const rel = opts.xaxis === "relative";
       const bound = (v, s) => (v === null || v === undefined ? null : rel ? v * 1000 + (s.start || 0) : v);
-      const answers = await Promise.all(specs.map((s) => api("series", { run: s.run, key: s.key, xaxis: opts.xaxis === "step" ? "step" : "timestamp",
-        lo: range ? bound(range[0], s) : null, hi: range ? bound(range[1], s) : null, points: opts.points || 2000 }).catch(() => null)));
+      const xaxis = opts.xaxis === "step" ? "step" : "timestamp";
+      // several runs of one metric come in one bulk read, unless a zoom on relative time
+      // needs a range of its own per run
+      const together = specs.length > 1 && specs.every((s) => s.key === specs[0].key) && !(range && rel);
+      const answers = together
+        ? await api("series_many", { runs: specs.map((s) => s.run).join(","), key: specs[0].key, xaxis,
+          lo: range ? range[0] : null, hi: range ? range[1] : null, points: opts.points || 2000 })
+          .then((a) => { const byRun = new Map(a.series.map((x) => [x.run, x])); return specs.map((s) => byRun.get(s.run) || null); })
+          .catch(() => specs.map(() => null))
+        : await Promise.all(specs.map((s) => api("series", { run: s.run, key: s.key, xaxis,
+          lo: range ? bound(range[0], s) : null, hi: range ? bound(range[1], s) : null, points: opts.points || 2000 }).catch(() => null)));
       const traces = [];
       let total = 0, shown = 0, nonfinite = 0;
       answers.forEach((a, i) => {
