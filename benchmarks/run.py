@@ -33,6 +33,7 @@ GROUPS = {
     "tensorboard": "benchmarks.bench_tensorboard",
     "registry": "benchmarks.bench_registry",
     "ranks": "benchmarks.bench_ranks",
+    "scale": "benchmarks.bench_scale",
 }
 
 
