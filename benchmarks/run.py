@@ -35,6 +35,7 @@ GROUPS = {
     "registry": "benchmarks.bench_registry",
     "ranks": "benchmarks.bench_ranks",
     "mlflow_plugin": "benchmarks.bench_mlflow_plugin",
+    "scale": "benchmarks.bench_scale",
 }
 
 

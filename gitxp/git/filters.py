@@ -32,9 +32,7 @@ import tempfile
 from collections.abc import Callable
 from typing import IO, Any
 
-from dulwich.line_ending import line_ending_filter_for_action, read_eol_config, resolve_crlf_action
 from dulwich.objects import Blob
-from dulwich.patch import is_binary
 
 from ..errors import GitxpError
 from .repository import GitRepo
@@ -234,6 +232,22 @@ class _Driver:
             self.process.close()
 
 
+_EOL_ATTRIBUTES = (b"text", b"crlf", b"eol")
+_CONVERTING_AUTOCRLF = (b"true", b"input")
+
+
+def _autocrlf_off(config: Any) -> bool:
+    """True when `core.autocrlf` converts nothing, so only attributes can ask for conversion.
+
+    The same reading as dulwich's `read_eol_config` (only `true` and `input` convert).
+    """
+    try:
+        value = config.get((b"core",), b"autocrlf")
+    except KeyError:
+        return True
+    return not isinstance(value, bytes) or value.lower() not in _CONVERTING_AUTOCRLF
+
+
 class WorkTreeFilters:
     """git's clean/smudge conversions for one repository; close it when done.
 
@@ -247,7 +261,8 @@ class WorkTreeFilters:
         self.repo = repo
         self.config = repo.config_stack()
         self.attributes = repo.dulwich.get_gitattributes(tree.encode() if tree else None)
-        self.core_eol, self.autocrlf, _safecrlf = read_eol_config(self.config)
+        self._eol_config: tuple[str, bytes, bytes] | None = None
+        self._plain = _autocrlf_off(self.config)
         self.drivers: dict[str, _Driver] = {}
         self.unfiltered: list[dict[str, str]] = []
 
@@ -280,7 +295,20 @@ class WorkTreeFilters:
         return driver is not None and driver.configured
 
     def _eol(self, attrs: dict[bytes, Any], index_has_crlf: Callable[[], bool] | None) -> Any:
-        action = resolve_crlf_action(attrs, self.core_eol, self.autocrlf)
+        if self._plain and not any(name in attrs for name in _EOL_ATTRIBUTES):
+            return None  # no eol attribute and core.autocrlf off: git converts nothing
+        # Imported here: dulwich.line_ending pulls in dulwich.patch and the email
+        # package, a fifth of `gitxp run`'s start-up, for repositories that never convert.
+        from dulwich.line_ending import (
+            line_ending_filter_for_action,
+            read_eol_config,
+            resolve_crlf_action,
+        )
+
+        if self._eol_config is None:
+            self._eol_config = read_eol_config(self.config)
+        core_eol, autocrlf, _safecrlf = self._eol_config
+        action = resolve_crlf_action(attrs, core_eol, autocrlf)
         return line_ending_filter_for_action(action, index_has_crlf=index_has_crlf)
 
     def _through_driver(self, command: str, path: str, data: bytes, driver: _Driver) -> bytes:
@@ -316,6 +344,8 @@ class WorkTreeFilters:
         def index_has_crlf() -> bool:
             if index_blob is None:
                 return False
+            from dulwich.patch import is_binary
+
             stored = self.repo.read_blob(index_blob)
             return b"\r\n" in stored and not is_binary(stored)
 

@@ -178,6 +178,14 @@ def _check_chain(store: Any, pack: Any, offset: int, sha: str, limit: int) -> No
 def _packed(store: Any, sha: str) -> tuple[Any, int] | None:
     """The pack of dulwich *store* holding object *sha* and its offset there (None: no pack)."""
     raw = bytes.fromhex(sha)
+    lookup = getattr(store, "_lookup_in_packs", None)
+    if lookup is not None:
+        # the packs already open first, the pack directory rescanned only on a miss:
+        # `store.packs` lists the directory on every call (five times per run listed)
+        try:
+            return lookup(lambda pack: (pack, pack.index.object_offset(raw)))  # type: ignore[no-any-return]
+        except KeyError:
+            return None
     for pack in getattr(store, "packs", ()):
         try:
             return pack, pack.index.object_offset(raw)

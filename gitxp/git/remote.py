@@ -146,10 +146,15 @@ def _wrap_progress(progress: Progress | None) -> Callable[[bytes], None] | None:
 
 
 def ls_remote(git: GitRepo, remote: Remote, prefix: str = "refs/") -> dict[str, str]:
-    """The remote's refs under *prefix* ({name: commit id}), in one round trip."""
+    """The remote's refs under *prefix* ({name: commit id}), in one round trip.
+
+    Over protocol v2 the server is asked for *prefix* alone (`ref-prefix`), so a
+    remote holding 100,000 runs does not send them all to list its branches.
+    """
     client, path = _client(git, remote, "fetch")
     with _talking_to(remote, client):
-        result = client.get_refs(path.encode() if isinstance(path, str) else path)
+        where = path.encode() if isinstance(path, str) else path
+        result = client.get_refs(where, ref_prefix=[prefix.encode()])
     return accepted_refs(f"remote {remote.display}", getattr(result, "refs", result), prefix)
 
 

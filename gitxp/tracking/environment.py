@@ -189,6 +189,49 @@ def _cached_packages(cache_dir: str | None) -> dict[str, str]:
     return found
 
 
+PLATFORM_CACHE = "platform-v1.json"
+
+
+def _platform_key() -> list[str]:
+    """What `platform.platform()` depends on: the kernel and the interpreter's binary."""
+    u = os.uname()
+    return [u.sysname, u.release, u.version, u.machine, sys.executable, sys.version]
+
+
+def _cached_platform(cache_dir: str | None) -> str:
+    """`platform.platform()`, kept in a file under *cache_dir* for as long as its key holds.
+
+    On Linux that call runs `uname -p` in a subprocess and scans the Python
+    binary for its libc version: 10-30 ms of every `gitxp run` for a string
+    that changes only with the kernel or the interpreter.
+    """
+    if cache_dir is None:
+        return platform.platform()
+    import json
+
+    path = os.path.join(cache_dir, PLATFORM_CACHE)
+    key = _platform_key()
+    try:
+        with open(path, encoding="utf-8") as f:
+            stored = json.load(f)
+        if stored["key"] == key and isinstance(stored["platform"], str):
+            return stored["platform"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    value = platform.platform()
+    try:
+        import tempfile
+
+        os.makedirs(cache_dir, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".platform-", dir=cache_dir)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"key": key, "platform": value}, f)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only repository records runs too, just without the cache
+    return value
+
+
 def _packages() -> dict[str, str]:
     from importlib import metadata
 
@@ -244,7 +287,7 @@ def capture(remote_url: str | None = None, cache_dir: str | None = None) -> dict
                 "system": platform.system(),
                 "release": platform.release(),
                 "machine": platform.machine(),
-                "platform": platform.platform(),
+                "platform": _cached_platform(cache_dir),
             },
             "cpu_count": os.cpu_count(),
             "gpus": _gpus(),

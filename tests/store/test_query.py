@@ -269,6 +269,36 @@ def test_settled_unchanged_ref_directory_is_not_listed_again(
     assert by_ref[f"refs/gitxp/runs/{runs['alpha']}"] == "beta"
 
 
+def test_fresh_unchanged_refs_do_not_rewrite_the_cache_but_changes_show(
+    runs: dict[str, str], repo: Path
+) -> None:
+    import os
+
+    cache = repo / ".git" / "gitxp" / "index-v1.json"
+    runs_dir = repo / ".git" / "refs" / "gitxp" / "runs"
+    os.utime(runs_dir)  # a run recorded a moment ago: the directory's stamp is unsettled
+    gitxp.open().rows()
+    written = cache.stat().st_ino, cache.stat().st_mtime_ns
+    gitxp.open().rows()
+    assert (cache.stat().st_ino, cache.stat().st_mtime_ns) == written  # nothing new: no rewrite
+
+    # a ref moved within the same unsettled moment is still seen, and the cache updated
+    beta_commit = git(repo, "rev-parse", f"refs/gitxp/runs/{runs['beta']}").strip()
+    git(repo, "update-ref", f"refs/gitxp/runs/{runs['alpha']}", beta_commit)
+    by_ref = {r["ref"]: r["name"] for r in gitxp.open().rows()}
+    assert by_ref[f"refs/gitxp/runs/{runs['alpha']}"] == "beta"
+    assert json.loads(cache.read_text())["refs"][f"refs/gitxp/runs/{runs['alpha']}"][1] == (
+        beta_commit
+    )
+
+    # once the stamp has settled it is written down, and the next listing skips the directory
+    old = os.stat(runs_dir).st_mtime - 3600
+    os.utime(runs_dir, (old, old))
+    gitxp.open().rows()
+    stamps = json.loads(cache.read_text())["dirs"]
+    assert all(seen - mtime >= 2_000_000_000 for mtime, seen in stamps.values())
+
+
 def test_two_run_refs_on_one_commit_are_both_listed(runs: dict[str, str], repo: Path) -> None:
     beta_commit = git(repo, "rev-parse", f"refs/gitxp/runs/{runs['beta']}").strip()
     copy = "refs/gitxp/runs/01zzzzzzzzzzzzzzzzzzzzzzzy"

@@ -115,3 +115,24 @@ def test_entry_points_taking_turns_are_each_served_from_the_cache(
     assert len(scans) == 2
     stored = json.loads((tmp_path / "cache" / environment.PACKAGES_CACHE).read_text())
     assert len(stored["entries"]) == 2
+
+
+def test_cached_platform_equals_a_fresh_one_and_follows_its_key(tmp_path: Path) -> None:
+    import platform
+
+    first = environment.capture(None, cache_dir=str(tmp_path))["platform"]["platform"]
+    assert first == platform.platform()
+    stored = json.loads((tmp_path / environment.PLATFORM_CACHE).read_text())
+    assert stored == {"key": environment._platform_key(), "platform": first}
+    # a value stored under another key (a kernel or Python since replaced) is not used
+    stored["key"][1] = "0.0.0-another-kernel"
+    stored["platform"] = "stale"
+    (tmp_path / environment.PLATFORM_CACHE).write_text(json.dumps(stored))
+    environment._cached = None
+    again = environment.capture(None, cache_dir=str(tmp_path))["platform"]["platform"]
+    assert again == first
+    # under its own key the stored value is what is recorded; a corrupt file is rewritten
+    (tmp_path / environment.PLATFORM_CACHE).write_text("{not json")
+    environment._cached = None
+    assert environment.capture(None, cache_dir=str(tmp_path))["platform"]["platform"] == first
+    assert json.loads((tmp_path / environment.PLATFORM_CACHE).read_text())["platform"] == first
