@@ -61,11 +61,13 @@ def _project(path: Path, script: str) -> Path:
     return path
 
 
-def _gitxp_run(repo: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def _gitxp_run(
+    repo: Path, *args: str, options: tuple[str, ...] = (), **env: str
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "GITXP_"))}
-    cmd = [sys.executable, "-m", "gitxp", "run", "--", sys.executable, "train.py", "out.json"]
+    cmd = [sys.executable, "-m", "gitxp", "run", *options, "--", sys.executable, "train.py"]
     return subprocess.run(
-        [*cmd, *args],
+        [*cmd, "out.json", *args],
         cwd=repo,
         env={**clean, **env},
         capture_output=True,
@@ -81,7 +83,7 @@ def _rows(repo: Path) -> dict[str, dict[str, Any]]:
 
 def test_an_unchanged_mlflow_script_records_into_the_run_of_gitxp_run(tmp_path: Path) -> None:
     repo = _project(tmp_path / "project", TRAIN)
-    done = _gitxp_run(repo, MLFLOW_TRACKING_URI="gitxp:")
+    done = _gitxp_run(repo, options=("--param", "lr=0.1"), MLFLOW_TRACKING_URI="gitxp:")
     assert done.returncode == 0, done.stdout + done.stderr
     out = json.loads((repo / "out.json").read_text())
     runs = _rows(repo)
@@ -89,7 +91,8 @@ def test_an_unchanged_mlflow_script_records_into_the_run_of_gitxp_run(tmp_path: 
     run = runs[out["run"]]
     assert run["status"] == "FINISHED"
     assert run["experiment"] == "iris"  # gitxp run left it in the default experiment
-    assert run["params"] == {"lr": "0.1", "depth": "3"}  # MLflow logs params as text
+    # MLflow logs params as text; the same value gitxp run recorded typed keeps its type
+    assert run["params"] == {"lr": 0.1, "depth": "3"}
     assert run["metrics"]["loss"] == pytest.approx(0.2)
     assert run["tags"]["team"] == "vision"
     with gitxp.open(repo) as r:
