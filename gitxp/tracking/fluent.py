@@ -85,6 +85,22 @@ def start_run(
     return run
 
 
+def supervised_run_id(repo: Where = None) -> str | None:
+    """The id of the run of `gitxp run` that this process records into, as `start_run` joins
+    it; None when there is none: not launched by `gitxp run`, a rank of a job that does not
+    record into it, or *repo* (a repository's root) another repository than the run's."""
+    joined_id = os.environ.get(ENV_RUN_ID) or None
+    if joined_id is None:
+        return None
+    rank = detect()
+    if rank is not None and not (rank.is_zero or _own_rank(rank)):
+        return None
+    where = os.environ.get(ENV_RUN_REPO)
+    if repo is not None and where and os.path.realpath(repo) != os.path.realpath(where):
+        return None
+    return joined_id
+
+
 def _own_rank(rank: Rank) -> bool:
     """Whether the run of `gitxp run` is this rank's own (`srun gitxp run ...`), not the
     whole job's (`gitxp run -- torchrun ...`)."""

@@ -9,6 +9,10 @@ when the interpreter exits, as gitxp ends its own.
 
 A run that is not open here (ended, or recorded by another process or
 server worker) is joined for the one call and its change committed at once.
+
+Under `gitxp run`, the first top-level MLflow run of the process is the run
+that command records (`supervised`): it is joined and kept open here like
+a run of our own, and `gitxp run` ends it when the command exits.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from typing import TYPE_CHECKING
 
 from ...git.repository import open_for_run
 from ...tracking import pop_active, push_active
+from ...tracking.context import find_open
+from ...tracking.fluent import supervised_run_id
 from ...tracking.run import Run as GitxpRun
 
 if TYPE_CHECKING:
@@ -27,6 +33,7 @@ if TYPE_CHECKING:
 
 _runs: dict[str, GitxpRun] = {}
 _lock = threading.Lock()
+_supervised: dict[str, str] = {}  # "joined": the id of the `gitxp run` run, once joined
 
 
 def start(root: str, options: RunOptions) -> GitxpRun:
@@ -43,6 +50,32 @@ def start(root: str, options: RunOptions) -> GitxpRun:
     with _lock:
         _runs[run.id] = run
     return run
+
+
+def supervised(root: str) -> GitxpRun | None:
+    """The run of `gitxp run` (GITXP_RUN_ID) in the repository at *root*, joined and kept
+    open here, the first time this is asked in the process; None after that, and when there
+    is none (not under `gitxp run`, another repository, a rank that does not record)."""
+    with _lock:
+        if "joined" in _supervised:
+            return None
+        run_id = supervised_run_id(root)
+        if run_id is None:
+            return None
+        # gitxp.start_run() may have joined it already in this process: one Run per ref
+        run = find_open(run_id, GitxpRun)
+        if run is None or run.inert:
+            git = open_for_run(root)
+            try:
+                run = GitxpRun(git, _join=run_id)
+            except BaseException:
+                git.close()
+                raise
+            push_active(run)  # registered for interpreter exit, not left active
+            pop_active(run)
+        _supervised["joined"] = run_id
+        _runs[run.id] = run
+        return run
 
 
 def get(run_id: str) -> GitxpRun | None:

@@ -43,6 +43,7 @@ from ...format.ids import is_run_id, usable_run_name
 from ...format.refs import RUNS_PREFIX, TRASH_PREFIX
 from ...git.refs import read_ref
 from ...store.edit import RunState
+from ...store.experiments import DEFAULT_NAME
 from ...store.record import RunRecord, read_row
 from ...store.repo import Repo
 from ...store.repo import open as open_repo
@@ -176,9 +177,17 @@ class GitxpTrackingStore(ModelStore, ExperimentStore, AbstractStore):
         tags: list[Any] | None,
         run_name: str | None,
     ) -> Run:
-        """Start a gitxp run in the experiment *experiment_id*, kept open in this process."""
+        """Start a gitxp run in the experiment *experiment_id*, kept open in this process.
+
+        Under `gitxp run`, the first top-level run joins the run that command records."""
         experiment = self.active_experiment_name(experiment_id)
         values = {t.key: t.value for t in tags or []}
+        if TAG_PARENT not in values:
+            with mlflow_errors():
+                joined = live.supervised(self.root)
+                if joined is not None:
+                    _adopt(joined, experiment, run_name, values)
+                    return self._live_entity(joined)
         name = usable_run_name(run_name or values.pop(TAG_RUN_NAME, None))
         values.pop(TAG_RUN_NAME, None)
         notes = values.pop(TAG_NOTE, None)
@@ -439,6 +448,15 @@ class GitxpTrackingStore(ModelStore, ExperimentStore, AbstractStore):
             if experiment in names:
                 out.append(to_run(row, self.artifact_root, names[experiment], deleted=True))
         return out
+
+
+def _adopt(run: GitxpRun, experiment: str, run_name: str | None, tags: dict[str, Any]) -> None:
+    """Make the run of `gitxp run` the MLflow run just created: its name, note and tags, and
+    its experiment when `gitxp run` left it in the default one."""
+    if run.experiment == DEFAULT_NAME and experiment != DEFAULT_NAME:
+        run.experiment = experiment
+        run._set_meta(experiment=experiment)
+    apply_tags(run, {**tags, TAG_RUN_NAME: run_name} if run_name else tags)
 
 
 def _tags_to_state(state: RunState, tags: list[Any]) -> None:
