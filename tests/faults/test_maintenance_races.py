@@ -192,16 +192,21 @@ def test_snapshot_of_a_run_in_its_start_delay_survives_maintenance(
 
 # -- item 6: ref packing against concurrent edits ------------------------------------
 
+# At least N edits and at least 3 s of editing: a faster gitxp must not end the
+# edits before the packers have had several rounds against them.
 TAGGER = """
-import json, sys
+import json, sys, time
 import gitxp
 from gitxp.ops.manage import tag
 ids = sys.argv[2:]
 n = int(sys.argv[1])
-for i in range(n):
+end = time.monotonic() + 3.0
+i = 0
+while i < n or time.monotonic() < end:
     run = ids[i % len(ids)]
     tag(run, {"n": str(i)})
     print(json.dumps([run, str(i)]), flush=True)
+    i += 1
 """
 
 GC_LOOP = """
