@@ -47,6 +47,15 @@ def _next_second() -> None:
     time.sleep(1.02 - time.time() % 1)
 
 
+def _past_every_tag(repo: Path) -> None:
+    """Wait until the clock is in a later second than every tag's tagger time, so that a
+    GTO action made next is ordered after all of them (GTO orders by whole seconds)."""
+    times = git(repo, "for-each-ref", "--format=%(taggerdate:unix)", "refs/tags").split()
+    latest = max((int(t) for t in times if t), default=0)
+    while time.time() < latest + 1:
+        time.sleep(0.05)
+
+
 @pytest.mark.slow
 def test_gto_shows_what_gitxp_registers_and_assigns(repo: Path) -> None:
     r0, r1 = _runs(2)
@@ -135,7 +144,9 @@ def test_gitxp_reads_what_gto_writes(repo: Path) -> None:
     r.assign_stage("churn", "prod", "v0.1.0")
     assert "churn#prod#4" in git(repo, "tag", "-l").split()  # GTO wrote #1 to #3
     assert _gto_state(repo)["churn"]["stage"]["prod"] == "v0.1.0"  # type: ignore[index]
-    _next_second()
+    # gitxp stamped #4 up to a second ahead of the clock; in a tie of seconds GTO (and
+    # gitxp with it) puts the deprecation before the assignment, so wait past every tag
+    _past_every_tag(repo)
     subprocess.run([GTO, "deprecate", "churn"], cwd=repo, check=True, capture_output=True)
     assert r.model("churn").deprecated
     assert r.model_rows()[0]["deprecated"] is True
