@@ -80,7 +80,10 @@ def test_sigkill_at_random_moments_leaves_the_last_checkpoint_whole(repo: Path) 
             assert history["step"].tolist() == list(range(summary[key]["count"])), ref
         if "acc" in summary:
             assert summary["acc"]["last"] == summary["acc"]["count"] - 1
-    assert not list((repo / ".git" / "refs").rglob("*.lock"))
+    # A kill inside a ref update's lock window leaves that ref's lock, as it does for git
+    # itself (seen once in CI): only ever the lock of a killed run's own ref, never another.
+    locks = [p.relative_to(repo / ".git").as_posix() for p in (repo / ".git").rglob("*.lock")]
+    assert all(lock[: -len(".lock")] in refs for lock in locks), locks
     fsck(repo)
     print(f"\n{kills} kills, {recording} while recording, {len(refs)} runs checked")
 
