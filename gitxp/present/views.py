@@ -201,17 +201,19 @@ class UIData:
         record = self.record(ref)
         return {"id": record.id, "commit": record.commit, "status": record.status}
 
+    def _unique_records(self, refs: list[str]) -> list[Any]:
+        """The runs *refs* name, in order, each once (two references may name one run)."""
+        records: dict[str, Any] = {}
+        for ref in refs:
+            record = self.record(ref)
+            records.setdefault(record.id, record)
+        return list(records.values())
+
     def compare(self, refs: list[str]) -> dict[str, Any]:
         """Two or more runs side by side: params, tags, metric summaries, and which differ."""
         if not refs:
             raise InvalidValueError("runs", "give at least one run to compare")
-        records = []
-        seen = set()
-        for ref in refs:
-            record = self.record(ref)
-            if record.id not in seen:
-                seen.add(record.id)
-                records.append(record)
+        records = self._unique_records(refs)
         runs: list[dict[str, Any]] = [
             {
                 "id": r.id,
@@ -342,13 +344,7 @@ class UIData:
         ds.check_options(xaxis, method)
         if not refs:
             raise InvalidValueError("runs", "give at least one run")
-        records = []
-        seen = set()
-        for ref in refs:
-            record = self.record(ref)
-            if record.id not in seen:
-                seen.add(record.id)
-                records.append(record)
+        records = self._unique_records(refs)
         if skip_missing:
             records = [r for r in records if key in r.summary]
         arrays = self._many_arrays(records, key)
