@@ -201,9 +201,9 @@ class UIData:
         record = self.record(ref)
         return {"id": record.id, "commit": record.commit, "status": record.status}
 
-    def _unique_records(self, refs: list[str]) -> list[Any]:
+    def _unique_records(self, refs: list[str]) -> list[RunRecord]:
         """The runs *refs* name, in order, each once (two references may name one run)."""
-        records: dict[str, Any] = {}
+        records: dict[str, RunRecord] = {}
         for ref in refs:
             record = self.record(ref)
             records.setdefault(record.id, record)
