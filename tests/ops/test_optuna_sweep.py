@@ -216,3 +216,24 @@ def test_ctrl_c_stops_the_sweep_cleanly(project: Path) -> None:
     (row,) = gitxp.open(project).rows()
     assert row["status"] == "KILLED" and row["tags"]["optuna.state"] == "FAIL"
     fsck(project)
+
+
+def test_the_cmaes_sampler_drives_a_study_of_numeric_params(project: Path, runner) -> None:
+    from gitxp.cli.main import cli
+
+    args = ["sweep", "--optuna", "--study", "cma", "--trials", "3", "--sampler", "cmaes"]
+    args += ["--seed", "1", *SPACE, "-p", "opt=adam", "--metric", "acc", "--goal", "max"]
+    result = runner.invoke(cli, [*args, "-e", "cma", "--", sys.executable, "train.py"])
+    assert result.exit_code == 0, result.output
+    study = _load(project, "cma")
+    trials = study.trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 3
+    rows = {int(r["tags"]["optuna.trial"]): r for r in gitxp.open(project).rows(experiment="cma")}
+    assert sorted(rows) == [0, 1, 2]
+    for trial in trials:
+        assert rows[trial.number]["params"] == trial.params
+        assert rows[trial.number]["metrics"]["acc"] == pytest.approx(trial.value)
+    # past its first (independent) trial, CMA-ES itself proposed the numeric params: it
+    # keeps its generation in each trial it sampled (another sampler would not)
+    assert ["cma:generation" in t.system_attrs for t in trials] == [False, True, True]
+    assert len({t.params["lr"] for t in trials}) == 3
