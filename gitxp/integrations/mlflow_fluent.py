@@ -180,22 +180,7 @@ class ActiveRun:
     def _entity(self) -> Run:
         """The MLflow-shaped Run, from the live run's state (buffered points included)."""
         run = self.gitxp_run
-        meta = run._meta
-        row = {
-            "id": run.id,
-            "name": run.name,
-            "experiment": run.experiment,
-            "status": meta.get("status"),
-            "start_time": meta.get("start_time"),
-            "end_time": meta.get("end_time"),
-            "user": meta.get("user"),
-            "parent": meta.get("parent"),
-            "params": run.params,
-            "tags": run.tags,
-            "metrics": {k: s.last for k, s in run._series.items() if s.last is not None}
-            | _pending_last(run),
-        }
-        return run_from_row(row, run._notes or None)
+        return run_from_row(run.live_row(), run.notes or None)
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -211,15 +196,6 @@ class ActiveRun:
 
     def __repr__(self) -> str:
         return f"<gitxp.mlflow.ActiveRun {self.gitxp_run.id} {self.gitxp_run.name!r}>"
-
-
-def _pending_last(run: GitxpRun) -> dict[str, float]:
-    """Last buffered values not yet folded into the series summaries."""
-    out = {}
-    for key, s in run._series.items():
-        if len(s.vals):
-            out[key] = s.vals[-1]
-    return out
 
 
 def start_run(

@@ -117,6 +117,28 @@ class InertRun(Run):
     def code_commit(self) -> str | None:
         return self._meta.get("code_commit")
 
+    @property
+    def notes(self) -> str:
+        """Always "": notes are accepted and dropped."""
+        return ""
+
+    def live_row(self) -> dict[str, Any]:
+        """The row of this rank's run as given: no metric, as nothing is recorded."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "experiment": self.experiment,
+            "status": self.status,
+            "start_time": self._meta.get("start_time"),
+            "end_time": self._meta.get("end_time"),
+            "user": self._meta.get("user"),
+            "parent": self._meta.get("parent"),
+            "params": dict(self._params),
+            "tags": dict(self._tags),
+            "metrics": {},
+            "summary": {},
+        }
+
     def __repr__(self) -> str:
         return f"<gitxp.Run (inert: this rank does not record) experiment={self.experiment!r}>"
 

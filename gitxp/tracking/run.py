@@ -135,6 +135,33 @@ class Run(MetricBuffer):
         return str(self._meta["status"])
 
     @property
+    def notes(self) -> str:
+        """The notes written so far ("" when none)."""
+        return self._notes or ""
+
+    def live_row(self) -> dict[str, Any]:
+        """This run's listing row as it stands in memory, buffered points included: what
+        `Repo.rows()` will show once it is committed, for bridges that show a live run
+        (MLflow's `get_run` of an active run). ``summary`` holds each key's last step and
+        timestamp."""
+        meta = self._meta
+        lasts = {k: p for k, s in list(self._series.items()) if (p := s.latest()) is not None}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "experiment": self.experiment,
+            "status": meta.get("status"),
+            "start_time": meta.get("start_time"),
+            "end_time": meta.get("end_time"),
+            "user": meta.get("user"),
+            "parent": meta.get("parent"),
+            "params": dict(self._params),
+            "tags": dict(self._tags),
+            "metrics": {k: v[0] for k, v in lasts.items()},
+            "summary": {k: {"step": v[1], "timestamp": v[2]} for k, v in lasts.items()},
+        }
+
+    @property
     def code_commit(self) -> str | None:
         return self._meta.get("code_commit")
 

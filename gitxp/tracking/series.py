@@ -94,6 +94,16 @@ class Series:
             self.last = float(v[i])
             self.last_ts = int(ts[i])
 
+    def latest(self) -> tuple[float, int, int] | None:
+        """(value, step, timestamp) of the point a listing shows as this key's last value:
+        the one at the highest step, the later logged on a tie, buffered points included;
+        None when nothing was logged."""
+        best = None if self.last is None else (self.last, self.last_step, self.last_ts)
+        for i in range(len(self.vals)):
+            if best is None or self.steps[i] >= best[1]:
+                best = (float(self.vals[i]), int(self.steps[i]), int(self.ts[i]))
+        return best
+
     def summary(self) -> dict[str, Any]:
         return {
             "count": self.count,

@@ -80,6 +80,16 @@ def test_get_run_and_client_match_mlflow_shapes(repo: Path) -> None:
     assert [r.info.run_id for r in runs] == [run.info.run_id]
 
 
+def test_a_live_runs_metric_is_the_one_at_the_highest_step(repo: Path) -> None:
+    # steps logged out of order: the live run shows what the committed listing will show
+    with mlflow.start_run(run_name="late") as run:
+        mlflow.log_metric("m", 1.0, step=5)
+        mlflow.log_metric("m", 2.0, step=3)
+        live = run.data.metrics["m"]
+    assert live == gitxp.open(repo).rows()[0]["metrics"]["m"] == 1.0
+    assert mlflow.get_run(run.info.run_id).data.metrics["m"] == 1.0
+
+
 def test_nested_runs_record_their_parent(repo: Path) -> None:
     with mlflow.start_run(run_name="sweep") as parent:
         for lr in (0.1, 0.01):

@@ -80,37 +80,6 @@ def mlflow_errors() -> Iterator[None]:
         raise MlflowException(str(exc)) from None
 
 
-def _series_last(series: Any) -> tuple[float, int, int] | None:
-    """(value, step, timestamp) of a live series' last point, buffered points included."""
-    best = None
-    if series.last is not None:
-        best = (float(series.last), int(series.last_step), int(series.last_ts))
-    for i in range(len(series.vals)):
-        if best is None or series.steps[i] >= best[1]:
-            best = (float(series.vals[i]), int(series.steps[i]), int(series.ts[i]))
-    return best
-
-
-def live_row(run: GitxpRun) -> dict[str, Any]:
-    """The listing row of an open run as it is in memory (buffered points included)."""
-    meta = run._meta
-    lasts = {k: p for k, s in list(run._series.items()) if (p := _series_last(s)) is not None}
-    return {
-        "id": run.id,
-        "name": run.name,
-        "experiment": run.experiment,
-        "status": meta.get("status"),
-        "start_time": meta.get("start_time"),
-        "end_time": meta.get("end_time"),
-        "user": meta.get("user"),
-        "parent": meta.get("parent"),
-        "params": dict(run._params),
-        "tags": dict(run._tags),
-        "metrics": {k: v[0] for k, v in lasts.items()},
-        "summary": {k: {"step": v[1], "timestamp": v[2]} for k, v in lasts.items()},
-    }
-
-
 class GitxpTrackingStore(ModelStore, ExperimentStore, AbstractStore):
     """MLflow's tracking store for `gitxp:`, `gitxp:PATH` and `gitxp:///ABS/PATH` URIs."""
 
@@ -162,10 +131,10 @@ class GitxpTrackingStore(ModelStore, ExperimentStore, AbstractStore):
     def _live_entity(self, run: GitxpRun) -> Run:
         extra = run._meta.get(MLFLOW_META)
         return to_run(
-            live_row(run),
+            run.live_row(),
             self.artifact_root,
             self.experiment_id_of(run.experiment),
-            notes=run._notes or None,
+            notes=run.notes or None,
             extra=extra if isinstance(extra, dict) else None,
         )
 
