@@ -124,6 +124,8 @@ def _register(
     fmt.check_model_name(name)
     if version is not None and bump is not None:
         raise InvalidValueError("version", "give a version or a bump, not both")
+    if version is not None:
+        fmt.check_version(version)  # a malformed version is named before any conflict
     path = _check_path(path)
     model = _model_or_none(git, name)
     versions = model.versions if model else []

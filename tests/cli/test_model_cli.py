@@ -146,6 +146,8 @@ def _refs(repo: Path) -> str:
     [
         (["model", "register", "no-such-run", "churn"], 1, "no run matches 'no-such-run'"),
         (["model", "register", "r0", "churn", "--version", "1.0"], 1, "not a version"),
+        # r1 already holds churn@v0.0.1: the malformed version is still what is named
+        (["model", "register", "r1", "churn", "--version", "1.2.0"], 1, "did you mean v1.2.0"),
         (["model", "register", "r0", "churn", "--version", "v0.0.1"], 1, "already exists"),
         (["model", "register", "r0", "churn", "--version", "v1.0.0", "--bump", "minor"], 2, ""),
         (["model", "register", "r0", "a..b"], 1, "cannot name a model"),
