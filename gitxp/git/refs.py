@@ -322,13 +322,26 @@ _PLAIN_RUN_LINE = re.compile(
 )
 
 
-def _packed_refs(git_dir: str, prefix: str) -> dict[str, str]:
-    """{ref: sha} of the packed refs under *prefix*; invalid names are ignored with a warning."""
+def _packed_refs(
+    git_dir: str, prefix: str, refused: dict[str, str] | None = None
+) -> dict[str, str]:
+    """{ref: sha} of the packed refs under *prefix*; invalid names are ignored with a warning
+    (and, with *refused*, collected there as {name: reason})."""
+    return read_packed_refs(git_dir, prefix, refused)[1]
+
+
+def read_packed_refs(
+    git_dir: str, prefix: str, refused: dict[str, str] | None = None
+) -> tuple[list[int] | None, dict[str, str]]:
+    """(stamp, {ref: sha}) of the packed refs under *prefix*; the stamp (see `file_stamp`)
+    is of the very file read, None when there is no packed-refs file."""
     path = os.path.join(git_dir, "packed-refs")
     found: dict[str, str] = {}
     plain = _PLAIN_RUN_LINE.fullmatch if RUNS_PREFIX.startswith(prefix) else None
     try:
         with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            stamp = [st.st_mtime_ns, st.st_size, st.st_ino, time.time_ns()]
             for line in f:
                 line = line.rstrip(b"\n")
                 if plain is not None and plain(line):
@@ -344,11 +357,45 @@ def _packed_refs(git_dir: str, prefix: str) -> dict[str, str]:
                 reason = name_problem(ref) or _sha_problem(sha)
                 if reason is not None:
                     warn_ignored(path, ref, reason)
+                    if refused is not None:
+                        refused[ref] = reason
                     continue
                 found[ref] = sha.decode()
     except FileNotFoundError:
-        pass
-    return found
+        return None, found
+    return stamp, found
+
+
+def file_stamp(path: str) -> list[int] | None:
+    """[mtime_ns, size, inode, read at ns] of the file *path*, None when it does not exist.
+
+    git replaces a file such as packed-refs by renaming a new one over it, which
+    changes the inode: an equal stamp means the same content (see `stamp_holds`).
+    """
+    seen = time.time_ns()
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return [st.st_mtime_ns, st.st_size, st.st_ino, seen]
+
+
+def stamp_holds(path: str, stamp: list[int] | None) -> bool:
+    """Whether the file *path* is provably unchanged since *stamp* (`file_stamp`) was taken.
+
+    A missing file holds for a None stamp. A stamp read within `SETTLED_NS` of
+    the file's mtime proves nothing (a rewrite within the same clock tick would
+    leave the mtime as it was), so it never holds.
+    """
+    if stamp is None:
+        return not os.path.lexists(path)
+    if stamp[3] - stamp[0] < SETTLED_NS:
+        return False
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return [st.st_mtime_ns, st.st_size, st.st_ino] == stamp[:3]
 
 
 def refused_refs(repo: GitRepo, prefix: str = RUNS_PREFIX) -> dict[str, str]:
@@ -403,7 +450,8 @@ def _sha_problem(sha: bytes, hex_length: int | None = None) -> str | None:
 SETTLED_NS = 2_000_000_000
 
 
-def _dirs_unchanged(git_dir: str, stamps: MutableMapping[str, list[int]]) -> bool:
+def loose_unchanged(git_dir: str, stamps: Mapping[str, list[int]]) -> bool:
+    """Whether every ref directory stamped in *stamps* (see `list_refs`) is provably unchanged."""
     if not stamps:
         return False
     for directory, (mtime_ns, seen_ns) in stamps.items():
@@ -437,10 +485,25 @@ def list_refs(
     # packed-refs before it deletes the loose files, so a ref whose loose file
     # vanished during the listing is in the packed-refs read afterwards.
     cache = stat_cache if stat_cache is not None else {}
-    if dir_stamps is not None and cache and _dirs_unchanged(repo.git_dir, dir_stamps):
+    if dir_stamps is not None and cache and loose_unchanged(repo.git_dir, dir_stamps):
         found = _packed_refs(repo.git_dir, prefix)
         found.update((ref, hit[1]) for ref, hit in cache.items())
         return found
+    loose = scan_loose_refs(repo, prefix, cache, dir_stamps)
+    found = _packed_refs(repo.git_dir, prefix)
+    found.update(loose)
+    return found
+
+
+def scan_loose_refs(
+    repo: GitRepo,
+    prefix: str,
+    stat_cache: MutableMapping[str, tuple[StatKey, str]],
+    dir_stamps: MutableMapping[str, list[int]] | None = None,
+) -> dict[str, str]:
+    """{ref: sha} of the loose ref files under *prefix*, listed now; *stat_cache* and
+    *dir_stamps* are brought up to date (see `list_refs`)."""
+    cache = stat_cache
     loose: dict[str, str] = {}
     if dir_stamps is not None:
         dir_stamps.clear()
@@ -493,9 +556,7 @@ def list_refs(
                 seen.add(ref)
     for ref in [r for r in cache if r not in seen]:
         del cache[ref]
-    found = _packed_refs(repo.git_dir, prefix)
-    found.update(loose)
-    return found
+    return loose
 
 
 def _peel(repo: GitRepo, sha: str) -> str | None:

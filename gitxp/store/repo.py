@@ -14,7 +14,7 @@ from ..git.refs import RUNS_PREFIX, read_ref
 from ..git.repository import GitRepo, init_repository
 from .models import RegistryMixin
 from .pending import publish_pending
-from .query import RunIndex, select, to_frame
+from .query import RunIndex
 from .record import RunRecord
 from .registry import read_events, read_models, run_of
 
@@ -51,9 +51,15 @@ class Repo(RegistryMixin):
         filter: str | None = None,
         experiment: str | list[str] | None = None,
         order_by: str | list[str] | None = None,
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        """The runs as plain dicts (what `runs()` tabulates), newest first."""
-        return select(self._index.rows(), filter, experiment, order_by)
+        """The runs as plain dicts (what `runs()` tabulates), newest first; with *limit*,
+        the first *limit* of them (only those are read: `gitxp log -n 20`)."""
+        listing = self._index.listing()
+        chosen = listing.select(filter, experiment, order_by)
+        if limit is not None:
+            chosen = chosen[: max(limit, 0)]
+        return listing.rows(chosen)
 
     def runs(
         self,
@@ -68,11 +74,13 @@ class Repo(RegistryMixin):
         ``"params.lr > 0.01 and (metrics.acc >= 0.9 or tags.best = 'yes')"``;
         *order_by* takes fields with ASC/DESC, e.g. ``["metrics.acc DESC"]``.
         """
-        return to_frame(self.rows(filter, experiment, order_by))
+        listing = self._index.listing()
+        chosen = listing.select(filter, experiment, order_by)
+        return listing.frame(chosen)
 
     def experiments(self) -> list[str]:
         """The names of the experiments that have runs, sorted."""
-        return sorted({r.get("experiment") or "default" for r in self._index.rows()})
+        return sorted({e or "default" for e in self._index.listing().cache.column("experiment")})
 
     @property
     def broken_runs(self) -> dict[str, str]:
