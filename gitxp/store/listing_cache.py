@@ -77,6 +77,7 @@ class CacheFile:
         self._sections: dict[str, list[int]] = header["sections"]
         self.n: int = header["n"]
         self._columns: dict[str, list[Any]] = {}
+        self._keyed: dict[str, tuple[list[int] | None, list[Any]]] = {}
         self._offsets: array[int] | None = None
 
     @classmethod
@@ -121,8 +122,12 @@ class CacheFile:
 
     def keyed(self, kind: str, key: str) -> tuple[list[int] | None, list[Any]]:
         """(indexes of the runs that have *key*, None: all of them; their values)."""
-        idx, values = json.loads(self.section(f"{kind[0]}:{key}"))
-        return idx, values
+        name = f"{kind[0]}:{key}"
+        found = self._keyed.get(name)
+        if found is None:
+            idx, values = json.loads(self.section(name))
+            found = self._keyed[name] = (idx, values)
+        return found
 
     def dense(self, kind: str, key: str, missing: Any = MISSING) -> list[Any]:
         """One value per listed ref, *missing* for a run without *key*."""
@@ -177,6 +182,9 @@ def _sparse(col: Sequence[Any]) -> list[Any] | None:
     return [present, [col[i] for i in present]]
 
 
+Chunk = bytes | memoryview
+
+
 def encode(
     header: dict[str, Any],
     refs: list[str],
@@ -184,35 +192,37 @@ def encode(
     sources: list[int | dict[str, Any]],
     old: CacheFile | None,
     loose: dict[str, Any],
-) -> bytes:
-    """The bytes of a cache listing *refs* (in listing order) at *commits*.
+) -> list[Chunk]:
+    """The bytes of a cache listing *refs* (in listing order) at *commits*, as chunks
+    to write one after the other.
 
     Each of *sources* is a row: an int is the index of a row in *old*, whose
-    encoded bytes and column values are copied without decoding the row; a
-    dict is a row read now. *header* gets the layout added to it.
+    encoded bytes and column values are copied without decoding the row (runs of
+    consecutive rows as one slice of *old*'s file); a dict is a row read now.
     """
-    sections: list[tuple[str, bytes]] = [
-        ("c:ref", _dumps(refs).encode()),
-        ("c:commit", _dumps(commits).encode()),
+    sections: list[tuple[str, list[Chunk]]] = [
+        ("c:ref", [_dumps(refs).encode()]),
+        ("c:commit", [_dumps(commits).encode()]),
     ]
-    fresh = [s for s in sources if isinstance(s, dict)]
+    reused = old if old is not None and any(isinstance(s, int) for s in sources) else None
     for name in COLUMNS:
-        before = old.column(name) if old is not None and len(fresh) < len(sources) else []
+        # decoded one at a time and dropped: a column of 100,000 runs is ~10 MB of objects
+        before = json.loads(reused.section("c:" + name)) if reused is not None else []
         values = [before[s] if isinstance(s, int) else s.get(name) for s in sources]
-        sections.append(("c:" + name, _dumps(values).encode()))
+        sections.append(("c:" + name, [_dumps(values).encode()]))
+        del before, values
     keys: dict[str, list[str]] = {}
     for kind in KINDS:
         names: dict[str, None] = {}
-        if old is not None and len(fresh) < len(sources):
-            names.update(dict.fromkeys(old.keys(kind)))
-        for row in fresh:
-            names.update(dict.fromkeys(row.get(kind) or {}))
+        if reused is not None:
+            names.update(dict.fromkeys(reused.keys(kind)))
+        for row in sources:
+            if isinstance(row, dict):
+                names.update(dict.fromkeys(row.get(kind) or {}))
         kept = []
         for key in names:
-            known = old is not None and key in old.header["keys"][kind]
-            known_col: list[Any] | None = (
-                old.dense(kind, key) if old is not None and known else None
-            )
+            known = reused is not None and key in reused.header["keys"][kind]
+            known_col = reused.dense(kind, key) if reused is not None and known else None
             col = [
                 (MISSING if known_col is None else known_col[s])
                 if isinstance(s, int)
@@ -222,33 +232,68 @@ def encode(
             sparse = _sparse(col)
             if sparse is not None:
                 kept.append(key)
-                sections.append((f"{kind[0]}:{key}", _dumps(sparse).encode()))
+                sections.append((f"{kind[0]}:{key}", [_dumps(sparse).encode()]))
         keys[kind] = kept
-    parts: list[bytes] = []
-    offsets = array("Q", [1])
-    at = 1
-    for s in sources:
-        part = old.row_bytes(s) if isinstance(s, int) and old is not None else _dumps(s).encode()
-        parts.append(part)
-        at += len(part) + 1
-        offsets.append(at)
-    sections.append(("rows", b"[" + b",".join(parts) + b"]"))
+    rows, offsets = _rows(sources, reused)
+    sections.append(("rows", rows))
     if sys.byteorder != "little":
         offsets.byteswap()
-    sections.append(("offsets", offsets.tobytes()))
-    sections.append(("loose", _dumps(loose).encode()))
+    sections.append(("offsets", [offsets.tobytes()]))
+    sections.append(("loose", [_dumps(loose).encode()]))
     layout: dict[str, list[int]] = {}
     at = 0
-    for name, data in sections:
-        layout[name] = [at, len(data)]
-        at += len(data)
+    for name, chunks in sections:
+        size = sum(len(c) for c in chunks)
+        layout[name] = [at, size]
+        at += size
     header = {**header, "n": len(refs), "keys": keys, "sections": layout}
-    head = MAGIC + _dumps(header).encode() + b"\n"
-    return b"".join([head, *(data for _name, data in sections)])
+    out: list[Chunk] = [MAGIC + _dumps(header).encode() + b"\n"]
+    for _name, chunks in sections:
+        out.extend(chunks)
+    return out
 
 
-def write(path: str, data: bytes) -> bool:
-    """Replace the cache at *path* with *data* atomically; False when it cannot be written
+def _rows(
+    sources: list[int | dict[str, Any]], old: CacheFile | None
+) -> tuple[list[Chunk], array[int]]:
+    """The rows section (one JSON array) as chunks, and each row's offset in it."""
+    chunks: list[Chunk] = [b"["]
+    offsets = array("Q", [1])
+    at = 1
+    k = 0
+    view = memoryview(old.buf) if old is not None else None
+    old_offsets = old.offsets() if old is not None else array("Q")
+    base = old._body + old._sections["rows"][0] if old is not None else 0
+    while k < len(sources):
+        if k:
+            chunks.append(b",")
+        s = sources[k]
+        if isinstance(s, int) and view is not None:
+            last = k
+            while last + 1 < len(sources):
+                following = sources[last + 1]
+                if not isinstance(following, int) or following != s + (last + 1 - k):
+                    break
+                last += 1
+            first_row, last_row = s, s + (last - k)
+            start = old_offsets[first_row]
+            chunks.append(view[base + start : base + old_offsets[last_row + 1] - 1])
+            for t in range(first_row + 1, last_row + 2):
+                offsets.append(at + old_offsets[t] - start)
+            at += old_offsets[last_row + 1] - start
+            k = last + 1
+            continue
+        part = _dumps(s).encode()
+        chunks.append(part)
+        at += len(part) + 1
+        offsets.append(at)
+        k += 1
+    chunks.append(b"]")
+    return chunks, offsets
+
+
+def write(path: str, chunks: Iterable[Chunk]) -> bool:
+    """Replace the cache at *path* with *chunks* atomically; False when it cannot be written
     (a read-only repository still lists its runs, just without the cache)."""
     directory = os.path.dirname(path)
     try:
@@ -256,7 +301,8 @@ def write(path: str, data: bytes) -> bool:
         fd, tmp = tempfile.mkstemp(prefix=".index-", dir=directory)
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(data)
+                for chunk in chunks:
+                    f.write(chunk)
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -267,19 +313,18 @@ def write(path: str, data: bytes) -> bool:
     return True
 
 
-def rewrap(old: CacheFile, header: dict[str, Any], loose: dict[str, Any]) -> bytes:
-    """The bytes of *old* under a new *header* and loose-ref stat cache, its rows as they
+def rewrap(old: CacheFile, header: dict[str, Any], loose: dict[str, Any]) -> list[Chunk]:
+    """The chunks of *old* under a new *header* and loose-ref stat cache, its rows as they
     were: when only what proves the refs unchanged has moved on."""
-    body = bytes(old.buf[old._body :])
     at = old._sections["loose"][0]  # the last section
     tail = _dumps(loose).encode()
     layout = {**old._sections, "loose": [at, len(tail)]}
     head = MAGIC + _dumps({**header, "sections": layout}).encode() + b"\n"
-    return b"".join([head, body[:at], tail])
+    return [head, memoryview(old.buf)[old._body : old._body + at], tail]
 
 
 def from_bytes(data: bytes) -> CacheFile:
-    """A cache built in memory (*data* from `encode`), read as if from its file."""
+    """A cache built in memory (the joined chunks of `encode`), read as if from its file."""
     end = data.find(b"\n", len(MAGIC))
     return CacheFile(data, json.loads(data[len(MAGIC) : end]), end + 1)
 

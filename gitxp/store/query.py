@@ -268,6 +268,20 @@ class RunIndex:
             stamp, packed = read_packed_refs(git_dir, RUNS_PREFIX, refused)
         refs = dict(packed)
         refs.update(loose)
+        header.update(
+            limits=limits,
+            dirs=dirs,
+            packed=stamp,
+            shadowed={r: packed[r] for r in loose if r in packed},
+            refused=refused,
+        )
+        if (
+            old is not None
+            and not old.header["volatile"]
+            and len(refs) == old.n
+            and refs == dict(zip(old.column("ref"), old.column("commit"), strict=True))
+        ):
+            return self._unchanged(old, header, stat_cache, {})
         names = sorted(refs)
 
         # reuse a cached row by ref and commit (its bytes hold the ref), else by commit
@@ -311,14 +325,7 @@ class RunIndex:
         order = listing_cache.ordered(keys)
         listed = [names[k] for k in order]
         commits = [refs[r] for r in listed]
-        header.update(
-            limits=limits,
-            dirs=dirs,
-            packed=stamp,
-            shadowed={r: packed[r] for r in loose if r in packed},
-            refused=refused,
-            volatile=[i for i, r in enumerate(listed) if r in uncached],
-        )
+        header["volatile"] = [i for i, r in enumerate(listed) if r in uncached]
         unchanged = (
             old is not None
             and not new_rows
@@ -326,16 +333,12 @@ class RunIndex:
             and commits == old.column("commit")
         )
         if unchanged and old is not None:
-            now_trusted = (_trusted(dirs), _trusted_file(stamp))
-            if now_trusted != (_trusted(old.header["dirs"]), _trusted_file(old.header["packed"])):
-                # only what proves the refs unchanged moved on: the rows stay as they are
-                listing_cache.write(self._path, listing_cache.rewrap(old, header, stat_cache))
             overrides = {}
             for i in header["volatile"]:
                 row = dict(fresh[listed[i]][0])
                 row["ref"] = listed[i]
                 overrides[i] = row
-            return self._listing(old, overrides)
+            return self._unchanged(old, header, stat_cache, overrides)
         corrupt = old.column("corrupt") if old is not None else []
         broken = {}
         for i, k in enumerate(order):
@@ -344,17 +347,34 @@ class RunIndex:
             if reason and listed[i] not in uncached:
                 broken[listed[i]] = reason
         header["broken"] = broken
-        data = listing_cache.encode(
+        chunks = listing_cache.encode(
             header, listed, commits, [sources[k] for k in order], old, stat_cache
         )
-        if listing_cache.write(self._path, data):
+        cache = None
+        if listing_cache.write(self._path, chunks):
             with contextlib.suppress(OSError):
-                os.remove(self._git.gitxp_dir(LEGACY_FILE))  # the cache of gitxp before 4
-        cache = listing_cache.from_bytes(data)
-        overrides = {}
-        for i in header["volatile"]:
-            overrides[i] = cache.row(i)
-        return self._listing(cache, overrides)
+                os.remove(self._git.gitxp_dir(LEGACY_FILE))  # the cache before version 4
+            # read back through a map: its pages are the file's, not this process's memory
+            # (another listing may have replaced it since: then that one, as fresh)
+            cache = CacheFile.read(self._path, limits)
+        if cache is None:
+            cache = listing_cache.from_bytes(b"".join(chunks))
+        del chunks
+        return self._listing(cache, {i: cache.row(i) for i in cache.header["volatile"]})
+
+    def _unchanged(
+        self,
+        old: CacheFile,
+        header: dict[str, Any],
+        stat_cache: dict[str, Any],
+        overrides: dict[int, dict[str, Any]],
+    ) -> Listing:
+        """The listing of *old*, whose refs turned out unchanged; the file is rewritten
+        (its rows as they are) only when a stamp has become trustworthy or moved."""
+        now_trusted = (_trusted(header["dirs"]), _trusted_file(header["packed"]))
+        if now_trusted != (_trusted(old.header["dirs"]), _trusted_file(old.header["packed"])):
+            listing_cache.write(self._path, listing_cache.rewrap(old, header, stat_cache))
+        return self._listing(old, overrides)
 
     def warn_broken(self) -> None:
         """Log a warning, one line each, for the runs listed as CORRUPT and why."""

@@ -158,13 +158,16 @@ class Repo(RegistryMixin):
 
     def _resolve_row(self, text: str, reference: ModelReference | None) -> tuple[str, str]:
         """Resolve *text* as an id prefix or a run name, from the listing."""
-        rows = self._index.rows()
+        listing = self._index.listing()
+        ids, names = listing.cache.column("id"), listing.cache.column("name")
         lowered = text.lower()
         if len(lowered) >= MIN_PREFIX:
-            found = _only_match(text, [r for r in rows if r["id"].startswith(lowered)], "name")
+            hits = [i for i, run_id in enumerate(ids) if run_id.startswith(lowered)]
+            found = _only_match(text, listing.rows(hits), "name")
             if found is not None:
                 return found
-        found = _only_match(text, [r for r in rows if r.get("name") == text], "experiment")
+        hits = [i for i, name in enumerate(names) if name == text]
+        found = _only_match(text, listing.rows(hits), "experiment")
         if found is not None:
             return found
         if reference is not None:
@@ -173,11 +176,11 @@ class Repo(RegistryMixin):
             raise ModelNotFoundError(
                 text, f"no model is named {reference.model!r} and no run {text!r}", close
             )
-        names = sorted({r.get("name") or "" for r in rows} | {r["id"][:10] for r in rows})
+        known = sorted({name or "" for name in names} | {run_id[:10] for run_id in ids})
         note = ""
-        if len(lowered) < MIN_PREFIX and any(r["id"].startswith(lowered) for r in rows):
+        if len(lowered) < MIN_PREFIX and any(run_id.startswith(lowered) for run_id in ids):
             note = f"an id prefix needs at least {MIN_PREFIX} characters"
-        raise RunNotFoundError(text, difflib.get_close_matches(text, names, n=3, cutoff=0.6), note)
+        raise RunNotFoundError(text, difflib.get_close_matches(text, known, n=3, cutoff=0.6), note)
 
     def _resolve_model(self, reference: ModelReference) -> tuple[str, str] | None:
         """(run ref, commit) of the version *reference* names; None when no such model."""
