@@ -31,6 +31,10 @@ from ..format.refs import problem as name_problem
 from ..format.refs import shown
 from .hashing import HEX_LENGTHS
 from .repository import GitRepo, read_file
+from .stamps import SETTLED_NS as SETTLED_NS
+from .stamps import file_stamp as file_stamp
+from .stamps import loose_unchanged as loose_unchanged
+from .stamps import stamp_holds as stamp_holds
 from .types import as_oid, as_ref
 
 log = logging.getLogger("gitxp.git.refs")
@@ -366,38 +370,6 @@ def read_packed_refs(
     return stamp, found
 
 
-def file_stamp(path: str) -> list[int] | None:
-    """[mtime_ns, size, inode, read at ns] of the file *path*, None when it does not exist.
-
-    git replaces a file such as packed-refs by renaming a new one over it, which
-    changes the inode: an equal stamp means the same content (see `stamp_holds`).
-    """
-    seen = time.time_ns()
-    try:
-        st = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    return [st.st_mtime_ns, st.st_size, st.st_ino, seen]
-
-
-def stamp_holds(path: str, stamp: list[int] | None) -> bool:
-    """Whether the file *path* is provably unchanged since *stamp* (`file_stamp`) was taken.
-
-    A missing file holds for a None stamp. A stamp read within `SETTLED_NS` of
-    the file's mtime proves nothing (a rewrite within the same clock tick would
-    leave the mtime as it was), so it never holds.
-    """
-    if stamp is None:
-        return not os.path.lexists(path)
-    if stamp[3] - stamp[0] < SETTLED_NS:
-        return False
-    try:
-        st = os.stat(path)
-    except OSError:
-        return False
-    return [st.st_mtime_ns, st.st_size, st.st_ino] == stamp[:3]
-
-
 def refused_refs(repo: GitRepo, prefix: str = RUNS_PREFIX) -> dict[str, str]:
     """{name: why} of the refs under *prefix* that gitxp refuses to read (`list_refs`
     skips them): names breaking git's rules or gitxp's, values that are no object id.
@@ -442,27 +414,6 @@ def _sha_problem(sha: bytes, hex_length: int | None = None) -> str | None:
     if length_ok and _HEX_BYTES.issuperset(sha):
         return None
     return "its value is not a commit id"
-
-
-# A directory stamp is trusted only when its mtime was this much older than
-# the moment it was read: file-system timestamps are coarse (a few ms), so a
-# change in the same tick as the reading could otherwise go unnoticed.
-SETTLED_NS = 2_000_000_000
-
-
-def loose_unchanged(git_dir: str, stamps: Mapping[str, list[int]]) -> bool:
-    """Whether every ref directory stamped in *stamps* (see `list_refs`) is provably unchanged."""
-    if not stamps:
-        return False
-    for directory, (mtime_ns, seen_ns) in stamps.items():
-        if seen_ns - mtime_ns < SETTLED_NS or os.path.isabs(directory):
-            return False  # unsettled, or an absolute path: a stamp of another repository
-        try:
-            if os.stat(os.path.join(git_dir, directory)).st_mtime_ns != mtime_ns:
-                return False
-        except OSError:
-            return False
-    return True
 
 
 def list_refs(

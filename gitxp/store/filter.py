@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..errors import FilterSyntaxError
+from .predicates import AllOf, AnyOf, Column, Field, Filter, Leaf, Negation, Row
 
-Row = dict[str, Any]
 _T = TypeVar("_T")
 Predicate = Callable[[Row], bool]
 
@@ -118,31 +118,6 @@ def tokenize(text: str) -> list[Token]:
         pos = m.end()
     tokens.append(Token("end", "", len(text)))
     return tokens
-
-
-class Field:
-    """A field a filter or an ordering reads: an attribute (kind "attr", key the row member)
-    or a key of the row's params, metrics or tags. Called on a row, it gives the value
-    (None when the row lacks it)."""
-
-    __slots__ = ("key", "kind")
-
-    def __init__(self, kind: str, key: str) -> None:
-        self.kind = kind
-        self.key = key
-
-    def __call__(self, row: Row) -> Any:
-        if self.kind == "attr":
-            return row.get(self.key)
-        return (row.get(self.kind) or {}).get(self.key)
-
-    def __repr__(self) -> str:
-        return f"Field({self.kind!r}, {self.key!r})"
-
-
-# The values of one field for every run of a listing (None where a run lacks it), for
-# evaluating a filter column by column (`Filter.select`) instead of run by run.
-Column = Callable[[Field], Sequence[Any]]
 
 
 def _field_getter(tok: Token, text: str) -> Field:
@@ -275,94 +250,6 @@ def _comparison_test(op: str, literal: Any) -> Callable[[Any], bool]:
     return test
 
 
-class Filter:
-    """A compiled filter: called on a run row it says whether the run matches; `select`
-    gives the same verdicts for many runs at once, reading one column per field."""
-
-    def __call__(self, row: Row) -> bool:
-        raise NotImplementedError
-
-    def select(self, column: Column, candidates: Sequence[int]) -> list[int]:
-        """The *candidates* (indexes into the columns) that match, in their order."""
-        raise NotImplementedError
-
-
-class _Leaf(Filter):
-    """One condition: *test* of the value of *field*."""
-
-    def __init__(self, field: Field, test: Callable[[Any], bool]) -> None:
-        self.field = field
-        self.test = test
-
-    def __call__(self, row: Row) -> bool:
-        return self.test(self.field(row))
-
-    def select(self, column: Column, candidates: Sequence[int]) -> list[int]:
-        values = column(self.field)
-        test = self.test
-        seen: dict[str, bool] = {}  # a string's verdict: params repeat a few values
-        out = []
-        for i in candidates:
-            v = values[i]
-            if type(v) is str:
-                hit = seen.get(v)
-                if hit is None:
-                    hit = seen[v] = test(v)
-            else:
-                hit = test(v)
-            if hit:
-                out.append(i)
-        return out
-
-
-class _And(Filter):
-    def __init__(self, parts: list[Filter]) -> None:
-        self.parts = parts
-
-    def __call__(self, row: Row) -> bool:
-        return all(p(row) for p in self.parts)
-
-    def select(self, column: Column, candidates: Sequence[int]) -> list[int]:
-        out = list(candidates)
-        for part in self.parts:
-            if not out:
-                break
-            out = part.select(column, out)
-        return out
-
-
-class _Or(Filter):
-    def __init__(self, parts: list[Filter]) -> None:
-        self.parts = parts
-
-    def __call__(self, row: Row) -> bool:
-        return any(p(row) for p in self.parts)
-
-    def select(self, column: Column, candidates: Sequence[int]) -> list[int]:
-        matched: set[int] = set()
-        rest: Sequence[int] = candidates
-        for part in self.parts:
-            if not rest:
-                break
-            found = part.select(column, rest)
-            matched.update(found)
-            if found:
-                rest = [i for i in rest if i not in matched]
-        return [i for i in candidates if i in matched]
-
-
-class _Not(Filter):
-    def __init__(self, inner: Filter) -> None:
-        self.inner = inner
-
-    def __call__(self, row: Row) -> bool:
-        return not self.inner(row)
-
-    def select(self, column: Column, candidates: Sequence[int]) -> list[int]:
-        found = set(self.inner.select(column, candidates))
-        return [i for i in candidates if i not in found]
-
-
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
@@ -400,7 +287,7 @@ class _Parser:
             parts.append(self.and_expr())
         if len(parts) == 1:
             return parts[0]
-        return _Or(parts)
+        return AnyOf(parts)
 
     def and_expr(self) -> Filter:
         parts = [self.not_expr()]
@@ -409,12 +296,12 @@ class _Parser:
             parts.append(self.not_expr())
         if len(parts) == 1:
             return parts[0]
-        return _And(parts)
+        return AllOf(parts)
 
     def not_expr(self) -> Filter:
         if self.is_word("not"):
             self.next()
-            return _Not(self.not_expr())
+            return Negation(self.not_expr())
         tok = self.peek()
         if tok.kind == "punct" and tok.text == "(":
             self.next()
@@ -454,7 +341,7 @@ class _Parser:
             literal = self.value()
             if is_time:
                 literal = _time_literal(literal)
-            return _Leaf(get, _comparison_test(op, literal))
+            return Leaf(get, _comparison_test(op, literal))
         negate = False
         if self.is_word("not"):
             self.next()
@@ -486,7 +373,7 @@ class _Parser:
         def like(v: Any) -> bool:
             return v is not None and bool(rx.fullmatch(_as_text(v)))
 
-        return _Leaf(get, (lambda v: v is not None and not like(v)) if negate else like)
+        return Leaf(get, (lambda v: v is not None and not like(v)) if negate else like)
 
     def membership(self, get: Field, negate: bool) -> Filter:
         """`[NOT] IN (value, ...)`; a missing value is in no list."""
@@ -505,7 +392,7 @@ class _Parser:
         def member(v: Any) -> bool:
             return v is not None and any(_compare("=", v, x) for x in values)
 
-        return _Leaf(get, (lambda v: v is not None and not member(v)) if negate else member)
+        return Leaf(get, (lambda v: v is not None and not member(v)) if negate else member)
 
     def null_test(self, get: Field) -> Filter:
         """`IS NULL` / `IS NOT NULL`: whether the row has the field."""
@@ -517,7 +404,7 @@ class _Parser:
         if not self.is_word("null"):
             raise self.error("expected NULL after IS")
         self.next()
-        return _Leaf(get, (lambda v: v is not None) if not_null else (lambda v: v is None))
+        return Leaf(get, (lambda v: v is not None) if not_null else (lambda v: v is None))
 
 
 def compile_filter(text: str) -> Filter:

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidValueError
 from ..format.status import effective_status
-from .filter import Field, compile_filter, parse_order_by, sort_indices
+from .filter import compile_filter, parse_order_by, sort_indices
 from .listing_cache import KINDS, CacheFile
+from .predicates import Field
 
 if TYPE_CHECKING:
     import pandas as pd
