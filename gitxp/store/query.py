@@ -244,8 +244,56 @@ class RunIndex:
 
     def _refresh(self, old: CacheFile | None, limits: Any) -> Listing:
         """List the refs, read what the cache lacks, rewrite it when something changed."""
+        refs, header, stat_cache = self._current_refs(old, limits)
+        if (
+            old is not None
+            and not old.header["volatile"]
+            and len(refs) == old.n
+            and refs == dict(zip(old.column("ref"), old.column("commit"), strict=True))
+        ):
+            return self._unchanged(old, header, stat_cache, {})
+        listed, sources, fresh, new_rows = self._sources(old, refs)
+        commits = [refs[r] for r in listed]
+        uncached = {r for r, (_row, cacheable) in fresh.items() if not cacheable}
+        header["volatile"] = [i for i, r in enumerate(listed) if r in uncached]
+        if (
+            old is not None
+            and not new_rows
+            and listed == old.column("ref")
+            and commits == old.column("commit")
+        ):
+            overrides = {}
+            for i in header["volatile"]:
+                row = dict(fresh[listed[i]][0])
+                row["ref"] = listed[i]
+                overrides[i] = row
+            return self._unchanged(old, header, stat_cache, overrides)
+        corrupt = old.column("corrupt") if old is not None else []
+        header["broken"] = {}
+        for ref, src in zip(listed, sources, strict=True):
+            reason = corrupt[src] if isinstance(src, int) else src.get("corrupt")
+            if reason and ref not in uncached:
+                header["broken"][ref] = reason
+        chunks = listing_cache.encode(header, listed, commits, sources, old, stat_cache)
+        cache = None
+        if listing_cache.write(self._path, chunks):
+            with contextlib.suppress(OSError):
+                os.remove(self._git.gitxp_dir(LEGACY_FILE))  # the cache before version 4
+            # read back through a map: its pages are the file's, not this process's memory
+            # (another listing may have replaced it since: then that one, as fresh)
+            cache = CacheFile.read(self._path, limits)
+        if cache is None:
+            cache = listing_cache.from_bytes(b"".join(chunks))
+        del chunks
+        return self._listing(cache, {i: cache.row(i) for i in cache.header["volatile"]})
+
+    def _current_refs(
+        self, old: CacheFile | None, limits: Any
+    ) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
+        """({ref: commit} of every run ref now, the cache header to write, the loose refs'
+        stat cache): the loose directories are scanned, `packed-refs` read unless its
+        stamp in *old* still holds (then its refs are those *old* listed as packed)."""
         git_dir = self._git.git_dir
-        packed_path = os.path.join(git_dir, "packed-refs")
         header: dict[str, Any] = {"limits": limits, "dirs": {}, "packed": None}
         stat_cache: dict[str, Any] = {}
         if old is not None:
@@ -255,7 +303,7 @@ class RunIndex:
         dirs = dict(header["dirs"])
         # loose refs before packed-refs (see git/refs.py list_refs)
         loose = scan_loose_refs(self._git, RUNS_PREFIX, stat_cache, dirs)
-        if old is not None and stamp_holds(packed_path, header["packed"]):
+        if old is not None and stamp_holds(os.path.join(git_dir, "packed-refs"), header["packed"]):
             packed = {
                 r: c
                 for r, c in zip(old.column("ref"), old.column("commit"), strict=True)
@@ -275,15 +323,14 @@ class RunIndex:
             shadowed={r: packed[r] for r in loose if r in packed},
             refused=refused,
         )
-        if (
-            old is not None
-            and not old.header["volatile"]
-            and len(refs) == old.n
-            and refs == dict(zip(old.column("ref"), old.column("commit"), strict=True))
-        ):
-            return self._unchanged(old, header, stat_cache, {})
-        names = sorted(refs)
+        return refs, header, stat_cache
 
+    def _sources(
+        self, old: CacheFile | None, refs: dict[str, str]
+    ) -> tuple[list[str], list[int | dict[str, Any]], dict[str, Any], bool]:
+        """(the refs in listing order, each one's row: an index into *old* or a dict, the
+        rows read from git as `read_unseen` gave them, whether any row is new)."""
+        names = sorted(refs)
         # reuse a cached row by ref and commit (its bytes hold the ref), else by commit
         same: dict[tuple[str, str], int] = {}
         by_commit: dict[str, int] = {}
@@ -301,7 +348,6 @@ class RunIndex:
         keys: list[tuple[Any, str]] = []
         starts = old.column("start_time") if old is not None else []
         ids = old.column("id") if old is not None else []
-        uncached: set[str] = set()
         new_rows = False
         for r in names:
             at = same.get((r, refs[r]))
@@ -310,11 +356,8 @@ class RunIndex:
                 keys.append((starts[at], ids[at]))
                 continue
             if r in fresh:
-                row, cacheable = fresh[r]
-                row = dict(row)
-                new_rows = new_rows or cacheable
-                if not cacheable:
-                    uncached.add(r)
+                row = dict(fresh[r][0])
+                new_rows = new_rows or fresh[r][1]
             else:  # a commit the cache knows under another ref
                 assert old is not None
                 row = old.row(by_commit[refs[r]])
@@ -323,44 +366,7 @@ class RunIndex:
             sources.append(row)
             keys.append((row.get("start_time"), row["id"]))
         order = listing_cache.ordered(keys)
-        listed = [names[k] for k in order]
-        commits = [refs[r] for r in listed]
-        header["volatile"] = [i for i, r in enumerate(listed) if r in uncached]
-        unchanged = (
-            old is not None
-            and not new_rows
-            and listed == old.column("ref")
-            and commits == old.column("commit")
-        )
-        if unchanged and old is not None:
-            overrides = {}
-            for i in header["volatile"]:
-                row = dict(fresh[listed[i]][0])
-                row["ref"] = listed[i]
-                overrides[i] = row
-            return self._unchanged(old, header, stat_cache, overrides)
-        corrupt = old.column("corrupt") if old is not None else []
-        broken = {}
-        for i, k in enumerate(order):
-            src = sources[k]
-            reason = corrupt[src] if isinstance(src, int) else src.get("corrupt")
-            if reason and listed[i] not in uncached:
-                broken[listed[i]] = reason
-        header["broken"] = broken
-        chunks = listing_cache.encode(
-            header, listed, commits, [sources[k] for k in order], old, stat_cache
-        )
-        cache = None
-        if listing_cache.write(self._path, chunks):
-            with contextlib.suppress(OSError):
-                os.remove(self._git.gitxp_dir(LEGACY_FILE))  # the cache before version 4
-            # read back through a map: its pages are the file's, not this process's memory
-            # (another listing may have replaced it since: then that one, as fresh)
-            cache = CacheFile.read(self._path, limits)
-        if cache is None:
-            cache = listing_cache.from_bytes(b"".join(chunks))
-        del chunks
-        return self._listing(cache, {i: cache.row(i) for i in cache.header["volatile"]})
+        return [names[k] for k in order], [sources[k] for k in order], fresh, new_rows
 
     def _unchanged(
         self,
