@@ -86,7 +86,12 @@ class CacheFile:
         was checked under other *limits* (a verdict reached under them may not hold)."""
         try:
             with open(path, "rb") as f:
-                buf: bytes | mmap.mmap = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                # Windows refuses to replace a mapped file: read it there instead
+                buf: bytes | mmap.mmap = (
+                    f.read()
+                    if os.name == "nt"
+                    else mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                )
         except (OSError, ValueError):  # missing, or empty (mmap refuses a 0-byte file)
             return None
         try:

@@ -209,6 +209,7 @@ def test_a_warm_listing_reads_no_ref(
         "record",
         "garbage",
         "truncated",
+        "foreign",
     ],
 )
 def test_a_listing_follows_every_change(
@@ -251,5 +252,10 @@ def test_a_listing_follows_every_change(
         cache.write_bytes(cache.read_bytes()[:30] + b"\x00garbage" * 100)
     elif change == "truncated":
         cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2])
+    elif change == "foreign":  # another version's cache, and the JSON cache of versions 1-3
+        data = cache.read_bytes().replace(b"gitxp-listing-cache 4", b"gitxp-listing-cache 9", 1)
+        cache.write_bytes(data)
+        (repo / ".git" / "gitxp" / "index-v1.json").write_text('{"version": 3, "rows": {}}')
     check(repo)
     check(repo)
+    assert not (repo / ".git" / "gitxp" / "index-v1.json").exists()
