@@ -31,7 +31,9 @@ def measure_size(n: int) -> dict[str, float]:
     import gitxp
 
     path = gitxp_path(n)
-    cache = os.path.join(path, ".git", "gitxp", "index-v1.json")
+    from gitxp.store.listing_cache import CACHE_FILE
+
+    cache = os.path.join(path, ".git", "gitxp", CACHE_FILE)
     reps = 5 if n <= 2000 else 3
 
     def warm() -> None:

@@ -32,7 +32,9 @@ MEMORY = (
 
 
 def _cache(path: str) -> str:
-    return os.path.join(path, ".git", "gitxp", "index-v1.json")
+    from gitxp.store.listing_cache import CACHE_FILE
+
+    return os.path.join(path, ".git", "gitxp", CACHE_FILE)
 
 
 def at_scale(n: int) -> list[dict]:

@@ -145,7 +145,9 @@ def build_gitxp(levels: list[int], steps: int = STEPS) -> None:
         shutil.rmtree(dest, ignore_errors=True)
         subprocess.run(["cp", "-al", work, dest], check=True)
         # the copy gets its own listing cache file (never shared by hard link)
-        cache = os.path.join(dest, ".git", "gitxp", "index-v1.json")
+        from gitxp.store.listing_cache import CACHE_FILE
+
+        cache = os.path.join(dest, ".git", "gitxp", CACHE_FILE)
         if os.path.exists(cache):
             with open(cache, "rb") as f:
                 data = f.read()

@@ -109,7 +109,7 @@ def test_read_commands_work_on_a_bare_repository_through_dash_c(
     listed = json.loads(ok("log", "-C", str(bare), "--format", "json"))
     assert {r["name"]: r["id"] for r in listed} == ids
     # the listing cache goes to the git directory itself: a bare repository has no .git
-    assert (bare / "gitxp" / "index-v1.json").is_file() and not (bare / ".git").exists()
+    assert (bare / "gitxp" / "index-v4.bin").is_file() and not (bare / ".git").exists()
     assert "swift-otter" in ok("show", "-C", str(bare), "swift-otter")
     assert "lr" in ok("diff", "-C", str(bare), "calm-heron", "swift-otter")
     assert "params.lr" in ok("compare", "-C", str(bare), "calm-heron", "swift-otter")

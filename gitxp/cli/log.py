@@ -162,7 +162,10 @@ def log_command(
     """
     with open_repo(repo_path) as repo:
         rows = repo.rows(
-            filter=filter_, experiment=list(experiment) or None, order_by=list(order_by) or None
+            filter=filter_,
+            experiment=list(experiment) or None,
+            order_by=list(order_by) or None,
+            limit=max_count or None,  # -n 0 lists nothing, but says so as before
         )
         repo._index.warn_broken()
         remote = None if rows else _pull_source(repo.git)

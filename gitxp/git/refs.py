@@ -31,6 +31,10 @@ from ..format.refs import problem as name_problem
 from ..format.refs import shown
 from .hashing import HEX_LENGTHS
 from .repository import GitRepo, read_file
+from .stamps import SETTLED_NS as SETTLED_NS
+from .stamps import file_stamp as file_stamp
+from .stamps import loose_unchanged as loose_unchanged
+from .stamps import stamp_holds as stamp_holds
 from .types import as_oid, as_ref
 
 log = logging.getLogger("gitxp.git.refs")
@@ -322,13 +326,26 @@ _PLAIN_RUN_LINE = re.compile(
 )
 
 
-def _packed_refs(git_dir: str, prefix: str) -> dict[str, str]:
-    """{ref: sha} of the packed refs under *prefix*; invalid names are ignored with a warning."""
+def _packed_refs(
+    git_dir: str, prefix: str, refused: dict[str, str] | None = None
+) -> dict[str, str]:
+    """{ref: sha} of the packed refs under *prefix*; invalid names are ignored with a warning
+    (and, with *refused*, collected there as {name: reason})."""
+    return read_packed_refs(git_dir, prefix, refused)[1]
+
+
+def read_packed_refs(
+    git_dir: str, prefix: str, refused: dict[str, str] | None = None
+) -> tuple[list[int] | None, dict[str, str]]:
+    """(stamp, {ref: sha}) of the packed refs under *prefix*; the stamp (see `file_stamp`)
+    is of the very file read, None when there is no packed-refs file."""
     path = os.path.join(git_dir, "packed-refs")
     found: dict[str, str] = {}
     plain = _PLAIN_RUN_LINE.fullmatch if RUNS_PREFIX.startswith(prefix) else None
     try:
         with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            stamp = [st.st_mtime_ns, st.st_size, st.st_ino, time.time_ns()]
             for line in f:
                 line = line.rstrip(b"\n")
                 if plain is not None and plain(line):
@@ -344,11 +361,13 @@ def _packed_refs(git_dir: str, prefix: str) -> dict[str, str]:
                 reason = name_problem(ref) or _sha_problem(sha)
                 if reason is not None:
                     warn_ignored(path, ref, reason)
+                    if refused is not None:
+                        refused[ref] = reason
                     continue
                 found[ref] = sha.decode()
     except FileNotFoundError:
-        pass
-    return found
+        return None, found
+    return stamp, found
 
 
 def refused_refs(repo: GitRepo, prefix: str = RUNS_PREFIX) -> dict[str, str]:
@@ -397,26 +416,6 @@ def _sha_problem(sha: bytes, hex_length: int | None = None) -> str | None:
     return "its value is not a commit id"
 
 
-# A directory stamp is trusted only when its mtime was this much older than
-# the moment it was read: file-system timestamps are coarse (a few ms), so a
-# change in the same tick as the reading could otherwise go unnoticed.
-SETTLED_NS = 2_000_000_000
-
-
-def _dirs_unchanged(git_dir: str, stamps: MutableMapping[str, list[int]]) -> bool:
-    if not stamps:
-        return False
-    for directory, (mtime_ns, seen_ns) in stamps.items():
-        if seen_ns - mtime_ns < SETTLED_NS or os.path.isabs(directory):
-            return False  # unsettled, or an absolute path: a stamp of another repository
-        try:
-            if os.stat(os.path.join(git_dir, directory)).st_mtime_ns != mtime_ns:
-                return False
-        except OSError:
-            return False
-    return True
-
-
 def list_refs(
     repo: GitRepo,
     prefix: str = RUNS_PREFIX,
@@ -437,10 +436,25 @@ def list_refs(
     # packed-refs before it deletes the loose files, so a ref whose loose file
     # vanished during the listing is in the packed-refs read afterwards.
     cache = stat_cache if stat_cache is not None else {}
-    if dir_stamps is not None and cache and _dirs_unchanged(repo.git_dir, dir_stamps):
+    if dir_stamps is not None and cache and loose_unchanged(repo.git_dir, dir_stamps):
         found = _packed_refs(repo.git_dir, prefix)
         found.update((ref, hit[1]) for ref, hit in cache.items())
         return found
+    loose = scan_loose_refs(repo, prefix, cache, dir_stamps)
+    found = _packed_refs(repo.git_dir, prefix)
+    found.update(loose)
+    return found
+
+
+def scan_loose_refs(
+    repo: GitRepo,
+    prefix: str,
+    stat_cache: MutableMapping[str, tuple[StatKey, str]],
+    dir_stamps: MutableMapping[str, list[int]] | None = None,
+) -> dict[str, str]:
+    """{ref: sha} of the loose ref files under *prefix*, listed now; *stat_cache* and
+    *dir_stamps* are brought up to date (see `list_refs`)."""
+    cache = stat_cache
     loose: dict[str, str] = {}
     if dir_stamps is not None:
         dir_stamps.clear()
@@ -493,9 +507,7 @@ def list_refs(
                 seen.add(ref)
     for ref in [r for r in cache if r not in seen]:
         del cache[ref]
-    found = _packed_refs(repo.git_dir, prefix)
-    found.update(loose)
-    return found
+    return loose
 
 
 def _peel(repo: GitRepo, sha: str) -> str | None:

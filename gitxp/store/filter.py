@@ -23,14 +23,16 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import FilterSyntaxError
+from .predicates import AllOf, AnyOf, Column, Field, Filter, Leaf, Negation, Row
 
-Row = dict[str, Any]
+_T = TypeVar("_T")
 Predicate = Callable[[Row], bool]
 
 ATTRIBUTES = {
@@ -118,12 +120,11 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
-def _field_getter(tok: Token, text: str) -> Callable[[Row], Any]:
+def _field_getter(tok: Token, text: str) -> Field:
     if tok.kind == "word":
         name = tok.text.lower()
         if name in ATTRIBUTES:
-            column = ATTRIBUTES[name]
-            return lambda row: row.get(column)
+            return Field("attr", ATTRIBUTES[name])
         raise FilterSyntaxError(
             text,
             tok.pos,
@@ -148,8 +149,8 @@ def _field_getter(tok: Token, text: str) -> Callable[[Row], Any]:
                 tok.pos + len(prefix) + 1,
                 f"unknown attribute {key!r}; known: {', '.join(sorted(set(ATTRIBUTES.values())))}",
             )
-        return lambda row: row.get(attr)
-    return lambda row: (row.get(kind) or {}).get(key)
+        return Field("attr", attr)
+    return Field(kind, key)
 
 
 def _as_number(value: Any) -> float | None:
@@ -223,6 +224,32 @@ def _compare(op: str, left: Any, right: Any) -> bool:
     return bool(a >= b)
 
 
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+def _comparison_test(op: str, literal: Any) -> Callable[[Any], bool]:
+    """`_compare(op, v, literal)` as a test of one value, with a fast path for a float."""
+    number = _as_number(literal)
+    if number is None:
+        return lambda v: _compare(op, v, literal)
+    fn = _OPS[op]
+
+    def test(v: Any) -> bool:
+        # what _compare does for a float against a literal that reads as a number
+        if type(v) is float:
+            return bool(fn(v, number))
+        return _compare(op, v, literal)
+
+    return test
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
@@ -245,7 +272,7 @@ class _Parser:
         tok = tok or self.peek()
         return FilterSyntaxError(self.text, tok.pos, message)
 
-    def parse(self) -> Predicate:
+    def parse(self) -> Filter:
         if self.peek().kind == "end":
             raise self.error("the filter is empty")
         pred = self.or_expr()
@@ -253,29 +280,28 @@ class _Parser:
             raise self.error(f"unexpected {self.peek().text!r}; join conditions with and/or")
         return pred
 
-    def or_expr(self) -> Predicate:
+    def or_expr(self) -> Filter:
         parts = [self.and_expr()]
         while self.is_word("or"):
             self.next()
             parts.append(self.and_expr())
         if len(parts) == 1:
             return parts[0]
-        return lambda row: any(p(row) for p in parts)
+        return AnyOf(parts)
 
-    def and_expr(self) -> Predicate:
+    def and_expr(self) -> Filter:
         parts = [self.not_expr()]
         while self.is_word("and"):
             self.next()
             parts.append(self.not_expr())
         if len(parts) == 1:
             return parts[0]
-        return lambda row: all(p(row) for p in parts)
+        return AllOf(parts)
 
-    def not_expr(self) -> Predicate:
+    def not_expr(self) -> Filter:
         if self.is_word("not"):
             self.next()
-            inner = self.not_expr()
-            return lambda row: not inner(row)
+            return Negation(self.not_expr())
         tok = self.peek()
         if tok.kind == "punct" and tok.text == "(":
             self.next()
@@ -295,7 +321,7 @@ class _Parser:
         what = "the end of the filter" if tok.kind == "end" else repr(tok.text)
         raise self.error(f"expected a value (a number or a 'quoted string'), found {what}", tok)
 
-    def comparison(self) -> Predicate:
+    def comparison(self) -> Filter:
         """A field followed by an operator: `=`-style, [NOT] LIKE/ILIKE, [NOT] IN, IS [NOT] NULL."""
         tok = self.next()
         if tok.kind not in ("field", "word") or (
@@ -315,7 +341,7 @@ class _Parser:
             literal = self.value()
             if is_time:
                 literal = _time_literal(literal)
-            return lambda row: _compare(op, get(row), literal)
+            return Leaf(get, _comparison_test(op, literal))
         negate = False
         if self.is_word("not"):
             self.next()
@@ -335,7 +361,7 @@ class _Parser:
             op_tok,
         )
 
-    def like(self, get: Callable[[Row], Any], negate: bool) -> Predicate:
+    def like(self, get: Field, negate: bool) -> Filter:
         """`[NOT] LIKE 'pattern'` (ILIKE: ignoring case); a missing value never matches."""
         word = self.next().text.lower()
         pattern_tok = self.peek()
@@ -344,13 +370,12 @@ class _Parser:
             raise self.error("LIKE needs a 'quoted pattern'", pattern_tok)
         rx = _like(literal, re.IGNORECASE if word == "ilike" else 0)
 
-        def like(row: Row) -> bool:
-            v = get(row)
+        def like(v: Any) -> bool:
             return v is not None and bool(rx.fullmatch(_as_text(v)))
 
-        return (lambda row: get(row) is not None and not like(row)) if negate else like
+        return Leaf(get, (lambda v: v is not None and not like(v)) if negate else like)
 
-    def membership(self, get: Callable[[Row], Any], negate: bool) -> Predicate:
+    def membership(self, get: Field, negate: bool) -> Filter:
         """`[NOT] IN (value, ...)`; a missing value is in no list."""
         self.next()
         open_tok = self.next()
@@ -364,13 +389,12 @@ class _Parser:
         if close.kind != "punct" or close.text != ")":
             raise self.error("expected ',' or ')' in the IN list", close)
 
-        def member(row: Row) -> bool:
-            v = get(row)
+        def member(v: Any) -> bool:
             return v is not None and any(_compare("=", v, x) for x in values)
 
-        return (lambda row: get(row) is not None and not member(row)) if negate else member
+        return Leaf(get, (lambda v: v is not None and not member(v)) if negate else member)
 
-    def null_test(self, get: Callable[[Row], Any]) -> Predicate:
+    def null_test(self, get: Field) -> Filter:
         """`IS NULL` / `IS NOT NULL`: whether the row has the field."""
         self.next()
         not_null = False
@@ -380,23 +404,24 @@ class _Parser:
         if not self.is_word("null"):
             raise self.error("expected NULL after IS")
         self.next()
-        return (lambda row: get(row) is not None) if not_null else (lambda row: get(row) is None)
+        return Leaf(get, (lambda v: v is not None) if not_null else (lambda v: v is None))
 
 
-def compile_filter(text: str) -> Predicate:
-    """Parse *text* into a predicate over run rows; raise FilterSyntaxError if malformed."""
+def compile_filter(text: str) -> Filter:
+    """Parse *text* into a predicate over run rows (a `Filter`, which can also select
+    among many runs column by column); raise FilterSyntaxError if malformed."""
     if not isinstance(text, str):
         raise FilterSyntaxError(str(text), 0, "a filter must be a string")
     return _Parser(text).parse()
 
 
-def field_getters(text: str) -> dict[str, Callable[[Row], Any]]:
+def field_getters(text: str) -> dict[str, Field]:
     """The fields filter *text* reads, as written (`metrics.acc`, `status`), with their getters.
 
     For showing the values a condition was judged on (the metric gate does);
     compile the filter first, which reports any error in it.
     """
-    getters: dict[str, Callable[[Row], Any]] = {}
+    getters: dict[str, Field] = {}
     for tok in tokenize(text):
         is_field = tok.kind == "field" or (tok.kind == "word" and tok.text.lower() in ATTRIBUTES)
         if is_field and tok.text not in getters:
@@ -406,7 +431,7 @@ def field_getters(text: str) -> dict[str, Callable[[Row], Any]]:
 
 def parse_order_by(
     spec: str | list[str] | tuple[str, ...] | None,
-) -> list[tuple[Callable[[Row], Any], bool]]:
+) -> list[tuple[Field, bool]]:
     """Parse ["metrics.acc DESC", "start_time"] into (getter, descending) pairs."""
     if spec is None:
         return []
@@ -437,23 +462,37 @@ def parse_order_by(
     return out
 
 
-def sort_rows(rows: list[Row], order: list[tuple[Callable[[Row], Any], bool]]) -> list[Row]:
+def sort_rows(rows: list[Row], order: Sequence[tuple[Callable[[Row], Any], bool]]) -> list[Row]:
     """Sort rows by each (getter, descending) in turn; missing values always last."""
-    for get, descending in reversed(order):
-        present: list[Row] = []
-        missing: list[Row] = []
-        for row in rows:
-            v = get(row)
-            if v is None or (isinstance(v, float) and math.isnan(v)):
-                missing.append(row)
-            else:
-                present.append(row)
+    return _sorted(rows, [(get, descending) for get, descending in order])
 
-        def key(row: Row, get: Callable[[Row], Any] = get) -> tuple[int, Any]:
-            v = get(row)
+
+def sort_indices(
+    indices: Sequence[int], order: Sequence[tuple[Field, bool]], column: Column
+) -> list[int]:
+    """`sort_rows` for runs given by their indexes into the columns *column* gives."""
+    by: list[tuple[Callable[[int], Any], bool]] = [
+        (column(field).__getitem__, descending) for field, descending in order
+    ]
+    return _sorted(list(indices), by)
+
+
+def _sorted(items: list[_T], order: list[tuple[Callable[[_T], Any], bool]]) -> list[_T]:
+    for get, descending in reversed(order):
+        present: list[_T] = []
+        missing: list[_T] = []
+        for item in items:
+            v = get(item)
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                missing.append(item)
+            else:
+                present.append(item)
+
+        def key(item: _T, get: Callable[[_T], Any] = get) -> tuple[int, Any]:
+            v = get(item)
             n = _as_number(v)
             return (0, n) if n is not None else (1, _as_text(v))
 
         present.sort(key=key, reverse=descending)
-        rows = present + missing
-    return rows
+        items = present + missing
+    return items

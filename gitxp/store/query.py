@@ -1,28 +1,42 @@
-"""Listing runs fast: a cache of run rows keyed by commit id, filtering, ordering, DataFrames.
+"""Listing runs fast: the listing cache kept up to date, filtering, ordering, DataFrames.
 
-The cache lives in `.git/gitxp/index-v1.json` (never pushed). It maps each
-run ref to its commit id (with the ref file's stat, so unchanged refs are
-not even read) and each commit id to the run's row. A listing reads the
-refs, builds rows only for commits it has not seen, and rewrites the cache
-when something changed. A missing or unreadable cache is rebuilt silently.
+The cache (`listing_cache.py`, `.git/gitxp/index-v4.bin`, never pushed)
+holds every listed run's ref, commit id and row, in listing order, with
+what proves the refs unchanged since: when packed-refs and the loose run-ref
+directories have not moved, a listing reads neither. Otherwise it lists the
+refs (one read of packed-refs unless it is unchanged, one scan of the loose
+directories), reads rows only for commits the cache has not seen
+(`read_unseen`) and rewrites the cache. A missing, garbled or foreign cache
+is rebuilt silently.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
-import json
 import logging
 import os
-import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidValueError
 from ..format import schema
-from ..format.status import effective_status
-from ..git.refs import RUNS_PREFIX, SETTLED_NS, list_refs
+from ..git.refs import (
+    RUNS_PREFIX,
+    SETTLED_NS,
+    loose_unchanged,
+    read_packed_refs,
+    scan_loose_refs,
+    stamp_holds,
+    warn_ignored,
+)
+from . import listing_cache
 from .filter import compile_filter, parse_order_by, sort_rows
+from .listing import BASE_COLUMNS as BASE_COLUMNS
+from .listing import Listing, wanted_experiments
+from .listing_cache import CACHE_FILE as CACHE_FILE
+from .listing_cache import CACHE_VERSION as CACHE_VERSION
+from .listing_cache import CacheFile
 from .record import listing_row
 
 if TYPE_CHECKING:
@@ -32,11 +46,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gitxp.store.query")
 
-CACHE_FILE = "index-v1.json"
 # 2: rows are validated against the schema (a version-1 cache may hold rows that are not)
 # 3: ref-directory stamps are keyed relative to the git directory (a copied repository
 #    with a version-2 cache would check the directories it was copied from)
-CACHE_VERSION = 3
+# 4: listing_cache.py's columnar file, index-v4.bin; the JSON file of 1-3 is deleted
+LEGACY_FILE = "index-v1.json"
 # The stable keys of one run as `gitxp log --format json` and the UI's API give it.
 PUBLIC_KEYS = (
     "id",
@@ -55,7 +69,6 @@ PUBLIC_KEYS = (
     "metrics",
     "tags",
 )
-BASE_COLUMNS = ("id", "name", "experiment", "status", "start_time", "end_time", "code_commit")
 
 
 # Reading runs the cache has not seen (a first listing after a clone or a big
@@ -105,6 +118,63 @@ def _trusted(dir_stamps: dict[str, list[int]]) -> dict[str, tuple[int, bool]]:
     return {d: (s[0], s[1] - s[0] >= SETTLED_NS) for d, s in dir_stamps.items()}
 
 
+def _trusted_file(stamp: list[int] | None) -> tuple[int, ...] | None:
+    """`_trusted` for the packed-refs stamp."""
+    return None if stamp is None else (*stamp[:3], stamp[3] - stamp[0] >= SETTLED_NS)
+
+
+def now_ms() -> int:
+    """The time a listing judges RUNNING runs at (ms since the epoch); tests fix it."""
+    return time.time_ns() // 1_000_000
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while tens of thousands of rows are made.
+
+    Letting it scan them again and again as they pile up made a listing
+    several times slower; rows hold no cycles, so it has nothing to find later.
+    """
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+def read_unseen(
+    git: GitRepo, unseen: dict[str, str], progress: Callable[[str], None] | None = None
+) -> dict[str, tuple[dict[str, Any], bool]]:
+    """The rows of the refs the cache has not seen ({ref: commit}), read from git, as
+    {ref: (row, whether it may be cached)}: the cold path of a listing.
+
+    A run that fails the schema is listed as CORRUPT, its verdict cached under
+    its commit id like any row; an unreadable object is not cached (a fetch
+    may still bring it). *progress* is told how it is getting on (`_Progress`).
+    """
+    ticker = None
+    if progress is not None and unseen:
+        ticker = _Progress(progress, len(unseen), PROGRESS_AFTER_SECONDS)
+    by_commit: dict[str, tuple[dict[str, Any], bool]] = {}
+    out: dict[str, tuple[dict[str, Any], bool]] = {}
+    for ref, sha in unseen.items():
+        hit = by_commit.get(sha)
+        if hit is None:
+            if ticker is not None:
+                ticker.tick()
+            row, cacheable = listing_row(git, sha, ref.rsplit("/", 1)[-1])
+            row.pop("summary", None)  # min/max/count: read per run, kept out of the cache
+            hit = (row, cacheable)
+            if cacheable:
+                by_commit[sha] = hit
+        out[ref] = hit
+    if ticker is not None:
+        ticker.finish()
+    return out
+
+
 class RunIndex:
     """The rows of every run in a repository, served from the on-disk cache.
 
@@ -118,114 +188,199 @@ class RunIndex:
         self.progress = progress
         self.broken: dict[str, str] = {}
 
-    def _load(self) -> dict[str, Any]:
-        # The cache holds tens of thousands of small dicts; letting the cyclic
-        # garbage collector scan them again and again while they are being
-        # built makes the load 3x slower (10,000 runs). JSON cannot contain
-        # cycles, so pausing it here frees nothing later.
-        paused = gc.isenabled()
-        gc.disable()
-        try:
-            with open(self._path, encoding="utf-8") as f:
-                data = json.load(f)
-            # a verdict reached under other limits may no longer hold: start again
-            if data.get("version") == CACHE_VERSION and data.get("limits") == schema.limits_key():
-                return data  # type: ignore[no-any-return]
-        except (OSError, ValueError, AttributeError):
-            pass
-        finally:
-            if paused:
-                gc.enable()
-        return {"version": CACHE_VERSION, "limits": schema.limits_key(), "refs": {}, "rows": {}}
-
-    def _save(self, data: dict[str, Any]) -> None:
-        directory = os.path.dirname(self._path)
-        try:
-            os.makedirs(directory, exist_ok=True)
-            # dumps, not dump: json.dump streams through the pure-Python encoder,
-            # several times slower than the C one dumps uses
-            text = json.dumps(data, separators=(",", ":"))
-            fd, tmp = tempfile.mkstemp(prefix=".index-", dir=directory)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, self._path)
-        except OSError:
-            pass  # a read-only repository still lists runs, just without the cache
-
     def rows(self) -> list[dict[str, Any]]:
-        """One row per run (dicts with params, metrics, tags, summary ...)."""
-        # Listing 100,000 runs makes 100,000 row dicts (and parses as many from the
-        # cache); the cyclic collector would scan them over and over as they pile
-        # up (a third of a warm listing's time). Rows hold no cycles, so pausing it
-        # leaves nothing for it to find later.
-        paused = gc.isenabled()
-        gc.disable()
-        try:
-            return self._rows()
-        finally:
-            if paused:
-                gc.enable()
+        """One row per run (dicts with params, metrics, tags, ...), newest first."""
+        listing = self.listing()
+        with _collector_paused():
+            return listing.rows()
 
-    def _rows(self) -> list[dict[str, Any]]:
+    def listing(self) -> Listing:
+        """Every run ref as of now, over the cache (brought up to date first)."""
         from .pending import publish_pending
 
         publish_pending(self._git.git_dir)
-        data = self._load()
-        stat_cache = data["refs"]
-        dir_stamps = data.setdefault("dirs", {})
-        stamps_before = _trusted(dir_stamps)
-        before = len(stat_cache), {k: v[1] for k, v in stat_cache.items()}
-        refs = list_refs(self._git, RUNS_PREFIX, stat_cache, dir_stamps)
-        cached: dict[str, Any] = data["rows"]
-        rows: dict[str, Any] = {}
-        changed = (
-            stamps_before != _trusted(dir_stamps)
-            or before[0] != len(stat_cache)
-            or any(before[1].get(k) != v[1] for k, v in stat_cache.items())
-        )
-        self.broken = {}
-        ticker = None
-        if self.progress is not None:
-            unseen = sum(1 for sha in refs.values() if sha not in cached)
-            if unseen:
-                ticker = _Progress(self.progress, unseen, PROGRESS_AFTER_SECONDS)
-        listed: list[tuple[str, dict[str, Any]]] = []  # per ref: two refs may share a commit
-        for ref, sha in refs.items():
-            row = rows.get(sha) or cached.get(sha)
-            if row is None:
-                if ticker is not None:
-                    ticker.tick()
-                # a run that fails the schema is listed as CORRUPT, its verdict cached
-                # under its commit id like any row; an unreadable object is not cached
-                row, cacheable = listing_row(self._git, sha, ref.rsplit("/", 1)[-1])
-                row.pop("summary", None)  # min/max/count: read per run, kept out of the cache
+        limits = schema.limits_key()
+        cache = CacheFile.read(self._path, limits)
+        if cache is not None and self._unmoved(cache):
+            overrides = self._reread(cache)
+            if overrides is not None:
+                return self._listing(cache, overrides)
+        with _collector_paused():
+            return self._refresh(cache, limits)
+
+    def _unmoved(self, cache: CacheFile) -> bool:
+        """Whether no run ref can have moved since *cache* was written."""
+        git_dir = self._git.git_dir
+        dirs = cache.header["dirs"]
+        if dirs:
+            loose = loose_unchanged(git_dir, dirs)
+        else:  # there was no loose run-ref directory: there still is none
+            loose = not os.path.lexists(os.path.join(git_dir, *RUNS_PREFIX.strip("/").split("/")))
+        return loose and stamp_holds(os.path.join(git_dir, "packed-refs"), cache.header["packed"])
+
+    def _reread(self, cache: CacheFile) -> dict[int, dict[str, Any]] | None:
+        """The rows of *cache*'s uncached runs, read again; None when one has become
+        readable (the listing must then be rebuilt around it)."""
+        overrides: dict[int, dict[str, Any]] = {}
+        if cache.header["volatile"]:
+            refs, commits = cache.column("ref"), cache.column("commit")
+            for i in cache.header["volatile"]:
+                row, cacheable = listing_row(self._git, commits[i], refs[i].rsplit("/", 1)[-1])
                 if cacheable:
-                    changed = True
-                    rows[sha] = row
-            else:
-                rows[sha] = row
-            if row.get("corrupt"):
-                self.broken[ref] = row["corrupt"]
-            listed.append((ref, row))
-        if ticker is not None:
-            ticker.finish()
-        if changed or len(rows) != len(cached):
-            data["rows"] = rows
-            self._save(data)
-        now = time.time_ns() // 1_000_000
-        out = []
-        for ref, cached_row in listed:
-            row = dict(cached_row)
-            row["ref"] = ref
-            row["status"] = effective_status(row, now)
-            end = row.get("end_time") or (now if row["status"] == "RUNNING" else None)
-            row["duration"] = (
-                None
-                if end is None or row.get("start_time") is None
-                else ((end - row["start_time"]) / 1000)
-            )
-            out.append(row)
-        return out
+                    return None
+                row.pop("summary", None)
+                row["ref"] = refs[i]
+                overrides[i] = row
+        return overrides
+
+    def _listing(self, cache: CacheFile, overrides: dict[int, dict[str, Any]]) -> Listing:
+        for name, reason in cache.header["refused"].items():
+            warn_ignored(os.path.join(self._git.git_dir, "packed-refs"), name, reason)
+        self.broken = dict(cache.header["broken"])
+        refs = cache.column("ref") if overrides else []
+        for i, row in overrides.items():
+            self.broken[refs[i]] = row["corrupt"]
+        return Listing(cache, now_ms(), overrides)
+
+    def _refresh(self, old: CacheFile | None, limits: Any) -> Listing:
+        """List the refs, read what the cache lacks, rewrite it when something changed."""
+        refs, header, stat_cache = self._current_refs(old, limits)
+        if (
+            old is not None
+            and not old.header["volatile"]
+            and len(refs) == old.n
+            and refs == dict(zip(old.column("ref"), old.column("commit"), strict=True))
+        ):
+            return self._unchanged(old, header, stat_cache, {})
+        listed, sources, fresh, new_rows = self._sources(old, refs)
+        commits = [refs[r] for r in listed]
+        uncached = {r for r, (_row, cacheable) in fresh.items() if not cacheable}
+        header["volatile"] = [i for i, r in enumerate(listed) if r in uncached]
+        if (
+            old is not None
+            and not new_rows
+            and listed == old.column("ref")
+            and commits == old.column("commit")
+        ):
+            overrides = {}
+            for i in header["volatile"]:
+                row = dict(fresh[listed[i]][0])
+                row["ref"] = listed[i]
+                overrides[i] = row
+            return self._unchanged(old, header, stat_cache, overrides)
+        corrupt = old.column("corrupt") if old is not None else []
+        header["broken"] = {}
+        for ref, src in zip(listed, sources, strict=True):
+            reason = corrupt[src] if isinstance(src, int) else src.get("corrupt")
+            if reason and ref not in uncached:
+                header["broken"][ref] = reason
+        chunks = listing_cache.encode(header, listed, commits, sources, old, stat_cache)
+        cache = None
+        if listing_cache.write(self._path, chunks):
+            with contextlib.suppress(OSError):
+                os.remove(self._git.gitxp_dir(LEGACY_FILE))  # the cache before version 4
+            # read back through a map: its pages are the file's, not this process's memory
+            # (another listing may have replaced it since: then that one, as fresh)
+            cache = CacheFile.read(self._path, limits)
+        if cache is None:
+            cache = listing_cache.from_bytes(b"".join(chunks))
+        del chunks
+        return self._listing(cache, {i: cache.row(i) for i in cache.header["volatile"]})
+
+    def _current_refs(
+        self, old: CacheFile | None, limits: Any
+    ) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
+        """({ref: commit} of every run ref now, the cache header to write, the loose refs'
+        stat cache): the loose directories are scanned, `packed-refs` read unless its
+        stamp in *old* still holds (then its refs are those *old* listed as packed)."""
+        git_dir = self._git.git_dir
+        header: dict[str, Any] = {"limits": limits, "dirs": {}, "packed": None}
+        stat_cache: dict[str, Any] = {}
+        if old is not None:
+            header = dict(old.header)
+            stat_cache = old.loose()
+        was_loose = set(stat_cache)
+        dirs = dict(header["dirs"])
+        # loose refs before packed-refs (see git/refs.py list_refs)
+        loose = scan_loose_refs(self._git, RUNS_PREFIX, stat_cache, dirs)
+        if old is not None and stamp_holds(os.path.join(git_dir, "packed-refs"), header["packed"]):
+            packed = {
+                r: c
+                for r, c in zip(old.column("ref"), old.column("commit"), strict=True)
+                if r not in was_loose
+            }
+            packed.update(header["shadowed"])
+            stamp, refused = header["packed"], header["refused"]
+        else:
+            refused = {}
+            stamp, packed = read_packed_refs(git_dir, RUNS_PREFIX, refused)
+        refs = dict(packed)
+        refs.update(loose)
+        header.update(
+            limits=limits,
+            dirs=dirs,
+            packed=stamp,
+            shadowed={r: packed[r] for r in loose if r in packed},
+            refused=refused,
+        )
+        return refs, header, stat_cache
+
+    def _sources(
+        self, old: CacheFile | None, refs: dict[str, str]
+    ) -> tuple[list[str], list[int | dict[str, Any]], dict[str, Any], bool]:
+        """(the refs in listing order, each one's row: an index into *old* or a dict, the
+        rows read from git as `read_unseen` gave them, whether any row is new)."""
+        names = sorted(refs)
+        # reuse a cached row by ref and commit (its bytes hold the ref), else by commit
+        same: dict[tuple[str, str], int] = {}
+        by_commit: dict[str, int] = {}
+        if old is not None:
+            volatile = set(old.header["volatile"])
+            for j, (r, c) in enumerate(zip(old.column("ref"), old.column("commit"), strict=True)):
+                if j not in volatile:
+                    same[(r, c)] = j
+                    by_commit.setdefault(c, j)
+        unseen = {
+            r: refs[r] for r in names if (r, refs[r]) not in same and refs[r] not in by_commit
+        }
+        fresh = read_unseen(self._git, unseen, self.progress)
+        sources: list[int | dict[str, Any]] = []
+        keys: list[tuple[Any, str]] = []
+        starts = old.column("start_time") if old is not None else []
+        ids = old.column("id") if old is not None else []
+        new_rows = False
+        for r in names:
+            at = same.get((r, refs[r]))
+            if at is not None:
+                sources.append(at)
+                keys.append((starts[at], ids[at]))
+                continue
+            if r in fresh:
+                row = dict(fresh[r][0])
+                new_rows = new_rows or fresh[r][1]
+            else:  # a commit the cache knows under another ref
+                assert old is not None
+                row = old.row(by_commit[refs[r]])
+                new_rows = True
+            row["ref"] = r
+            sources.append(row)
+            keys.append((row.get("start_time"), row["id"]))
+        order = listing_cache.ordered(keys)
+        return [names[k] for k in order], [sources[k] for k in order], fresh, new_rows
+
+    def _unchanged(
+        self,
+        old: CacheFile,
+        header: dict[str, Any],
+        stat_cache: dict[str, Any],
+        overrides: dict[int, dict[str, Any]],
+    ) -> Listing:
+        """The listing of *old*, whose refs turned out unchanged; the file is rewritten
+        (its rows as they are) only when a stamp has become trustworthy or moved."""
+        now_trusted = (_trusted(header["dirs"]), _trusted_file(header["packed"]))
+        if now_trusted != (_trusted(old.header["dirs"]), _trusted_file(old.header["packed"])):
+            listing_cache.write(self._path, listing_cache.rewrap(old, header, stat_cache))
+        return self._listing(old, overrides)
 
     def warn_broken(self) -> None:
         """Log a warning, one line each, for the runs listed as CORRUPT and why."""
@@ -253,14 +408,7 @@ def select(
 ) -> list[dict[str, Any]]:
     """Filter and order rows; newest first unless *order_by* says otherwise."""
     if experiment is not None:
-        if not isinstance(experiment, (str, list, tuple, set, frozenset)) or not all(
-            isinstance(e, str)
-            for e in ([experiment] if isinstance(experiment, str) else experiment)
-        ):
-            raise InvalidValueError(
-                "experiment", f"{experiment!r}: give an experiment name or a list of names"
-            )
-        wanted = {experiment} if isinstance(experiment, str) else set(experiment)
+        wanted = wanted_experiments(experiment)
         rows = [r for r in rows if r.get("experiment") in wanted]
     if filter:
         predicate = compile_filter(filter)

@@ -14,7 +14,7 @@ from ..git.refs import RUNS_PREFIX, read_ref
 from ..git.repository import GitRepo, init_repository
 from .models import RegistryMixin
 from .pending import publish_pending
-from .query import RunIndex, select, to_frame
+from .query import RunIndex
 from .record import RunRecord
 from .registry import read_events, read_models, run_of
 
@@ -51,9 +51,15 @@ class Repo(RegistryMixin):
         filter: str | None = None,
         experiment: str | list[str] | None = None,
         order_by: str | list[str] | None = None,
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        """The runs as plain dicts (what `runs()` tabulates), newest first."""
-        return select(self._index.rows(), filter, experiment, order_by)
+        """The runs as plain dicts (what `runs()` tabulates), newest first; with *limit*,
+        the first *limit* of them (only those are read: `gitxp log -n 20`)."""
+        listing = self._index.listing()
+        chosen = listing.select(filter, experiment, order_by)
+        if limit is not None:
+            chosen = chosen[: max(limit, 0)]
+        return listing.rows(chosen)
 
     def runs(
         self,
@@ -68,11 +74,13 @@ class Repo(RegistryMixin):
         ``"params.lr > 0.01 and (metrics.acc >= 0.9 or tags.best = 'yes')"``;
         *order_by* takes fields with ASC/DESC, e.g. ``["metrics.acc DESC"]``.
         """
-        return to_frame(self.rows(filter, experiment, order_by))
+        listing = self._index.listing()
+        chosen = listing.select(filter, experiment, order_by)
+        return listing.frame(chosen)
 
     def experiments(self) -> list[str]:
         """The names of the experiments that have runs, sorted."""
-        return sorted({r.get("experiment") or "default" for r in self._index.rows()})
+        return sorted({e or "default" for e in self._index.listing().cache.column("experiment")})
 
     @property
     def broken_runs(self) -> dict[str, str]:
@@ -150,13 +158,16 @@ class Repo(RegistryMixin):
 
     def _resolve_row(self, text: str, reference: ModelReference | None) -> tuple[str, str]:
         """Resolve *text* as an id prefix or a run name, from the listing."""
-        rows = self._index.rows()
+        listing = self._index.listing()
+        ids, names = listing.cache.column("id"), listing.cache.column("name")
         lowered = text.lower()
         if len(lowered) >= MIN_PREFIX:
-            found = _only_match(text, [r for r in rows if r["id"].startswith(lowered)], "name")
+            hits = [i for i, run_id in enumerate(ids) if run_id.startswith(lowered)]
+            found = _only_match(text, listing.rows(hits), "name")
             if found is not None:
                 return found
-        found = _only_match(text, [r for r in rows if r.get("name") == text], "experiment")
+        hits = [i for i, name in enumerate(names) if name == text]
+        found = _only_match(text, listing.rows(hits), "experiment")
         if found is not None:
             return found
         if reference is not None:
@@ -165,11 +176,11 @@ class Repo(RegistryMixin):
             raise ModelNotFoundError(
                 text, f"no model is named {reference.model!r} and no run {text!r}", close
             )
-        names = sorted({r.get("name") or "" for r in rows} | {r["id"][:10] for r in rows})
+        known = sorted({name or "" for name in names} | {run_id[:10] for run_id in ids})
         note = ""
-        if len(lowered) < MIN_PREFIX and any(r["id"].startswith(lowered) for r in rows):
+        if len(lowered) < MIN_PREFIX and any(run_id.startswith(lowered) for run_id in ids):
             note = f"an id prefix needs at least {MIN_PREFIX} characters"
-        raise RunNotFoundError(text, difflib.get_close_matches(text, names, n=3, cutoff=0.6), note)
+        raise RunNotFoundError(text, difflib.get_close_matches(text, known, n=3, cutoff=0.6), note)
 
     def _resolve_model(self, reference: ModelReference) -> tuple[str, str] | None:
         """(run ref, commit) of the version *reference* names; None when no such model."""

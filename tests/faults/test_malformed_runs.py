@@ -172,12 +172,18 @@ def test_the_cache_keeps_the_verdict_per_commit_and_a_repaired_run_reads_again(
     path = tmp_path / "copy"
     shutil.copytree(src, path)
     # the copied cache names the source's ref directories (by absolute path): start afresh
-    (path / ".git" / "gitxp" / "index-v1.json").unlink()
+    from gitxp.format import schema
+    from gitxp.store.listing_cache import CACHE_FILE, CacheFile
+
+    (path / ".git" / "gitxp" / CACHE_FILE).unlink()
     with gitxp.open(path) as repo:
         first = {r["id"]: r["status"] for r in repo.rows()}
-    cache = json.loads((path / ".git" / "gitxp" / "index-v1.json").read_text())
+    cache = CacheFile.read(str(path / ".git" / "gitxp" / CACHE_FILE), schema.limits_key())
+    assert cache is not None
     tip = git(path, "rev-parse", RUNS + ids["deep"]).strip()
-    assert cache["rows"][tip]["status"] == "CORRUPT"  # cached as corrupt, not re-read
+    at = cache.column("commit").index(tip)
+    assert cache.column("status")[at] == "CORRUPT"  # cached as corrupt, not re-read
+    assert at not in cache.header["volatile"]
     with gitxp.open(path) as repo:
         assert {r["id"]: r["status"] for r in repo.rows()} == first
     # repairing the run (its ref back on the previous, valid commit) lists it again

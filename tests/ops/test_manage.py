@@ -113,8 +113,10 @@ def test_rm_is_recoverable_until_gc(repo: Path) -> None:
     assert [t.id for t in report.deleted] == [gone]
     assert git(repo, "for-each-ref", "refs/gitxp/trash/") == ""
     assert not (repo / ".git" / "logs" / "refs" / "gitxp" / "trash" / gone).exists()
-    cache = (repo / ".git" / "gitxp" / "index-v1.json").read_text()
-    assert gone not in cache and keep in cache
+    from gitxp.store.listing_cache import CACHE_FILE
+
+    cache = (repo / ".git" / "gitxp" / CACHE_FILE).read_bytes()
+    assert gone.encode() not in cache and keep.encode() in cache
     fsck(repo)
 
 

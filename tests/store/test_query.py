@@ -9,9 +9,18 @@ from pathlib import Path
 import pytest
 
 import gitxp
+from gitxp.format import schema
 from gitxp.store.filter import compile_filter
+from gitxp.store.listing_cache import CACHE_FILE, CacheFile
 from tests.gitutil import git
 from tests.workflows_util import stderr_on_a_terminal
+
+
+def _cache(repo: Path) -> CacheFile:
+    """The listing cache of *repo* as the last listing left it."""
+    cache = CacheFile.read(str(repo / ".git" / "gitxp" / CACHE_FILE), schema.limits_key())
+    assert cache is not None
+    return cache
 
 
 @pytest.fixture
@@ -193,10 +202,9 @@ def test_metric_history_of_unknown_key_lists_known_keys(runs: dict[str, str]) ->
 def test_cache_is_used_refreshed_per_ref_and_rebuilt_when_corrupt(
     runs: dict[str, str], repo: Path
 ) -> None:
-    cache = repo / ".git" / "gitxp" / "index-v1.json"
+    cache = repo / ".git" / "gitxp" / CACHE_FILE
     gitxp.open().rows()
-    data = json.loads(cache.read_text())
-    assert len(data["rows"]) == 4
+    assert _cache(repo).n == 4
     # A changed ref is picked up: tag a run by appending a commit to its ref with plain git
     alpha_ref = f"refs/gitxp/runs/{runs['alpha']}"
     tree = git(repo, "rev-parse", f"{alpha_ref}^{{tree}}").strip()
@@ -215,9 +223,7 @@ def test_cache_is_used_refreshed_per_ref_and_rebuilt_when_corrupt(
     # A corrupt cache is rebuilt silently
     cache.write_text("{not json")
     assert len(gitxp.open().rows()) == 4
-    from gitxp.store.query import CACHE_VERSION
-
-    assert json.loads(cache.read_text())["version"] == CACHE_VERSION
+    assert cache.read_bytes().startswith(b"gitxp-listing-cache 4\n") and _cache(repo).n == 4
     # A deleted run disappears
     git(repo, "update-ref", "-d", alpha_ref)
     assert {r["name"] for r in gitxp.open().rows()} == {"beta", "gamma", "delta"}
@@ -274,7 +280,7 @@ def test_fresh_unchanged_refs_do_not_rewrite_the_cache_but_changes_show(
 ) -> None:
     import os
 
-    cache = repo / ".git" / "gitxp" / "index-v1.json"
+    cache = repo / ".git" / "gitxp" / CACHE_FILE
     runs_dir = repo / ".git" / "refs" / "gitxp" / "runs"
     os.utime(runs_dir)  # a run recorded a moment ago: the directory's stamp is unsettled
     gitxp.open().rows()
@@ -287,15 +293,13 @@ def test_fresh_unchanged_refs_do_not_rewrite_the_cache_but_changes_show(
     git(repo, "update-ref", f"refs/gitxp/runs/{runs['alpha']}", beta_commit)
     by_ref = {r["ref"]: r["name"] for r in gitxp.open().rows()}
     assert by_ref[f"refs/gitxp/runs/{runs['alpha']}"] == "beta"
-    assert json.loads(cache.read_text())["refs"][f"refs/gitxp/runs/{runs['alpha']}"][1] == (
-        beta_commit
-    )
+    assert _cache(repo).loose()[f"refs/gitxp/runs/{runs['alpha']}"][1] == beta_commit
 
     # once the stamp has settled it is written down, and the next listing skips the directory
     old = os.stat(runs_dir).st_mtime - 3600
     os.utime(runs_dir, (old, old))
     gitxp.open().rows()
-    stamps = json.loads(cache.read_text())["dirs"]
+    stamps = _cache(repo).header["dirs"]
     assert all(seen - mtime >= 2_000_000_000 for mtime, seen in stamps.values())
 
 
@@ -313,7 +317,7 @@ def _three_runs_and_no_cache(repo: Path) -> None:
         with gitxp.start_run(name=f"p{i}", snapshot=False) as run:
             run.log_metric("m", float(i))
     gitxp.open(repo).rows()
-    (repo / ".git" / "gitxp" / "index-v1.json").unlink()
+    (repo / ".git" / "gitxp" / CACHE_FILE).unlink()
 
 
 def test_a_listing_that_reads_many_runs_reports_progress(
@@ -331,7 +335,7 @@ def test_a_listing_that_reads_many_runs_reports_progress(
     gitxp.open(repo, progress=lines.append).rows()  # every run is in the cache now
     assert lines == []
     monkeypatch.setattr(query, "PROGRESS_AFTER_SECONDS", 60.0)
-    (repo / ".git" / "gitxp" / "index-v1.json").unlink()
+    (repo / ".git" / "gitxp" / CACHE_FILE).unlink()
     gitxp.open(repo, progress=lines.append).rows()  # quick: nothing to report
     assert lines == []
 
@@ -349,7 +353,7 @@ def test_gitxp_log_shows_indexing_progress_only_on_a_terminal(repo: Path) -> Non
     assert result.returncode == 0
     assert "Indexing runs: 100% (3/3), done." in err
     assert len(result.stdout.decode().splitlines()) == 3 and b"Indexing" not in result.stdout
-    (repo / ".git" / "gitxp" / "index-v1.json").unlink()
+    (repo / ".git" / "gitxp" / CACHE_FILE).unlink()
     piped = subprocess.run(
         [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=60
     )
