@@ -18,6 +18,7 @@ or the whole shard is refused (`schema.Invalid`).
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -110,57 +111,79 @@ def encode_shard(rows: Iterable[dict[str, Any]]) -> bytes:
 def _metric(v: Any) -> bool:
     if v is None or v in schema.NON_FINITE:
         return True
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# members that are a string or null (the bulk of a row): one type test each
+_TEXT_KEYS = tuple(k for k in _META_KEYS if schema.META_FIELDS[k] is schema.META_FIELDS["name"])
+_OTHER_KEYS = tuple(k for k in _META_KEYS if k not in _TEXT_KEYS)
+_FLAGS = ("dirty", "supervised", "notes")
+_KEY_SET = frozenset((*ROW_KEYS, "format"))
+
+
+def _problem(value: dict[str, Any]) -> str | None:
+    """The first member of a shipped row that fails its check, or None."""
+    for k in _TEXT_KEYS:
+        v = value.get(k)
+        if v is not None and type(v) is not str:
+            return k
+    for k in _OTHER_KEYS:  # all optional but the id and status, checked on their own
+        v = value.get(k)
+        if v is not None and not schema.META_FIELDS[k](v):
+            return k
+    if value.get("status") not in schema.STORED_STATUSES:
+        return "status"
+    commit = value.get("commit")
+    if not isinstance(commit, str) or not _HEX_ID.fullmatch(commit):
+        return "commit"
+    for k in _FLAGS:
+        if type(value.get(k)) is not bool:
+            return k
+    metrics = value.get("metrics")
+    if not isinstance(metrics, dict) or not all(map(_metric, metrics.values())):
+        return "metrics"
+    version = value.get("format")
+    if version is not None and (type(version) is not int or version < 1):
+        return "format"
+    return None
 
 
 def check_row(value: Any) -> dict[str, Any]:
     """A shipped row as the listing uses it (metrics as floats); `schema.Invalid` if it
-    does not pass the checks a row read from the run's files passes."""
+    does not pass the checks a row read from the run's files passes (run.json's members
+    as `schema.META_FIELDS` checks them, params as `schema.check_params` does)."""
     if not isinstance(value, dict):
         raise schema.Invalid("a row is not an object")
-    bad = [k for k in _META_KEYS if not schema.META_FIELDS[k](value.get(k))]
-    if "id" in bad or not isinstance(value.get("id"), str):
+    if not schema.META_FIELDS["id"](value.get("id")):
         raise schema.Invalid("a row lacks a run id")
-    if value.get("status") not in schema.STORED_STATUSES:
-        bad.append("status")
-    commit = value.get("commit")
-    if not isinstance(commit, str) or not _HEX_ID.fullmatch(commit):
-        bad.append("commit")
-    for key in ("dirty", "supervised", "notes"):
-        if not isinstance(value.get(key), bool):
-            bad.append(key)
-    metrics = value.get("metrics")
-    if not isinstance(metrics, dict) or not all(_metric(v) for v in metrics.values()):
-        bad.append("metrics")
-    version = value.get("format")
-    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
-        bad.append("format")
-    if bad:
-        raise schema.Invalid(f"the row of run {str(value['id'])[:40]!r} has an ill-typed {bad[0]}")
-    row = {k: value.get(k) for k in ROW_KEYS}
-    row["params"] = schema.check_params(value.get("params"))
-    row["tags"] = value.get("tags") or {}
-    row["metrics"] = {k: from_json_float(v) for k, v in (metrics or {}).items()}
-    if version is not None:
-        row["format"] = version
+    bad = _problem(value)
+    if bad is not None:
+        raise schema.Invalid(f"the row of run {value['id'][:40]!r} has an ill-typed {bad}")
+    row = value if _KEY_SET.issuperset(value) else {k: value[k] for k in _KEY_SET if k in value}
+    for k in ROW_KEYS:
+        if k not in row:
+            row[k] = None
+    schema.check_params(row["params"])
+    row["tags"] = row["tags"] or {}
+    metrics = row["metrics"]
+    if any(type(v) is str for v in metrics.values()):
+        row["metrics"] = {k: from_json_float(v) for k, v in metrics.items()}
     return row
 
 
 def decode_shard(data: bytes, name: str) -> dict[str, dict[str, Any]]:
-    """{commit id: row} of shard *name*; `schema.Invalid` (the whole shard) on any problem."""
+    """{commit id: row} of shard *name*; `schema.Invalid` (the whole shard) on any problem.
+
+    Whatever a line holds, every value parsed from the shard must be a row that
+    passes `check_row`, in the shard its run id names.
+    """
     what = f"{SHARDS_DIR}/{name}"
-    limit = schema.max_json_bytes()
-    if len(data) > limit:
-        raise schema.Invalid(
-            f"{what} is {len(data):,} bytes, over the {limit:,}-byte limit (GITXP_MAX_JSON_BYTES)"
-        )
+    values = schema.load_json_lines(data, what)
     rows: dict[str, dict[str, Any]] = {}
-    for number, line in enumerate(data.splitlines(), 1):
-        if not line.strip():
-            continue
-        row = check_row(schema.load_json(line, f"{what} line {number}"))
+    for value in values:
+        row = check_row(value)
         if shard_of(row["id"]) != name or not RUN_ID_RE.match(row["id"]):
-            raise schema.Invalid(f"{what} line {number} holds run {row['id'][:40]!r} of no shard")
+            raise schema.Invalid(f"{what} holds run {row['id'][:40]!r}, which is not its shard's")
         rows[row["commit"]] = row
     return rows
 
