@@ -169,8 +169,8 @@ class IndexPush:
         if ours == sha:
             return
         try:
-            update_ref(self.git, INDEX_REF, ours, sha, "gitxp: push")
-        except GitxpError as exc:
+            update_ref(self.git, INDEX_REF, ours, sha, None)  # derived data: no reflog
+        except Exception as exc:
             log.info("local listing index not moved: %s", exc)
 
 
@@ -201,6 +201,6 @@ class IndexFetch:
         try:
             index_shards(git, theirs)
             new = build_index(git, theirs, {}, ours) if needs_merge(git, theirs, ours) else None
-            update_ref(git, INDEX_REF, ours, new or theirs, f"gitxp: fetch from {where}")
-        except GitxpError as exc:
+            update_ref(git, INDEX_REF, ours, new or theirs, None)
+        except Exception as exc:  # the fetched runs stand whatever happens to the index
             log.warning("warning: ignored the listing index of %s: %s", where, exc)

@@ -24,7 +24,7 @@ from ..format.status import effective_status
 from ..git.refs import RUNS_PREFIX, SETTLED_NS, list_refs
 from .filter import compile_filter, parse_order_by, sort_rows
 from .record import listing_row
-from .shipped_index import shipped_rows, verify_shipped
+from .shipped_index import rows_for_listing
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -179,11 +179,8 @@ class RunIndex:
         refs = list_refs(self._git, RUNS_PREFIX, stat_cache, dir_stamps)
         cached: dict[str, Any] = data["rows"]
         rows: dict[str, Any] = {}
-        # rows a clone got from the remote's listing index: used, then checked a few a listing
-        unverified = data.setdefault("unverified", {})
-        fresh = {ref[len(RUNS_PREFIX) :]: sha for ref, sha in refs.items() if sha not in cached}
-        shipped = shipped_rows(self._git, fresh) if fresh else {}
-        changed = verify_shipped(self._git, cached, unverified) or (
+        shipped, checked = rows_for_listing(self._git, refs, data)
+        changed = checked or (
             stamps_before != _trusted(dir_stamps)
             or before[0] != len(stat_cache)
             or any(before[1].get(k) != v[1] for k, v in stat_cache.items())
@@ -196,12 +193,8 @@ class RunIndex:
                 ticker = _Progress(self.progress, unseen, PROGRESS_AFTER_SECONDS)
         listed: list[tuple[str, dict[str, Any]]] = []  # per ref: two refs may share a commit
         for ref, sha in refs.items():
-            row = rows.get(sha) or cached.get(sha)
-            if row is None and sha in shipped:
-                row = rows[sha] = shipped[sha]
-                unverified[sha] = ref[len(RUNS_PREFIX) :]
-                changed = True
-            elif row is None:
+            row = rows.get(sha) or cached.get(sha) or shipped.get(sha)
+            if row is None:
                 if ticker is not None:
                     ticker.tick()
                 # a run that fails the schema is listed as CORRUPT, its verdict cached

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..format import listing_index as fmt
 from ..format import schema
 from ..format.ids import is_run_id
-from ..git.refs import read_ref
+from ..git.refs import RUNS_PREFIX, list_refs, read_ref
 from ..git.trees import MODE_FILE
 from .record import listing_row
 
@@ -39,7 +39,10 @@ MODE_TREE = 0o040000
 
 def index_tip(git: GitRepo) -> str | None:
     """The local index commit (`refs/gitxp/index/v1`), or None."""
-    return read_ref(git, fmt.INDEX_REF)
+    try:
+        return read_ref(git, fmt.INDEX_REF)
+    except Exception:  # packed-refs holds a name dulwich refuses: read it as listings do
+        return list_refs(git, fmt.INDEX_PREFIX).get(fmt.INDEX_REF)
 
 
 def shards(git: GitRepo, commit: str) -> dict[str, str]:
@@ -104,6 +107,28 @@ def shipped_rows(git: GitRepo, wanted: Mapping[str, str]) -> dict[str, dict[str,
             "; ".join(bad)[:300],
         )
     return out
+
+
+def rows_for_listing(
+    git: GitRepo, refs: Mapping[str, str], cache: dict[str, Any]
+) -> tuple[dict[str, dict[str, Any]], bool]:
+    """What a listing takes from the shipped index, given its run *refs* ({ref: commit})
+    and its *cache* (the listing cache: `rows` is {commit: row}; `unverified`, kept here,
+    is {commit: run id} of the rows taken from the index and not yet checked).
+
+    First checks a few unverified rows against their runs' files (`verify_shipped`),
+    then looks up the refs whose commit has no row. Returns ({commit: row} shipped,
+    whether the cache changed); the commits returned are marked unverified.
+    """
+    cached: dict[str, dict[str, Any]] = cache["rows"]
+    unverified: dict[str, str] = cache.setdefault("unverified", {})
+    changed = verify_shipped(git, cached, unverified)
+    fresh = {ref[len(RUNS_PREFIX) :]: sha for ref, sha in refs.items() if sha not in cached}
+    shipped = shipped_rows(git, fresh) if fresh else {}
+    for run_id, sha in fresh.items():
+        if sha in shipped:
+            unverified[sha] = run_id
+    return shipped, changed or bool(shipped)
 
 
 def verify_shipped(
