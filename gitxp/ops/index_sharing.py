@@ -86,11 +86,20 @@ class IndexPush:
         return {INDEX_REF: self.sent} if self.sent else {}
 
     def _build(self, theirs: str | None) -> str | None:
+        """The index to push over the remote's *theirs*: on top of it, or, when it is not
+        an index this gitxp reads, a new one that replaces it (None: nothing to change)."""
+        base = theirs
+        try:
+            if theirs is not None:
+                index_shards(self.git, theirs)
+        except Exception as exc:  # a blob, a tree missing, another format: not an index
+            log.warning("warning: replacing the remote's listing index: %s", exc)
+            base = None
         ours = index_tip(self.git)
-        merge = ours if needs_merge(self.git, theirs, ours) else None
+        merge = ours if needs_merge(self.git, base, ours) else None
         if not self.rows and merge is None:
             return None
-        return build_index(self.git, theirs, self.rows, merge)
+        return build_index(self.git, base, self.rows, merge)
 
     def haves(self, remote_refs: Mapping[str, str]) -> list[str]:
         """The remote's index commit, when stored here: the objects below it are not sent."""
@@ -140,10 +149,7 @@ class IndexPush:
                 return [sha for sha in (index_tip(self.git),) if sha]
 
             fetch_objects(self.git, target, choose, heads, INDEX_PREFIX, None, keep)
-            theirs = seen.get(INDEX_REF)
-            if theirs is not None:
-                index_shards(self.git, theirs)  # refuse to build on what is not an index
-            return theirs
+            return seen.get(INDEX_REF)
         finally:
             keep.release()
 

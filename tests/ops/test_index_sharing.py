@@ -309,3 +309,25 @@ def test_an_index_of_a_newer_format_or_no_index_at_all_is_ignored(
         assert listing(other) == listing(repo)
     assert any("format 2" in rec.getMessage() for rec in caplog.records)
     assert sorted(run_refs(other)) == sorted(f"refs/gitxp/runs/{i}" for i in ids)
+
+
+def test_an_index_ref_naming_a_blob_is_ignored_and_the_runs_still_arrive(
+    repo: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bare = _bare(tmp_path)
+    ids = record(repo, 2)
+    sharing.push(repo, str(bare))
+    blob = git(bare, "hash-object", "-w", "--stdin", input="not an index\n").strip()
+    git(bare, "update-ref", INDEX, blob)
+    other = tmp_path / "other"
+    git(tmp_path, "init", "-q", "-b", "main", str(other))
+    with caplog.at_level(logging.WARNING, logger="gitxp"):
+        results = sharing.fetch(other, str(bare))
+    assert {r.status for r in results} == {"new"}
+    assert git(other, "for-each-ref", "--format=%(refname)", "refs/gitxp/index/") == ""
+    assert any("ignored the listing index" in rec.getMessage() for rec in caplog.records)
+    assert listing(other) == listing(repo)
+    # and the next push from here builds a proper index over it
+    sharing.push(repo, str(bare), reindex=True)
+    assert len(remote_rows(bare, repo)) == len(ids)
+    fsck(bare)
