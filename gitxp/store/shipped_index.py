@@ -17,8 +17,9 @@ The layout is `gitxp.format.listing_index`; docs/format.md describes it.
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from ..format import listing_index as fmt
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from ..git.repository import GitRepo
 
 log = logging.getLogger("gitxp.store.shipped_index")
+UNVERIFIED_FILE = "shipped-unverified-v1"
+CURSOR_FILE = "shipped-verified-v1"
 VERIFY_SECONDS = 0.2  # what one listing spends re-reading unverified rows from their objects
 MAX_WALK = 10_000  # index commits walked to tell whether one index is an ancestor of another
 MODE_TREE = 0o040000
@@ -113,59 +116,112 @@ def rows_for_listing(
     git: GitRepo, refs: Mapping[str, str], cache: dict[str, Any]
 ) -> tuple[dict[str, dict[str, Any]], bool]:
     """What a listing takes from the shipped index, given its run *refs* ({ref: commit})
-    and its *cache* (the listing cache: `rows` is {commit: row}; `unverified`, kept here,
-    is {commit: run id} of the rows taken from the index and not yet checked).
+    and its *cache* (the listing cache; `rows` is {commit: row}).
 
-    First checks a few unverified rows against their runs' files (`verify_shipped`),
-    then looks up the refs whose commit has no row. Returns ({commit: row} shipped,
-    whether the cache changed); the commits returned are marked unverified.
+    First checks a few rows taken from the index earlier against their runs' files
+    (`verify_shipped`), then looks up the refs whose commit has no row; the commits
+    returned join the queue of rows to check (`Unverified`). Returns ({commit: row}
+    shipped, whether a row of the cache changed).
     """
     cached: dict[str, dict[str, Any]] = cache["rows"]
-    unverified: dict[str, str] = cache.setdefault("unverified", {})
-    changed = verify_shipped(git, cached, unverified)
+    queue = Unverified(git)
+    changed = verify_shipped(git, cached, queue)
     fresh = {ref[len(RUNS_PREFIX) :]: sha for ref, sha in refs.items() if sha not in cached}
     shipped = shipped_rows(git, fresh) if fresh else {}
-    for run_id, sha in fresh.items():
-        if sha in shipped:
-            unverified[sha] = run_id
+    queue.add((sha, run_id) for run_id, sha in fresh.items() if sha in shipped)
     return shipped, changed or bool(shipped)
+
+
+class Unverified:
+    """The rows a listing took from the shipped index and has not checked yet: a file of
+    `<commit> <run id>` lines (`.git/gitxp/shipped-unverified-v1`) and the byte offset
+    up to which they were checked (`shipped-verified-v1`). A listing reads only the
+    lines it checks and writes a few bytes, never the whole listing cache."""
+
+    def __init__(self, git: GitRepo) -> None:
+        self.path = git.gitxp_dir(UNVERIFIED_FILE)
+        self.cursor_path = git.gitxp_dir(CURSOR_FILE)
+
+    def add(self, entries: Iterable[tuple[str, str]]) -> None:
+        """Queue (commit, run id) pairs to be checked."""
+        text = "".join(f"{sha} {run_id}\n" for sha, run_id in entries)
+        if not text:
+            return
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            with open(self.path, "a", encoding="ascii") as f:
+                f.write(text)
+        except OSError:
+            pass  # a read-only repository: the rows are listed, just never checked
+
+    def take(self, stop: float) -> Iterator[tuple[str, str]]:
+        """The queued pairs from the cursor on, until the monotonic clock passes *stop*;
+        the cursor moves past each pair taken, and both files go once all were taken."""
+        try:
+            with open(self.cursor_path, encoding="ascii") as f:
+                offset = int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            offset = 0
+        try:
+            f = open(self.path, encoding="ascii")  # noqa: SIM115 - closed below
+        except OSError:
+            return
+        with f:
+            f.seek(offset)
+            while time.monotonic() <= stop:
+                line = f.readline()
+                if not line.endswith("\n"):
+                    break
+                sha, _, run_id = line.strip().partition(" ")
+                yield sha, run_id
+                offset = f.tell()
+            done = not f.readline()
+        self._save(offset, done)
+
+    def _save(self, offset: int, done: bool) -> None:
+        try:
+            if done:
+                os.remove(self.path)
+                os.remove(self.cursor_path)
+                return
+            tmp = f"{self.cursor_path}.{os.getpid()}.tmp"
+            with open(tmp, "w", encoding="ascii") as f:
+                f.write(f"{offset}\n")
+            os.replace(tmp, self.cursor_path)
+        except OSError:
+            pass
 
 
 def verify_shipped(
     git: GitRepo,
     rows: MutableMapping[str, dict[str, Any]],
-    unverified: MutableMapping[str, str],
+    queue: Unverified,
     budget: float = VERIFY_SECONDS,
 ) -> bool:
-    """Read the objects of unverified shipped rows (*unverified*: {commit: run id}) for
-    about *budget* seconds; replace in *rows* ({commit: row}) each that differs from its
-    run's files, with one warning line. Returns whether *rows* or *unverified* changed."""
-    if not unverified:
-        return False
-    stop = time.monotonic() + budget
+    """Read the objects of queued shipped rows for about *budget* seconds; replace in
+    *rows* ({commit: row}) each that differs from its run's files, with one warning
+    line. Returns whether *rows* changed."""
     changed = False
-    for commit, run_id in list(unverified.items()):
-        if time.monotonic() > stop:
-            break
+    retry = []
+    for commit, run_id in queue.take(time.monotonic() + budget):
         shipped = rows.get(commit)
-        if shipped is None:  # the run moved on or was deleted
-            del unverified[commit]
-            changed = True
+        if shipped is None:  # the run moved on, was deleted, or the cache was rebuilt
             continue
         real, cacheable = listing_row(git, commit, run_id)
         if not cacheable:
-            continue  # an object is missing here: try again on a later listing
+            retry.append((commit, run_id))  # an object is missing here: later
+            continue
         real.pop("summary", None)
-        del unverified[commit]
-        changed = True
         if not fmt.same_row(real, shipped):
             rows[commit] = real
+            changed = True
             log.warning(
                 "warning: the listing index described run %s (%s) unlike its files; "
                 "listed from its files now",
                 run_id,
                 commit[:12],
             )
+    queue.add(retry)
     return changed
 
 
