@@ -1,8 +1,10 @@
 """Runs at scale (100,000; 10,000 with --quick), and listing right after recording.
 
-At scale, on the bulk fixture of benchmarks/scale_fixture.py (packed refs):
-`repo.runs()` warm; the first listing with no listing cache (as in a fresh
-clone: every run read from its objects); `gitxp log -n 20`; a filtered query;
+At scale, on the bulk fixture of benchmarks/scale_fixture.py (packed refs),
+with the listing index `gitxp push` ships (`scale_fixture.ship_index`):
+`repo.runs()` warm; the first listing in a fresh clone (no listing cache,
+rows from the shipped index), and the same without the index (every run read
+from its objects); `gitxp log -n 20`; a filtered query;
 the peak memory (max RSS) of a process that opens the repository and lists.
 
 Loose refs: 300 runs recorded a moment ago (their ref files loose, the runs
@@ -21,7 +23,7 @@ import time
 
 from .common import BIN, cmd_cpu, emit, med, quiet_env, result, timecmd, timeit_cpu
 from .fixtures import ensure, gitxp_path
-from .scale_fixture import build
+from .scale_fixture import build, ship_index
 
 FILTER = "metrics.acc > 0.8 and params.optimizer = 'adam'"
 MEMORY = (
@@ -29,6 +31,9 @@ MEMORY = (
     "r = gitxp.open(sys.argv[1]); f = r.runs(); assert len(f) == int(sys.argv[2])\n"
     "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)\n"
 )
+
+
+INDEX_REF = "refs/gitxp/index/v1"  # gitxp.format.listing_index.INDEX_REF
 
 
 def _cache(path: str) -> str:
@@ -42,6 +47,7 @@ def at_scale(n: int) -> list[dict]:
     import gitxp
 
     path = build(n)
+    index = ship_index(n)
 
     def warm() -> None:
         with gitxp.open(path) as repo:
@@ -56,7 +62,15 @@ def at_scale(n: int) -> list[dict]:
         with gitxp.open(path) as repo:
             repo.runs(filter=FILTER)
 
-    c_wall, c_cpu = timeit_cpu(cold, 1, warmup=1)
+    def no_index() -> None:
+        subprocess.run(["git", "update-ref", "-d", INDEX_REF], cwd=path, check=True)
+        try:
+            cold()
+        finally:
+            subprocess.run(["git", "update-ref", INDEX_REF, index], cwd=path, check=True)
+
+    c_wall, c_cpu = timeit_cpu(cold, 3, warmup=0)
+    n_wall, n_cpu = timeit_cpu(no_index, 1, warmup=0)
     w_wall, w_cpu = timeit_cpu(warm, 3)
     q_wall, q_cpu = timeit_cpu(query, 3)
     log = timecmd([os.path.join(BIN, "gitxp"), "log", "-n", "20"], 5, cwd=path)
@@ -75,8 +89,11 @@ def at_scale(n: int) -> list[dict]:
     return [
         result(f"scale.{n}.warm", group, f"`repo.runs()` with {n:,} runs (warm)", "s",
                med(w_wall), max_value=1.0 if big else None, cpu=med(w_cpu), runs=n),
-        result(f"scale.{n}.cold", group, f"first listing of {n:,} runs (no cache, as in a clone)",
+        result(f"scale.{n}.cold", group, f"first listing of {n:,} runs in a clone (shipped index)",
                "s", med(c_wall), max_value=5.0 if big else None, cpu=med(c_cpu), runs=n),
+        result(f"scale.{n}.cold_noindex", group,
+               f"first listing of {n:,} runs in a clone without the index", "s", med(n_wall),
+               cpu=med(n_cpu), runs=n),
         result(f"scale.{n}.log20", group, f"`gitxp log -n 20` with {n:,} runs", "s", med(log),
                max_value=0.3 if big else None, cpu=log_cpu, runs=n),
         result(f"scale.{n}.query", group, f"filtered query over {n:,} runs (warm)", "s",

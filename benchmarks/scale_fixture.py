@@ -10,6 +10,10 @@ metric part. Every ref is a packed ref, as after `git gc` or a clone.
     python -m benchmarks.scale_fixture 100000
 
 The result is cached under benchmarks/.cache/fixtures/gitxp-scale-<N>.
+`ship_index` then adds the listing index `gitxp push` would have shipped
+(`refs/gitxp/index/v1`), as a clone of a remote pushed to by gitxp has it;
+it only adds files (loose objects, one loose ref), so it is safe on a copy
+hard-linked to a shared fixture.
 """
 
 from __future__ import annotations
@@ -72,10 +76,9 @@ def _blob(data: bytes) -> bytes:
     return b"data %d\n%s\n" % (len(data), data)
 
 
-def _stream(n: int, parent: str, run: dict[str, Any], tree: dict[str, str]) -> bytes:
-    """The fast-import input: n commits, each on its own run ref."""
+def _runs(n: int, run: dict[str, Any]) -> Any:
+    """(run id, run.json, params.json, summary.json) of each of the n runs, in order."""
     rnd = random.Random(n)
-    out: list[bytes] = []
     for i in range(n):
         ms = BASE_MS + i * 1000
         run_id = _run_id(ms, rnd)
@@ -96,6 +99,14 @@ def _stream(n: int, parent: str, run: dict[str, Any], tree: dict[str, str]) -> b
         experiment = EXPERIMENTS[i % len(EXPERIMENTS)]
         meta = dict(run, id=run_id, name=f"run-{i:06d}", experiment=experiment)
         meta.update(start_time=ms, end_time=ms + 500, status="FINISHED")
+        yield run_id, meta, params, summary
+
+
+def _stream(n: int, parent: str, run: dict[str, Any], tree: dict[str, str]) -> bytes:
+    """The fast-import input: n commits, each on its own run ref."""
+    out: list[bytes] = []
+    for i, (run_id, meta, params, summary) in enumerate(_runs(n, run)):
+        ms, experiment = meta["start_time"], meta["experiment"]
         message = (
             f"gitxp: run run-{i:06d} FINISHED in 0.5s ({experiment})\n\n"
             f"Gitxp-Run: {run_id}\nGitxp-Status: FINISHED\n"
@@ -136,6 +147,83 @@ def build(n: int) -> str:
         json.dump({"version": SCALE_VERSION, "runs": n}, f)
     print(f"built {n:,} runs in {time.perf_counter() - started:.1f}s: {path}", file=sys.stderr)
     return path
+
+
+def _row(
+    run_id: str,
+    commit: str,
+    meta: dict[str, Any],
+    params: dict[str, Any],
+    summary: dict[str, Any],
+    notes: bool,
+) -> dict[str, Any]:
+    """The listing row gitxp reads from these files (`gitxp.store.record.read_row`)."""
+    row = {
+        k: meta.get(k)
+        for k in (
+            "name",
+            "experiment",
+            "status",
+            "start_time",
+            "end_time",
+            "heartbeat_time",
+            "checkpoint_seconds",
+            "code_commit",
+            "head",
+            "user",
+            "host",
+            "pid",
+            "parent",
+            "source",
+        )
+    }
+    row.update(
+        id=run_id,
+        dirty=meta.get("dirty", False),
+        supervised=bool(meta.get("supervised")),
+        commit=commit,
+        params=params,
+        tags=meta.get("tags") or {},
+        notes=notes,
+        metrics={k: s["last"] for k, s in summary.items()},
+    )
+    return row  # fmt: skip
+
+
+def ship_index(n: int) -> str:
+    """Add to the n-run fixture the listing index `gitxp push` ships; its commit id.
+
+    The rows are written by gitxp's own index writer (what `gitxp push` calls)
+    from the files the fixture generated, not read back from 100,000 runs.
+    """
+    from gitxp.format.listing_index import INDEX_REF
+    from gitxp.git.refs import read_ref, update_ref
+    from gitxp.git.repository import GitRepo
+    from gitxp.store.shipped_index import build_index
+
+    path = scale_path(n)
+    with GitRepo(path) as git:
+        done = read_ref(git, INDEX_REF)
+        if done is not None:
+            return done
+        refs = dict(
+            line.split()[::-1]
+            for line in _git(path, "for-each-ref", "--format=%(objectname) %(refname)",
+                             "refs/gitxp/runs/").decode().splitlines()
+        )  # fmt: skip
+        first = next(iter(refs.values()))
+        run = json.loads(_git(path, "cat-file", "blob", f"{first}:run.json"))
+        notes = b"notes.md" in _git(path, "ls-tree", "--name-only", first)
+        rows = {}
+        for run_id, meta, params, summary in _runs(n, run):
+            commit = refs["refs/gitxp/runs/" + run_id]
+            rows[commit] = _row(run_id, commit, meta, params, summary, notes)
+        started = time.perf_counter()
+        sha = build_index(git, None, rows)
+        assert sha is not None
+        update_ref(git, INDEX_REF, None, sha, "benchmarks: the index gitxp push ships")
+    print(f"shipped index of {n:,} runs in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    return sha
 
 
 if __name__ == "__main__":

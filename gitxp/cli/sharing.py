@@ -134,6 +134,11 @@ def _common(func: Any) -> Any:
     "--artifacts", is_flag=True, help="Upload large artifacts to the artifact store first."
 )
 @click.option("-n", "--dry-run", is_flag=True, help="Compare with the remote, change nothing.")
+@click.option(
+    "--reindex",
+    is_flag=True,
+    help="Ship the listing rows of every run pushed, up-to-date ones too (see docs/sharing.md).",
+)
 @_common
 def push_command(
     remote: str | None,
@@ -143,6 +148,7 @@ def push_command(
     force: bool,
     artifacts: bool,
     dry_run: bool,
+    reindex: bool,
     fmt: str,
     verbose: bool,
     quiet: bool,
@@ -156,7 +162,9 @@ def push_command(
     A run whose history diverged on the remote is rejected and left alone
     unless --force. The model registry tags of those runs (`gitxp model`)
     go too; a tag the remote holds with other contents is a conflict and
-    is never replaced. Exits 1 when a run was rejected or refused, or a
+    is never replaced. The listing rows of the runs sent go into the
+    remote's listing index, so a clone lists them without reading them;
+    --reindex ships the rows of every run pushed. Exits 1 when a run was rejected or refused, or a
     tag conflicts.
 
     \b
@@ -183,6 +191,7 @@ def push_command(
             artifacts=artifacts,
             progress=_progress(quiet),
             dry_run=dry_run,
+            reindex=reindex,
         )
         if not results and fmt != "json":
             click.echo("no runs to push")

@@ -117,6 +117,34 @@ def load_json(data: bytes, what: str) -> Any:
         raise Invalid(f"{what} is invalid JSON ({exc})") from None
 
 
+def load_json_lines(data: bytes, what: str) -> list[Any]:
+    """JSON lines (one value per line, blank lines skipped) within the bounds of `load_json`:
+    the whole under `max_json_bytes()`, each line nesting at most MAX_JSON_DEPTH deep.
+
+    The lines are parsed as one array, in one call of the decoder.
+    """
+    limit = max_json_bytes()
+    if len(data) > limit:
+        raise Invalid(
+            f"{what} is {len(data):,} bytes, over the {limit:,}-byte limit (GITXP_MAX_JSON_BYTES)"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Invalid(f"{what} is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    lines = [line for line in text.split("\n") if line.strip()]
+    for number, line in enumerate(lines, 1):
+        if line.count("[") + line.count("{") > MAX_JSON_DEPTH and _depth(line) > MAX_JSON_DEPTH:
+            raise Invalid(f"{what}: line {number} nests deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        values = _DECODER.decode("[" + ",".join(lines) + "]")
+    except Invalid as exc:
+        raise Invalid(f"{what}: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise Invalid(f"{what} is not JSON lines ({exc})") from None
+    return values  # type: ignore[no-any-return]
+
+
 # -- field checks ----------------------------------------------------------------------
 def _int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)

@@ -47,6 +47,8 @@ Progress = Callable[[str], None]
 RUNS_REFSPEC = "refs/gitxp/runs/*:refs/gitxp/runs/*"
 # tags: never "+" either; a tag is immutable, so git refuses to replace a local one
 TAGS_REFSPEC = "refs/tags/*:refs/tags/*"
+# the shipped listing index: derived data, so a plain `git fetch` takes the remote's as it is
+INDEX_REFSPEC = "+refs/gitxp/index/*:refs/gitxp/index/*"
 Prefixes = str | tuple[str, ...]
 
 

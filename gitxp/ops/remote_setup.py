@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UsageError
-from ..git.remote import RUNS_REFSPEC, TAGS_REFSPEC
+from ..git.remote import INDEX_REFSPEC, RUNS_REFSPEC, TAGS_REFSPEC
 from ..git.remote_config import add_refspecs, refspecs, resolve_remote
 from ._repoarg import opened
 
@@ -30,7 +30,8 @@ def setup_remote(
 
     Adds ``remote.<name>.fetch = refs/gitxp/runs/*:refs/gitxp/runs/*``
     (without ``+``: git then refuses, like gitxp, to overwrite a diverged
-    local run). With *tags*, adds ``refs/tags/*:refs/tags/*`` too, so the
+    local run), and ``+refs/gitxp/index/*:refs/gitxp/index/*`` (fetch only),
+    so a clone gets the listing index `gitxp push` maintains. With *tags*, adds ``refs/tags/*:refs/tags/*`` too, so the
     registry's tags (`gitxp model`, GTO) travel; git refuses to replace a
     tag that exists on the receiving side. With *push*, adds the same push
     refspecs; because a remote with any push refspec makes a bare `git push`
@@ -46,7 +47,7 @@ def setup_remote(
                 "add it first with `git remote add NAME URL`"
             )
         specs = [RUNS_REFSPEC, TAGS_REFSPEC] if tags else [RUNS_REFSPEC]
-        added_fetch = add_refspecs(git, target.name, "fetch", specs)
+        added_fetch = add_refspecs(git, target.name, "fetch", [*specs, INDEX_REFSPEC])
         added_push: list[str] = []
         if push:
             wanted = list(specs)

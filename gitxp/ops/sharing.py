@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from .._text import count
 from ..errors import GitxpError, RefUpdateError, RemoteError, RunNotFoundError
 from ..format import storage
+from ..format.listing_index import INDEX_PREFIX
 from ..git.completeness import Arrivals, incomplete_runs
 from ..git.incoming import Incoming
 from ..git.refs import RUNS_PREFIX, create_refs, log_ref_value, update_ref
@@ -43,6 +44,7 @@ from ..git.remote_config import Remote, resolve_remote
 from ..git.tags import TAGS_PREFIX
 from ..store.history import is_ancestor, run_commits
 from ._repoarg import opened
+from .index_sharing import IndexFetch, IndexPush
 from .remote_setup import SetupResult as SetupResult  # re-exported: callers find them here
 from .remote_setup import setup_remote as setup_remote
 from .run_selection import all_runs, local_selection, remote_matcher
@@ -97,6 +99,7 @@ def push(
     artifacts: bool = False,
     progress: Progress | None = None,
     dry_run: bool = False,
+    reindex: bool = False,
 ) -> SharingResults[RefResult]:
     """Push runs to *remote* (a remote name, URL or path; None: as git chooses).
 
@@ -111,7 +114,9 @@ def push(
     whose `tags` attribute lists a `TagResult` per model registry tag of
     those runs (a tag the remote lacks is created there; one it holds with
     other contents is a ``conflict`` and left alone); raises `RemoteError`
-    when the remote cannot be used.
+    when the remote cannot be used. The rows of the runs sent go into the
+    remote's listing index (`gitxp.ops.index_sharing`); with *reindex*, the
+    rows of every run of the push, so an index missing some gets them.
     """
     with opened(repo if repo is not None else ".") as r:
         git = r.git
@@ -123,10 +128,12 @@ def push(
             from ..store.artifacts import upload_artifacts
 
             upload_artifacts(r, sorted(local.values()), target, progress=progress)
-        pushing = _Push(git, local, force, dry_run)
+        pushing = _Push(git, local, force, dry_run, reindex)
         if progress:
             progress(f"pushing {count(len(local), 'run')} to {target.display}\n")
         outcome = _push_objects(git, target, pushing.decide, pushing.relevant_haves, progress)
+        if not dry_run:
+            pushing.index.finish(target, outcome.errors)
         return pushing.results_after(outcome.errors)
 
 
@@ -135,7 +142,9 @@ class _Push:
     *local* runs ({ref: tip}) to update there, and which of its commits to
     negotiate against. `results` holds one `RefResult` per local run."""
 
-    def __init__(self, git: GitRepo, local: dict[str, str], force: bool, dry_run: bool) -> None:
+    def __init__(
+        self, git: GitRepo, local: dict[str, str], force: bool, dry_run: bool, reindex: bool
+    ) -> None:
         self.git = git
         self.local = local
         self.force = force
@@ -143,6 +152,7 @@ class _Push:
         self.results: dict[str, RefResult] = {}
         self.updating: set[str] = set()  # the refs the push sets on the remote
         self.tags = TagPush(git, local)
+        self.index = IndexPush(git, local, reindex)
 
     def decide(self, remote_refs: dict[str, str]) -> dict[str, str]:
         """The run refs to set on the remote ({ref: local tip}); none on a dry run."""
@@ -156,6 +166,7 @@ class _Push:
         updates.update(self.tags.decide(remote_refs, status))
         if self.dry_run:
             return {}
+        updates.update(self.index.decide(remote_refs, status))
         self.updating.update(updates)
         return updates
 
@@ -185,6 +196,7 @@ class _Push:
         git = self.git
         haves = [sha for ref, sha in remote_refs.items() if not ref.startswith("refs/gitxp/")]
         haves += [remote_refs[ref] for ref in self.updating if ref in remote_refs]
+        haves += self.index.haves(remote_refs)
         neighbours = []
         for ref in sorted((r for r in remote_refs if r.startswith(RUNS_PREFIX)), reverse=True):
             if git.has_object(remote_refs[ref]):
@@ -265,12 +277,14 @@ def fetch(
         try:
             target = resolve_remote(git, remote, "fetch")
             choice = _FetchChoice(all_runs(git), remote_matcher(r, runs), TagFetch(git))
+            choice.index = IndexFetch(git)
             if progress:
                 progress(f"fetching runs from {target.display}\n")
             _receive(git, target, choice, progress, keep)
             results = _set_fetched(git, target, choice, force, rebase_edits)
             tips = {ref: sha for ref, sha in all_runs(git).items() if ref in choice.plan}
             tags = choice.tags.apply(tips, target.display)
+            choice.index.apply(target.display)
             keep.release()
             if artifacts:
                 from ..store.artifacts import download_artifacts
@@ -299,6 +313,7 @@ class _FetchChoice:
         self.local = local
         self.matcher = matcher
         self.tags = tags
+        self.index: IndexFetch | None = None
         self.plan: dict[str, str] = {}
 
     def choose(self, remote_refs: dict[str, str]) -> list[str]:
@@ -309,12 +324,15 @@ class _FetchChoice:
             if ref not in runs:
                 raise RunNotFoundError(_run_id(ref), ())
             self.plan[ref] = runs[ref]
-        return list(self.changed().values()) + self.tags.choose(remote_refs)
+        index = self.index.choose(remote_refs) if self.index else []
+        return list(self.changed().values()) + self.tags.choose(remote_refs) + index
 
     def heads(self, remote_refs: dict[str, str]) -> list[str]:
         """The local tips of the chosen runs that differ: common ground to negotiate on."""
         local = self.local
-        return [local[ref] for ref, sha in self.plan.items() if ref in local and local[ref] != sha]
+        index = self.index.heads() if self.index else []
+        heads = [local[ref] for ref, sha in self.plan.items() if ref in local and local[ref] != sha]
+        return heads + index
 
     def changed(self) -> dict[str, str]:
         """{ref: remote tip} of the chosen runs whose remote tip is not the local one."""
@@ -329,7 +347,7 @@ def _receive(
     plan = choice.plan
     arrivals = Arrivals(git)
     try:
-        prefixes = (RUNS_PREFIX, TAGS_PREFIX)
+        prefixes = (RUNS_PREFIX, TAGS_PREFIX, INDEX_PREFIX)
         _fetch_objects(git, target, choice.choose, choice.heads, prefixes, progress, keep)
     except RemoteError:
         if not choice.changed():

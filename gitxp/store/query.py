@@ -38,6 +38,7 @@ from .listing_cache import CACHE_FILE as CACHE_FILE
 from .listing_cache import CACHE_VERSION as CACHE_VERSION
 from .listing_cache import CacheFile
 from .record import listing_row
+from .shipped_index import rows_for_unseen, verify_shipped
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -145,20 +146,31 @@ def _collector_paused() -> Iterator[None]:
 
 
 def read_unseen(
-    git: GitRepo, unseen: dict[str, str], progress: Callable[[str], None] | None = None
+    git: GitRepo,
+    unseen: dict[str, str],
+    progress: Callable[[str], None] | None = None,
+    shipped: bool = True,
 ) -> dict[str, tuple[dict[str, Any], bool]]:
-    """The rows of the refs the cache has not seen ({ref: commit}), read from git, as
-    {ref: (row, whether it may be cached)}: the cold path of a listing.
+    """The rows of the refs the cache has not seen ({ref: commit}) as {ref: (row, whether
+    it may be cached)}: the cold path of a listing. Rows the shipped index holds (a fresh
+    clone's, `shipped_index`) are taken from it unless *shipped* is False; the rest are
+    read from git.
 
     A run that fails the schema is listed as CORRUPT, its verdict cached under
     its commit id like any row; an unreadable object is not cached (a fetch
     may still bring it). *progress* is told how it is getting on (`_Progress`).
     """
+    out: dict[str, tuple[dict[str, Any], bool]] = {}
+    if shipped and unseen:
+        index = rows_for_unseen(git, unseen)
+        for ref, sha in list(unseen.items()):
+            if sha in index:
+                out[ref] = (dict(index[sha]), True)
+        unseen = {r: c for r, c in unseen.items() if r not in out}
     ticker = None
     if progress is not None and unseen:
         ticker = _Progress(progress, len(unseen), PROGRESS_AFTER_SECONDS)
     by_commit: dict[str, tuple[dict[str, Any], bool]] = {}
-    out: dict[str, tuple[dict[str, Any], bool]] = {}
     for ref, sha in unseen.items():
         hit = by_commit.get(sha)
         if hit is None:
@@ -173,6 +185,27 @@ def read_unseen(
     if ticker is not None:
         ticker.finish()
     return out
+
+
+def _check_shipped(git: GitRepo, cache: CacheFile | None) -> dict[str, dict[str, Any]]:
+    """Rows taken from the shipped index earlier that a check against their runs' files
+    found false ({commit: the row from the files}); see `verify_shipped`."""
+    if cache is None:
+        return {}
+    at: dict[str, int] | None = None
+
+    def listed(commit: str) -> dict[str, Any] | None:
+        nonlocal at
+        if at is None:  # the commit column is decoded only when something is queued
+            at = {c: i for i, c in enumerate(cache.column("commit"))}
+        i = at.get(commit)
+        if i is None:
+            return None
+        row = cache.row(i)
+        row.pop("ref", None)
+        return row
+
+    return verify_shipped(git, listed)
 
 
 class RunIndex:
@@ -201,12 +234,13 @@ class RunIndex:
         publish_pending(self._git.git_dir)
         limits = schema.limits_key()
         cache = CacheFile.read(self._path, limits)
-        if cache is not None and self._unmoved(cache):
+        replaced = _check_shipped(self._git, cache)
+        if cache is not None and not replaced and self._unmoved(cache):
             overrides = self._reread(cache)
             if overrides is not None:
                 return self._listing(cache, overrides)
         with _collector_paused():
-            return self._refresh(cache, limits)
+            return self._refresh(cache, limits, replaced)
 
     def _unmoved(self, cache: CacheFile) -> bool:
         """Whether no run ref can have moved since *cache* was written."""
@@ -242,17 +276,21 @@ class RunIndex:
             self.broken[refs[i]] = row["corrupt"]
         return Listing(cache, now_ms(), overrides)
 
-    def _refresh(self, old: CacheFile | None, limits: Any) -> Listing:
-        """List the refs, read what the cache lacks, rewrite it when something changed."""
+    def _refresh(
+        self, old: CacheFile | None, limits: Any, replaced: dict[str, dict[str, Any]]
+    ) -> Listing:
+        """List the refs, read what the cache lacks, rewrite it when something changed;
+        *replaced* ({commit: row}) are rows read anew that must replace the cached ones."""
         refs, header, stat_cache = self._current_refs(old, limits)
         if (
             old is not None
+            and not replaced
             and not old.header["volatile"]
             and len(refs) == old.n
             and refs == dict(zip(old.column("ref"), old.column("commit"), strict=True))
         ):
             return self._unchanged(old, header, stat_cache, {})
-        listed, sources, fresh, new_rows = self._sources(old, refs)
+        listed, sources, fresh, new_rows = self._sources(old, refs, replaced)
         commits = [refs[r] for r in listed]
         uncached = {r for r, (_row, cacheable) in fresh.items() if not cacheable}
         header["volatile"] = [i for i, r in enumerate(listed) if r in uncached]
@@ -326,10 +364,11 @@ class RunIndex:
         return refs, header, stat_cache
 
     def _sources(
-        self, old: CacheFile | None, refs: dict[str, str]
+        self, old: CacheFile | None, refs: dict[str, str], replaced: dict[str, dict[str, Any]]
     ) -> tuple[list[str], list[int | dict[str, Any]], dict[str, Any], bool]:
         """(the refs in listing order, each one's row: an index into *old* or a dict, the
-        rows read from git as `read_unseen` gave them, whether any row is new)."""
+        rows read from git as `read_unseen` gave them, whether any row is new); a commit
+        in *replaced* takes its row from there, not from *old*."""
         names = sorted(refs)
         # reuse a cached row by ref and commit (its bytes hold the ref), else by commit
         same: dict[tuple[str, str], int] = {}
@@ -337,11 +376,13 @@ class RunIndex:
         if old is not None:
             volatile = set(old.header["volatile"])
             for j, (r, c) in enumerate(zip(old.column("ref"), old.column("commit"), strict=True)):
-                if j not in volatile:
+                if j not in volatile and c not in replaced:
                     same[(r, c)] = j
                     by_commit.setdefault(c, j)
         unseen = {
-            r: refs[r] for r in names if (r, refs[r]) not in same and refs[r] not in by_commit
+            r: c
+            for r in names
+            if (r, c := refs[r]) not in same and c not in by_commit and c not in replaced
         }
         fresh = read_unseen(self._git, unseen, self.progress)
         sources: list[int | dict[str, Any]] = []
@@ -355,7 +396,10 @@ class RunIndex:
                 sources.append(at)
                 keys.append((starts[at], ids[at]))
                 continue
-            if r in fresh:
+            if refs[r] in replaced:
+                row = dict(replaced[refs[r]])
+                new_rows = True
+            elif r in fresh:
                 row = dict(fresh[r][0])
                 new_rows = new_rows or fresh[r][1]
             else:  # a commit the cache knows under another ref

@@ -184,7 +184,8 @@ def test_push_runs_in_the_pre_push_stage(project: Path, hook_repo: Path, tmp_pat
     assert result.returncode == 0, result.stdout + result.stderr
     assert hook_lines(result.stdout) == {PUSH: "Passed"}
     assert git(remote, "for-each-ref", "--format=%(refname)").split() == [
-        f"refs/gitxp/runs/{run_id}"
+        "refs/gitxp/index/v1",  # the listing rows of the runs pushed
+        f"refs/gitxp/runs/{run_id}",
     ]
 
 
@@ -219,7 +220,12 @@ def test_pre_commit_install_guards_a_real_git_push(
     assert push.returncode == 0, push.stdout + push.stderr
     assert hook_lines(push.stdout) == {GATE: "Passed", PUSH: "Passed"}
     refs = set(git(remote, "for-each-ref", "--format=%(refname)").split())
-    assert refs == {"refs/heads/main", f"refs/gitxp/runs/{weak}", f"refs/gitxp/runs/{good}"}
+    assert refs == {
+        "refs/heads/main",
+        "refs/gitxp/index/v1",
+        f"refs/gitxp/runs/{weak}",
+        f"refs/gitxp/runs/{good}",
+    }
 
 
 def test_gate_against_the_prod_model_under_pre_commit(project: Path, hook_repo: Path) -> None:

@@ -107,7 +107,11 @@ def test_remote_setup_makes_plain_git_carry_runs(
     )
     assert json.loads(setup.output) == {
         "remote": "origin",
-        "fetch": ["refs/gitxp/runs/*:refs/gitxp/runs/*", "refs/tags/*:refs/tags/*"],
+        "fetch": [
+            "refs/gitxp/runs/*:refs/gitxp/runs/*",
+            "refs/tags/*:refs/tags/*",
+            "+refs/gitxp/index/*:refs/gitxp/index/*",
+        ],
         "push": [],
     }
     git(clone, "fetch", "-q")

@@ -85,8 +85,12 @@ def test_runs_round_trip_through_each_transport(
     assert again[third] == "new" and [again[i] for i in first] == ["up-to-date"] * 2
 
     # the real git CLI on the other side sees, clones and fetches them
-    listed = git(repo, "ls-remote", remote_url, "refs/gitxp/*")
+    listed = git(repo, "ls-remote", remote_url, "refs/gitxp/runs/*")
     assert len(listed.splitlines()) == 3 and tip(repo, third) in listed
+    # the listing index went with them, over every transport, and moved by fast-forward
+    index = git(repo, "ls-remote", remote_url, "refs/gitxp/index/*").split()
+    assert index[1] == "refs/gitxp/index/v1"
+    assert len(git(bare, "rev-list", index[0]).split()) == 2
     clone = tmp_path / "git-clone"
     git(tmp_path, "clone", "-q", remote_url, str(clone))
     git(clone, "fetch", "-q", "origin", "refs/gitxp/*:refs/gitxp/*")
@@ -377,7 +381,7 @@ def test_errors_never_show_credentials_and_ls_remote_lists_runs(repo: Path, serv
         assert "s3cret" not in str(info.value)
         sharing.push(repo, f"{url}/runs.git")
         with gitxp.open(repo) as r:
-            refs = ls_remote(r.git, Remote(None, f"{url}/runs.git"), "refs/gitxp/")
+            refs = ls_remote(r.git, Remote(None, f"{url}/runs.git"), "refs/gitxp/runs/")
     assert list(refs) == [f"refs/gitxp/runs/{ids[0]}"]
 
 
