@@ -20,6 +20,7 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from .common import EXPERIMENTS, ROOT, quiet_env
@@ -72,10 +73,14 @@ def _blob(data: bytes) -> bytes:
     return b"data %d\n%s\n" % (len(data), data)
 
 
-def _stream(n: int, parent: str, run: dict[str, Any], tree: dict[str, str]) -> bytes:
-    """The fast-import input: n commits, each on its own run ref."""
+def runs(n: int) -> Iterator[dict[str, Any]]:
+    """The n runs of the bulk fixture, in order: what each run's own files hold.
+
+    Each is a dict of `id`, `name`, `experiment`, `start_time`, `end_time` (ms),
+    `params` (params.json) and `summary` (summary.json). The MLflow twin of the
+    fixture (benchmarks/mlflow_scale_fixture.py) is made from the same sequence.
+    """
     rnd = random.Random(n)
-    out: list[bytes] = []
     for i in range(n):
         ms = BASE_MS + i * 1000
         run_id = _run_id(ms, rnd)
@@ -93,11 +98,26 @@ def _stream(n: int, parent: str, run: dict[str, Any], tree: dict[str, str]) -> b
             "loss": {"count": 100, "last": loss, "step": 99, "timestamp": ms + 500, "min": loss,
                      "max": 1.0},
         }  # fmt: skip
-        experiment = EXPERIMENTS[i % len(EXPERIMENTS)]
-        meta = dict(run, id=run_id, name=f"run-{i:06d}", experiment=experiment)
-        meta.update(start_time=ms, end_time=ms + 500, status="FINISHED")
+        yield {
+            "id": run_id,
+            "name": f"run-{i:06d}",
+            "experiment": EXPERIMENTS[i % len(EXPERIMENTS)],
+            "start_time": ms,
+            "end_time": ms + 500,
+            "params": params,
+            "summary": summary,
+        }
+
+
+def _stream(n: int, parent: str, run: dict[str, Any], tree: dict[str, str]) -> bytes:
+    """The fast-import input: n commits, each on its own run ref."""
+    out: list[bytes] = []
+    for spec in runs(n):
+        ms, run_id, experiment = spec["start_time"], spec["id"], spec["experiment"]
+        meta = dict(run, id=run_id, name=spec["name"], experiment=experiment)
+        meta.update(start_time=ms, end_time=spec["end_time"], status="FINISHED")
         message = (
-            f"gitxp: run run-{i:06d} FINISHED in 0.5s ({experiment})\n\n"
+            f"gitxp: run {spec['name']} FINISHED in 0.5s ({experiment})\n\n"
             f"Gitxp-Run: {run_id}\nGitxp-Status: FINISHED\n"
         ).encode()
         out.append(b"commit refs/gitxp/runs/%s\n" % run_id.encode())
@@ -107,16 +127,21 @@ def _stream(n: int, parent: str, run: dict[str, Any], tree: dict[str, str]) -> b
         for name, blob in tree.items():
             if name not in ("run.json", "params.json", "summary.json"):
                 out.append(b"M 100644 %s %s\n" % (blob.encode(), name.encode()))
-        for name, value in (("run.json", meta), ("params.json", params), ("summary.json", summary)):
+        files = (
+            ("run.json", meta),
+            ("params.json", spec["params"]),
+            ("summary.json", spec["summary"]),
+        )
+        for name, value in files:
             out.append(b"M 100644 inline %s\n" % name.encode())
             out.append(_blob(json.dumps(value, indent=2).encode()))
         out.append(b"\n")
     return b"".join(out)
 
 
-def build(n: int) -> str:
-    """Build (or reuse) the n-run bulk fixture; its path."""
-    path = scale_path(n)
+def build(n: int, path: str | None = None) -> str:
+    """Build (or reuse) the n-run bulk fixture; its path (*path*: elsewhere than the cache)."""
+    path = path or scale_path(n)
     marker = os.path.join(path, ".bench-complete")
     try:
         with open(marker) as f:
