@@ -154,7 +154,9 @@ compares them with gitxp's). The run sequence is the one the gitxp fixture
 is made from, so names, experiments, times, params and the final `acc` and
 `loss` (MLflow's `latest_metrics`, which its listing and filters read) are
 equal; every run has the shared part's 200 points in `metrics` (20M rows,
-4.8 GB). Logging 100,000 runs through MLflow's client would take ~30
+4.8 GB). As in the gitxp fixture, a run's final `acc` and `loss` are its
+own while its history is the shared one, so the two disagree alike in both
+stores. Logging 100,000 runs through MLflow's client would take ~30
 minutes; the bulk insert takes ~5.
 
 Each gitxp figure is measured as in the listing rows; MLflow's in one fresh
