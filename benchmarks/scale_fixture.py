@@ -24,6 +24,7 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from .common import EXPERIMENTS, ROOT, quiet_env
@@ -76,8 +77,13 @@ def _blob(data: bytes) -> bytes:
     return b"data %d\n%s\n" % (len(data), data)
 
 
-def _runs(n: int, run: dict[str, Any]) -> Any:
-    """(run id, run.json, params.json, summary.json) of each of the n runs, in order."""
+def runs(n: int) -> Iterator[dict[str, Any]]:
+    """The n runs of the bulk fixture, in order: what each run's own files hold.
+
+    Each is a dict of `id`, `name`, `experiment`, `start_time`, `end_time` (ms),
+    `params` (params.json) and `summary` (summary.json). The MLflow twin of the
+    fixture (benchmarks/mlflow_scale_fixture.py) is made from the same sequence.
+    """
     rnd = random.Random(n)
     for i in range(n):
         ms = BASE_MS + i * 1000
@@ -96,19 +102,26 @@ def _runs(n: int, run: dict[str, Any]) -> Any:
             "loss": {"count": 100, "last": loss, "step": 99, "timestamp": ms + 500, "min": loss,
                      "max": 1.0},
         }  # fmt: skip
-        experiment = EXPERIMENTS[i % len(EXPERIMENTS)]
-        meta = dict(run, id=run_id, name=f"run-{i:06d}", experiment=experiment)
-        meta.update(start_time=ms, end_time=ms + 500, status="FINISHED")
-        yield run_id, meta, params, summary
+        yield {
+            "id": run_id,
+            "name": f"run-{i:06d}",
+            "experiment": EXPERIMENTS[i % len(EXPERIMENTS)],
+            "start_time": ms,
+            "end_time": ms + 500,
+            "params": params,
+            "summary": summary,
+        }
 
 
 def _stream(n: int, parent: str, run: dict[str, Any], tree: dict[str, str]) -> bytes:
     """The fast-import input: n commits, each on its own run ref."""
     out: list[bytes] = []
-    for i, (run_id, meta, params, summary) in enumerate(_runs(n, run)):
-        ms, experiment = meta["start_time"], meta["experiment"]
+    for spec in runs(n):
+        ms, run_id, experiment = spec["start_time"], spec["id"], spec["experiment"]
+        meta = dict(run, id=run_id, name=spec["name"], experiment=experiment)
+        meta.update(start_time=ms, end_time=spec["end_time"], status="FINISHED")
         message = (
-            f"gitxp: run run-{i:06d} FINISHED in 0.5s ({experiment})\n\n"
+            f"gitxp: run {spec['name']} FINISHED in 0.5s ({experiment})\n\n"
             f"Gitxp-Run: {run_id}\nGitxp-Status: FINISHED\n"
         ).encode()
         out.append(b"commit refs/gitxp/runs/%s\n" % run_id.encode())
@@ -118,16 +131,21 @@ def _stream(n: int, parent: str, run: dict[str, Any], tree: dict[str, str]) -> b
         for name, blob in tree.items():
             if name not in ("run.json", "params.json", "summary.json"):
                 out.append(b"M 100644 %s %s\n" % (blob.encode(), name.encode()))
-        for name, value in (("run.json", meta), ("params.json", params), ("summary.json", summary)):
+        files = (
+            ("run.json", meta),
+            ("params.json", spec["params"]),
+            ("summary.json", spec["summary"]),
+        )
+        for name, value in files:
             out.append(b"M 100644 inline %s\n" % name.encode())
             out.append(_blob(json.dumps(value, indent=2).encode()))
         out.append(b"\n")
     return b"".join(out)
 
 
-def build(n: int) -> str:
-    """Build (or reuse) the n-run bulk fixture; its path."""
-    path = scale_path(n)
+def build(n: int, path: str | None = None) -> str:
+    """Build (or reuse) the n-run bulk fixture; its path (*path*: elsewhere than the cache)."""
+    path = path or scale_path(n)
     marker = os.path.join(path, ".bench-complete")
     try:
         with open(marker) as f:
@@ -215,9 +233,13 @@ def ship_index(n: int) -> str:
         run = json.loads(_git(path, "cat-file", "blob", f"{first}:run.json"))
         notes = b"notes.md" in _git(path, "ls-tree", "--name-only", first)
         rows = {}
-        for run_id, meta, params, summary in _runs(n, run):
+        for spec in runs(n):
+            run_id = spec["id"]
+            meta = dict(run, id=run_id, name=spec["name"], experiment=spec["experiment"])
+            meta.update(start_time=spec["start_time"], end_time=spec["end_time"])
+            meta["status"] = "FINISHED"
             commit = refs["refs/gitxp/runs/" + run_id]
-            rows[commit] = _row(run_id, commit, meta, params, summary, notes)
+            rows[commit] = _row(run_id, commit, meta, spec["params"], spec["summary"], notes)
         started = time.perf_counter()
         sha = build_index(git, None, rows)
         assert sha is not None
