@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from .loose import write_loose
 from .types import ObjectID
 
 UNPACK_LIMIT = 100
@@ -51,12 +52,21 @@ def add_loose(dest: Any, source: Any, ids: list[ObjectID]) -> None:
     present too: so a process killed half-way must never leave a commit
     without them. (`missing_objects` lists a commit before its tree, a tree
     before its entries, and commits in no particular order.)
+
+    Each object is written by `write_loose` (a temporary file renamed to its id), not
+    dulwich's `add_object`, which fails on the `.lock` of another process writing the
+    same object at that moment (two clones pushing to one shared repository).
     """
     objects = [source[sha] for sha in reversed(ids)]
+
+    def add(obj: Any) -> None:
+        body = obj.as_raw_string()
+        write_loose(dest, dest.path, obj.id.decode("ascii"), obj.type_name, body, obj)
+
     commits = {obj.id: obj for obj in objects if obj.type_name == b"commit"}
     for obj in objects:
         if obj.id not in commits:
-            dest.add_object(obj)
+            add(obj)
     done: set[bytes] = set()
     for start in commits:  # parents first (a run's history is a chain: no deep recursion)
         stack = [start]
@@ -67,7 +77,7 @@ def add_loose(dest: Any, source: Any, ids: list[ObjectID]) -> None:
                 stack.pop()
                 if sha not in done:
                     done.add(sha)
-                    dest.add_object(commits[sha])
+                    add(commits[sha])
             else:
                 stack.extend(pending)
 

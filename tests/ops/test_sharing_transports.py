@@ -245,6 +245,25 @@ def test_two_clones_record_push_and_pull_concurrently(repo: Path, tmp_path: Path
     fsck(bare)
 
 
+def test_a_push_to_a_path_shares_objects_another_pusher_is_writing(
+    repo: Path, served: Path
+) -> None:
+    # two clones pushing to one repository on a shared disk write the objects they have in
+    # common at the same moment: one finds the other's `<object>.lock` (seen as a failed
+    # push of the shipped index's shard when two pushers raced)
+    bare = served / "runs.git"
+    (run_id,) = record(repo, 1)
+    commit = tip(repo, run_id)
+    fanout = bare / "objects" / commit[:2]
+    fanout.mkdir(parents=True)
+    lock = fanout / f"{commit[2:]}.lock"
+    lock.write_bytes(b"")  # the other writer, half-way through
+    assert statuses(sharing.push(repo, str(bare))) == {run_id: "new"}
+    assert tip(bare, run_id) == commit and lock.exists()
+    lock.unlink()
+    fsck(bare)
+
+
 def test_a_refused_push_changes_nothing_and_can_be_retried(repo: Path, served: Path) -> None:
     bare = served / "runs.git"
     hook = bare / "hooks" / "pre-receive"
