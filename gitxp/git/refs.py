@@ -58,8 +58,7 @@ def warn_ignored(where: str, name: str, reason: str) -> None:
     )
 
 
-# A run ref name as gitxp writes it, and an object id: an advertisement of 100,000 such
-# refs needs none of the per-name checks of `accepted_refs`.
+# a run ref name as gitxp writes it, and an object id: need no other check (100,000 runs)
 _PLAIN_RUN_NAME = re.compile(re.escape(RUNS_PREFIX.encode()) + rb"[0-9a-hjkmnp-tv-z]{26}")
 _PLAIN_SHA = re.compile(rb"[0-9a-f]{40}|[0-9a-f]{64}").fullmatch
 
@@ -78,7 +77,7 @@ def accepted_refs(
     plain = _PLAIN_RUN_NAME.fullmatch if RUNS_PREFIX.startswith(prefix) else None
     for raw, value in refs.items():
         if plain and value and plain(raw) and _PLAIN_SHA(value) and value.strip(b"0"):
-            out[raw.decode()] = value.decode()  # a run ref as gitxp writes it: nothing to check
+            out[raw.decode()] = value.decode()
             continue
         if value is None or not value.strip(b"0") or raw.endswith(b"^{}"):
             continue
@@ -531,9 +530,8 @@ def create_refs(repo: GitRepo, refs: dict[str, str]) -> dict[str, str]:
     instead of one per ref: fetching 10,000 runs must not cost 10,000
     fsyncs). A ref that already exists, loose or packed, is left alone and
     reported. Loose refs are never deleted here, so concurrent writers of
-    other refs are unaffected. The refs already packed are copied as they
-    are, line for line (their `^` peeled lines too): nothing is parsed but
-    their names, so adding 10 refs to 100,000 costs one read and one write.
+    other refs are unaffected. Packed refs are copied line for line (`^` lines
+    too): adding 10 refs to 100,000 parses no name but theirs.
     """
     if not refs:
         return {}
@@ -582,24 +580,14 @@ def create_refs(repo: GitRepo, refs: dict[str, str]) -> dict[str, str]:
 
 
 def _packed_entries(path: str) -> dict[bytes, bytes]:
-    """{name: its lines} of packed-refs file *path* (header lines dropped; a `^` peeled
-    line stays with the ref above it), each as found."""
+    """{name: its lines, as found} of packed-refs *path*, less its header."""
     entries: dict[bytes, bytes] = {}
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return entries
     name = b""
-    for line in data.splitlines(keepends=True):
-        if line[:1] == b"#" or not line.strip():
-            continue
-        if not line.endswith(b"\n"):
-            line += b"\n"
-        if line[:1] == b"^":
-            if name:
-                entries[name] += line
-            continue
-        name = line.partition(b" ")[2].rstrip(b"\r\n")
-        entries[name] = line
+    with contextlib.suppress(FileNotFoundError), open(path, "rb") as f:
+        for line in f.read().splitlines():
+            if line[:1] == b"^" and name:
+                entries[name] += line + b"\n"  # the peeled id of the tag above
+            elif line.strip() and line[:1] not in (b"#", b"^"):
+                name = line.partition(b" ")[2]
+                entries[name] = line + b"\n"
     return entries
