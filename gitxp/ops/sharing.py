@@ -342,11 +342,13 @@ def _receive(
         if not choice.changed():
             raise  # failed before the remote said what it has: nothing to isolate
         _isolate_broken(git, target, plan, choice.local, sorted(choice.changed()), progress, keep)
-    for ref, sha in choice.changed().items():  # the others are the local tips already
+    changed = choice.changed()  # the others are the local tips already
+    for ref, sha in list(changed.items()):
         if not git.has_object(sha):  # the remote did not send what it advertised
             _skip_broken(target, ref, plan, "the remote did not send it")
+            del changed[ref]
     for ref, why in incomplete_runs(
-        git, arrivals, choice.changed(), choice.local.values(), storage.TRAILER_RUN
+        git, arrivals, changed, choice.local.values(), storage.TRAILER_RUN
     ).items():
         _skip_broken(target, ref, plan, why)  # a lying pack: its tip came, not all below
 
