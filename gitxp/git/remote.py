@@ -26,6 +26,7 @@ from typing import Any
 
 from .._text import count
 from ..errors import GitxpError, RemoteError
+from .http_reads import buffer_responses
 from .incoming import Incoming
 from .packing import (
     UNPACK_LIMIT,
@@ -81,11 +82,13 @@ def _client(git: GitRepo, remote: Remote, operation: str) -> tuple[Any, str]:
     ssh = os.environ.get("GIT_SSH_COMMAND") or os.environ.get("GIT_SSH") or None
     try:
         config = git.dulwich.get_config_stack()
-        return get_transport_and_path(
+        client, path = get_transport_and_path(
             remote.url, config=config, operation=operation, ssh_command=ssh
         )
     except Exception as exc:  # unsupported scheme, malformed URL
         raise RemoteError(remote.display, f"cannot use this URL: {exc}") from None
+    buffer_responses(client)  # over http(s): not one urllib3 call per pkt-line
+    return client, path
 
 
 def _scrub(text: str) -> str:
