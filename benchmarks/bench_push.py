@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
+import resource
 import subprocess
 import sys
 import tempfile
@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import discard
+from benchmarks.git_servers import Server, git_daemon, git_http
 from gitxp.format.ids import new_run_id
 from gitxp.ops import sharing
 
@@ -87,12 +88,6 @@ def synthesise(repo: Path, n: int, base: str) -> list[str]:
     return ids
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def timed(func):  # type: ignore[no-untyped-def]
     start = time.perf_counter()
     value = func()
@@ -100,10 +95,25 @@ def timed(func):  # type: ignore[no-untyped-def]
 
 
 def repeated(results: dict[str, object], key: str, reps: int, once) -> None:  # type: ignore[no-untyped-def]
-    """Time *once()* (which creates and pushes one new run) *reps* times: median and best."""
+    """Time *once()* (which creates and pushes one new run) *reps* times: median and best,
+    and this process's CPU seconds (user+system) per repetition."""
+    cpu = _cpu()
     times = sorted(once() for _ in range(reps))
     results[key + "_median_s"] = round(times[len(times) // 2], 3)
     results[key + "_best_s"] = round(times[0], 3)
+    results[key + "_client_cpu_s"] = round((_cpu() - cpu) / reps, 3)
+
+
+def measured(results: dict[str, object], server: Server, key: str, reps: int, once) -> None:  # type: ignore[no-untyped-def]
+    """`repeated`, plus the CPU seconds the server's git processes spent per repetition."""
+    before = server.cpu_seconds()
+    repeated(results, key, reps, once)
+    results[key + "_server_cpu_s"] = round((server.cpu_seconds() - before) / reps, 3)
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -173,58 +183,63 @@ def main() -> None:
         results["fetch_all_into_empty_path_s"] = round(seconds, 3)
         discard(str(fresh))
 
-        # the same over git:// (a real git daemon)
-        port = free_port()
-        daemon = subprocess.Popen(
-            [
-                "git",
-                "daemon",
-                "--export-all",
-                "--enable=receive-pack",
-                "--reuseaddr",
-                f"--base-path={work}",
-                "--listen=127.0.0.1",
-                f"--port={port}",
-                str(work),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.05)
-            url = f"git://127.0.0.1:{port}/full.git"
-            repeated(
-                results,
-                "push_1_new_named_to_full_git_daemon",
-                args.reps,
-                lambda: one_new(url, True),
-            )
-            repeated(
-                results,
-                "push_1_new_all_selected_to_full_git_daemon",
-                args.reps,
-                lambda: one_new(url, False),
-            )
+        # the same over git:// (a real git daemon) and smart HTTP (git http-backend as CGI)
+        for kind, serve in (("git_daemon", git_daemon), ("http", git_http)):
+            with serve(work) as server:
+                url = f"{server.url}/full.git"
+                for named in (True, False):
+                    label = "named" if named else "all_selected"
 
-            def git_cli(url: str) -> float:
-                new = synthesise(repo, 1, base)[0]
-                ref = f"refs/gitxp/runs/{new}"
-                seconds, _ = timed(lambda: git(repo, "push", "-q", url, f"{ref}:{ref}"))
-                return seconds
+                    def gitxp_push(url: str = url, named: bool = named) -> float:
+                        return one_new(url, named)
 
-            # the yardstick: the real git CLI pushing the same kind of run to the same server
-            repeated(
-                results, "reference_git_cli_push_1_new_git_daemon", args.reps, lambda: git_cli(url)
+                    measured(
+                        results, server, f"push_1_new_{label}_to_full_{kind}", args.reps, gitxp_push
+                    )
+
+                def git_cli(url: str = url) -> float:
+                    new = synthesise(repo, 1, base)[0]
+                    ref = f"refs/gitxp/runs/{new}"
+                    seconds, _ = timed(lambda: git(repo, "push", "-q", url, f"{ref}:{ref}"))
+                    return seconds
+
+                # the yardstick: the real git CLI pushing the same kind of run to the same server
+                measured(
+                    results, server, f"reference_git_cli_push_1_new_{kind}", args.reps, git_cli
+                )
+        # fetches over git://, the route users have: everything into an empty repository,
+        # nothing new, then 10 new runs
+        with git_daemon(work) as server:
+            url = f"{server.url}/full.git"
+            fresh = work / "fresh-wire"
+            fresh.mkdir()
+            git(fresh, "init", "-q", "-b", "main")
+            for key, expect in (("all_into_empty", "new"), ("nothing_new", "up-to-date")):
+                cpu, served = _cpu(), server.cpu_seconds()
+                seconds, res = timed(lambda: sharing.fetch(fresh, url))
+                assert res and {r.status for r in res} == {expect}, key
+                results[f"fetch_{key}_git_daemon_s"] = round(seconds, 3)
+                results[f"fetch_{key}_git_daemon_client_cpu_s"] = round(_cpu() - cpu, 3)
+                results[f"fetch_{key}_git_daemon_server_cpu_s"] = round(
+                    server.cpu_seconds() - served, 3
+                )
+            ten = synthesise(repo, 10, base)
+            git(
+                repo,
+                "push",
+                "-q",
+                str(full),
+                *[f"refs/gitxp/runs/{i}:refs/gitxp/runs/{i}" for i in ten],
             )
-        finally:
-            daemon.terminate()
-            daemon.wait()
+            cpu, served = _cpu(), server.cpu_seconds()
+            seconds, res = timed(lambda: sharing.fetch(fresh, url))
+            assert [r.status for r in res].count("new") == 10
+            results["fetch_10_new_git_daemon_s"] = round(seconds, 3)
+            results["fetch_10_new_git_daemon_client_cpu_s"] = round(_cpu() - cpu, 3)
+            results["fetch_10_new_git_daemon_server_cpu_s"] = round(
+                server.cpu_seconds() - served, 3
+            )
+            discard(str(fresh))
         subprocess.run(
             ["git", "fsck", "--strict", "--no-progress"], cwd=full, check=True, capture_output=True
         )

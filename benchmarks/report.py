@@ -101,8 +101,11 @@ METHOD = """## What is measured
 - **Sharing** (no peer, no target): `benchmarks/bench_push.py` makes runs of
   one commit each with `git fast-import`, then times `gitxp push` of 1,000
   runs to an empty bare remote and again with nothing new, one new run
-  pushed to a remote holding 10,000 (by path and through a real `git
-  daemon`), and `gitxp fetch` of every run into an empty repository.
+  pushed to a remote holding 10,000 (by path, through a real `git daemon`
+  and over smart HTTP, `git http-backend` under a small threaded server,
+  beside the `git` CLI's push of the same kind of run), and `gitxp fetch`
+  of every run into an empty repository (path and git daemon), of nothing
+  new and of 10 new runs, with client and server CPU seconds.
 """
 
 

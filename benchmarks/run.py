@@ -118,6 +118,22 @@ def push_group(quick: bool) -> list[dict]:
             raw["push_1_new_all_selected_to_full_git_daemon_median_s"],
             notes=note,
         ),
+        result(
+            "push.one.http",
+            group,
+            f"push 1 new run to a remote holding {big:,} (smart HTTP)",
+            "s",
+            raw["push_1_new_all_selected_to_full_http_median_s"],
+            notes=note,
+        ),
+        result(
+            "fetch.ten.daemon",
+            group,
+            f"`gitxp fetch` of 10 new runs from a remote holding {big:,} (git:// daemon)",
+            "s",
+            raw["fetch_10_new_git_daemon_s"],
+            notes=note,
+        ),
     ]
     for row in rows:
         row["group_key"] = "push"

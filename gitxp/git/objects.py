@@ -236,6 +236,23 @@ def read_stored(store: Any, sha: str, limit: int | None) -> tuple[int, bytes]:
     return type_num, body
 
 
+def read_in_pack(store: Any, pack: Any, sha: str, limit: int) -> tuple[int, bytes] | None:
+    """(type number, body) of object *sha* when dulwich *pack* (of *store*) holds it, else
+    None; checked against *limit* before it is inflated, as `read_stored` does.
+
+    For readers that know which pack an object arrived in (a fetch's
+    completeness check): no probe of the loose directory or of other packs.
+    """
+    try:
+        offset = pack.index.object_offset(bytes.fromhex(sha))
+    except (KeyError, ValueError):
+        return None
+    _check_chain(store, pack, offset, sha, limit)
+    obj_type, obj = pack.data.get_object_at(offset)
+    type_num, chunks = pack.resolve_object(offset, obj_type, obj)
+    return type_num, b"".join(chunks)
+
+
 def stored_size(store: Any, sha: str) -> int:
     """The size object *sha* of dulwich *store* declares, read from its header (for a
     packed delta, the size of its result): nothing is inflated. KeyError when missing."""

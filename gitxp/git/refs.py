@@ -62,6 +62,11 @@ def warn_ignored(where: str, name: str, reason: str) -> None:
     )
 
 
+# a run ref name as gitxp writes it, and an object id: need no other check (100,000 runs)
+_PLAIN_RUN_NAME = re.compile(re.escape(RUNS_PREFIX.encode()) + rb"[0-9a-hjkmnp-tv-z]{26}")
+_PLAIN_SHA = re.compile(rb"[0-9a-f]{40}|[0-9a-f]{64}").fullmatch
+
+
 def accepted_refs(
     where: str, refs: Mapping[bytes, bytes | None], prefix: str = ""
 ) -> dict[str, str]:
@@ -73,7 +78,11 @@ def accepted_refs(
     path or a message. Peeled tags (``^{}``) and deletions are skipped.
     """
     out: dict[str, str] = {}
+    plain = _PLAIN_RUN_NAME.fullmatch if RUNS_PREFIX.startswith(prefix) else None
     for raw, value in refs.items():
+        if plain and value and plain(raw) and _PLAIN_SHA(value) and value.strip(b"0"):
+            out[raw.decode()] = value.decode()
+            continue
         if value is None or not value.strip(b"0") or raw.endswith(b"^{}"):
             continue
         name = decode_name(raw)
@@ -533,7 +542,8 @@ def create_refs(repo: GitRepo, refs: dict[str, str]) -> dict[str, str]:
     instead of one per ref: fetching 10,000 runs must not cost 10,000
     fsyncs). A ref that already exists, loose or packed, is left alone and
     reported. Loose refs are never deleted here, so concurrent writers of
-    other refs are unaffected.
+    other refs are unaffected. Packed refs are copied line for line (`^` lines
+    too): adding 10 refs to 100,000 parses no name but theirs.
     """
     if not refs:
         return {}
@@ -541,7 +551,6 @@ def create_refs(repo: GitRepo, refs: dict[str, str]) -> dict[str, str]:
 
     from .locks import packed_refs_header
 
-    container = repo.dulwich.refs
     path = os.path.join(repo.git_dir, "packed-refs")
     failed: dict[str, str] = {}
 
@@ -550,10 +559,8 @@ def create_refs(repo: GitRepo, refs: dict[str, str]) -> dict[str, str]:
             # the owner first, on disk: a lock left by a kill names a process gone
             f.write(packed_refs_header())
             f.flush()
-            # re-read under the lock: packed-refs may have changed since
-            container._invalidate_packed_refs_cache()  # type: ignore[attr-defined]
-            packed = dict(container.get_packed_refs())
-            peeled = dict(getattr(container, "_peeled_refs", None) or {})
+            # read under the lock: packed-refs may have changed since
+            entries = _packed_entries(path)
             added = 0
             for ref, sha in refs.items():
                 reason = name_problem(ref) or _sha_problem(sha.encode(), repo.ids.hex_length)
@@ -562,25 +569,37 @@ def create_refs(repo: GitRepo, refs: dict[str, str]) -> dict[str, str]:
                     continue
                 name = as_ref(ref)
                 loose = os.path.join(repo.git_dir, *ref.split("/"))
-                if name in packed or os.path.lexists(loose) or os.path.lexists(loose + ".lock"):
+                if name in entries or os.path.lexists(loose) or os.path.lexists(loose + ".lock"):
                     failed[ref] = "it appeared while being created; retry the command"
                     continue
                 if os.path.isfile(os.path.dirname(loose)):
                     failed[ref] = f"{os.path.dirname(ref)} is itself a ref"
                     continue
-                packed[name] = as_oid(sha)
+                text = sha.encode() + b" " + name + b"\n"
                 target = _peel(repo, sha) if ref.startswith("refs/tags/") else None
                 if target is not None:  # "peeled": git trusts a tag ref's ^ line, or its absence
-                    peeled[name] = as_oid(target)
+                    text += b"^" + target.encode() + b"\n"
+                entries[name] = text
                 added += 1
             if not added:
                 f.abort()
                 return
-            for name in sorted(packed):  # as write_packed_refs, after our header
-                f.write(packed[name] + b" " + name + b"\n")
-                if name in peeled:
-                    f.write(b"^" + peeled[name] + b"\n")
-        container._invalidate_packed_refs_cache()  # type: ignore[attr-defined]
+            f.write(b"".join(entries[name] for name in sorted(entries)))
+        repo.dulwich.refs._invalidate_packed_refs_cache()  # type: ignore[attr-defined]
 
     _retry_locked("packed-refs", attempt, repo.git_dir)
     return failed
+
+
+def _packed_entries(path: str) -> dict[bytes, bytes]:
+    """{name: its lines, as found} of packed-refs *path*, less its header."""
+    entries: dict[bytes, bytes] = {}
+    name = b""
+    with contextlib.suppress(FileNotFoundError), open(path, "rb") as f:
+        for line in f.read().splitlines():
+            if line[:1] == b"^" and name:
+                entries[name] += line + b"\n"  # the peeled id of the tag above
+            elif line.strip() and line[:1] not in (b"#", b"^"):
+                name = line.partition(b" ")[2]
+                entries[name] = line + b"\n"
+    return entries

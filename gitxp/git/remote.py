@@ -26,6 +26,7 @@ from typing import Any
 
 from .._text import count
 from ..errors import GitxpError, RemoteError
+from .http_reads import buffer_responses
 from .incoming import Incoming
 from .packing import (
     UNPACK_LIMIT,
@@ -38,7 +39,7 @@ from .packing import (
 from .refs import accepted_refs, create_refs, list_refs, update_ref
 from .remote_config import Remote
 from .repository import GitRepo
-from .types import ObjectID, as_oid, as_ref
+from .types import ObjectID, as_oid
 from .wire import check_advertised, mismatch, send_pack_sha256
 
 Progress = Callable[[str], None]
@@ -50,6 +51,8 @@ TAGS_REFSPEC = "refs/tags/*:refs/tags/*"
 # the shipped listing index: derived data, so a plain `git fetch` takes the remote's as it is
 INDEX_REFSPEC = "+refs/gitxp/index/*:refs/gitxp/index/*"
 Prefixes = str | tuple[str, ...]
+# a path fetch of at least this many tips, half of the source's or more, copies its packs whole
+BULK_WANTS = 1000
 
 
 def _prefixes(prefix: Prefixes) -> tuple[str, ...]:
@@ -81,11 +84,13 @@ def _client(git: GitRepo, remote: Remote, operation: str) -> tuple[Any, str]:
     ssh = os.environ.get("GIT_SSH_COMMAND") or os.environ.get("GIT_SSH") or None
     try:
         config = git.dulwich.get_config_stack()
-        return get_transport_and_path(
+        client, path = get_transport_and_path(
             remote.url, config=config, operation=operation, ssh_command=ssh
         )
     except Exception as exc:  # unsupported scheme, malformed URL
         raise RemoteError(remote.display, f"cannot use this URL: {exc}") from None
+    buffer_responses(client)  # over http(s): not one urllib3 call per pkt-line
+    return client, path
 
 
 def _scrub(text: str) -> str:
@@ -402,7 +407,9 @@ class _WireFetch:
         self.seen: dict[str, str] = {}  # the remote's refs under the prefix
         repo = git.dulwich
         self.store = store = repo.object_store
-        branches = [sha for sha in repo.refs.as_dict(as_ref("refs/heads")).values() if sha in store]
+        # gitxp's own listing: dulwich's re-checks the name of every packed ref, 100,000 runs'
+        tips = list_refs(git, "refs/heads/").values()
+        branches = [as_oid(sha) for sha in tips if as_oid(sha) in store]
         self.walker = repo.get_graph_walker(heads=branches)
         self.spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - closed in `fetch`
             max_size=16 * 1024 * 1024, prefix="incoming-", dir=getattr(store, "path", None)
@@ -465,13 +472,54 @@ def _fetch_local(
             seen = {k: v for p in _prefixes(prefix) for k, v in list_refs(source, p).items()}
             wanted = {as_oid(sha) for sha in choose(dict(seen))}
             wants = {sha for sha in wanted if sha not in git.dulwich.object_store}
-            if wants:
+            if wants and _wants_most(source, wants, seen):
+                _copy_whole(source, progress, keep)
+            elif wants:
                 _copy_from_local(git, source, wants, list(heads(dict(seen))), progress, keep)
         except KeyError as exc:  # an object the source's refs reach is not stored there
             missing = exc.args[0] if exc.args else b"?"
             missing = missing.decode("ascii", "replace") if isinstance(missing, bytes) else missing
             raise RemoteError(remote.display, f"object {missing} is missing there") from None
     return seen
+
+
+def _wants_most(source: GitRepo, wants: set[ObjectID], seen: dict[str, str]) -> bool:
+    """Whether a fetch of *wants* from *source* (of *seen* refs) is better served by copying
+    every object there: at least BULK_WANTS tips, half of the source's refs or more, and
+    no alternates (their objects would not come along)."""
+    alternates = os.path.join(source.dulwich.object_store.path, "info", "alternates")
+    return (
+        len(wants) >= BULK_WANTS and 2 * len(wants) >= len(seen) and not os.path.exists(alternates)
+    )
+
+
+def _copy_whole(source: GitRepo, progress: Progress | None, keep: Incoming) -> None:
+    """Copy every object of *source*: each of its packs read as a pack received over the
+    wire (re-indexed here, so no id in its `.idx` is trusted), its loose objects as one
+    more pack; all kept by *keep*.
+
+    Walking 100,000 runs object by object and writing them again costs minutes
+    in Python; re-indexing the packs as they are costs what a fetch over the
+    wire costs. What arrives that no fetched ref reaches is dropped by the next
+    `git gc`, as after `git clone --local`.
+    """
+    store: Any = source.dulwich.object_store
+    wrapped = _wrap_progress(progress)
+    for name in sorted(os.listdir(store.pack_dir)):
+        base = os.path.join(store.pack_dir, name[: -len(".pack")])
+        if name.endswith(".pack") and os.path.exists(base + ".idx"):
+            with open(base + ".pack", "rb") as f:
+                keep.add_thin_pack(f.read, progress=wrapped)
+    loose = [
+        as_oid(prefix + rest)
+        for prefix in sorted(os.listdir(store.path))
+        if len(prefix) == 2 and os.path.isdir(os.path.join(store.path, prefix))
+        for rest in os.listdir(os.path.join(store.path, prefix))
+        if source.ids.is_id(prefix + rest)
+    ]
+    if loose:
+        records = generate_unpacked(store, loose, set(), True, None)
+        keep.add_pack_data(len(loose), counting(records, len(loose), progress))
 
 
 def _copy_from_local(
@@ -485,7 +533,7 @@ def _copy_from_local(
     """Copy the objects of *wants* from *source*, less those the *offered* commits and
     the local branches reach (loose when few, else one pack kept by *keep*)."""
     source_store = source.dulwich.object_store
-    offered += [sha.decode() for sha in git.dulwich.refs.as_dict(as_ref("refs/heads")).values()]
+    offered += list(list_refs(git, "refs/heads/").values())
     haves = {as_oid(h) for h in offered if as_oid(h) in source_store}
     ids, _ = missing_objects(source_store, haves, haves, wants)
     if progress:

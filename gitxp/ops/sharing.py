@@ -26,6 +26,7 @@ the cheapest way to push "whatever is missing".
 
 from __future__ import annotations
 
+import heapq
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ from .remote_setup import SetupResult as SetupResult  # re-exported: callers fin
 from .remote_setup import setup_remote as setup_remote
 from .run_selection import all_runs, local_selection, remote_matcher
 from .run_selection import run_id_of as _run_id
-from .tag_sharing import SharingResults, TagFetch, TagPush
+from .tag_sharing import SharingResults, TagFetch, TagPush, TagResult
 
 if TYPE_CHECKING:
     from ..git.repository import GitRepo
@@ -59,6 +60,9 @@ Progress = Callable[[str], None]
 STATUSES = ("new", "updated", "up-to-date", "rejected", "error")
 NEIGHBOUR_RUNS = 16
 NEIGHBOUR_DEPTH = 64
+# how many of the remote's newest runs are looked for here, to find NEIGHBOUR_RUNS of them:
+# a clone holding few of a remote's 100,000 runs must not probe its store 100,000 times
+NEIGHBOUR_PROBES = 256
 
 
 @dataclass(frozen=True)
@@ -198,7 +202,8 @@ class _Push:
         haves += [remote_refs[ref] for ref in self.updating if ref in remote_refs]
         haves += self.index.haves(remote_refs)
         neighbours = []
-        for ref in sorted((r for r in remote_refs if r.startswith(RUNS_PREFIX)), reverse=True):
+        runs = (r for r in remote_refs if r.startswith(RUNS_PREFIX))
+        for ref in heapq.nlargest(NEIGHBOUR_PROBES, runs):  # run ids sort by time
             if git.has_object(remote_refs[ref]):
                 neighbours.append(remote_refs[ref])
                 if len(neighbours) >= NEIGHBOUR_RUNS:
@@ -282,8 +287,10 @@ def fetch(
                 progress(f"fetching runs from {target.display}\n")
             _receive(git, target, choice, progress, keep)
             results = _set_fetched(git, target, choice, force, rebase_edits)
-            tips = {ref: sha for ref, sha in all_runs(git).items() if ref in choice.plan}
-            tags = choice.tags.apply(tips, target.display)
+            tags: list[TagResult] = []
+            if choice.tags.wanted or choice.tags.same:  # else no need to list the runs again
+                tips = {ref: sha for ref, sha in all_runs(git).items() if ref in choice.plan}
+                tags = choice.tags.apply(tips, target.display)
             choice.index.apply(target.display)
             keep.release()
             if artifacts:
@@ -353,11 +360,13 @@ def _receive(
         if not choice.changed():
             raise  # failed before the remote said what it has: nothing to isolate
         _isolate_broken(git, target, plan, choice.local, sorted(choice.changed()), progress, keep)
-    for ref, sha in list(plan.items()):
+    changed = choice.changed()  # the others are the local tips already
+    for ref, sha in list(changed.items()):
         if not git.has_object(sha):  # the remote did not send what it advertised
             _skip_broken(target, ref, plan, "the remote did not send it")
+            del changed[ref]
     for ref, why in incomplete_runs(
-        git, arrivals, choice.changed(), choice.local.values(), storage.TRAILER_RUN
+        git, arrivals, changed, choice.local.values(), storage.TRAILER_RUN
     ).items():
         _skip_broken(target, ref, plan, why)  # a lying pack: its tip came, not all below
 
@@ -375,7 +384,9 @@ def _set_fetched(
     failed = create_refs(git, created)
     results = []
     for ref, theirs in sorted(choice.plan.items()):
-        if ref not in created:
+        if local.get(ref) == theirs:  # most runs of a fetch, at 100,000
+            results.append(RefResult(_run_id(ref), ref, "up-to-date", "", theirs, theirs))
+        elif ref not in created:
             results.append(_apply(git, ref, local.get(ref), theirs, force, target, rebase_edits))
         elif ref in failed:
             results.append(RefResult(_run_id(ref), ref, "error", failed[ref], None, None))

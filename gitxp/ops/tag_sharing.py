@@ -166,9 +166,10 @@ class TagFetch:
 
     def choose(self, remote_refs: Mapping[str, str]) -> list[str]:
         """The remote's registry tag objects to download."""
-        for ref, sha in sorted(remote_refs.items()):
+        tags = sorted(item for item in remote_refs.items() if item[0].startswith(TAGS_PREFIX))
+        for ref, sha in tags:  # not the 100,000 run refs beside them
             name = ref[len(TAGS_PREFIX) :]
-            if not ref.startswith(TAGS_PREFIX) or parse_tag(name) is None:
+            if parse_tag(name) is None:
                 continue
             if self.local.get(ref) == sha:
                 self.same[name] = sha
