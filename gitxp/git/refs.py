@@ -88,7 +88,7 @@ def accepted_refs(
         name = decode_name(raw)
         if name is not None and not name.startswith(prefix):
             continue
-        reason = "it is not UTF-8" if name is None else name_problem(name) or _sha_problem(value)
+        reason = "it is not UTF-8" if name is None else name_problem(name) or sha_problem(value)
         if reason is not None:
             warn_ignored(where, name or raw.decode("utf-8", "backslashreplace"), reason)
             continue
@@ -103,7 +103,7 @@ def _check_name(ref: str) -> None:
         raise RefUpdateError(shown(ref), f"not a ref name gitxp writes: {reason}")
 
 
-def _retry_locked(ref: str, action, git_dir: str | None = None):  # type: ignore[no-untyped-def]
+def retry_locked(ref: str, action, git_dir: str | None = None):  # type: ignore[no-untyped-def]
     """Run *action*, retrying while a lock is held; with *git_dir*, a lock of *ref* whose
     gitxp owner is gone is cleared (with a notice) instead of waited for."""
     deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
@@ -157,7 +157,7 @@ def update_ref(repo: GitRepo, ref: str, old: str | None, new: str, message: str 
     """
     _check_name(ref)
     if message is None:
-        if not _retry_locked(ref, lambda: _swap_loose(repo, ref, old, new)):
+        if not retry_locked(ref, lambda: _swap_loose(repo, ref, old, new)):
             _moved(repo, ref, old)
         return
     refs = repo.dulwich.refs
@@ -174,7 +174,7 @@ def update_ref(repo: GitRepo, ref: str, old: str | None, new: str, message: str 
             refs.set_if_equals(as_ref(ref), as_oid(old), as_oid(new), committer=who, message=msg)
         )
 
-    if not _retry_locked(ref, attempt):
+    if not retry_locked(ref, attempt):
         _moved(repo, ref, old)
 
 
@@ -295,7 +295,7 @@ def delete_ref(repo: GitRepo, ref: str, old: str) -> None:
     def attempt() -> bool:
         return bool(refs.remove_if_equals(as_ref(ref), as_oid(old), message=b"gitxp: delete"))
 
-    if not _retry_locked(ref, attempt):
+    if not retry_locked(ref, attempt):
         raise RefUpdateError(ref, "it changed while being deleted; retry the command")
 
 
@@ -367,7 +367,7 @@ def read_packed_refs(
                 ref = name.decode("utf-8", "surrogateescape")
                 if not ref.startswith(prefix):
                     continue
-                reason = name_problem(ref) or _sha_problem(sha)
+                reason = name_problem(ref) or sha_problem(sha)
                 if reason is not None:
                     warn_ignored(path, ref, reason)
                     if refused is not None:
@@ -398,7 +398,7 @@ def refused_refs(repo: GitRepo, prefix: str = RUNS_PREFIX) -> dict[str, str]:
                 value = read_file(path, 128).strip()
             except OSError:
                 continue
-            reason = name_problem(ref) or _sha_problem(value, repo.ids.hex_length)
+            reason = name_problem(ref) or sha_problem(value, repo.ids.hex_length)
             if reason is not None:
                 found[ref] = reason
     try:
@@ -409,7 +409,7 @@ def refused_refs(repo: GitRepo, prefix: str = RUNS_PREFIX) -> dict[str, str]:
                 sha, _, name = line.rstrip(b"\n").partition(b" ")
                 ref = name.decode("utf-8", "surrogateescape")
                 if ref.startswith(prefix):
-                    reason = name_problem(ref) or _sha_problem(sha)
+                    reason = name_problem(ref) or sha_problem(sha)
                     if reason is not None:
                         found.setdefault(ref, reason)
     except FileNotFoundError:
@@ -417,7 +417,7 @@ def refused_refs(repo: GitRepo, prefix: str = RUNS_PREFIX) -> dict[str, str]:
     return found
 
 
-def _sha_problem(sha: bytes, hex_length: int | None = None) -> str | None:
+def sha_problem(sha: bytes, hex_length: int | None = None) -> str | None:
     """Why *sha* is not an object id (of *hex_length* digits; None: of either format)."""
     length_ok = len(sha) == hex_length if hex_length else len(sha) in HEX_LENGTHS
     if length_ok and _HEX_BYTES.issuperset(sha):
@@ -508,7 +508,7 @@ def scan_loose_refs(
                             text = f.read().strip()
                     except FileNotFoundError:
                         continue  # deleted while we listed
-                    if _sha_problem(text, repo.ids.hex_length) is not None:
+                    if sha_problem(text, repo.ids.hex_length) is not None:
                         continue  # symbolic or garbage: not a run ref
                     sha = text.decode()
                     cache[ref] = (key, sha)
@@ -517,89 +517,3 @@ def scan_loose_refs(
     for ref in [r for r in cache if r not in seen]:
         del cache[ref]
     return loose
-
-
-def _peel(repo: GitRepo, sha: str) -> str | None:
-    """The object annotated tag *sha* finally names (None: *sha* is not a stored tag)."""
-    from dulwich.objects import Tag
-
-    store = repo.dulwich.object_store
-    target, seen = as_oid(sha), 0
-    try:
-        obj = store[target]
-        while isinstance(obj, Tag) and seen < 16:
-            target, seen = obj.object[1], seen + 1
-            obj = store[target]
-    except KeyError:
-        return None
-    return target.decode() if seen else None
-
-
-def create_refs(repo: GitRepo, refs: dict[str, str]) -> dict[str, str]:
-    """Create many new refs at once; return {ref: reason} for those that could not be.
-
-    The refs are added to `packed-refs` in one locked rewrite (one fsync
-    instead of one per ref: fetching 10,000 runs must not cost 10,000
-    fsyncs). A ref that already exists, loose or packed, is left alone and
-    reported. Loose refs are never deleted here, so concurrent writers of
-    other refs are unaffected. Packed refs are copied line for line (`^` lines
-    too): adding 10 refs to 100,000 parses no name but theirs.
-    """
-    if not refs:
-        return {}
-    from dulwich.file import GitFile
-
-    from .locks import packed_refs_header
-
-    path = os.path.join(repo.git_dir, "packed-refs")
-    failed: dict[str, str] = {}
-
-    def attempt() -> None:
-        with GitFile(path, "wb") as f:
-            # the owner first, on disk: a lock left by a kill names a process gone
-            f.write(packed_refs_header())
-            f.flush()
-            # read under the lock: packed-refs may have changed since
-            entries = _packed_entries(path)
-            added = 0
-            for ref, sha in refs.items():
-                reason = name_problem(ref) or _sha_problem(sha.encode(), repo.ids.hex_length)
-                if reason is not None:
-                    failed[ref] = f"refused: {reason}"
-                    continue
-                name = as_ref(ref)
-                loose = os.path.join(repo.git_dir, *ref.split("/"))
-                if name in entries or os.path.lexists(loose) or os.path.lexists(loose + ".lock"):
-                    failed[ref] = "it appeared while being created; retry the command"
-                    continue
-                if os.path.isfile(os.path.dirname(loose)):
-                    failed[ref] = f"{os.path.dirname(ref)} is itself a ref"
-                    continue
-                text = sha.encode() + b" " + name + b"\n"
-                target = _peel(repo, sha) if ref.startswith("refs/tags/") else None
-                if target is not None:  # "peeled": git trusts a tag ref's ^ line, or its absence
-                    text += b"^" + target.encode() + b"\n"
-                entries[name] = text
-                added += 1
-            if not added:
-                f.abort()
-                return
-            f.write(b"".join(entries[name] for name in sorted(entries)))
-        repo.dulwich.refs._invalidate_packed_refs_cache()  # type: ignore[attr-defined]
-
-    _retry_locked("packed-refs", attempt, repo.git_dir)
-    return failed
-
-
-def _packed_entries(path: str) -> dict[bytes, bytes]:
-    """{name: its lines, as found} of packed-refs *path*, less its header."""
-    entries: dict[bytes, bytes] = {}
-    name = b""
-    with contextlib.suppress(FileNotFoundError), open(path, "rb") as f:
-        for line in f.read().splitlines():
-            if line[:1] == b"^" and name:
-                entries[name] += line + b"\n"  # the peeled id of the tag above
-            elif line.strip() and line[:1] not in (b"#", b"^"):
-                name = line.partition(b" ")[2]
-                entries[name] = line + b"\n"
-    return entries

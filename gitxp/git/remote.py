@@ -28,6 +28,7 @@ from .._text import count
 from ..errors import GitxpError, RemoteError
 from .http_reads import buffer_responses
 from .incoming import Incoming
+from .packed_refs import create_refs
 from .packing import (
     UNPACK_LIMIT,
     add_loose,
@@ -36,7 +37,7 @@ from .packing import (
     missing_objects,
     pack_for,
 )
-from .refs import accepted_refs, create_refs, list_refs, update_ref
+from .refs import accepted_refs, list_refs, update_ref
 from .remote_config import Remote
 from .repository import GitRepo
 from .types import ObjectID, as_oid

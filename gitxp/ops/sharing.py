@@ -38,7 +38,8 @@ from ..format import storage
 from ..format.listing_index import INDEX_PREFIX
 from ..git.completeness import Arrivals, incomplete_runs
 from ..git.incoming import Incoming
-from ..git.refs import RUNS_PREFIX, create_refs, log_ref_value, update_ref
+from ..git.packed_refs import create_refs
+from ..git.refs import RUNS_PREFIX, log_ref_value, update_ref
 from ..git.remote import fetch as _fetch_objects
 from ..git.remote import push as _push_objects
 from ..git.remote_config import Remote, resolve_remote

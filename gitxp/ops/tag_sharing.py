@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..format.ids import is_run_id
 from ..format.registry import parse_tag
 from ..format.storage import TRAILER_RUN
-from ..git.refs import RUNS_PREFIX, create_refs, list_refs
+from ..git.packed_refs import create_refs
+from ..git.refs import RUNS_PREFIX, list_refs
 from ..git.tags import TAGS_PREFIX, read_tag
 from ..store.history import is_ancestor
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gitxp.format.ids import new_run_id
-from gitxp.git.refs import create_refs
+from gitxp.git.packed_refs import create_refs
 from gitxp.git.repository import GitRepo
 from tests.gitutil import fsck, git
 
