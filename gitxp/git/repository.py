@@ -16,8 +16,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dulwich.objects import Blob, Commit, Tag, Tree, parse_tree
-
 from ..errors import BareRepositoryError, GitxpError, NotARepositoryError
 from .discovery import find_root
 from .hashing import SHA1_IDS, SHA256_IDS, ObjectIds, ids_of
@@ -37,6 +35,7 @@ from .types import HEAD, as_oid
 
 if TYPE_CHECKING:
     from dulwich.config import StackedConfig
+    from dulwich.objects import Blob, Commit, Tag, Tree
 
     from .dulwich_repo import DulwichRepo
 
@@ -316,6 +315,8 @@ class GitRepo:
 
     def read_tree(self, sha: str) -> dict[str, tuple[int, str]]:
         """Map each entry name of tree *sha* to its (mode, id)."""
+        from dulwich.objects import parse_tree  # imported here: see `gitxp.git.types`
+
         return {
             name.decode("utf-8", "surrogateescape"): (mode, hexsha.decode())
             for name, mode, hexsha in parse_tree(
@@ -353,6 +354,8 @@ class GitRepo:
         return mode, sha
 
     def read_commit(self, sha: str) -> CommitInfo:
+        from dulwich.objects import Commit
+
         obj = Commit.from_raw_string(
             Commit.type_num,
             self._read_raw(sha, b"commit", STRUCTURE_LIMIT),
@@ -410,6 +413,8 @@ class GitRepo:
         ident = author or self.identity()
         now = int(time.time() if when is None else when)
         tz = time.localtime(now).tm_gmtoff
+        from dulwich.objects import Commit
+
         commit = Commit()
         commit.tree = as_oid(tree)
         commit.parents = [as_oid(p) for p in parents]
