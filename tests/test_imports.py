@@ -127,3 +127,99 @@ def test_without_a_git_identity_runs_are_signed_by_the_login_at_this_host(
     ).stdout.strip()
     login = getpass.getuser()
     assert author == f"{login} <{login}@{host_name()}>"
+
+
+# The budget of the everyday commands, kept by what they import rather than by a time
+# (docs/performance.md, "Everyday latency"): a module on these lists costs milliseconds
+# of every `gitxp log` or `gitxp run`, and one of gitxp's modules too many is the first
+# sign of a layer pulled in by accident.
+EVERYDAY_NEVER = (
+    "pandas",
+    "pyarrow",
+    "numpy",
+    "email",  # importlib.metadata's parser: the package list must come from its cache
+    "http",
+    "dulwich.porcelain",
+    "dulwich.patch",
+    "gitxp.store.registry",  # the model registry: only registry commands and NAME@vX.Y.Z
+    "gitxp.store.registry_actions",
+    "gitxp.format.registry",
+    "gitxp.present.views",
+    "gitxp.ops.sharing",
+)
+LOG_ALSO_NEVER = (
+    "dulwich.repo",  # a listing served from the listing cache opens no dulwich Repo
+    "dulwich.object_store",
+    "dulwich.pack",
+    "difflib",
+    "gitxp.tracking",
+    "gitxp.ops",
+)
+LOG_GITXP_MODULES = 40  # 35 today; 38 when every command loaded the registry
+RUN_GITXP_MODULES = 58  # 52 today
+
+
+def _modules_of_command(*argv: str) -> set[str]:
+    """Every module a `gitxp` command run in a fresh interpreter has loaded when it ends."""
+    code = (
+        f"import sys; sys.argv = ['gitxp', *{argv!r}]\n"
+        "from gitxp.cli.main import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(sys.modules), file=sys.stderr)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    return set(done.stderr.strip().splitlines()[-1].split())
+
+
+def _loaded(modules: set[str], names: tuple[str, ...]) -> set[str]:
+    return {m for m in modules for n in names if m == n or m.startswith(n + ".")}
+
+
+def test_gitxp_log_of_a_small_repository_loads_only_what_listing_needs(repo: Path) -> None:
+    for i in range(3):
+        with gitxp.start_run(params={"i": i}, snapshot=False) as run:
+            run.log_metric("loss", 1.0 / (i + 1))
+    _modules_of_command("log")  # the first listing writes the listing cache
+    for argv in (("log",), ("log", "--format", "json"), ("log", "--oneline")):
+        modules = _modules_of_command(*argv)
+        assert "gitxp.store.query" in modules  # it did list the runs
+        assert not _loaded(modules, EVERYDAY_NEVER + LOG_ALSO_NEVER), argv
+        assert len({m for m in modules if m.startswith("gitxp")}) <= LOG_GITXP_MODULES
+
+
+def test_gitxp_run_of_a_short_command_loads_only_what_recording_needs(repo: Path) -> None:
+    _modules_of_command("run", "-q", "--", "true")  # the first run caches the package list
+    (repo / "train.py").write_text("print('changed')\n")  # a snapshot of the work tree too
+    modules = _modules_of_command("run", "-q", "--", "true")
+    assert "gitxp.tracking.run" in modules  # it did record a run
+    assert not _loaded(modules, EVERYDAY_NEVER)
+    assert len({m for m in modules if m.startswith("gitxp")}) <= RUN_GITXP_MODULES
+    listed = subprocess.run(
+        ["git", "for-each-ref", "refs/gitxp/runs/"], capture_output=True, text=True, check=True
+    ).stdout
+    assert len(listed.splitlines()) == 2
+
+
+def test_a_model_reference_still_resolves_where_a_run_is_named(repo: Path) -> None:
+    with gitxp.start_run(name="first", snapshot=False) as run:
+        pass
+    store = gitxp.open()
+    store.register_model(run.id, "churn")
+    for text in ("churn@v0.0.1", "churn@latest", run.id[:8], "first"):
+        assert store.run(text).id == run.id
+    with pytest.raises(gitxp.RunNotFoundError):
+        store.run("nothing-like-it")
+
+
+@pytest.mark.parametrize("argv", [["log"], ["--version"], ["no-such-command"]])
+def test_the_command_turns_the_garbage_collector_back_on(repo: Path, argv: list[str]) -> None:
+    code = (
+        "import gc, sys\n"
+        "from gitxp.cli.main import main\n"
+        f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+        "print(gc.isenabled(), gc.get_freeze_count() > 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1] == "True True"

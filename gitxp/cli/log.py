@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import io
-import shlex
 import sys
 from typing import Any
 
@@ -87,6 +85,8 @@ def _table(rows: list[dict[str, Any]]) -> str:
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
+    import csv  # only for --format csv
+
     param_keys = sorted({k for r in rows for k in (r.get("params") or {})})
     metric_keys = sorted({k for r in rows for k in (r.get("metrics") or {})})
     tag_keys = sorted({k for r in rows for k in (r.get("tags") or {})})
@@ -189,6 +189,8 @@ def log_command(
         if filter_ or experiment:
             hint = "no runs match"
         elif remote:  # a fresh clone: git clone does not fetch runs
+            import shlex
+
             pull = "gitxp pull" if remote == "origin" else f"gitxp pull {shlex.quote(remote)}"
             hint = (
                 f"no runs here yet: `{pull}` fetches the runs pushed to {remote}; "

@@ -14,12 +14,12 @@ for SHA-256 support.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dulwich.object_format import SHA1, SHA256, ObjectFormat
+if TYPE_CHECKING:
+    from dulwich.object_format import ObjectFormat
 
 _HEX = frozenset("0123456789abcdef")
 
@@ -31,11 +31,27 @@ class ObjectIds:
     name: str  # "sha1" or "sha256", as git's extensions.objectFormat spells it
     hex_length: int  # 40 or 64
     raw_length: int  # 20 or 32: the binary id in trees, indexes and packs
-    new_hash: Callable[..., Any]  # hashlib constructor
-    format: ObjectFormat  # dulwich's description of the same format
     # The id of a dulwich object in this format (chosen per format, not tested per object):
     # dulwich's `obj.id` is always SHA-1 (and cached); a SHA-256 id is hashed from the bytes.
     object_id: Callable[[Any], str]
+
+    @property
+    def format(self) -> ObjectFormat:
+        """dulwich's description of the same format (its module loads hashlib: on first use)."""
+        from dulwich import object_format
+
+        return object_format.SHA256 if self.name == "sha256" else object_format.SHA1
+
+    @property
+    def new_hash(self) -> Callable[..., Any]:
+        """hashlib's constructor of this format's hash.
+
+        hashlib is imported on first use: loading OpenSSL is about 2 ms, which
+        a command that only reads the listing cache never needs.
+        """
+        import hashlib
+
+        return getattr(hashlib, self.name)  # type: ignore[no-any-return]
 
     @property
     def zero(self) -> str:
@@ -63,12 +79,14 @@ def _sha1_id(obj: Any) -> str:
 
 
 def _sha256_id(obj: Any) -> str:
+    from dulwich.object_format import SHA256
+
     obj.object_format = SHA256
     return str(obj.get_id(SHA256).decode())
 
 
-SHA1_IDS = ObjectIds("sha1", 40, 20, hashlib.sha1, SHA1, _sha1_id)
-SHA256_IDS = ObjectIds("sha256", 64, 32, hashlib.sha256, SHA256, _sha256_id)
+SHA1_IDS = ObjectIds("sha1", 40, 20, _sha1_id)
+SHA256_IDS = ObjectIds("sha256", 64, 32, _sha256_id)
 HEX_LENGTHS = (40, 64)
 
 

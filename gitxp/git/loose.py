@@ -13,13 +13,15 @@ import contextlib
 import os
 import time
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dulwich.file import FileLocked
-from dulwich.objects import Blob, Commit, Tag, Tree
 
 from ..errors import GitxpError
 from .types import as_oid
+
+if TYPE_CHECKING:
+    from dulwich.objects import Blob, Commit, Tag, Tree
 
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _FANOUT_ATTEMPTS = 50
@@ -72,7 +74,11 @@ def write_loose(
     (`core.sharedRepository`) is left to dulwich, which sets its permissions.
     """
     if store.shared_perm is not None:
-        _dulwich_add(store, sha, obj if obj is not None else Blob.from_string(body))
+        if obj is None:
+            from dulwich.objects import Blob
+
+            obj = Blob.from_string(body)
+        _dulwich_add(store, sha, obj)
         return
     directory = os.path.join(objects_dir, sha[:2])
     path = os.path.join(directory, sha[2:])

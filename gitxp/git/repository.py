@@ -8,22 +8,18 @@ run, query or CLI layers.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
 import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
-
-from dulwich.config import StackedConfig
-from dulwich.objects import Blob, Commit, Tag, Tree, parse_tree
-from dulwich.repo import Repo as _DulwichRepo
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BareRepositoryError, GitxpError, NotARepositoryError
 from .discovery import find_root
-from .hashing import ObjectIds, ids_of
+from .hashing import SHA1_IDS, SHA256_IDS, ObjectIds, ids_of
+from .layout import file_stamp, plain_layout
 from .loose import write_loose
 from .objects import STRUCTURE_LIMIT, inflate_loose, read_stored
 from .trees import (
@@ -35,7 +31,13 @@ from .trees import (
     VALID_FILE_MODES,
     build_trees,
 )
-from .types import HEAD, as_oid, as_ref
+from .types import HEAD, as_oid
+
+if TYPE_CHECKING:
+    from dulwich.config import StackedConfig
+    from dulwich.objects import Blob, Commit, Tag, Tree
+
+    from .dulwich_repo import DulwichRepo
 
 __all__ = [
     "MODE_EXEC",
@@ -117,9 +119,9 @@ def init_repository(path: str | os.PathLike[str]) -> tuple[GitRepo, bool]:
     except NotARepositoryError:
         pass
     os.makedirs(target, exist_ok=True)
-    repo = _DulwichRepo.init(target)
-    repo.refs.set_symbolic_ref(HEAD, as_ref("refs/heads/main"))
-    repo.close()
+    from .dulwich_repo import init_dulwich
+
+    init_dulwich(target)
     return GitRepo(target), True
 
 
@@ -127,19 +129,10 @@ def init_repository(path: str | os.PathLike[str]) -> tuple[GitRepo, bool]:
 _CONFIG_CACHE: dict[str, tuple[list[Any], StackedConfig]] = {}
 
 
-def _file_stamp(path: str) -> tuple[int, int, int] | None:
-    """What identifies a file's current contents: its stat fields (None: no file)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
-
-
 def _config_stamp(git_dir: str) -> list[Any]:
     """The stamps of the config files git reads for this repository."""
     return [
-        _file_stamp(path)
+        file_stamp(path)
         for path in (
             os.path.join(git_dir, "config"),
             os.path.expanduser("~/.gitconfig"),
@@ -150,26 +143,6 @@ def _config_stamp(git_dir: str) -> list[Any]:
             ),
         )
     ]
-
-
-class _Repo(_DulwichRepo):
-    """dulwich's repository, minus a config re-read on every reflog line.
-
-    dulwich asks the config for `core.sharedRepository` each time it writes a
-    reflog entry (once or twice per recorded run); the answer is kept, for
-    every repository object of the process, until the config file changes.
-    """
-
-    _shared: ClassVar[dict[str, tuple[Any, Any]]] = {}  # config path -> (stamp, setting)
-
-    def _get_shared_repository_permissions(self) -> Any:
-        path = os.path.join(self.commondir(), "config")
-        stamp = _file_stamp(path)
-        cached = _Repo._shared.get(path)
-        if cached is None or cached[0] != stamp:
-            cached = (stamp, super()._get_shared_repository_permissions())
-            _Repo._shared[path] = cached
-        return cached[1]
 
 
 # Repositories whose run has ended, kept open for this process's next run in the same
@@ -223,39 +196,59 @@ def release(git: GitRepo) -> None:
         repo.close()
 
 
-def _close_quietly(repo: _DulwichRepo) -> None:
-    with contextlib.suppress(Exception):
-        repo.close()
-
-
 class GitRepo:
     """A git repository opened for gitxp's reads and writes."""
 
     def __init__(self, root: str) -> None:
-        try:
-            self._repo = _Repo(root)
-        except Exception as exc:  # dulwich raises NotGitRepository and friends
-            raise NotARepositoryError(root) from exc
-        self.git_dir = os.path.abspath(self._repo.commondir())
-        self._objects = os.fspath(self._repo.object_store.path)
-        # SHA-1 or SHA-256 (`git init --object-format=sha256`): see `gitxp.git.hashing`
-        self.ids: ObjectIds = ids_of(self._repo)
-        self._hex_length = self.ids.hex_length
+        self._opened_at = root
+        self._dulwich: DulwichRepo | None = None  # opened on first use: `_repo`
+        self._opening = threading.Lock()
         self._identity: Identity | None = None
-        self._config_stamp = _config_stamp(self.git_dir)  # dulwich read its settings now
-        # Bare: no work tree. dulwich knows when it opened a git directory itself;
-        # `core.bare = true` in a repository's own config says so too (a linked
-        # worktree shares its config with the repository and is never bare).
-        self.bare: bool = bool(self._repo.bare) or (
-            self._repo.controldir() == self._repo.commondir()
-            and (self.config_value("core", "bare") or "").lower() in ("true", "yes", "on", "1")
-        )
+        # An ordinary repository's layout is read from its files; any other, dulwich opens
+        # now (raising NotARepositoryError for one it cannot use): see `gitxp.git.layout`.
+        layout = plain_layout(root)
+        if layout is not None:
+            self.git_dir = layout.git_dir
+            self._objects = layout.objects
+            self.ids: ObjectIds = SHA256_IDS if layout.object_format == "sha256" else SHA1_IDS
+            self.bare: bool = layout.bare
+            control_dir = layout.git_dir
+        else:
+            repo = self._repo
+            self.git_dir = os.path.abspath(repo.commondir())
+            self._objects = os.fspath(repo.object_store.path)
+            # SHA-1 or SHA-256 (`git init --object-format=sha256`): see `gitxp.git.hashing`
+            self.ids = ids_of(repo)
+            # Bare: no work tree. dulwich knows when it opened a git directory itself;
+            # `core.bare = true` in a repository's own config says so too (a linked
+            # worktree shares its config with the repository and is never bare).
+            self.bare = bool(repo.bare) or (
+                repo.controldir() == repo.commondir()
+                and (self.config_value("core", "bare") or "").lower() in ("true", "yes", "on", "1")
+            )
+            control_dir = repo.controldir()
+        self._hex_length = self.ids.hex_length
+        self._config_stamp = _config_stamp(self.git_dir)  # the settings were read now
         # the top of the work tree; for a bare repository, its git directory
-        self.root = os.path.abspath(self._repo.controldir() if self.bare else root)
-        # A repository nobody closed (a script's `gitxp.open()`) is closed when it is
-        # collected or the interpreter exits, before dulwich's own finalisers would
-        # warn about, or fail to import warnings for, the packs it left open.
-        weakref.finalize(self, _close_quietly, self._repo)
+        self.root = os.path.abspath(control_dir if self.bare else root)
+
+    @property
+    def _repo(self) -> DulwichRepo:
+        """dulwich's repository, opened on first use (thread-safe)."""
+        repo = self._dulwich
+        if repo is None:
+            from .dulwich_repo import close_quietly, open_dulwich
+
+            with self._opening:
+                repo = self._dulwich
+                if repo is None:
+                    repo = self._dulwich = open_dulwich(self._opened_at)
+                    # A repository nobody closed (a script's `gitxp.open()`) is closed when
+                    # it is collected or the interpreter exits, before dulwich's own
+                    # finalisers would warn about, or fail to import warnings for, the
+                    # packs it left open.
+                    weakref.finalize(self, close_quietly, repo)
+        return repo
 
     @classmethod
     def discover(cls, path: str | os.PathLike[str] = ".") -> GitRepo:
@@ -269,7 +262,8 @@ class GitRepo:
 
     # -- lifetime ---------------------------------------------------------
     def close(self) -> None:
-        self._repo.close()
+        if self._dulwich is not None:
+            self._dulwich.close()
 
     def __enter__(self) -> GitRepo:
         return self
@@ -278,7 +272,7 @@ class GitRepo:
         self.close()
 
     @property
-    def dulwich(self) -> _DulwichRepo:
+    def dulwich(self) -> DulwichRepo:
         """The underlying dulwich repository (for modules of `gitxp.git` only)."""
         return self._repo
 
@@ -321,6 +315,8 @@ class GitRepo:
 
     def read_tree(self, sha: str) -> dict[str, tuple[int, str]]:
         """Map each entry name of tree *sha* to its (mode, id)."""
+        from dulwich.objects import parse_tree  # imported here: see `gitxp.git.types`
+
         return {
             name.decode("utf-8", "surrogateescape"): (mode, hexsha.decode())
             for name, mode, hexsha in parse_tree(
@@ -358,6 +354,8 @@ class GitRepo:
         return mode, sha
 
     def read_commit(self, sha: str) -> CommitInfo:
+        from dulwich.objects import Commit
+
         obj = Commit.from_raw_string(
             Commit.type_num,
             self._read_raw(sha, b"commit", STRUCTURE_LIMIT),
@@ -415,6 +413,8 @@ class GitRepo:
         ident = author or self.identity()
         now = int(time.time() if when is None else when)
         tz = time.localtime(now).tm_gmtoff
+        from dulwich.objects import Commit
+
         commit = Commit()
         commit.tree = as_oid(tree)
         commit.parents = [as_oid(p) for p in parents]

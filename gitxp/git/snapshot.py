@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import stat
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from dulwich.ignore import IgnoreFilterManager
@@ -91,12 +93,22 @@ SECRET_PATTERNS = (
 SECRET_SAFE = (".env.example", ".env.sample", ".env.template", ".env.dist")
 
 
+@cache
+def _secret_names() -> re.Pattern[str]:
+    """SECRET_PATTERNS as one expression, compiled on first use.
+
+    One match per file instead of 29 `fnmatchcase` calls (28 µs per file, and
+    29 compiles on the first one, in every `gitxp run` that takes a snapshot).
+    """
+    return re.compile("|".join(fnmatch.translate(p) for p in SECRET_PATTERNS))
+
+
 def looks_secret(path: str) -> bool:
     """True when the file name at *path* usually holds credentials."""
     name = path.rsplit("/", 1)[-1].lower()
     if name in SECRET_SAFE or name.endswith(".pub"):
         return False
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in SECRET_PATTERNS)
+    return _secret_names().match(name) is not None
 
 
 @dataclass

@@ -7,13 +7,14 @@ snapshot hand the trees to the object store.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-from dulwich.objects import Tree
+from typing import TYPE_CHECKING, Any
 
 from ..errors import GitxpError
 from .hashing import SHA1_IDS, ObjectIds
 from .types import as_oid
+
+if TYPE_CHECKING:
+    from dulwich.objects import Tree
 
 MODE_FILE = 0o100644
 MODE_EXEC = 0o100755
@@ -30,6 +31,8 @@ def build_trees(
 
     *ids* is the repository's object format (`GitRepo.ids`): it names the trees.
     """
+    from dulwich.objects import Tree
+
     root: dict[str, Any] = {}
     for path, (mode, sha) in files.items():
         if mode not in VALID_FILE_MODES:

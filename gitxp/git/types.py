@@ -8,8 +8,16 @@ checker sees a ref name never passed where an object id belongs.
 
 from __future__ import annotations
 
-from dulwich.objects import ObjectID
-from dulwich.refs import Ref
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dulwich.objects import ObjectID
+    from dulwich.refs import Ref
+else:
+    # Both are NewTypes of bytes, which at run time are bytes itself; importing
+    # dulwich's objects and refs modules for them would cost every command,
+    # even one that never reaches dulwich (docs/performance.md, "Everyday latency").
+    ObjectID = Ref = bytes
 
 __all__ = ["HEAD", "ObjectID", "Ref", "as_oid", "as_ref"]
 

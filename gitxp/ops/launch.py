@@ -329,8 +329,14 @@ def _start_run(
     params = dict(options.params or {})
     command = command_record(argv, cwd=record_cwd, source="cli", params=params)
     extra = {"supervised": True, **(options.extra_meta or {})}
-    # the launcher samples CMD's process tree itself (BufferedSampler), not the run
-    options = replace(options, command=command, extra_meta=extra, system_metrics=False)
+    # The launcher samples CMD's process tree itself (BufferedSampler), not the run. The
+    # first commit is made at once: CMD joins the run through its ref as soon as it starts
+    # (`_pause_checkpoints`), so a start delay would only pin the snapshot under
+    # refs/gitxp/pending/ for a few milliseconds, and unpinning it is a locked ref deletion
+    # (~2 ms of every `gitxp run` of a dirty work tree).
+    options = replace(
+        options, command=command, extra_meta=extra, system_metrics=False, start_delay=0.0
+    )
     if rank is not None and options.ranks != ZERO:  # `srun gitxp run ...` with GITXP_RANKS=all
         from ..tracking.rank_groups import group_id, start, tagged
 

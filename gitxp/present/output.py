@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-import shutil
 from collections.abc import Sequence
 from typing import Any
 
@@ -134,7 +133,11 @@ def render_table(
     for row in rows:
         for i, cell in enumerate(row):
             widths[i] = max(widths[i], len(cell))
-    limit = max_width or shutil.get_terminal_size((160, 24)).columns
+    if not max_width:
+        import shutil  # only tables need it; `gitxp log` and --format json do not
+
+        max_width = shutil.get_terminal_size((160, 24)).columns
+    limit = max_width
     widths = fit_widths(widths, limit - 2 * (len(widths) - 1))
 
     def cut(text: str, width: int) -> str:

@@ -2,7 +2,10 @@
 
 The state is read by `gitxp.store.registry`, the tags are written by
 `gitxp.store.registry_actions`; this is the face `Repo` shows for both, taking
-run references as every other `Repo` method does.
+run references as every other `Repo` method does. Both are imported by the
+methods that use them: every `Repo` carries this mixin, and a command that
+never touches the registry (`gitxp log`, `gitxp run`) should not pay for
+loading it (docs/performance.md, "Everyday latency").
 """
 
 from __future__ import annotations
@@ -10,15 +13,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ArtifactError, CorruptRunError, RegistryError, RunActiveError
-from ..format.registry import parse_reference
-from . import registry_actions as actions
 from .record import RunRecord, read_row
-from .registry import Model, ModelVersion, find_model, read_models, run_of
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from ..git.repository import GitRepo
+    from .registry import Model, ModelVersion
 
 MODEL_COLUMNS = ("name", "latest", "latest_run", "versions", "deprecated", "updated_at")
 VERSION_COLUMNS = (
@@ -51,10 +52,14 @@ class RegistryMixin:
     def model(self, name: str) -> Model:
         """Model *name*: its versions (greatest first), stages, and history
         (`ModelNotFoundError` when no tag names it)."""
+        from .registry import find_model
+
         return find_model(self.git, name)
 
     def model_rows(self) -> list[dict[str, Any]]:
         """One plain dict per model (what `models()` tabulates), by name."""
+        from .registry import read_models
+
         out = []
         for model in read_models(self.git).values():
             latest = model.latest
@@ -86,6 +91,8 @@ class RegistryMixin:
     def version_rows(self, name: str) -> list[dict[str, Any]]:
         """One plain dict per version of model *name*, greatest first, with its run's
         name, status and last metric values (``metrics``), read even if the run was removed."""
+        from .registry import find_model
+
         model = find_model(self.git, name)
         live = {r["id"]: r for r in self.rows()}
         out = []
@@ -134,6 +141,8 @@ class RegistryMixin:
         return frame
 
     def _run_id(self, version: ModelVersion) -> str | None:
+        from .registry import run_of
+
         try:
             return run_of(self.git, version)
         except RegistryError:
@@ -175,6 +184,8 @@ class RegistryMixin:
                 raise RegistryError(
                     name, f"run {record.id} has no artifact {path!r}: {exc}"
                 ) from None
+        from . import registry_actions as actions
+
         return actions.register(self.git, name, record.id, tip, version, bump, path, message)
 
     def assign_stage(
@@ -183,6 +194,8 @@ class RegistryMixin:
         """Assign *stage* to *version* of model *name* (``NAME#STAGE#N``); *name* may carry the
         version (``churn@v1.0.0``). Without a version: the latest."""
         name, version = _split(name, version)
+        from . import registry_actions as actions
+
         return actions.assign(self.git, name, version or "latest", stage, message)
 
     def unassign_stage(
@@ -190,6 +203,8 @@ class RegistryMixin:
     ) -> ModelVersion:
         """Take *stage* from the version of model *name* holding it (``NAME#STAGE!#N``)."""
         name, version = _split(name, version)
+        from . import registry_actions as actions
+
         return actions.unassign(self.git, name, stage, version, message)
 
     def deregister_version(
@@ -201,15 +216,21 @@ class RegistryMixin:
             raise RegistryError(
                 name, f"say which version of {name} to deregister, e.g. {name}@v0.0.1"
             )
+        from . import registry_actions as actions
+
         return actions.deregister(self.git, name, version, message)
 
     def deprecate_model(self, name: str, message: str | None = None) -> Model:
         """Deprecate model *name* (``NAME@deprecated#N``); a new registration revives it."""
+        from . import registry_actions as actions
+
         return actions.deprecate(self.git, name, message)
 
 
 def _split(name: str, version: str | None) -> tuple[str, str | None]:
     """(model, version) from ``churn`` plus *version*, or from ``churn@v1.0.0``."""
+    from ..format.registry import parse_reference
+
     ref = parse_reference(name) if isinstance(name, str) else None
     if ref is None or ref.stage is not None:
         return name, version

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AmbiguousRunError, InvalidValueError, ModelNotFoundError, RunNotFoundError
 from ..format.ids import is_run_id
-from ..format.registry import ModelReference, parse_reference
 from ..git.refs import RUNS_PREFIX, read_ref
 from ..git.repository import GitRepo, init_repository
 from .models import RegistryMixin
 from .pending import publish_pending
 from .query import RunIndex
 from .record import RunRecord
-from .registry import read_events, read_models, run_of
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow.dataset as pa_ds
+
+    from ..format.registry import ModelReference
 
 MIN_PREFIX = 4
 
@@ -141,7 +140,7 @@ class Repo(RegistryMixin):
         text = ref.strip()
         if text.startswith(RUNS_PREFIX):
             text = text[len(RUNS_PREFIX) :]
-        reference = parse_reference(text)
+        reference = _model_reference(text)
         if reference is not None:
             found = self._resolve_model(reference)
             if found is not None:
@@ -170,7 +169,11 @@ class Repo(RegistryMixin):
         found = _only_match(text, listing.rows(hits), "experiment")
         if found is not None:
             return found
+        import difflib
+
         if reference is not None:
+            from .registry import read_models
+
             models = list(read_models(self.git))
             close = difflib.get_close_matches(reference.model, models, n=3, cutoff=0.6)
             raise ModelNotFoundError(
@@ -184,6 +187,8 @@ class Repo(RegistryMixin):
 
     def _resolve_model(self, reference: ModelReference) -> tuple[str, str] | None:
         """(run ref, commit) of the version *reference* names; None when no such model."""
+        from .registry import read_models, run_of
+
         model = read_models(self.git, reference.model).get(reference.model)
         if model is None:
             return None
@@ -197,6 +202,8 @@ class Repo(RegistryMixin):
 
     def _registered_run(self, run_id: str) -> tuple[str, str] | None:
         """A removed run that a model version gitxp registered keeps: (ref, commit)."""
+        from .registry import read_events
+
         for events in read_events(self.git).values():
             for e in events:
                 if e.run_id == run_id:
@@ -207,6 +214,20 @@ class Repo(RegistryMixin):
         """The run named by a full id, a unique id prefix, or its name."""
         ref_name, sha = self.resolve(ref)
         return RunRecord(self.git, ref_name, sha)
+
+
+def _model_reference(text: str) -> ModelReference | None:
+    """*text* as a model reference (``NAME@vX.Y.Z``, ``NAME@latest``, ``NAME#STAGE``), or None.
+
+    Every such reference holds an ``@`` or a ``#``; other text (an id, a
+    prefix, a run name) is told apart here without loading the registry's
+    grammar, which `gitxp show RUN` and the like need only for a model.
+    """
+    if "@" not in text and "#" not in text:
+        return None
+    from ..format.registry import parse_reference
+
+    return parse_reference(text)
 
 
 def _only_match(text: str, matches: list[dict[str, Any]], label: str) -> tuple[str, str] | None:

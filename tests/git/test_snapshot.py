@@ -142,3 +142,28 @@ def test_untracked_files_in_new_directories_are_included(repo: Path, name: str) 
     (repo / "a" / "b" / name).write_text("hello\n")
     rec = _record()
     assert f"a/b/{name}" in _files(repo, rec.code_commit or "")
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("config/.env", True),
+        (".env.local", True),
+        ("certs/Server.PEM", True),
+        ("id_ed25519", True),
+        ("id_rsa.pub", False),
+        ("gcp_credentials_prod.json", True),
+        ("service-account-ci.json", True),
+        ("secrets.yaml", True),
+        ("kubeconfig", True),
+        (".env.example", False),
+        ("train.py", False),
+        ("credentials.py", False),
+        ("envoy.yaml", False),
+        ("keys/notes.txt", False),
+    ],
+)
+def test_a_file_name_looks_secret_as_its_patterns_say(name: str, secret: bool) -> None:
+    from gitxp.git.snapshot import looks_secret
+
+    assert looks_secret(name) is secret
