@@ -38,7 +38,6 @@ from .listing_cache import CACHE_FILE as CACHE_FILE
 from .listing_cache import CACHE_VERSION as CACHE_VERSION
 from .listing_cache import CacheFile
 from .record import listing_row
-from .shipped_index import rows_for_unseen, verify_shipped
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -162,6 +161,8 @@ def read_unseen(
     """
     out: dict[str, tuple[dict[str, Any], bool]] = {}
     if shipped and unseen:
+        from .shipped_index import rows_for_unseen  # only a listing with unseen runs needs it
+
         index = rows_for_unseen(git, unseen)
         for ref, sha in list(unseen.items()):
             if sha in index:
@@ -190,8 +191,10 @@ def read_unseen(
 def _check_shipped(git: GitRepo, cache: CacheFile | None) -> dict[str, dict[str, Any]]:
     """Rows taken from the shipped index earlier that a check against their runs' files
     found false ({commit: the row from the files}); see `verify_shipped`."""
-    if cache is None:
+    if cache is None or not os.path.exists(git.gitxp_dir(listing_cache.UNVERIFIED_FILE)):
         return {}
+    from .shipped_index import verify_shipped  # only while shipped rows wait to be checked
+
     at: dict[str, int] | None = None
 
     def listed(commit: str) -> dict[str, Any] | None:
