@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import random
 import re
 import time
 from collections.abc import Mapping, MutableMapping
@@ -124,6 +123,8 @@ def retry_locked(ref: str, action, git_dir: str | None = None):  # type: ignore[
                     f"{ref}.lock has been held for {LOCK_TIMEOUT_SECONDS:.0f}s; if no gitxp or "
                     "git process is running, delete the .lock file under .git and retry",
                 ) from None
+            import random  # only a contended lock pays for it
+
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.1)
 

@@ -30,7 +30,6 @@ import json
 import mmap
 import os
 import sys
-import tempfile
 from array import array
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -305,6 +304,8 @@ def write(path: str, chunks: Iterable[Chunk]) -> bool:
     directory = os.path.dirname(path)
     try:
         os.makedirs(directory, exist_ok=True)
+        import tempfile  # (with shutil, bz2, lzma: ~2 ms a warm listing need not pay)
+
         fd, tmp = tempfile.mkstemp(prefix=".index-", dir=directory)
         try:
             with os.fdopen(fd, "wb") as f:
