@@ -35,8 +35,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 CACHE_FILE = "index-v4.bin"
-# rows a listing took from the shipped listing index, still to be checked (shipped_index.py)
+# rows a listing took from the shipped listing index, still to be checked, and how far
+# the checks have gone (shipped_index.py)
 UNVERIFIED_FILE = "shipped-unverified-v1"
+VERIFIED_FILE = "shipped-verified-v1"
 # 4: a columnar file replacing index-v1.json (versions 1-3, one JSON object)
 CACHE_VERSION = 4
 MAGIC = b"gitxp-listing-cache 4\n"

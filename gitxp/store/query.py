@@ -284,6 +284,12 @@ class RunIndex:
     ) -> Listing:
         """List the refs, read what the cache lacks, rewrite it when something changed;
         *replaced* ({commit: row}) are rows read anew that must replace the cached ones."""
+        if old is None:
+            # no cache: every row is read again (or taken from the shipped index and queued
+            # again), so what was queued for checking before is moot and would only pile up
+            for name in (listing_cache.UNVERIFIED_FILE, listing_cache.VERIFIED_FILE):
+                with contextlib.suppress(OSError):
+                    os.remove(self._git.gitxp_dir(name))
         refs, header, stat_cache = self._current_refs(old, limits)
         if (
             old is not None

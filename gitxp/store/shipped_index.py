@@ -28,13 +28,13 @@ from ..format.ids import is_run_id
 from ..git.refs import RUNS_PREFIX, list_refs, read_ref
 from ..git.trees import MODE_FILE
 from .listing_cache import UNVERIFIED_FILE
+from .listing_cache import VERIFIED_FILE as CURSOR_FILE
 from .record import listing_row
 
 if TYPE_CHECKING:
     from ..git.repository import GitRepo
 
 log = logging.getLogger("gitxp.store.shipped_index")
-CURSOR_FILE = "shipped-verified-v1"
 VERIFY_SECONDS = 0.2  # what one listing spends re-reading unverified rows from their objects
 MAX_WALK = 10_000  # index commits walked to tell whether one index is an ancestor of another
 MODE_TREE = 0o040000

@@ -20,6 +20,7 @@ from gitxp.git.refs import read_ref, update_ref
 from gitxp.git.repository import GitRepo
 from gitxp.git.trees import MODE_FILE
 from gitxp.ops import sharing
+from gitxp.store.listing_cache import CACHE_FILE, UNVERIFIED_FILE
 from gitxp.store.query import RunIndex, public_row
 from gitxp.store.shipped_index import build_index, shipped_rows
 from tests.gitutil import fsck, git, run_refs
@@ -107,6 +108,26 @@ def test_gitxp_fetch_brings_the_index_and_the_listing_needs_no_run_object(
     fsck(other)
     drop_run_files(other, ids)
     assert listing(other) == listing(repo)
+
+
+def test_listing_again_without_a_cache_queues_each_shipped_row_once(
+    repo: Path, tmp_path: Path
+) -> None:
+    bare = _bare(tmp_path)
+    record(repo, 3)
+    sharing.push(repo, str(bare))
+    other = tmp_path / "other"
+    git(tmp_path, "init", "-q", "-b", "main", str(other))
+    sharing.fetch(other, str(bare))
+    cache = other / ".git" / "gitxp" / CACHE_FILE
+    queue = other / ".git" / "gitxp" / UNVERIFIED_FILE
+    sizes = []
+    for _ in range(3):  # the cache deleted (or lost) before each listing
+        cache.unlink(missing_ok=True)
+        with GitRepo(str(other)) as g:
+            RunIndex(g).rows()
+        sizes.append(len(queue.read_text().splitlines()))
+    assert sizes == [3, 3, 3]
 
 
 def test_a_pushed_update_replaces_the_run_row_and_fetch_follows(repo: Path, tmp_path: Path) -> None:
