@@ -176,25 +176,9 @@ def _row(
     notes: bool,
 ) -> dict[str, Any]:
     """The listing row gitxp reads from these files (`gitxp.store.record.read_row`)."""
-    row = {
-        k: meta.get(k)
-        for k in (
-            "name",
-            "experiment",
-            "status",
-            "start_time",
-            "end_time",
-            "heartbeat_time",
-            "checkpoint_seconds",
-            "code_commit",
-            "head",
-            "user",
-            "host",
-            "pid",
-            "parent",
-            "source",
-        )
-    }
+    from gitxp.format.schema import LISTED_META
+
+    row = {k: meta.get(k) for k in ("status", *LISTED_META)}
     row.update(
         id=run_id,
         dirty=meta.get("dirty", False),

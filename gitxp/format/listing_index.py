@@ -38,24 +38,7 @@ _SHARD_NAME = re.compile(r"[0-9a-hjkmnp-tv-z]{2}\.jsonl")
 _HEX_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 # run.json members a row carries, checked as run.json's own
-_META_KEYS = (
-    "id",
-    "name",
-    "experiment",
-    "status",
-    "start_time",
-    "end_time",
-    "heartbeat_time",
-    "checkpoint_seconds",
-    "code_commit",
-    "head",
-    "user",
-    "host",
-    "pid",
-    "parent",
-    "source",
-    "tags",
-)
+_META_KEYS = ("id", "status", *schema.LISTED_META, "tags")
 ROW_KEYS = (*_META_KEYS, "dirty", "supervised", "commit", "params", "metrics", "notes")
 
 

@@ -179,6 +179,25 @@ _COUNT = _opt(lambda v: _int(v) and v >= 0)
 _SECONDS = _opt(lambda v: _number(v) and v >= 0)
 _OPT_STR = _opt(_str)
 # run.json: the documented keys and the type each must have; unknown keys are ignored
+# The run.json members a listing row carries as they are, beside `id`, `status` and
+# `tags`: one list for the row read from a run's files (`store/record.py`), the row of a
+# CORRUPT run and the rows of the shipped listing index (`format/listing_index.py`).
+LISTED_META = (
+    "name",
+    "experiment",
+    "start_time",
+    "end_time",
+    "heartbeat_time",
+    "checkpoint_seconds",
+    "code_commit",
+    "head",
+    "user",
+    "host",
+    "pid",
+    "parent",
+    "source",
+)
+
 META_FIELDS: dict[str, Callable[[Any], bool]] = {
     "format": lambda v: _int(v) and v >= 1,
     "id": lambda v: isinstance(v, str) and 0 < len(v) <= 200,

@@ -79,32 +79,20 @@ def read_row(git: GitRepo, commit_id: str, run_id: str | None = None) -> dict[st
         summary = _read_summary(git, tree, newer)
     except schema.Invalid as exc:
         raise _Unreadable(who, str(exc), _salvage(raw)) from None
-    row = {
-        "id": meta["id"],
-        "name": meta.get("name"),
-        "experiment": meta.get("experiment"),
-        "status": meta.get("status"),
-        "start_time": meta.get("start_time"),
-        "end_time": meta.get("end_time"),
-        "heartbeat_time": meta.get("heartbeat_time"),
-        "checkpoint_seconds": meta.get("checkpoint_seconds"),
-        "code_commit": meta.get("code_commit"),
-        "head": meta.get("head"),
-        "dirty": meta.get("dirty", False),
-        "user": meta.get("user"),
-        "host": meta.get("host"),
-        "pid": meta.get("pid"),
-        "supervised": bool(meta.get("supervised")),
-        "commit": commit_id,
-        "params": params,
-        "tags": meta.get("tags") or {},
-        "summary": summary,
-        "metrics": {k: from_json_float(s.get("last")) for k, s in summary.items()},
-        "notes": storage.NOTES_FILE in tree,
-        # optional fields: the parent run of a nested run, where an imported run came from
-        "parent": meta.get("parent"),
-        "source": meta.get("source"),
-    }
+    row = {"id": meta["id"], "status": meta.get("status")}
+    row.update((k, meta.get(k)) for k in schema.LISTED_META)
+    row.update(
+        {
+            "dirty": meta.get("dirty", False),
+            "supervised": bool(meta.get("supervised")),
+            "commit": commit_id,
+            "params": params,
+            "tags": meta.get("tags") or {},
+            "summary": summary,
+            "metrics": {k: from_json_float(s.get("last")) for k, s in summary.items()},
+            "notes": storage.NOTES_FILE in tree,
+        }
+    )
     if newer:
         row["format"] = version
     return row
@@ -132,23 +120,7 @@ def corrupt_row(
     commit_id: str, run_id: str, reason: str, salvage: dict[str, Any]
 ) -> dict[str, Any]:
     """The listing row of a run that cannot be read: status CORRUPT, the reason in `corrupt`."""
-    row: dict[str, Any] = dict.fromkeys(
-        (
-            "name",
-            "experiment",
-            "start_time",
-            "end_time",
-            "heartbeat_time",
-            "checkpoint_seconds",
-            "code_commit",
-            "head",
-            "user",
-            "host",
-            "pid",
-            "parent",
-            "source",
-        ),
-    )
+    row: dict[str, Any] = dict.fromkeys(schema.LISTED_META)
     row.update(salvage)
     row.update(
         {
