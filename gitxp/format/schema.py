@@ -95,17 +95,22 @@ def _reject_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
-def load_json(data: bytes, what: str) -> Any:
-    """Parse *data*, the file *what* of a run, within the size and nesting bounds."""
+def _bounded_text(data: bytes, what: str) -> str:
+    """*data* (the file *what*) as text, when within `max_json_bytes()` and UTF-8."""
     limit = max_json_bytes()
     if len(data) > limit:
         raise Invalid(
             f"{what} is {len(data):,} bytes, over the {limit:,}-byte limit (GITXP_MAX_JSON_BYTES)"
         )
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise Invalid(f"{what} is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
+def load_json(data: bytes, what: str) -> Any:
+    """Parse *data*, the file *what* of a run, within the size and nesting bounds."""
+    text = _bounded_text(data, what)
     # cheap test first: fewer opening brackets than the limit cannot nest deeper than it
     if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _depth(text) > MAX_JSON_DEPTH:
         raise Invalid(f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
@@ -123,15 +128,7 @@ def load_json_lines(data: bytes, what: str) -> list[Any]:
 
     The lines are parsed as one array, in one call of the decoder.
     """
-    limit = max_json_bytes()
-    if len(data) > limit:
-        raise Invalid(
-            f"{what} is {len(data):,} bytes, over the {limit:,}-byte limit (GITXP_MAX_JSON_BYTES)"
-        )
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise Invalid(f"{what} is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    text = _bounded_text(data, what)
     lines = [line for line in text.split("\n") if line.strip()]
     for number, line in enumerate(lines, 1):
         if line.count("[") + line.count("{") > MAX_JSON_DEPTH and _depth(line) > MAX_JSON_DEPTH:

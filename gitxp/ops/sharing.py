@@ -51,7 +51,7 @@ from .remote_setup import SetupResult as SetupResult  # re-exported: callers fin
 from .remote_setup import setup_remote as setup_remote
 from .run_selection import all_runs, local_selection, remote_matcher
 from .run_selection import run_id_of as _run_id
-from .tag_sharing import SharingResults, TagFetch, TagPush, TagResult
+from .tag_sharing import SharingResults, TagFetch, TagPush, TagResult, count_statuses
 
 if TYPE_CHECKING:
     from ..git.repository import GitRepo
@@ -525,10 +525,7 @@ def _apply(
 
 def summarize(results: Iterable[RefResult]) -> dict[str, int]:
     """Count results per status (every status present, in a fixed order)."""
-    counts = dict.fromkeys(STATUSES, 0)
-    for result in results:
-        counts[result.status] = counts.get(result.status, 0) + 1
-    return counts
+    return count_statuses(results, STATUSES)
 
 
 __all__ = [

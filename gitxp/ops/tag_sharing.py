@@ -212,12 +212,18 @@ class TagFetch:
         return results
 
 
-def summarize_tags(results: Iterable[TagResult]) -> dict[str, int]:
-    """Count tag results per status (every status present, in a fixed order)."""
-    counts = dict.fromkeys(TAG_STATUSES, 0)
+def count_statuses(results: Iterable[Any], statuses: Iterable[str]) -> dict[str, int]:
+    """Count *results* (anything with a ``status``) per status: every one of *statuses*
+    present, in their order, then any other status met."""
+    counts = dict.fromkeys(statuses, 0)
     for result in results:
         counts[result.status] = counts.get(result.status, 0) + 1
     return counts
+
+
+def summarize_tags(results: Iterable[TagResult]) -> dict[str, int]:
+    """Count tag results per status (every status present, in a fixed order)."""
+    return count_statuses(results, TAG_STATUSES)
 
 
 __all__ = [
@@ -226,6 +232,7 @@ __all__ = [
     "TagFetch",
     "TagPush",
     "TagResult",
+    "count_statuses",
     "run_of_commit",
     "summarize_tags",
     "tags_of_runs",
