@@ -187,6 +187,12 @@ def test_gitxp_log_of_a_small_repository_loads_only_what_listing_needs(repo: Pat
         assert "gitxp.store.query" in modules  # it did list the runs
         assert not _loaded(modules, EVERYDAY_NEVER + LOG_ALSO_NEVER), argv
         assert len({m for m in modules if m.startswith("gitxp")}) <= LOG_GITXP_MODULES
+    # right after a new run the listing reads that run alone: a handful of runs the cache
+    # has not seen are read from their objects, without looking for a shipped index
+    with gitxp.start_run(snapshot=False):
+        pass
+    modules = _modules_of_command("log")
+    assert not _loaded(modules, ("gitxp.store.shipped_index", "gitxp.format.listing_index"))
 
 
 def test_gitxp_run_of_a_short_command_loads_only_what_recording_needs(repo: Path) -> None:
